@@ -1,0 +1,58 @@
+// Package store is the only package that knows the DynamoDB single-table
+// layout: partition and sort keys, attribute names and conditions. Other
+// packages call its methods with domain types.
+//
+//	PK                SK                         item
+//	SYSTEM            DEFAULTS                   system settings (JSON override of pbx.SystemDefaults)
+//	TENANT#acme       SETTINGS                   tenant settings overrides, display name, provisioning credential hash
+//	TENANT#acme       USER#100 | EXT#100 | MAILBOX#100 | ENDPOINT#100-acme | CONTACT#100 | DID#+1415… | ROUTE#+1415…
+//	TENANT#acme       SECRET#100-acme            envelope-encrypted SIP secret (+ PIN, portal credential until sent)
+//	TENANT#acme       JOB#<job>                  job status, counts, options, keys
+//	TENANT#acme       EMAIL#acme-100#welcome     email ledger: RESERVED, then SENT with MessageId
+//	DID#+14155550100  OWNER                      global: the tenant owning a DID
+//	MAC#001565a1b2c3  OWNER                      global: the endpoint owning a MAC
+package store
+
+import (
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// Attribute names shared by every item.
+const (
+	AttrPK  = "PK"
+	AttrSK  = "SK"
+	AttrTTL = "ExpiresAt" // epoch seconds; the table's TTL attribute
+)
+
+// Partition keys.
+func SystemPK() string              { return "SYSTEM" }
+func TenantPK(tenant string) string { return "TENANT#" + tenant }
+func DIDOwnerPK(did string) string  { return "DID#" + did }
+func MACOwnerPK(mac string) string  { return "MAC#" + mac }
+
+// Sort keys.
+const (
+	SKDefaults = "DEFAULTS"
+	SKSettings = "SETTINGS"
+	SKOwner    = "OWNER"
+)
+
+func UserSK(ext string) string            { return "USER#" + ext }
+func ExtensionSK(ext string) string       { return "EXT#" + ext }
+func MailboxSK(ext string) string         { return "MAILBOX#" + ext }
+func EndpointSK(sipUser string) string    { return "ENDPOINT#" + sipUser }
+func ContactSK(ext string) string         { return "CONTACT#" + ext }
+func DIDSK(did string) string             { return "DID#" + did }
+func RouteSK(did string) string           { return "ROUTE#" + did }
+func SecretSK(sipUser string) string      { return "SECRET#" + sipUser }
+func JobSK(job string) string             { return "JOB#" + job }
+func EmailSK(user, purpose string) string { return "EMAIL#" + user + "#" + purpose }
+
+// Store reads and writes the table through the real DynamoDB client.
+type Store struct {
+	DB    *dynamodb.Client
+	Table string
+}
+
+// New returns a Store on table.
+func New(db *dynamodb.Client, table string) *Store { return &Store{DB: db, Table: table} }
