@@ -35,6 +35,12 @@ type JobInput struct {
 	ResultsKey string `json:"results_key"` // prefix holding one results object per batch
 	Welcome    string `json:"welcome"`     // invite | password | none (phase 2 is skipped for none)
 	Rows       int    `json:"rows"`
+	// Map knobs from the tenant's settings, read by the state machine's
+	// *Path fields so that the ASL file needs no numeric substitutions.
+	BatchSize                  int `json:"batch_size"`
+	RecordsConcurrency         int `json:"records_concurrency"`
+	WelcomeConcurrency         int `json:"welcome_concurrency"`
+	ToleratedFailurePercentage int `json:"tolerated_failure_percentage"`
 }
 
 // BatchContext is the Distributed Map's ItemBatcher BatchInput: what every
