@@ -63,6 +63,7 @@ type RecordsBatch struct {
 type RowResult struct {
 	Line             int      `json:"line"`
 	Extension        string   `json:"extension"`
+	Name             string   `json:"name,omitempty"`     // display name, for the email and the report
 	User             string   `json:"user,omitempty"`     // portal user name
 	SIPUser          string   `json:"sip_user,omitempty"` // endpoint user name
 	Email            string   `json:"email,omitempty"`
