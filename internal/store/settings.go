@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/bulkprov/bulkprov/internal/pbx"
+)
+
+// Settings items hold their overrides as a JSON document (attribute
+// "Overrides"), merged over pbx.SystemDefaults by pbx.Merge.
+const attrOverrides = "Overrides"
+
+// PutSystemDefaults stores the installation's overrides of pbx.SystemDefaults.
+func (s *Store) PutSystemDefaults(ctx context.Context, overrides []byte) error {
+	if _, err := pbx.Merge(pbx.SystemDefaults(), overrides); err != nil {
+		return err
+	}
+	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.Table),
+		Item: map[string]types.AttributeValue{
+			AttrPK:        &types.AttributeValueMemberS{Value: SystemPK()},
+			AttrSK:        &types.AttributeValueMemberS{Value: SKDefaults},
+			attrOverrides: &types.AttributeValueMemberS{Value: string(overrides)},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("put system defaults: %w", err)
+	}
+	return nil
+}
+
+// PutTenant creates or replaces a tenant and its settings overrides, after
+// checking that they merge into valid settings.
+func (s *Store) PutTenant(ctx context.Context, t pbx.Tenant, overrides []byte) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	system, err := s.systemOverrides(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := pbx.Merge(pbx.SystemDefaults(), system, overrides); err != nil {
+		return err
+	}
+	_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.Table),
+		Item: map[string]types.AttributeValue{
+			AttrPK:        &types.AttributeValueMemberS{Value: TenantPK(t.Name)},
+			AttrSK:        &types.AttributeValueMemberS{Value: SKSettings},
+			"DisplayName": &types.AttributeValueMemberS{Value: t.DisplayName},
+			attrOverrides: &types.AttributeValueMemberS{Value: string(overrides)},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("put tenant %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// LoadSettings returns the tenant's effective settings: system defaults,
+// the stored system overrides, the tenant's overrides, then extra (e.g. the
+// upload's options), in that order. An unknown tenant is ENOTFOUND.
+func (s *Store) LoadSettings(ctx context.Context, tenant string, extra ...[]byte) (pbx.Settings, error) {
+	if err := pbx.ValidateTenantName(tenant); err != nil {
+		return pbx.Settings{}, err
+	}
+	system, err := s.systemOverrides(ctx)
+	if err != nil {
+		return pbx.Settings{}, err
+	}
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.Table),
+		Key:            itemKey(TenantPK(tenant), SKSettings),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return pbx.Settings{}, fmt.Errorf("get tenant %s settings: %w", tenant, err)
+	}
+	if out.Item == nil {
+		return pbx.Settings{}, pbx.Errorf(pbx.ENOTFOUND, "tenant", "tenant %q does not exist", tenant)
+	}
+	tenantOverrides := stringAttr(out.Item, attrOverrides)
+	layers := append([][]byte{system, []byte(tenantOverrides)}, extra...)
+	settings, err := pbx.Merge(pbx.SystemDefaults(), layers...)
+	if err != nil {
+		return pbx.Settings{}, fmt.Errorf("tenant %s settings: %w", tenant, err)
+	}
+	if settings.TenantDisplayName == "" {
+		settings.TenantDisplayName = stringAttr(out.Item, "DisplayName")
+	}
+	if settings.TenantDisplayName == "" {
+		settings.TenantDisplayName = tenant
+	}
+	return settings, nil
+}
+
+func (s *Store) systemOverrides(ctx context.Context) ([]byte, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.Table),
+		Key:       itemKey(SystemPK(), SKDefaults),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get system defaults: %w", err)
+	}
+	return []byte(stringAttr(out.Item, attrOverrides)), nil
+}
+
+// itemKey is the primary key of one item.
+func itemKey(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		AttrPK: &types.AttributeValueMemberS{Value: pk},
+		AttrSK: &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+// stringAttr returns a string attribute's value, "" when absent.
+func stringAttr(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
