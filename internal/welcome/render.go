@@ -1,0 +1,314 @@
+// Package welcome renders and sends the welcome email that gives each new
+// PBX user their access information, exactly once per user.
+//
+// Rendering: the default template (subject, plain text and HTML, embedded in
+// the binary) or the tenant's overrides from settings.Email, text/template
+// for the subject and the text body and html/template for the HTML body, all
+// with the same variables and FuncMap. Overrides are checked when the tenant
+// saves them (ValidateOverrides), not at send time.
+//
+// Sending: see Handler for the flow and the at-most-once decision.
+package welcome
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	htmltemplate "html/template"
+	"slices"
+	"strings"
+	texttemplate "text/template"
+	"text/template/parse"
+	"unicode/utf8"
+
+	"github.com/bulkprov/bulkprov/internal/pbx"
+)
+
+//go:embed templates
+var defaultTemplates embed.FS
+
+// Limits on tenant overrides, so a settings item stays small and a subject
+// stays a reasonable header.
+const (
+	maxSubjectTemplate = 512
+	maxBodyTemplate    = 64 << 10
+	maxSubjectRendered = 400
+)
+
+// Vars are the values a welcome email can show. Templates see them under the
+// upper-case names of VariableNames (the PBX's names: WEB_USER_NAME, ...).
+type Vars struct {
+	TenantName       string // TENANT_NAME: the tenant's display name
+	Name             string // NAME: the user's display name
+	Email            string // EMAIL
+	Extension        string // EXTENSION
+	DID              string // DID, E.164, empty when the user has none
+	WebUserName      string // WEB_USER_NAME: portal user, "acme-100"
+	WebPassword      string // WEB_PASSWORD: temporary password (password mode)
+	InviteURL        string // WEB_INVITE_URL: one-time link (invite mode)
+	InviteValidHours int    // INVITE_VALID_HOURS
+	PortalURL        string // PORTAL_URL
+	PhoneUserName    string // PHONE_USER_NAME: SIP user, "100-acme"
+	PhonePassword    string // PHONE_PASSWORD: SIP secret, or a sentence when withheld
+	PhoneProvisioned bool   // PHONE_PROVISIONED: a desk phone is configured automatically
+	VMPIN            string // VM_PIN
+}
+
+// data is the map templates execute on; its keys are the variable names.
+func (v Vars) data() map[string]any {
+	return map[string]any{
+		"TENANT_NAME":        v.TenantName,
+		"NAME":               v.Name,
+		"EMAIL":              v.Email,
+		"EXTENSION":          v.Extension,
+		"DID":                v.DID,
+		"WEB_USER_NAME":      v.WebUserName,
+		"WEB_PASSWORD":       v.WebPassword,
+		"WEB_INVITE_URL":     v.InviteURL,
+		"INVITE_VALID_HOURS": v.InviteValidHours,
+		"PORTAL_URL":         v.PortalURL,
+		"PHONE_USER_NAME":    v.PhoneUserName,
+		"PHONE_PASSWORD":     v.PhonePassword,
+		"PHONE_PROVISIONED":  v.PhoneProvisioned,
+		"VM_PIN":             v.VMPIN,
+	}
+}
+
+// VariableNames lists the variables a template may use, sorted.
+func VariableNames() []string {
+	names := make([]string, 0, 16)
+	for k := range (Vars{}).data() {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// funcMap is the one FuncMap of every welcome template, default or override.
+func funcMap() map[string]any {
+	return map[string]any{
+		"upper": strings.ToUpper,
+		"lower": strings.ToLower,
+		"trim":  strings.TrimSpace,
+	}
+}
+
+// Content is a rendered email.
+type Content struct {
+	Subject string
+	Text    string
+	HTML    string
+}
+
+// Templates are the parsed templates of one tenant.
+type Templates struct {
+	subject *texttemplate.Template
+	text    *texttemplate.Template
+	html    *htmltemplate.Template
+}
+
+// ParseTemplates parses the default templates with e's overrides in place
+// of the parts it overrides. An override using an unknown variable is
+// EINVALID naming the variable.
+func ParseTemplates(e pbx.Email) (*Templates, error) {
+	subject, err := source(e.Subject, "templates/subject.txt", "email.subject", maxSubjectTemplate)
+	if err != nil {
+		return nil, err
+	}
+	text, err := source(e.TextBody, "templates/body.txt", "email.text_body", maxBodyTemplate)
+	if err != nil {
+		return nil, err
+	}
+	html, err := source(e.HTMLBody, "templates/body.html", "email.html_body", maxBodyTemplate)
+	if err != nil {
+		return nil, err
+	}
+	var t Templates
+	if t.subject, err = parseText("email.subject", subject); err != nil {
+		return nil, err
+	}
+	if t.text, err = parseText("email.text_body", text); err != nil {
+		return nil, err
+	}
+	if t.html, err = parseHTML("email.html_body", html); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// source returns the override, or the embedded default when it is empty.
+func source(override, defaultName, field string, limit int) (string, error) {
+	if override != "" {
+		if len(override) > limit {
+			return "", pbx.Errorf(pbx.ELIMIT, field, "template is %d bytes, more than the %d allowed", len(override), limit)
+		}
+		if !utf8.ValidString(override) {
+			return "", pbx.Errorf(pbx.EINVALID, field, "template is not valid UTF-8")
+		}
+		return override, nil
+	}
+	b, err := defaultTemplates.ReadFile(defaultName)
+	if err != nil {
+		return "", fmt.Errorf("read default template %s: %w", defaultName, err)
+	}
+	return string(b), nil
+}
+
+func parseText(field, src string) (*texttemplate.Template, error) {
+	t, err := texttemplate.New(field).Funcs(funcMap()).Option("missingkey=error").Parse(src)
+	if err != nil {
+		return nil, &pbx.Error{Code: pbx.EINVALID, Field: field, Message: "template does not parse: " + err.Error(), Err: err}
+	}
+	for _, tt := range t.Templates() {
+		if err := checkVariables(field, tt.Tree); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func parseHTML(field, src string) (*htmltemplate.Template, error) {
+	t, err := htmltemplate.New(field).Funcs(funcMap()).Option("missingkey=error").Parse(src)
+	if err != nil {
+		return nil, &pbx.Error{Code: pbx.EINVALID, Field: field, Message: "template does not parse: " + err.Error(), Err: err}
+	}
+	for _, tt := range t.Templates() {
+		if err := checkVariables(field, tt.Tree); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// checkVariables walks a parse tree and rejects any field that is not a
+// known variable, so the message names it (a dry run alone would only say
+// that execution failed somewhere).
+func checkVariables(field string, tree *parse.Tree) error {
+	if tree == nil || tree.Root == nil {
+		return nil
+	}
+	known := (Vars{}).data()
+	var unknown string
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		if n == nil || unknown != "" {
+			return
+		}
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Cmds {
+				walk(c)
+			}
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *parse.ChainNode:
+			walk(n.Node)
+		case *parse.FieldNode:
+			if _, ok := known[n.Ident[0]]; !ok {
+				unknown = n.Ident[0]
+			}
+		case *parse.VariableNode:
+			if len(n.Ident) > 1 && n.Ident[0] == "$" {
+				if _, ok := known[n.Ident[1]]; !ok {
+					unknown = n.Ident[1]
+				}
+			}
+		}
+	}
+	walk(tree.Root)
+	if unknown != "" {
+		return pbx.Errorf(pbx.EINVALID, field, "unknown variable {{.%s}}; known variables: %s", unknown, strings.Join(VariableNames(), ", "))
+	}
+	return nil
+}
+
+// Render executes the templates on v. The subject is trimmed and must be
+// one line of printable text.
+func (t *Templates) Render(v Vars) (Content, error) {
+	data := v.data()
+	var subject, text, html bytes.Buffer
+	if err := t.subject.Execute(&subject, data); err != nil {
+		return Content{}, &pbx.Error{Code: pbx.EINVALID, Field: "email.subject", Message: "template does not render: " + err.Error(), Err: err}
+	}
+	if err := t.text.Execute(&text, data); err != nil {
+		return Content{}, &pbx.Error{Code: pbx.EINVALID, Field: "email.text_body", Message: "template does not render: " + err.Error(), Err: err}
+	}
+	if err := t.html.Execute(&html, data); err != nil {
+		return Content{}, &pbx.Error{Code: pbx.EINVALID, Field: "email.html_body", Message: "template does not render: " + err.Error(), Err: err}
+	}
+	c := Content{Subject: strings.TrimSpace(subject.String()), Text: text.String(), HTML: html.String()}
+	if err := checkHeaderText("subject", c.Subject); err != nil {
+		return Content{}, err
+	}
+	switch n := utf8.RuneCountInString(c.Subject); {
+	case n == 0:
+		return Content{}, pbx.Errorf(pbx.EINVALID, "subject", "renders empty")
+	case n > maxSubjectRendered:
+		return Content{}, pbx.Errorf(pbx.ELIMIT, "subject", "renders to %d characters, more than %d", n, maxSubjectRendered)
+	}
+	return c, nil
+}
+
+// sampleVars are the dry-run values for ValidateOverrides: every variable
+// set, in each portal mode, with and without a provisioned phone.
+func sampleVars() []Vars {
+	base := Vars{
+		TenantName: "Acme Corp", Name: "Ann Lee", Email: "ann@acme.example", Extension: "100",
+		DID: "+14155550100", WebUserName: "acme-100", PortalURL: "https://portal.pbx.example",
+		InviteValidHours: 72, PhoneUserName: "100-acme", PhonePassword: "s3cretS3cretS3cretS3cret", VMPIN: "480213",
+	}
+	invite := base
+	invite.InviteURL = "https://portal.pbx.example/invite/token"
+	password := base
+	password.WebPassword = "Temp-Passw0rd!"
+	provisioned := invite
+	provisioned.DID = ""
+	provisioned.PhoneProvisioned = true
+	provisioned.PhonePassword = phoneConfiguredSentence
+	return []Vars{invite, password, provisioned}
+}
+
+// ValidateOverrides checks a tenant's template overrides (subject, text and
+// HTML bodies) when the settings are saved: each parses with the welcome
+// FuncMap, uses only known variables and renders in a dry run with every
+// variable set. An unknown {{.FOO}} is a *pbx.Error EINVALID naming FOO.
+func ValidateOverrides(e pbx.Email) error {
+	t, err := ParseTemplates(e)
+	if err != nil {
+		return err
+	}
+	for _, v := range sampleVars() {
+		if _, err := t.Render(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
