@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/secrets"
+)
+
+// Bindings of the sealed values in a SECRET# item (secrets.Sealer.Seal's
+// binding argument): the endpoint's SIP user and the value's purpose.
+func SIPSecretBinding(sipUser string) string { return sipUser + "#sip" }
+func PINBinding(sipUser string) string       { return sipUser + "#pin" }
+func PortalBinding(sipUser string) string    { return sipUser + "#portal" }
+
+// Credentials are one endpoint's sealed secrets (item PK TENANT#t, SK
+// SECRET#<sip user>). Open each value with secrets.Box.Open(ctx, tenant,
+// value, <Binding>(SIPUser)).
+type Credentials struct {
+	SIPUser   string         `dynamodbav:"SIPUser"`
+	Extension string         `dynamodbav:"Extension"`
+	SIPSecret secrets.Sealed `dynamodbav:"SIPSecret"` // binding: SIPSecretBinding(SIPUser)
+	PIN       secrets.Sealed `dynamodbav:"PIN"`       // voicemail PIN; binding: PINBinding(SIPUser)
+	// Portal is the invite token or temporary password until the welcome
+	// email is sent, then nil; binding: PortalBinding(SIPUser).
+	Portal     *secrets.Sealed `dynamodbav:"Portal,omitempty"`
+	PortalKind pbx.WelcomeMode `dynamodbav:"PortalKind"` // invite | password (what Portal holds)
+}
+
+// Attribute names of a credentials item.
+const (
+	attrPortal     = "Portal"
+	batchGetMax    = 100 // BatchGetItem's limit
+	batchGetTries  = 8
+	batchGetPause  = 50 * time.Millisecond
+	batchGetMaxGap = 2 * time.Second
+)
+
+// credentialsItem is the SECRET# item for c.
+func credentialsItem(tenant string, c Credentials) (map[string]types.AttributeValue, error) {
+	item, err := attributevalue.MarshalMap(c)
+	if err != nil {
+		return nil, fmt.Errorf("marshal credentials of %s: %w", c.SIPUser, err)
+	}
+	item[AttrPK] = &types.AttributeValueMemberS{Value: TenantPK(tenant)}
+	item[AttrSK] = &types.AttributeValueMemberS{Value: SecretSK(c.SIPUser)}
+	return item, nil
+}
+
+// credentialsFromItem decodes a SECRET# item.
+func credentialsFromItem(item map[string]types.AttributeValue) (Credentials, error) {
+	var c Credentials
+	if err := attributevalue.UnmarshalMap(item, &c); err != nil {
+		return Credentials{}, fmt.Errorf("unmarshal credentials item %s: %w", stringAttr(item, AttrSK), err)
+	}
+	if c.Portal != nil && c.Portal.IsZero() {
+		c.Portal = nil
+	}
+	return c, nil
+}
+
+// GetCredentials returns the credentials of the given endpoints, keyed by
+// SIP user; endpoints without credentials are absent from the map. It reads
+// consistently with BatchGetItem in chunks of 100 and retries unprocessed
+// keys with backoff.
+func (s *Store) GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]Credentials, error) {
+	if err := pbx.ValidateTenantName(tenant); err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(sipUsers))
+	keys := make([]map[string]types.AttributeValue, 0, len(sipUsers))
+	for _, u := range sipUsers {
+		if u == "" || seen[u] { // BatchGetItem rejects duplicate keys
+			continue
+		}
+		seen[u] = true
+		keys = append(keys, itemKey(TenantPK(tenant), SecretSK(u)))
+	}
+	out := make(map[string]Credentials, len(keys))
+	for start := 0; start < len(keys); start += batchGetMax {
+		chunk := keys[start:min(start+batchGetMax, len(keys))]
+		items, err := s.batchGet(ctx, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("get credentials of tenant %s: %w", tenant, err)
+		}
+		for _, item := range items {
+			c, err := credentialsFromItem(item)
+			if err != nil {
+				return nil, err
+			}
+			out[c.SIPUser] = c
+		}
+	}
+	return out, nil
+}
+
+// batchGet reads up to 100 keys consistently, retrying unprocessed keys.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+	var items []map[string]types.AttributeValue
+	pause := batchGetPause
+	for try := 1; len(keys) > 0; try++ {
+		res, err := s.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+			RequestItems: map[string]types.KeysAndAttributes{
+				s.Table: {Keys: keys, ConsistentRead: aws.Bool(true)},
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("batch get: %w", err)
+		}
+		items = append(items, res.Responses[s.Table]...)
+		keys = res.UnprocessedKeys[s.Table].Keys
+		if len(keys) == 0 {
+			break
+		}
+		if try == batchGetTries {
+			return nil, fmt.Errorf("batch get: %d keys still unprocessed after %d attempts", len(keys), try)
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		pause = min(2*pause, batchGetMaxGap)
+	}
+	return items, nil
+}
+
+// DropPortalCredential removes the sealed portal credential (invite token
+// or temporary password) of an endpoint once its welcome email is SENT. The
+// hash stays on the USER item. Dropping twice is fine; a missing
+// credentials item is ENOTFOUND.
+func (s *Store) DropPortalCredential(ctx context.Context, tenant, sipUser string) error {
+	if err := pbx.ValidateTenantName(tenant); err != nil {
+		return err
+	}
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.Table),
+		Key:                      itemKey(TenantPK(tenant), SecretSK(sipUser)),
+		UpdateExpression:         aws.String("REMOVE #portal"),
+		ConditionExpression:      aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#portal": attrPortal, "#pk": AttrPK},
+	})
+	var failed *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &failed):
+		return pbx.Errorf(pbx.ENOTFOUND, "sip_user", "endpoint %q has no credentials", sipUser)
+	case err != nil:
+		return fmt.Errorf("drop portal credential of %s/%s: %w", tenant, sipUser, err)
+	}
+	return nil
+}
