@@ -1,0 +1,331 @@
+package provision
+
+import (
+	"bytes"
+	"embed"
+	"encoding/xml"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/bulkprov/bulkprov/internal/pbx"
+)
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS // read-only; embed.FS cannot be mutated
+
+// Account is what a phone file carries for one endpoint.
+type Account struct {
+	MAC         string // 12 lowercase hex digits
+	Model       string // a KnownModel id
+	DisplayName string
+	Extension   string
+	SIPUser     string // "100-acme"; also the auth name unless AuthName is set
+	AuthName    string
+	SIPSecret   string
+}
+
+// File is one rendered file, named as the phone requests it.
+type File struct {
+	Name        string
+	ContentType string
+	Body        []byte
+}
+
+// Rendered is the outcome for one device: its files (the first is the one
+// the phone asks for by MAC) and warnings for the row (e.g. unsupported
+// time zone).
+type Rendered struct {
+	Family   Family
+	Files    []File
+	Warnings []string
+}
+
+// Renderer renders phone files from the embedded templates. It is safe for
+// concurrent use.
+type Renderer struct {
+	tmpl *template.Template
+}
+
+// NewRenderer parses the embedded templates.
+func NewRenderer() (*Renderer, error) {
+	t, err := template.New("provision").Option("missingkey=error").ParseFS(templateFS, "templates/*.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("parse provisioning templates: %w", err)
+	}
+	return &Renderer{tmpl: t}, nil
+}
+
+var macRE = regexp.MustCompile(`^[0-9a-f]{12}$`)
+
+// maxValueLen bounds every value written into a file: phones truncate or
+// choke on longer fields, and it keeps a hostile value from bloating files.
+const maxValueLen = 128
+
+// view is the data a template sees. Every string in it has been checked
+// for control characters and escaped for the family's format before the
+// template runs, so templates print fields as they are.
+type view struct {
+	MAC, VendorModel                          string
+	DisplayName, Extension, SIPUser, AuthName string
+	Secret, Registrar, Proxy, VoicemailNumber string
+	NTPServer, PhoneFile                      string
+	Port                                      int
+	UseOutboundProxy                          bool
+	Transport                                 string // the family's value for udp/tcp/tls
+	Lang                                      language
+	Zone                                      zone
+	ZoneHours, ZoneGMT, ZoneFanvilName        string
+	ZoneSeconds, ZoneQuarterHours, YealinkDST int
+	HasDST                                    bool
+	PolycomDST                                polycomDST
+	CiscoDSTRule                              string
+}
+
+// polycomDST is a DST rule in Polycom's tcpIpApp.sntp.daylightSavings terms.
+type polycomDST struct {
+	FixedDay                                    int
+	StartMonth, StartDate, StartTime, StartLast int
+	StopMonth, StopDate, StopTime, StopLast     int
+}
+
+// Render renders the files of one device from the tenant's provisioning
+// settings. A value that cannot be written safely (control characters,
+// invalid UTF-8, too long) is an error naming the field; it is never
+// silently altered.
+func (r *Renderer) Render(a Account, p pbx.Provisioning) (Rendered, error) {
+	family, ok := FamilyOf(a.Model)
+	if !ok {
+		return Rendered{}, pbx.Errorf(pbx.CodeInvalidPhoneModel, "phone_model", "unknown phone model %q", a.Model)
+	}
+	if !macRE.MatchString(a.MAC) {
+		return Rendered{}, pbx.Errorf(pbx.CodeInvalidMAC, "mac", "MAC must be 12 lowercase hex digits")
+	}
+	if a.AuthName == "" {
+		a.AuthName = a.SIPUser
+	}
+	proxy := p.Proxy
+	if proxy == "" {
+		proxy = p.Registrar
+	}
+	fields := []struct{ name, value string }{
+		{"name", a.DisplayName}, {"extension", a.Extension}, {"sip_user", a.SIPUser},
+		{"auth_name", a.AuthName}, {"sip_secret", a.SIPSecret},
+		{"provisioning.registrar", p.Registrar}, {"provisioning.proxy", proxy},
+		{"provisioning.voicemail_number", p.VoicemailNumber}, {"provisioning.ntp_server", p.NTPServer},
+	}
+	for _, f := range fields {
+		if err := checkValue(f.name, f.value); err != nil {
+			return Rendered{}, err
+		}
+	}
+	for _, f := range fields[2:7] {
+		if f.value == "" {
+			return Rendered{}, pbx.Errorf(pbx.CodeRequired, f.name, "is required to provision a phone")
+		}
+	}
+	if p.Port < 1 || p.Port > 65535 {
+		return Rendered{}, pbx.Errorf(pbx.EINVALID, "provisioning.port", "must be 1-65535, not %d", p.Port)
+	}
+
+	esc := func(s string) string { return s }
+	if family != Yealink && family != Fanvil {
+		esc = escapeXML
+	}
+	var warnings []string
+	z, warn := lookupZone(p.TimeZone, family)
+	if warn != "" {
+		warnings = append(warnings, warn)
+	}
+	lang, warn := lookupLanguage(p.Language)
+	if warn != "" {
+		warnings = append(warnings, warn)
+	}
+	transport, err := transportValue(family, p.Transport)
+	if err != nil {
+		return Rendered{}, err
+	}
+	v := view{
+		MAC: a.MAC, VendorModel: vendorModel(a.Model),
+		DisplayName: esc(a.DisplayName), Extension: esc(a.Extension), SIPUser: esc(a.SIPUser),
+		AuthName: esc(a.AuthName), Secret: esc(a.SIPSecret), Registrar: esc(p.Registrar),
+		Proxy: esc(proxy), VoicemailNumber: esc(p.VoicemailNumber), NTPServer: esc(p.NTPServer),
+		Port: p.Port, UseOutboundProxy: proxy != p.Registrar, Transport: transport,
+		Lang: escapeLanguage(lang, esc), Zone: z,
+		ZoneHours: hoursOffset(z.offsetMin), ZoneGMT: gmtOffset(z.offsetMin),
+		ZoneFanvilName: fanvilZoneName(z.offsetMin),
+		ZoneSeconds:    z.offsetMin * 60, ZoneQuarterHours: z.offsetMin / 15,
+		HasDST:     z.dst != dstNone,
+		PolycomDST: polycomRule(z), CiscoDSTRule: ciscoRule(z),
+	}
+	if v.HasDST {
+		v.YealinkDST = 2 // automatic, by time_zone_name
+	}
+
+	var files []File
+	render := func(tmpl, name, contentType string) error {
+		var buf bytes.Buffer
+		if err := r.tmpl.ExecuteTemplate(&buf, tmpl, v); err != nil {
+			return fmt.Errorf("render %s for %s: %w", tmpl, a.Model, err)
+		}
+		files = append(files, File{Name: name, ContentType: contentType, Body: buf.Bytes()})
+		return nil
+	}
+	switch family {
+	case Yealink:
+		err = render("yealink.cfg.tmpl", a.MAC+".cfg", "text/plain; charset=utf-8")
+	case Polycom:
+		v.PhoneFile = a.MAC + "-bulkprov.cfg"
+		if err = render("polycom-master.cfg.tmpl", a.MAC+".cfg", "application/xml"); err == nil {
+			err = render("polycom-phone.cfg.tmpl", v.PhoneFile, "application/xml")
+		}
+	case Grandstream:
+		err = render("grandstream.xml.tmpl", "cfg"+a.MAC+".xml", "application/xml")
+	case Cisco:
+		err = render("cisco.xml.tmpl", a.MAC+".xml", "application/xml")
+	case Snom:
+		err = render("snom.xml.tmpl", strings.ToUpper(a.MAC)+".xml", "application/xml")
+	case Fanvil:
+		err = render("fanvil.cfg.tmpl", a.MAC+".cfg", "text/plain; charset=utf-8")
+	}
+	if err != nil {
+		return Rendered{}, err
+	}
+	return Rendered{Family: family, Files: files, Warnings: warnings}, nil
+}
+
+// FileNames returns the names of the files Render writes for a device,
+// without rendering: the server and tests use it.
+func FileNames(model, mac string) []string {
+	family, _ := FamilyOf(model)
+	switch family {
+	case Yealink, Fanvil:
+		return []string{mac + ".cfg"}
+	case Polycom:
+		return []string{mac + ".cfg", mac + "-bulkprov.cfg"}
+	case Grandstream:
+		return []string{"cfg" + mac + ".xml"}
+	case Cisco:
+		return []string{mac + ".xml"}
+	case Snom:
+		return []string{strings.ToUpper(mac) + ".xml"}
+	}
+	return nil
+}
+
+// checkValue rejects what could break out of a field in any format:
+// invalid UTF-8, control characters (CR/LF, tab, NUL, C1) and the Unicode
+// line/paragraph separators, and over-long values.
+func checkValue(field, s string) error {
+	if !utf8.ValidString(s) {
+		return pbx.Errorf(pbx.CodeEncoding, field, "is not valid UTF-8")
+	}
+	if utf8.RuneCountInString(s) > maxValueLen {
+		return pbx.Errorf(pbx.CodeFieldTooLong, field, "is longer than %d characters", maxValueLen)
+	}
+	for _, c := range s {
+		if unicode.IsControl(c) || c == '\u2028' || c == '\u2029' {
+			return pbx.Errorf(pbx.CodeControlCharacter, field, "contains a control character (%U), which a phone file cannot carry", c)
+		}
+	}
+	return nil
+}
+
+// escapeXML escapes s for XML text and attribute values (quotes included).
+func escapeXML(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s)) // a strings.Builder never fails
+	return b.String()
+}
+
+func escapeLanguage(l language, esc func(string) string) language {
+	return language{
+		yealink: esc(l.yealink), polycom: esc(l.polycom), grandstream: esc(l.grandstream),
+		ciscoLang: esc(l.ciscoLang), ciscoLocale: esc(l.ciscoLocale), snomLang: esc(l.snomLang),
+		snomTones: esc(l.snomTones), fanvil: esc(l.fanvil),
+	}
+}
+
+// Accessors for templates (language and zone fields are unexported so the
+// tables stay internal).
+func (l language) Yealink() string     { return l.yealink }
+func (l language) Polycom() string     { return l.polycom }
+func (l language) Grandstream() string { return l.grandstream }
+func (l language) CiscoLang() string   { return l.ciscoLang }
+func (l language) CiscoLocale() string { return l.ciscoLocale }
+func (l language) SnomLang() string    { return l.snomLang }
+func (l language) SnomTones() string   { return l.snomTones }
+func (l language) Fanvil() string      { return l.fanvil }
+func (z zone) POSIX() string           { return z.posix }
+func (z zone) YealinkName() string     { return z.yealink }
+func (z zone) SnomCode() string        { return z.snom }
+
+// transportValue maps udp/tcp/tls to the family's own value (from the
+// wazo-provd-plugins _SIP_TRANSPORT tables; Grandstream P130 per its
+// admin guide).
+func transportValue(f Family, t string) (string, error) {
+	i := map[string]int{"udp": 0, "tcp": 1, "tls": 2}
+	n, ok := i[t]
+	if !ok {
+		return "", pbx.Errorf(pbx.EINVALID, "provisioning.transport", "must be udp, tcp or tls, not %q", t)
+	}
+	values := map[Family][3]string{
+		Yealink:     {"0", "1", "2"},
+		Polycom:     {"UDPOnly", "TCPOnly", "TLS"},
+		Grandstream: {"0", "1", "2"},
+		Cisco:       {"UDP", "TCP", "TLS"},
+		Snom:        {"udp", "tcp", "tls"},
+		Fanvil:      {"0", "1", "3"},
+	}
+	return values[f][n], nil
+}
+
+// fanvilZoneName is Fanvil's name for a whole-hour offset ("UTC-08", "UCT"
+// for zero), as in wazo's fanvil serie_x table.
+func fanvilZoneName(min int) string {
+	switch {
+	case min == 0:
+		return "UCT"
+	case min < 0:
+		return fmt.Sprintf("UTC-%02d", -min/60)
+	case min%60 != 0:
+		return "UTC+" + strconv.FormatFloat(float64(min)/60, 'f', 1, 64)
+	default:
+		return fmt.Sprintf("UTC+%d", min/60)
+	}
+}
+
+// polycomRule spells the zone's DST rule in Polycom's terms (dayOfWeek 1 is
+// Sunday; lastInMonth picks the last such weekday).
+func polycomRule(z zone) polycomDST {
+	h := z.offsetMin / 60
+	switch z.dst {
+	case dstUS:
+		return polycomDST{0, 3, 8, 2, 0, 11, 1, 2, 0}
+	case dstEU:
+		return polycomDST{0, 3, 25, 1 + h, 1, 10, 25, 2 + h, 1}
+	case dstAU:
+		return polycomDST{0, 10, 1, 2, 0, 4, 1, 3, 0}
+	}
+	return polycomDST{}
+}
+
+// ciscoRule is the SPA/MPP Daylight_Saving_Time_Rule: month/day/weekday/
+// time, where a negative day counts from the month's end and weekday 7 is
+// Sunday (the format wazo's cisco_spa plugin writes).
+func ciscoRule(z zone) string {
+	h := z.offsetMin / 60
+	switch z.dst {
+	case dstUS:
+		return "start=3/8/7/2:0:0;end=11/1/7/2:0:0;save=1"
+	case dstEU:
+		return fmt.Sprintf("start=3/-1/7/%d:0:0;end=10/-1/7/%d:0:0;save=1", 1+h, 2+h)
+	case dstAU:
+		return "start=10/1/7/2:0:0;end=4/1/7/3:0:0;save=1"
+	}
+	return ""
+}
