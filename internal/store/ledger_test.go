@@ -1,0 +1,228 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/bulkprov/bulkprov/internal/callstats"
+	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// TestEmailLedger runs the ledger's state machine against DynamoDB Local
+// through the real client; one stack for all subtests (the JVM takes
+// seconds to start). Each subtest uses its own tenant.
+func TestEmailLedger(t *testing.T) {
+	ctx := context.Background()
+	var counter callstats.Counter
+	stack, err := devstack.Start(ctx, devstack.Config{APIOptions: []func(*middleware.Stack) error{counter.Middleware()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stack.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	st := store.New(stack.Clients.DynamoDB, stack.Table)
+	at := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	reservation := func(user, job, attempt string) store.EmailReservation {
+		return store.EmailReservation{User: user, Purpose: "welcome", Job: job, Line: 2, Attempt: attempt, At: at}
+	}
+	ledger := func(t *testing.T, tenant, user string) store.LedgerEntry {
+		t.Helper()
+		m, err := st.GetEmailLedger(ctx, tenant, "welcome", []string{user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m[user]
+	}
+	putSecret := func(t *testing.T, tenant, sipUser string) {
+		t.Helper()
+		_, err := stack.Clients.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(stack.Table),
+			Item: map[string]types.AttributeValue{
+				store.AttrPK: &types.AttributeValueMemberS{Value: store.TenantPK(tenant)},
+				store.AttrSK: &types.AttributeValueMemberS{Value: store.SecretSK(sipUser)},
+				"SIPUser":    &types.AttributeValueMemberS{Value: sipUser},
+				"PortalKind": &types.AttributeValueMemberS{Value: "invite"},
+				"Portal": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+					"k": &types.AttributeValueMemberB{Value: []byte{1}},
+					"n": &types.AttributeValueMemberB{Value: []byte{2}},
+					"d": &types.AttributeValueMemberB{Value: []byte{3}},
+				}},
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("reserve, send, never again", func(t *testing.T) {
+		const tenant = "ledgera"
+		putSecret(t, tenant, "100-ledgera")
+		res, err := st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation("ledgera-100", "j1", "a1")})
+		if err != nil || !res[0].Reserved {
+			t.Fatalf("first reservation = %+v, %v", res, err)
+		}
+		// The same attempt again (a retried request) still holds it.
+		res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation("ledgera-100", "j1", "a1")})
+		if err != nil || !res[0].Reserved {
+			t.Fatalf("same attempt = %+v, %v", res, err)
+		}
+		// Another attempt (a replay after a crash) does not.
+		res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation("ledgera-100", "j1", "a2")})
+		if err != nil || res[0].Reserved || res[0].Existing.Status != store.LedgerReserved || res[0].Existing.Attempt != "a1" || res[0].Existing.Job != "j1" {
+			t.Fatalf("other attempt = %+v, %v", res, err)
+		}
+		err = st.FinishEmails(ctx, tenant, []store.EmailOutcome{{User: "ledgera-100", Purpose: "welcome", Attempt: "a1", Sent: true, MessageID: "m-1", At: at, DropPortalOf: "100-ledgera"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := ledger(t, tenant, "ledgera-100")
+		if e.Status != store.LedgerSent || e.MessageID != "m-1" || e.Job != "j1" || e.Line != 2 || !e.DoneAt.Equal(at) || !e.AttemptAt.Equal(at) {
+			t.Fatalf("entry after send = %+v", e)
+		}
+		creds, err := st.GetCredentials(ctx, tenant, []string{"100-ledgera"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := creds["100-ledgera"]; !ok || c.Portal != nil {
+			t.Fatalf("portal credential not dropped with the SENT mark: %+v", c)
+		}
+		for _, r := range []store.EmailReservation{reservation("ledgera-100", "j2", "a3"), {User: "ledgera-100", Purpose: "welcome", Job: "j2", Attempt: "a4", At: at, TakeOver: true}} {
+			res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{r})
+			if err != nil || res[0].Reserved || res[0].Existing.Status != store.LedgerSent || res[0].Existing.MessageID != "m-1" {
+				t.Fatalf("reservation after SENT (take-over %v) = %+v, %v", r.TakeOver, res, err)
+			}
+		}
+	})
+
+	t.Run("failed is reserved again, uncertain only by take-over", func(t *testing.T) {
+		const tenant = "ledgerb"
+		res, err := st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation("ledgerb-1", "j1", "a1"), reservation("ledgerb-2", "j1", "a1")})
+		if err != nil || !res[0].Reserved || !res[1].Reserved {
+			t.Fatalf("reserve = %+v, %v", res, err)
+		}
+		err = st.FinishEmails(ctx, tenant, []store.EmailOutcome{{User: "ledgerb-1", Purpose: "welcome", Attempt: "a1", Code: pbx.CodeEmailRejected, Message: "rejected", At: at}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := ledger(t, tenant, "ledgerb-1"); e.Status != store.LedgerFailed || e.Code != pbx.CodeEmailRejected || e.Message != "rejected" {
+			t.Fatalf("failed entry = %+v", e)
+		}
+		res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation("ledgerb-1", "j2", "a2"), reservation("ledgerb-2", "j2", "a2")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res[0].Reserved {
+			t.Errorf("FAILED entry not reserved again: %+v", res[0])
+		}
+		if res[1].Reserved || res[1].Existing.Status != store.LedgerReserved {
+			t.Errorf("uncertain entry reserved without take-over: %+v", res[1])
+		}
+		take := reservation("ledgerb-2", "j2", "a3")
+		take.TakeOver = true
+		res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{take})
+		if err != nil || !res[0].Reserved {
+			t.Fatalf("take-over = %+v, %v", res, err)
+		}
+		// The old attempt can no longer close it; the new one can.
+		err = st.FinishEmails(ctx, tenant, []store.EmailOutcome{
+			{User: "ledgerb-2", Purpose: "welcome", Attempt: "a1", Sent: true, MessageID: "stale", At: at},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := ledger(t, tenant, "ledgerb-2"); e.Status != store.LedgerReserved || e.Attempt != "a3" {
+			t.Fatalf("a stale attempt closed the entry: %+v", e)
+		}
+		err = st.FinishEmails(ctx, tenant, []store.EmailOutcome{
+			{User: "ledgerb-1", Purpose: "welcome", Attempt: "a2", Sent: true, MessageID: "m-1", At: at, DropPortalOf: "1-ledgerb"}, // no SECRET item: skipped
+			{User: "ledgerb-2", Purpose: "welcome", Attempt: "a3", Sent: true, MessageID: "m-2", At: at},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for user, id := range map[string]string{"ledgerb-1": "m-1", "ledgerb-2": "m-2"} {
+			if e := ledger(t, tenant, user); e.Status != store.LedgerSent || e.MessageID != id || e.Code != "" {
+				t.Errorf("%s = %+v", user, e)
+			}
+		}
+	})
+
+	t.Run("chunks and call count", func(t *testing.T) {
+		const tenant = "ledgerc"
+		var rs []store.EmailReservation
+		var outcomes []store.EmailOutcome
+		for i := range 130 {
+			user := fmt.Sprintf("ledgerc-%d", 100+i)
+			rs = append(rs, reservation(user, "j1", "a1"))
+			outcomes = append(outcomes, store.EmailOutcome{User: user, Purpose: "welcome", Attempt: "a1", Sent: true, MessageID: "m", At: at})
+		}
+		// One entry exists already: its condition fails and the rest are
+		// written by a second transaction of that chunk.
+		rs[5].Attempt, outcomes[5].Attempt = "a0", "a0"
+		if _, err := st.ReserveEmails(ctx, tenant, rs[5:6]); err != nil {
+			t.Fatal(err)
+		}
+		rs[5].Attempt = "a1"
+		before := counter.Snapshot()
+		res, err := st.ReserveEmails(ctx, tenant, rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := counter.Snapshot().Sub(before).Calls["DynamoDB.TransactWriteItems"]
+		if calls != 3 { // 100 (one condition fails, 99 again) + 30
+			t.Errorf("TransactWriteItems calls = %d, want 3", calls)
+		}
+		for i, r := range res {
+			if r.Reserved != (i != 5) {
+				t.Fatalf("row %d reserved = %v", i, r.Reserved)
+			}
+		}
+		before = counter.Snapshot()
+		if err := st.FinishEmails(ctx, tenant, outcomes); err != nil {
+			t.Fatal(err)
+		}
+		// 130 one-item outcomes in transactions of 100; the a0 outcome
+		// closes the entry reserved by a0 earlier.
+		if calls := counter.Snapshot().Sub(before).Calls["DynamoDB.TransactWriteItems"]; calls != 2 {
+			t.Errorf("FinishEmails TransactWriteItems calls = %d, want 2", calls)
+		}
+		users := make([]string, len(rs))
+		for i, r := range rs {
+			users[i] = r.User
+		}
+		m, err := st.GetEmailLedger(ctx, tenant, "welcome", users)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m) != 130 {
+			t.Fatalf("%d entries, want 130", len(m))
+		}
+		for u, e := range m {
+			if e.Status != store.LedgerSent {
+				t.Fatalf("%s = %+v", u, e)
+			}
+		}
+	})
+
+	t.Run("bad requests", func(t *testing.T) {
+		_, err := st.ReserveEmails(ctx, "ledgerd", []store.EmailReservation{reservation("ledgerd-1", "j", "a"), reservation("ledgerd-1", "j", "a")})
+		if pbx.ErrorCode(err) != pbx.EINVALID {
+			t.Errorf("duplicate user: err = %v", err)
+		}
+		if _, err := st.ReserveEmails(ctx, "Bad-Tenant", nil); pbx.ErrorCode(err) != pbx.EINVALID {
+			t.Errorf("bad tenant: err = %v", err)
+		}
+	})
+}
