@@ -210,7 +210,7 @@ func (s *Store) reservePut(tenant string, r EmailReservation) *types.Put {
 			attrLedgerAttempt: &types.AttributeValueMemberS{Value: r.Attempt},
 			attrLedgerAt:      &types.AttributeValueMemberS{Value: r.At.UTC().Format(time.RFC3339Nano)},
 		},
-		ConditionExpression: aws.String(cond),
+		ConditionExpression:                 aws.String(cond),
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
