@@ -71,6 +71,8 @@ type Stack struct {
 	log     *slog.Logger
 	s3      *s3Server
 	dynamo  *dynamoProcess
+	ses     *SESServer
+	kms     *kmsServer
 	servers []*loopbackServer
 	tempDir string // removed on Close; "" with StateDir
 
@@ -137,6 +139,20 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 
+	if s.ses, err = newSESServer(s.OutboxDir, s.log); err != nil {
+		return nil, err
+	}
+	if s.Endpoints.SES, err = s.serve(s.ses); err != nil {
+		return nil, err
+	}
+
+	if s.kms, err = newKMSServer(cfg.StateDir, func() string { return region }); err != nil {
+		return nil, err
+	}
+	if s.Endpoints.KMS, err = s.serve(s.kms); err != nil {
+		return nil, err
+	}
+
 	// Admin clients carry no caller middleware, so that setup and readiness
 	// probes do not show up in a caller's call accounting.
 	admin, err := awsconf.New(ctx, s.Endpoints)
@@ -144,6 +160,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
 	region = admin.Config.Region
+	s.KMSKeyID = s.kms.keyARN()
 
 	s.Clients, err = awsconf.New(ctx, s.Endpoints, func(c *aws.Config) {
 		c.APIOptions = append(c.APIOptions, cfg.APIOptions...)
