@@ -1,0 +1,263 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/secrets"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// ObjectStore is the part of *s3.Client the write-provisioning step uses.
+type ObjectStore interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// SettingsLoader loads a tenant's effective settings; *store.Store
+// satisfies it.
+type SettingsLoader interface {
+	LoadSettings(ctx context.Context, tenant string, extra ...[]byte) (pbx.Settings, error)
+}
+
+// CredentialGetter reads endpoints' sealed secrets in one batch;
+// *store.Store satisfies it.
+type CredentialGetter interface {
+	GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]store.Credentials, error)
+}
+
+// SecretOpener opens a sealed value; *secrets.Box satisfies it.
+type SecretOpener interface {
+	Open(ctx context.Context, tenant string, v secrets.Sealed, binding string) ([]byte, error)
+}
+
+// Step is the write-provisioning step: for each row of a batch that
+// create-records created or updated and that has a MAC, it renders the
+// phone's files and PUTs them to the provisioning bucket.
+type Step struct {
+	S3                 ObjectStore
+	Settings           SettingsLoader
+	Credentials        CredentialGetter
+	Secrets            SecretOpener
+	Renderer           *Renderer
+	ProvisioningBucket string
+	Logger             *slog.Logger // nil discards
+	// Concurrency bounds the PUTs in flight; 0 means 8.
+	Concurrency int
+}
+
+// Handle provisions one batch. The input normally carries no rows (the
+// previous step wrote them to in.ResultKey); Handle reads them, updates
+// each row (ProvisioningFile, warnings, or CodeProvisioningFailed), writes
+// the whole result back to in.ResultKey and returns in without rows.
+//
+// It is idempotent: files are rendered deterministically and PUT whole, so
+// a replay writes the same bytes to the same keys; warnings are not
+// repeated. A file that cannot be written fails only its row (after the
+// SDK's retries); the step fails only when it cannot read its inputs or
+// write its result, so that Step Functions retries the whole batch.
+func (s *Step) Handle(ctx context.Context, in events.BatchResult) (events.BatchResult, error) {
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("job", in.Job, "tenant", in.Tenant, "batch", in.Batch)
+	if err := pbx.ValidateTenantName(in.Tenant); err != nil {
+		return events.BatchResult{}, err
+	}
+	if in.ResultKey != jobfiles.ResultKey(in.Tenant, in.Job, in.Batch) {
+		return events.BatchResult{}, fmt.Errorf("write-provisioning: result key %q is not batch %s of job %s", in.ResultKey, in.Batch, in.Job)
+	}
+	result := in
+	if len(result.Rows) == 0 {
+		stored, err := s.readResult(ctx, in)
+		if err != nil {
+			return events.BatchResult{}, err
+		}
+		result.Rows = stored.Rows
+	}
+
+	var todo []int
+	for i, r := range result.Rows {
+		if r.MAC != "" && r.SIPUser != "" && (r.Status == events.StatusCreated || r.Status == events.StatusUpdated) {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) > 0 {
+		if err := s.provision(ctx, log, in.Tenant, result.Rows, todo); err != nil {
+			return events.BatchResult{}, err
+		}
+		if err := s.writeResult(ctx, result); err != nil {
+			return events.BatchResult{}, err
+		}
+	}
+	out := result
+	out.Rows = nil
+	return out, nil
+}
+
+func (s *Step) provision(ctx context.Context, log *slog.Logger, tenant string, rows []events.RowResult, todo []int) error {
+	settings, err := s.Settings.LoadSettings(ctx, tenant)
+	if err != nil {
+		return fmt.Errorf("write-provisioning: %w", err)
+	}
+	p := settings.Provisioning
+	model := p.DefaultPhoneModel
+	var ignored string
+	switch {
+	case !p.Enabled:
+		ignored = "device provisioning is not enabled for this tenant; the MAC was not provisioned"
+	case model == "":
+		ignored = "no default phone model is set for this tenant; the MAC was not provisioned"
+	case !KnownModel(model):
+		ignored = fmt.Sprintf("the default phone model %q is not supported; the MAC was not provisioned", model)
+	}
+	if ignored != "" {
+		for _, i := range todo {
+			addWarning(&rows[i], pbx.CodeMACIgnored+": "+ignored)
+			log.WarnContext(ctx, "MAC ignored", "row", rows[i].Line, "mac", rows[i].MAC, "reason", ignored)
+		}
+		return nil
+	}
+
+	sipUsers := make([]string, 0, len(todo))
+	for _, i := range todo {
+		sipUsers = append(sipUsers, rows[i].SIPUser)
+	}
+	creds, err := s.Credentials.GetCredentials(ctx, tenant, sipUsers)
+	if err != nil {
+		return fmt.Errorf("write-provisioning: read credentials: %w", err)
+	}
+	prefix := settings.ProvisioningPath(tenant)
+
+	limit := s.Concurrency
+	if limit <= 0 {
+		limit = 8
+	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for _, i := range todo {
+		row := &rows[i] // each goroutine owns one row
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			key, warnings, err := s.provisionRow(ctx, tenant, prefix, model, p, *row, creds)
+			rlog := log.With("row", row.Line, "mac", row.MAC)
+			if err != nil {
+				row.ProvisioningFile = ""
+				row.Code = pbx.CodeProvisioningFailed
+				row.Message = "user created, but the phone's provisioning file was not written: " + pbx.ErrorMessage(err)
+				rlog.ErrorContext(ctx, "provisioning file failed", "error", err)
+				return
+			}
+			if row.Code == pbx.CodeProvisioningFailed { // an earlier attempt's failure, now fixed
+				row.Code, row.Message = "", ""
+			}
+			row.ProvisioningFile = key
+			for _, w := range warnings {
+				addWarning(row, w)
+			}
+			rlog.InfoContext(ctx, "provisioning file written", "key", key)
+		})
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// provisionRow renders and writes one device's files; it returns the key
+// of the file the phone requests first.
+func (s *Step) provisionRow(ctx context.Context, tenant, prefix, model string, p pbx.Provisioning,
+	row events.RowResult, creds map[string]store.Credentials) (string, []string, error) {
+	c, ok := creds[row.SIPUser]
+	if !ok || c.SIPSecret.IsZero() {
+		return "", nil, pbx.Errorf(pbx.ENOTFOUND, "sip_user", "no SIP secret is stored for %s", row.SIPUser)
+	}
+	secret, err := s.Secrets.Open(ctx, tenant, c.SIPSecret, store.SIPSecretBinding(row.SIPUser))
+	if err != nil {
+		return "", nil, fmt.Errorf("open SIP secret of %s: %w", row.SIPUser, err)
+	}
+	rendered, err := s.Renderer.Render(Account{
+		MAC: row.MAC, Model: model, DisplayName: row.Name, Extension: row.Extension,
+		SIPUser: row.SIPUser, SIPSecret: string(secret),
+	}, p)
+	clear(secret)
+	if err != nil {
+		return "", nil, err
+	}
+	var first string
+	for _, f := range rendered.Files {
+		key := jobfiles.ProvisioningKey(prefix, f.Name)
+		_, err := s.S3.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        aws.String(s.ProvisioningBucket),
+			Key:           aws.String(key),
+			Body:          bytes.NewReader(f.Body),
+			ContentLength: aws.Int64(int64(len(f.Body))),
+			ContentType:   aws.String(f.ContentType),
+			CacheControl:  aws.String("no-store"),
+		})
+		if err != nil {
+			return "", nil, &pbx.Error{Code: pbx.EINTERNAL, Message: "the file could not be stored", Err: fmt.Errorf("put %s: %w", key, err)}
+		}
+		if first == "" {
+			first = key
+		}
+	}
+	return first, rendered.Warnings, nil
+}
+
+// addWarning appends w unless the row has it already (a replayed batch).
+func addWarning(r *events.RowResult, w string) {
+	if !slices.Contains(r.Warnings, w) {
+		r.Warnings = append(r.Warnings, w)
+	}
+}
+
+func (s *Step) readResult(ctx context.Context, in events.BatchResult) (events.BatchResult, error) {
+	out, err := s.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(in.JobsBucket), Key: aws.String(in.ResultKey)})
+	if err != nil {
+		return events.BatchResult{}, fmt.Errorf("write-provisioning: read %s: %w", in.ResultKey, err)
+	}
+	defer out.Body.Close()
+	var stored events.BatchResult
+	body, err := io.ReadAll(out.Body)
+	if err == nil {
+		err = json.Unmarshal(body, &stored)
+	}
+	if err != nil {
+		return events.BatchResult{}, fmt.Errorf("write-provisioning: decode %s: %w", in.ResultKey, err)
+	}
+	if stored.Tenant != in.Tenant {
+		return events.BatchResult{}, fmt.Errorf("write-provisioning: %s belongs to tenant %q, not %q", in.ResultKey, stored.Tenant, in.Tenant)
+	}
+	return stored, nil
+}
+
+func (s *Step) writeResult(ctx context.Context, r events.BatchResult) error {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("write-provisioning: encode result: %w", err)
+	}
+	_, err = s.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(r.JobsBucket),
+		Key:           aws.String(r.ResultKey),
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
+		ContentType:   aws.String("application/json"),
+	})
+	if err != nil {
+		return fmt.Errorf("write-provisioning: write %s: %w", r.ResultKey, err)
+	}
+	return nil
+}
