@@ -1,0 +1,266 @@
+package welcome
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/secrets"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// finishTimeout bounds recording a chunk's outcomes after the invocation's
+// context ended: a sent email left RESERVED would be reported uncertain.
+const finishTimeout = 5 * time.Second
+
+// sendChunk reserves, renders, sends and records one chunk. It returns a
+// non-empty message when the account cannot send, so the caller stops.
+func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, chunk []*rowWork) (string, error) {
+	now := h.now()
+	rs := make([]store.EmailReservation, len(chunk))
+	for i, w := range chunk {
+		rs[i] = store.EmailReservation{
+			User: w.row.User, Purpose: Purpose, Job: env.in.Job, Line: w.row.Line,
+			Attempt: env.attempt, At: now, TakeOver: env.opt.ResendUncertain,
+		}
+	}
+	res, err := h.Store.ReserveEmails(ctx, env.in.Tenant, rs)
+	if err != nil {
+		return "", fmt.Errorf("reserve welcome emails: %w", err)
+	}
+	var reserved []*rowWork
+	for i, r := range res {
+		w := chunk[i]
+		if r.Reserved {
+			reserved = append(reserved, w)
+			continue
+		}
+		switch e := r.Existing; e.Status {
+		case store.LedgerSent:
+			// Sent by this job (a replay) or by an earlier one: never again.
+			w.result.EmailStatus = events.EmailAlready
+			if e.Job == env.in.Job {
+				w.result.EmailStatus = events.EmailSent
+			}
+			w.result.EmailMessageID = e.MessageID
+		default:
+			w.fail(CodeEmailUncertain, uncertainMessage)
+			log.WarnContext(ctx, "welcome email outcome unknown, not resent", "row", w.row.Line,
+				"reserved_by_job", e.Job, "reserved_at", e.AttemptAt)
+		}
+	}
+
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, orDefault(h.Workers, DefaultWorkers))
+	for _, w := range reserved {
+		raw, err := h.build(ctx, env, w, now)
+		if err != nil {
+			w.kind = sendRefused
+			w.fail(pbx.ErrorCode(err), pbx.ErrorMessage(err))
+			log.WarnContext(ctx, "welcome email not built", "row", w.row.Line, "err", err)
+			continue
+		}
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			id, err := env.sender.send(ctx, sendInput(env.from.Address, env.settings.Email.ConfigurationSet, w.row.Email, raw, env.tags))
+			if err == nil {
+				w.kind = sendOK
+				w.result.EmailStatus = events.EmailSent
+				w.result.EmailMessageID = id
+				return
+			}
+			se := classifyLocal(err)
+			w.kind = se.kind
+			w.fail(se.code, se.message)
+			log.WarnContext(ctx, "welcome email not sent", "row", w.row.Line, "code", se.code, "err", err)
+		}()
+	}
+	wg.Wait()
+
+	blocked := ""
+	var outcomes []store.EmailOutcome
+	for _, w := range reserved {
+		o := store.EmailOutcome{User: w.row.User, Purpose: Purpose, Attempt: env.attempt, At: h.now()}
+		switch w.kind {
+		case sendOK:
+			o.Sent, o.MessageID, o.DropPortalOf = true, w.result.EmailMessageID, w.row.SIPUser
+		case sendUncertain:
+			continue // stays RESERVED: never resent automatically
+		case sendBlocked:
+			blocked = w.result.Message
+			fallthrough
+		default:
+			o.Code, o.Message = w.result.Code, w.result.Message
+		}
+		outcomes = append(outcomes, o)
+	}
+	if len(outcomes) > 0 {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+		err := h.Store.FinishEmails(fctx, env.in.Tenant, outcomes)
+		cancel()
+		if err != nil {
+			// The emails went out; the report says so. Their ledger items
+			// stay RESERVED, so nothing resends them.
+			log.ErrorContext(ctx, "welcome emails sent but not recorded in the ledger", "emails", len(outcomes), "err", err)
+		}
+	}
+	return blocked, nil
+}
+
+// classifyLocal returns err as a *sendError (the sender's errors are).
+func classifyLocal(err error) *sendError {
+	var se *sendError
+	if errors.As(err, &se) {
+		return se
+	}
+	return classifySendError(err)
+}
+
+// build opens the row's credentials and renders its raw message.
+func (h *Handler) build(ctx context.Context, env sendEnv, w *rowWork, now time.Time) ([]byte, error) {
+	tenant, row := env.in.Tenant, w.row
+	c, ok := env.creds[row.SIPUser]
+	if !ok || c.Portal == nil {
+		return nil, pbx.Errorf(pbx.EINTERNAL, "credentials", "the user's portal credential is missing (delivered before, or never created)")
+	}
+	open := func(v *secrets.Sealed, binding string) (string, error) {
+		b, err := h.Secrets.Open(ctx, tenant, *v, binding)
+		if err != nil {
+			return "", &pbx.Error{Code: pbx.EINTERNAL, Field: "credentials", Message: "the user's credentials could not be opened", Err: err}
+		}
+		return string(b), nil
+	}
+	sec := Secrets{PortalKind: c.PortalKind}
+	var err error
+	if sec.Portal, err = open(c.Portal, store.PortalBinding(row.SIPUser)); err != nil {
+		return nil, err
+	}
+	if sec.PIN, err = open(&c.PIN, store.PINBinding(row.SIPUser)); err != nil {
+		return nil, err
+	}
+	if row.ProvisioningFile == "" || env.settings.Email.IncludeSIPSecret {
+		if sec.SIPSecret, err = open(&c.SIPSecret, store.SIPSecretBinding(row.SIPUser)); err != nil {
+			return nil, err
+		}
+	}
+	vars, err := BuildVars(env.settings, tenant, row, sec)
+	if err != nil {
+		return nil, err
+	}
+	content, err := env.tpl.Render(vars)
+	if err != nil {
+		return nil, err
+	}
+	to, err := ParseRecipient(row.Name, row.Email)
+	if err != nil {
+		return nil, err
+	}
+	m := Message{From: env.from, To: to, Content: content, Date: now,
+		Seed: strings.Join([]string{tenant, row.User, env.in.Job, Purpose}, "|")}
+	return m.Raw()
+}
+
+// readBatch reads and checks the batch results object.
+func (h *Handler) readBatch(ctx context.Context, in events.WelcomeInput) (events.BatchResult, error) {
+	obj, err := h.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(in.JobsBucket), Key: aws.String(in.Key)})
+	if err != nil {
+		return events.BatchResult{}, fmt.Errorf("get batch results %s: %w", in.Key, err)
+	}
+	defer obj.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(obj.Body, 16<<20))
+	if err != nil {
+		return events.BatchResult{}, fmt.Errorf("read batch results %s: %w", in.Key, err)
+	}
+	var b events.BatchResult
+	if err := json.Unmarshal(data, &b); err != nil {
+		return events.BatchResult{}, fmt.Errorf("decode batch results %s: %w", in.Key, err)
+	}
+	if b.Tenant != in.Tenant || b.Job != in.Job {
+		return events.BatchResult{}, pbx.Errorf(pbx.EINVALID, "key", "results object %s belongs to %s/%s, not %s/%s", in.Key, b.Tenant, b.Job, in.Tenant, in.Job)
+	}
+	if b.Batch == "" {
+		b.Batch = strings.TrimSuffix(path.Base(in.Key), ".json")
+	}
+	return b, nil
+}
+
+// writeResults stores the batch's email outcomes for finalize.
+func (h *Handler) writeResults(ctx context.Context, in events.WelcomeInput, batch, key string, rows []events.RowResult) error {
+	body, err := json.Marshal(events.BatchResult{
+		Tenant: in.Tenant, Job: in.Job, Batch: batch, JobsBucket: in.JobsBucket, ResultKey: key, Rows: rows,
+	})
+	if err != nil {
+		return fmt.Errorf("encode email results: %w", err)
+	}
+	_, err = h.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(in.JobsBucket), Key: aws.String(key),
+		Body: bytes.NewReader(body), ContentType: aws.String("application/json"),
+	})
+	if err != nil {
+		return fmt.Errorf("put email results %s: %w", key, err)
+	}
+	return nil
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+// newAttempt is a unique id for this invocation's reservations.
+func newAttempt() (string, error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("attempt id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func orDefault(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func orDefaultDuration(v, def time.Duration) time.Duration {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

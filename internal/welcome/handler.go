@@ -1,0 +1,312 @@
+package welcome
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/time/rate"
+
+	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/secrets"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// Purpose is the ledger purpose and SES tag of the welcome email.
+const Purpose = "welcome"
+
+// CodeEmailUncertain marks a row whose email may or may not have gone out:
+// an earlier attempt reserved it and never recorded the outcome. It is
+// reported as a failed email with this code; only an explicit
+// `bulkprov send-welcome --resend-uncertain` sends it again.
+const CodeEmailUncertain = "email_uncertain"
+
+const uncertainMessage = "an earlier attempt was interrupted while sending: the email may or may not have been delivered; " +
+	"run bulkprov send-welcome --resend-uncertain to send it again"
+
+// Defaults of the Handler's knobs.
+const (
+	DefaultChunkSize   = 25 // emails reserved at once: the most a crash can leave uncertain
+	DefaultWorkers     = 4  // concurrent SES calls, still under the rate limit
+	DefaultMaxAttempts = 6  // per email, throttling only
+	DefaultBackoff     = 200 * time.Millisecond
+	DefaultMaxBackoff  = 5 * time.Second
+	// deadlineMargin is kept free before the Lambda's deadline: a chunk is
+	// not started (nor reserved) without it.
+	deadlineMargin = 10 * time.Second
+)
+
+// ObjectStore is the part of *s3.Client the handler uses.
+type ObjectStore interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// Ledger is the part of *store.Store the handler uses: the sealed
+// credentials and the email ledger.
+type Ledger interface {
+	GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]store.Credentials, error)
+	ReserveEmails(ctx context.Context, tenant string, rs []store.EmailReservation) ([]store.ReserveResult, error)
+	FinishEmails(ctx context.Context, tenant string, outcomes []store.EmailOutcome) error
+}
+
+// Opener opens sealed credentials; *secrets.Box satisfies it.
+type Opener interface {
+	Open(ctx context.Context, tenant string, v secrets.Sealed, binding string) ([]byte, error)
+}
+
+// SettingsFunc returns a job's effective settings: system defaults, the
+// tenant's settings and the job's upload options (welcome mode).
+type SettingsFunc func(ctx context.Context, tenant, job string) (pbx.Settings, error)
+
+// Handler is send-welcome: it sends the welcome emails of one batch.
+//
+// Flow per batch: read the batch's results object; keep the rows created
+// with an email address; in welcome=none mode record them deferred and stop
+// (unless SendDeferred); otherwise read the account's send rate once, the
+// batch's sealed credentials in one BatchGetItem, and then, chunk by chunk
+// (ChunkSize rows): reserve the chunk's ledger items in one conditional
+// TransactWriteItems, render and send each reserved email through SES
+// (Workers in parallel, never above MaxSendRate/Concurrency), then mark the
+// chunk SENT (dropping each sent user's sealed portal credential) or FAILED
+// in one TransactWriteItems. Finally write the outcomes to
+// jobfiles.EmailResultKey. DynamoDB calls per row: 1/100 (credentials) +
+// 2/ChunkSize (reserve, finish), about 0.09 with the defaults.
+//
+// At-most-once decision: an email is sent only under a reservation, and a
+// reservation that was never closed (the process died between the
+// reservation and recording SES's answer, or SES's answer was lost: a
+// timeout, a 5xx, a broken connection) is never sent again automatically.
+// Such a row is reported failed with code email_uncertain, and only
+// `bulkprov send-welcome --resend-uncertain` (Options.ResendUncertain) takes
+// the reservation over. The window is one chunk: at most ChunkSize emails
+// of an invocation can become uncertain when it dies. SDK retries are off
+// for SendEmail for the same reason; throttling (which SES answers before
+// accepting anything) is retried with backoff.
+type Handler struct {
+	S3       ObjectStore
+	Store    Ledger
+	Secrets  Opener
+	SES      Mailer
+	Settings SettingsFunc
+	Logger   *slog.Logger     // nil: discard
+	Now      func() time.Time // nil: time.Now
+
+	ChunkSize   int
+	Workers     int
+	MaxAttempts int
+	Backoff     time.Duration
+	MaxBackoff  time.Duration
+}
+
+// Options adjust one run; the Lambda uses the zero value.
+type Options struct {
+	// SendDeferred sends even when the job's welcome mode is none: the
+	// admin's later `bulkprov send-welcome`.
+	SendDeferred bool
+	// ResendUncertain takes over reservations whose outcome is unknown.
+	ResendUncertain bool
+}
+
+// Output is send-welcome's small result.
+type Output struct {
+	Tenant      string `json:"tenant"`
+	Job         string `json:"job"`
+	Batch       string `json:"batch"`
+	EmailKey    string `json:"email_key"`
+	Sent        int    `json:"sent"`
+	AlreadySent int    `json:"already_sent"`
+	Failed      int    `json:"failed"`
+	Uncertain   int    `json:"uncertain"` // also counted in Failed
+	Deferred    int    `json:"deferred"`
+}
+
+// Handle is the Lambda entry point.
+func (h *Handler) Handle(ctx context.Context, in events.WelcomeInput) (Output, error) {
+	return h.Send(ctx, in, Options{})
+}
+
+// rowWork is one row's email as it moves through the steps.
+type rowWork struct {
+	row     events.RowResult
+	result  events.RowResult // the row's email outcome
+	message *Message
+	raw     []byte
+	kind    int // sendOK, sendRefused, ... once sent
+}
+
+// Send sends the welcome emails of one batch results object.
+func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options) (Output, error) {
+	if err := pbx.ValidateTenantName(in.Tenant); err != nil {
+		return Output{}, err
+	}
+	if in.Job == "" || !strings.HasPrefix(in.Key, jobfiles.ResultsPrefix(in.Tenant, in.Job)) {
+		return Output{}, pbx.Errorf(pbx.EINVALID, "key", "results object %q is not under job %s of tenant %s", in.Key, in.Job, in.Tenant)
+	}
+	log := h.logger().With("tenant", in.Tenant, "job", in.Job)
+	batch, err := h.readBatch(ctx, in)
+	if err != nil {
+		return Output{}, err
+	}
+	log = log.With("batch", batch.Batch)
+	out := Output{Tenant: in.Tenant, Job: in.Job, Batch: batch.Batch, EmailKey: jobfiles.EmailResultKey(in.Tenant, in.Job, batch.Batch)}
+
+	work := eligible(batch.Rows)
+	if len(work) > 0 {
+		settings, err := h.Settings(ctx, in.Tenant, in.Job)
+		if err != nil {
+			return Output{}, fmt.Errorf("settings of job %s/%s: %w", in.Tenant, in.Job, err)
+		}
+		if settings.Upload.Welcome == pbx.WelcomeNone && !opt.SendDeferred {
+			for _, w := range work {
+				w.result.EmailStatus = events.EmailDeferred
+			}
+		} else if err := h.sendAll(ctx, log, in, settings, work, opt); err != nil {
+			return Output{}, err
+		}
+	}
+
+	rows := make([]events.RowResult, len(work))
+	for i, w := range work {
+		rows[i] = w.result
+		switch {
+		case w.result.EmailStatus == events.EmailSent:
+			out.Sent++
+		case w.result.EmailStatus == events.EmailAlready:
+			out.AlreadySent++
+		case w.result.EmailStatus == events.EmailDeferred:
+			out.Deferred++
+		case w.result.Code == CodeEmailUncertain:
+			out.Uncertain++
+			out.Failed++
+		default:
+			out.Failed++
+		}
+	}
+	if err := h.writeResults(ctx, in, batch.Batch, out.EmailKey, rows); err != nil {
+		return Output{}, err
+	}
+	log.InfoContext(ctx, "welcome emails", "sent", out.Sent, "already_sent", out.AlreadySent, "failed", out.Failed,
+		"uncertain", out.Uncertain, "deferred", out.Deferred)
+	return out, nil
+}
+
+// eligible returns the rows that get a welcome email: created by this job,
+// with an address, once per portal user.
+func eligible(rows []events.RowResult) []*rowWork {
+	var work []*rowWork
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if r.Status != events.StatusCreated || r.Email == "" || r.User == "" || r.SIPUser == "" || seen[r.User] {
+			continue
+		}
+		seen[r.User] = true
+		work = append(work, &rowWork{row: r, result: events.RowResult{
+			Line: r.Line, Extension: r.Extension, User: r.User, Email: r.Email, Status: r.Status,
+		}})
+	}
+	return work
+}
+
+func (w *rowWork) fail(code, message string) {
+	w.result.EmailStatus = events.EmailFailed
+	w.result.Code = code
+	w.result.Message = message
+}
+
+// sendAll sends the rows' emails chunk by chunk, filling each row's result.
+func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.WelcomeInput, s pbx.Settings, work []*rowWork, opt Options) error {
+	// Configuration problems fail every row's email with the reason; they
+	// are not retried (a retry would fail the same way).
+	from, err := ParseFrom(s.Email.From)
+	if err == nil {
+		err = firstError(checkTag("tenant", in.Tenant), checkTag("job", in.Job))
+	}
+	var tpl *Templates
+	if err == nil {
+		tpl, err = ParseTemplates(s.Email)
+	}
+	if err == nil && s.Email.ConfigurationSet != "" {
+		err = checkTag("email.configuration_set", s.Email.ConfigurationSet)
+	}
+	if err != nil {
+		log.ErrorContext(ctx, "welcome emails not sent: settings", "err", err)
+		for _, w := range work {
+			w.fail(pbx.ErrorCode(err), "welcome email settings: "+pbx.ErrorMessage(err))
+		}
+		return nil
+	}
+
+	limit, err := sendRate(ctx, h.SES, in.Concurrency)
+	if err != nil {
+		return err
+	}
+	snd := &sender{
+		ses: h.SES, limiter: rate.NewLimiter(limit, 1),
+		maxAttempts: orDefault(h.MaxAttempts, DefaultMaxAttempts),
+		backoff:     orDefaultDuration(h.Backoff, DefaultBackoff),
+		maxBackoff:  orDefaultDuration(h.MaxBackoff, DefaultMaxBackoff),
+	}
+	sipUsers := make([]string, len(work))
+	for i, w := range work {
+		sipUsers[i] = w.row.SIPUser
+	}
+	creds, err := h.Store.GetCredentials(ctx, in.Tenant, sipUsers)
+	if err != nil {
+		return fmt.Errorf("welcome credentials: %w", err)
+	}
+	attempt, err := newAttempt()
+	if err != nil {
+		return err
+	}
+	tags := map[string]string{"tenant": in.Tenant, "job": in.Job, "purpose": Purpose}
+	env := sendEnv{in: in, settings: s, from: from, tpl: tpl, creds: creds, tags: tags, attempt: attempt, opt: opt, sender: snd}
+
+	chunkSize := min(orDefault(h.ChunkSize, DefaultChunkSize), 50) // FinishEmails: 2 items per sent row, ≤ 100
+	blocked := ""
+	for start := 0; start < len(work); start += chunkSize {
+		chunk := work[start:min(start+chunkSize, len(work))]
+		if blocked != "" {
+			for _, w := range chunk {
+				w.fail(pbx.CodeEmailRejected, blocked)
+			}
+			continue
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < deadlineMargin+chunkDuration(len(chunk), limit) {
+			// Retried by the workflow: rows done so far are recorded in the
+			// ledger and come back as sent.
+			return fmt.Errorf("welcome emails of %s/%s: not enough time left for the next %d emails", in.Tenant, in.Job, len(chunk))
+		}
+		if blocked, err = h.sendChunk(ctx, log, env, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chunkDuration is how long a chunk takes at the rate limit.
+func chunkDuration(n int, limit rate.Limit) time.Duration {
+	if limit <= 0 {
+		return 0
+	}
+	return time.Duration(float64(n) / float64(limit) * float64(time.Second))
+}
+
+// sendEnv is what every chunk of one run shares.
+type sendEnv struct {
+	in       events.WelcomeInput
+	settings pbx.Settings
+	from     *mail.Address
+	tpl      *Templates
+	creds    map[string]store.Credentials
+	tags     map[string]string
+	attempt  string
+	opt      Options
+	sender   *sender
+}
