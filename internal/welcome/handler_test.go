@@ -503,4 +503,3 @@ func TestHandlerStaysUnderTheSendRate(t *testing.T) {
 		t.Fatalf("sent %d in %v: faster than the worker's share of the send rate", out.Sent, elapsed)
 	}
 }
-
