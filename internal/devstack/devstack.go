@@ -131,6 +131,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		s.Endpoints.DynamoDB = s.dynamo.endpoint
 	}
 
+	if cfg.NoDynamoDB {
+		if s.Endpoints.DynamoDB, err = s.serve(unavailable("DynamoDB", "started with Config.NoDynamoDB")); err != nil {
+			return nil, err
+		}
+	}
+	// The workflow runs on the local engine, never on AWS Step Functions.
+	if s.Endpoints.SFN, err = s.serve(unavailable("Step Functions", "run the workflow with the local engine")); err != nil {
+		return nil, err
+	}
+
 	region := "us-east-1"
 	if s.s3, err = newS3Server(cfg.StateDir, s.log, func() string { return region }); err != nil {
 		return nil, err

@@ -45,3 +45,14 @@ func (s *loopbackServer) close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// unavailable answers every request for a service the stack does not run
+// with a non-retryable JSON-protocol error, so that a client built for the
+// stack fails fast on loopback instead of reaching the real AWS endpoint.
+func unavailable(service, hint string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"__type":"UnknownOperationException","message":%q}`, "devstack does not run "+service+": "+hint)
+	})
+}

@@ -1,0 +1,164 @@
+package devstack_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+func startAt(t *testing.T, dir string) *devstack.Stack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	s, err := devstack.Start(ctx, devstack.Config{StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Start with StateDir took %s", time.Since(start).Round(time.Millisecond))
+	return s
+}
+
+func TestStateDirSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+
+	first := startAt(t, dir)
+	if _, err := first.Clients.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(first.JobsBucket), Key: aws.String("jobs/acme/j1/rows.jsonl"), Body: strings.NewReader("{}\n"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Clients.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(first.Table), Item: item(store.TenantPK("acme"), store.JobSK("j1")),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Clients.SES.SendEmail(ctx, simple("ann@acme.example")); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := first.Clients.KMS.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(first.KMSKeyID), Plaintext: []byte("pin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyID := first.KMSKeyID
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	second := startAt(t, dir)
+	defer second.Close()
+	obj, err := second.Clients.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(second.JobsBucket), Key: aws.String("jobs/acme/j1/rows.jsonl")})
+	if err != nil {
+		t.Fatalf("object after restart: %v", err)
+	}
+	body, _ := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if string(body) != "{}\n" {
+		t.Errorf("object body = %q", body)
+	}
+	got, err := second.Clients.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(second.Table), Key: item(store.TenantPK("acme"), store.JobSK("j1")), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil || got.Item == nil {
+		t.Errorf("item after restart: %v, %v", got, err)
+	}
+	if second.KMSKeyID != keyID {
+		t.Errorf("KMS key %s after restart, was %s", second.KMSKeyID, keyID)
+	}
+	dec, err := second.Clients.KMS.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	if err != nil || string(dec.Plaintext) != "pin" {
+		t.Errorf("decrypt after restart = %q, %v", dec.Plaintext, err)
+	}
+
+	// The outbox keeps its messages and its numbering.
+	if _, err := second.Clients.SES.SendEmail(ctx, simple("bob@acme.example")); err != nil {
+		t.Fatal(err)
+	}
+	mails, err := second.Outbox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mails) != 2 || !strings.HasPrefix(filepath.Base(mails[0]), "000001-") || !strings.HasPrefix(filepath.Base(mails[1]), "000002-") {
+		t.Errorf("outbox = %v, want messages 000001 and 000002", mails)
+	}
+	if filepath.Dir(mails[0]) != filepath.Join(dir, "outbox") {
+		t.Errorf("outbox dir = %s", filepath.Dir(mails[0]))
+	}
+
+	// Events still flow on the persistent (unversioned) backend, with a
+	// synthesized version id.
+	evs := make(chan events.S3Event, 1)
+	second.SetUploadHandler(func(_ context.Context, ev events.S3Event) error { evs <- ev; return nil })
+	if _, err := second.Clients.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(second.UploadsBucket), Key: aws.String("tenants/acme/a.csv"), Body: strings.NewReader("x"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-evs:
+		if o := ev.Records[0].S3.Object; o.VersionID == "" || o.ETag != md5hex("x") {
+			t.Errorf("event object = %+v", o)
+		}
+	default:
+		t.Error("no event from the persistent backend")
+	}
+}
+
+func TestInMemoryStackStartsEmpty(t *testing.T) {
+	ctx := context.Background()
+	s, err := devstack.Start(ctx, devstack.Config{NoDynamoDB: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Clients for services the stack does not run fail on loopback, fast,
+	// rather than reach AWS.
+	for name, ep := range map[string]string{"DynamoDB": s.Endpoints.DynamoDB, "SFN": s.Endpoints.SFN} {
+		if !strings.HasPrefix(ep, "http://127.0.0.1:") {
+			t.Errorf("%s endpoint = %q, want loopback", name, ep)
+		}
+	}
+	if _, err := s.Clients.DynamoDB.ListTables(ctx, &dynamodb.ListTablesInput{}); err == nil || !strings.Contains(err.Error(), "NoDynamoDB") {
+		t.Errorf("DynamoDB call on a NoDynamoDB stack: err = %v", err)
+	}
+	if _, err := s.Clients.SFN.ListStateMachines(ctx, &sfn.ListStateMachinesInput{}); err == nil || !strings.Contains(err.Error(), "local engine") {
+		t.Errorf("SFN call: err = %v", err)
+	}
+	list, err := s.Clients.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(s.UploadsBucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Contents) != 0 {
+		t.Errorf("new in-memory stack has %d uploads", len(list.Contents))
+	}
+	if mails, _ := s.Outbox(); len(mails) != 0 {
+		t.Errorf("new outbox has %d messages", len(mails))
+	}
+	outbox := s.OutboxDir
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(outbox); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temporary outbox %s still there after Close: %v", outbox, err)
+	}
+}
