@@ -4,10 +4,7 @@
 // per-tenant HTTP Basic credentials (Server).
 package provision
 
-import (
-	"slices"
-	"strings"
-)
+import "strings"
 
 // Family is a group of phone models sharing one configuration format.
 type Family string
@@ -27,56 +24,51 @@ func Families() []Family {
 	return []Family{Yealink, Polycom, Grandstream, Cisco, Snom, Fanvil}
 }
 
-// modelFamilies maps each supported model id (lowercase, "<vendor>-<model>")
-// to its family. A function, not a package variable, so that nothing can
-// mutate it.
-func modelFamilies() map[string]Family {
-	return map[string]Family{
-		"yealink-t46u":        Yealink,
-		"yealink-t48u":        Yealink,
-		"yealink-t53w":        Yealink,
-		"yealink-t54w":        Yealink,
-		"yealink-t57w":        Yealink,
-		"polycom-vvx250":      Polycom,
-		"polycom-vvx350":      Polycom,
-		"polycom-vvx450":      Polycom,
-		"grandstream-grp2614": Grandstream,
-		"grandstream-grp2616": Grandstream,
-		"grandstream-gxp2170": Grandstream,
-		"cisco-mpp6851":       Cisco,
-		"cisco-mpp7841":       Cisco,
-		"cisco-mpp8851":       Cisco,
-		"cisco-spa504g":       Cisco,
-		"snom-d735":           Snom,
-		"snom-d785":           Snom,
-		"fanvil-x4u":          Fanvil,
-		"fanvil-x6u":          Fanvil,
+// modelIDs are the supported model ids (lowercase, "<vendor>-<model>"),
+// sorted. A function, not a package variable, so nothing can mutate it.
+func modelIDs() []string {
+	return []string{
+		"cisco-mpp6851", "cisco-mpp7841", "cisco-mpp8851", "cisco-spa504g",
+		"fanvil-x4u", "fanvil-x6u",
+		"grandstream-grp2614", "grandstream-grp2616", "grandstream-gxp2170",
+		"polycom-vvx250", "polycom-vvx350", "polycom-vvx450",
+		"snom-d735", "snom-d785",
+		"yealink-t46u", "yealink-t48u", "yealink-t53w", "yealink-t54w", "yealink-t57w",
 	}
+}
+
+// familyOf maps a model id to its family with a switch: ingest asks for
+// every CSV row, so this allocates nothing.
+func familyOf(model string) Family {
+	switch model {
+	case "yealink-t46u", "yealink-t48u", "yealink-t53w", "yealink-t54w", "yealink-t57w":
+		return Yealink
+	case "polycom-vvx250", "polycom-vvx350", "polycom-vvx450":
+		return Polycom
+	case "grandstream-grp2614", "grandstream-grp2616", "grandstream-gxp2170":
+		return Grandstream
+	case "cisco-mpp6851", "cisco-mpp7841", "cisco-mpp8851", "cisco-spa504g":
+		return Cisco
+	case "snom-d735", "snom-d785":
+		return Snom
+	case "fanvil-x4u", "fanvil-x6u":
+		return Fanvil
+	}
+	return ""
 }
 
 // KnownModel reports whether model is a supported phone model id. Ingest
 // validates the CSV's phone_model column with it; ids are matched exactly
 // (lowercase), as they are stored.
-func KnownModel(model string) bool {
-	_, ok := modelFamilies()[model]
-	return ok
-}
+func KnownModel(model string) bool { return familyOf(model) != "" }
 
 // Models returns the supported model ids, sorted.
-func Models() []string {
-	m := modelFamilies()
-	out := make([]string, 0, len(m))
-	for id := range m {
-		out = append(out, id)
-	}
-	slices.Sort(out)
-	return out
-}
+func Models() []string { return modelIDs() }
 
 // FamilyOf returns model's family.
 func FamilyOf(model string) (Family, bool) {
-	f, ok := modelFamilies()[model]
-	return f, ok
+	f := familyOf(model)
+	return f, f != ""
 }
 
 // vendorModel is the model part of the id in the vendor's spelling

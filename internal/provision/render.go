@@ -48,7 +48,9 @@ type Rendered struct {
 // Renderer renders phone files from the embedded templates. It is safe for
 // concurrent use.
 type Renderer struct {
-	tmpl *template.Template
+	tmpl      *template.Template
+	zones     map[string]zone     // built once; read-only
+	languages map[string]language // built once; read-only
 }
 
 // NewRenderer parses the embedded templates.
@@ -57,7 +59,7 @@ func NewRenderer() (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse provisioning templates: %w", err)
 	}
-	return &Renderer{tmpl: t}, nil
+	return &Renderer{tmpl: t, zones: zones(), languages: languages()}, nil
 }
 
 var macRE = regexp.MustCompile(`^[0-9a-f]{12}$`)
@@ -137,11 +139,11 @@ func (r *Renderer) Render(a Account, p pbx.Provisioning) (Rendered, error) {
 		esc = escapeXML
 	}
 	var warnings []string
-	z, warn := lookupZone(p.TimeZone, family)
+	z, warn := lookupZone(r.zones, p.TimeZone, family)
 	if warn != "" {
 		warnings = append(warnings, warn)
 	}
-	lang, warn := lookupLanguage(p.Language)
+	lang, warn := lookupLanguage(r.languages, p.Language)
 	if warn != "" {
 		warnings = append(warnings, warn)
 	}

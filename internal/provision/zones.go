@@ -58,11 +58,11 @@ func zones() map[string]zone {
 }
 
 // lookupZone returns the zone for an IANA name, or UTC and a warning.
-func lookupZone(name string, family Family) (zone, string) {
-	if z, ok := zones()[name]; ok {
+func lookupZone(all map[string]zone, name string, family Family) (zone, string) {
+	if z, ok := all[name]; ok {
 		return z, ""
 	}
-	return zones()["UTC"], fmt.Sprintf("time zone %q is not supported for %s phones; the phone uses UTC", name, family)
+	return all["UTC"], fmt.Sprintf("time zone %q is not supported for %s phones; the phone uses UTC", name, family)
 }
 
 // language is one supported language with each vendor's value for it.
@@ -104,8 +104,7 @@ func languages() map[string]language {
 
 // lookupLanguage returns the language for a BCP 47 tag: the exact tag, else
 // its primary subtag, else English with a warning.
-func lookupLanguage(tag string) (language, string) {
-	all := languages()
+func lookupLanguage(all map[string]language, tag string) (language, string) {
 	norm := strings.ToLower(strings.ReplaceAll(tag, "_", "-"))
 	if l, ok := all[norm]; ok {
 		return l, ""
