@@ -115,9 +115,9 @@ func (f *fixture) putBatch(t *testing.T, job string, rows []events.RowResult) st
 func (f *fixture) handler() *Handler {
 	return &Handler{
 		S3: stack.Clients.S3, Store: f.st, Secrets: f.box, SES: stack.Clients.SES,
-		Settings: func(ctx context.Context, tenant, job string) (pbx.Settings, error) {
-			return f.st.LoadSettings(ctx, tenant, []byte(`{"upload":{"welcome":"`+string(f.mode)+`"}}`))
-		},
+		Settings: StoreSettings(f.st, func(ctx context.Context, tenant, job string) (pbx.Options, error) {
+			return pbx.Options{OnExisting: pbx.OnExistingFail, Welcome: f.mode}, nil
+		}),
 		Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 	}
 }
