@@ -86,6 +86,11 @@ func TestRenderGolden(t *testing.T) {
 			if want := FileNames(model, a.MAC); !equal(names, want) {
 				t.Errorf("file names = %q, FileNames says %q", names, want)
 			}
+			for _, f := range got.Files {
+				if f.ContentType == "application/xml" {
+					xmlValues(t, f.Body) // fails the test unless well-formed
+				}
+			}
 			again, err := r.Render(a, settings.Provisioning)
 			if err != nil || !bytes.Equal(dump(again.Files), dump(got.Files)) {
 				t.Fatalf("rendering is not deterministic (err %v)", err)
