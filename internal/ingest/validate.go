@@ -1,0 +1,591 @@
+// Package ingest turns an uploaded users CSV into a job: it validates every
+// row (each field, across rows, and against the tenant's stored data),
+// writes the valid rows and a validation report, and starts the workflow.
+// Validate is the one code path for the Lambda handler and `bulkprov
+// validate`.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"net/mail"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/csvin"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// TenantLookup reads what the tenant (and other tenants) already have for
+// a batch of rows; *store.Store satisfies it.
+type TenantLookup interface {
+	LookupTenantData(ctx context.Context, tenant string, exts, dids, macs []string) (store.TenantData, error)
+}
+
+// Input is what Validate needs besides the file.
+type Input struct {
+	Tenant   string
+	Settings pbx.Settings // effective settings, upload options included
+	// Lookup checks rows against stored data. Nil means there is none to
+	// check against (`bulkprov validate` without --state): the checks
+	// that need it are skipped, everything else is the same.
+	Lookup TenantLookup
+	// KnownPhoneModel reports whether a phone_model cell names a model the
+	// provisioning package can configure. Nil accepts any non-empty
+	// [a-z0-9-] name.
+	KnownPhoneModel func(string) bool
+	// Rows receives each valid row, in line order; Rejected receives each
+	// invalid or skipped row, in line order. Either may be nil. When the
+	// report ends with a FileError, what they received must be discarded.
+	Rows     func(pbx.UserRow) error
+	Rejected func(events.RowResult) error
+	// LookupBatch is the number of rows checked against stored data per
+	// lookup (default 250).
+	LookupBatch int
+	Logger      *slog.Logger
+}
+
+// Issue is one problem in the upload: a row's error or warning, or the
+// file-level problem that made the file unusable (Line 0 when it has no
+// line, Column "" when no column is at fault).
+type Issue struct {
+	Line    int    `json:"line"`
+	Column  string `json:"column"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Report is the outcome of validating one upload. Rows counts the data
+// rows read (blank lines and the header excluded) = Valid + Invalid +
+// Skipped.
+type Report struct {
+	Tenant    string  `json:"tenant"`
+	Encoding  string  `json:"encoding,omitempty"`
+	Delimiter string  `json:"delimiter,omitempty"`
+	Rows      int     `json:"rows"`
+	Valid     int     `json:"valid"`
+	Invalid   int     `json:"invalid"`
+	Skipped   int     `json:"skipped"`
+	FileError *Issue  `json:"file_error,omitempty"`
+	Errors    []Issue `json:"errors"`
+	Warnings  []Issue `json:"warnings"`
+}
+
+// fileError records a file-level problem (also listed in Errors).
+func (r *Report) fileError(line int, err error) {
+	var e *pbx.Error
+	issue := Issue{Line: line, Code: pbx.CodeFileUnreadable, Message: "the file could not be read"}
+	if errors.As(err, &e) {
+		issue.Code, issue.Column, issue.Message = e.Code, e.Field, e.Message
+		if e.Field == "settings" || e.Code == pbx.EINVALID {
+			issue.Code = pbx.CodeBadOption
+		}
+	}
+	r.FileError = &issue
+	r.Errors = append(r.Errors, issue)
+}
+
+// FileFailure returns the report for an upload that cannot be used at all,
+// e.g. because its options are invalid, with err's message.
+func FileFailure(tenant string, err error) *Report {
+	r := &Report{Tenant: tenant, Errors: []Issue{}, Warnings: []Issue{}}
+	r.fileError(0, err)
+	return r
+}
+
+// Field length bounds: the PBX's own limits for names and labels.
+const (
+	maxNameRunes  = 64
+	maxEmailBytes = 254
+	maxLabelRunes = 100
+)
+
+// Validate reads the CSV from r and validates every row, reporting all
+// problems at once. Problems with the file itself end in a report with a
+// FileError and a nil error; the error is for failures worth retrying
+// (reading the source, the tenant-data lookup, a callback).
+func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
+	s := in.Settings
+	v := &validator{
+		in:      in,
+		report:  &Report{Tenant: in.Tenant, Errors: []Issue{}, Warnings: []Issue{}},
+		known:   in.KnownPhoneModel,
+		seed:    maphash.MakeSeed(),
+		exts:    map[uint64]int32{},
+		emails:  map[uint64]int32{},
+		dids:    map[uint64]int32{},
+		macs:    map[uint64]int32{},
+		batchN:  in.LookupBatch,
+		macsOff: !s.Provisioning.Enabled || s.Provisioning.DefaultPhoneModel == "",
+	}
+	if v.known == nil {
+		v.known = defaultKnownPhoneModel
+	}
+	if v.batchN <= 0 {
+		v.batchN = 250
+	}
+	v.reserved = make(map[string]bool, len(s.ReservedExtensions))
+	for _, e := range s.ReservedExtensions {
+		v.reserved[e] = true
+	}
+	rd := csvin.NewReader(r, csvin.Limits{MaxBytes: s.MaxObjectBytes, MaxRows: s.MaxRows})
+	h, err := rd.Header()
+	if err != nil {
+		return v.finish(rd, err)
+	}
+	v.report.Encoding, v.report.Delimiter = rd.Encoding(), string(h.Delimiter)
+	v.present = h.Present
+	for _, name := range h.Unknown {
+		v.report.Warnings = append(v.report.Warnings, Issue{Line: h.Line, Column: name, Code: pbx.CodeUnknownColumn,
+			Message: fmt.Sprintf("column %q is not one bulkprov knows and is ignored; known columns: %s", name, strings.Join(csvin.CanonicalHeader(), ", "))})
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return v.report, err
+		}
+		rec, err := rd.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return v.finish(rd, err)
+		}
+		v.batch = append(v.batch, pending{})
+		v.checkRow(rec, &v.batch[len(v.batch)-1])
+		if len(v.batch) >= v.batchN {
+			if err := v.flush(ctx); err != nil {
+				return v.report, err
+			}
+		}
+	}
+	if err := v.flush(ctx); err != nil {
+		return v.report, err
+	}
+	v.report.Encoding = rd.Encoding() // Windows-1252 may have been detected late
+	return v.report, nil
+}
+
+// finish ends validation on a reader error: a *pbx.Error is the file's
+// problem, recorded in the report; anything else is returned.
+func (v *validator) finish(rd *csvin.Reader, err error) (*Report, error) {
+	var e *pbx.Error
+	if !errors.As(err, &e) {
+		return v.report, err
+	}
+	v.batch = v.batch[:0] // rows after the problem are not reported
+	v.report.fileError(rd.Line(), e)
+	return v.report, nil
+}
+
+func defaultKnownPhoneModel(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+type validator struct {
+	in       Input
+	report   *Report
+	known    func(string) bool
+	reserved map[string]bool
+	present  [csvin.NumColumns]bool
+	macsOff  bool
+
+	// In-file duplicate indexes: a compact key per value and the line it
+	// was first seen on. Emails are keyed by a 64-bit hash of the lowercased
+	// address (a false duplicate needs a collision, ~1e-9 at 100k rows).
+	seed                     maphash.Seed
+	exts, emails, dids, macs map[uint64]int32
+
+	batch  []pending
+	batchN int
+}
+
+// pending is a row waiting for the tenant-data check of its batch.
+type pending struct {
+	row      pbx.UserRow
+	errs     []Issue
+	warnings []Issue
+	skipped  bool
+	extOK    bool // the extension is well-formed (worth looking up)
+}
+
+func (p *pending) fail(col csvin.Column, code, format string, args ...any) {
+	p.errs = append(p.errs, Issue{Line: p.row.Line, Column: col.String(), Code: code, Message: fmt.Sprintf(format, args...)})
+}
+
+func (p *pending) failErr(col csvin.Column, err error) {
+	p.errs = append(p.errs, Issue{Line: p.row.Line, Column: col.String(), Code: pbx.ErrorCode(err), Message: pbx.ErrorMessage(err)})
+}
+
+func (p *pending) warn(col string, code, format string, args ...any) {
+	p.warnings = append(p.warnings, Issue{Line: p.row.Line, Column: col, Code: code, Message: fmt.Sprintf(format, args...)})
+}
+
+// checkRow validates one row on its own and against earlier rows.
+func (v *validator) checkRow(rec *csvin.Record, p *pending) {
+	s := &v.in.Settings
+	p.row.Line = rec.Line
+	var f [csvin.NumColumns]string
+	var bad [csvin.NumColumns]bool // already reported: no second error below
+	for c := range csvin.NumColumns {
+		f[c] = strings.TrimSpace(rec.Fields[c])
+		if f[c] == "" {
+			continue
+		}
+		if msg := badCharacters(f[c]); msg != "" {
+			code := pbx.CodeControlCharacter
+			if strings.ContainsRune(f[c], utf8.RuneError) {
+				code = pbx.CodeEncoding
+			}
+			p.fail(c, code, "%s", msg)
+			f[c], bad[c] = "", true
+		}
+	}
+	if rec.Extra > 0 {
+		p.warn("", pbx.CodeUnknownColumn, "the row has %d cell(s) beyond the header's last column; they are ignored", rec.Extra)
+	}
+
+	// Extension.
+	ext := f[csvin.Extension]
+	p.row.Extension = ext
+	switch {
+	case ext == "" && !bad[csvin.Extension]:
+		p.fail(csvin.Extension, pbx.CodeRequired, "extension is required")
+	case ext == "":
+	case !allDigits(ext):
+		p.fail(csvin.Extension, pbx.CodeInvalidExtension, "extension %q must be digits only", clip(ext))
+	case len(ext) < s.ExtensionMinLen || len(ext) > s.ExtensionMaxLen:
+		p.fail(csvin.Extension, pbx.CodeInvalidExtension, "extension %s must be %d to %d digits long", ext, s.ExtensionMinLen, s.ExtensionMaxLen)
+	case v.reserved[ext]:
+		p.fail(csvin.Extension, pbx.CodeReservedExtension, "extension %s is reserved (a feature code or emergency number)", ext)
+	default:
+		p.extOK = true
+	}
+
+	// Names.
+	p.row.FirstName, p.row.LastName = f[csvin.FirstName], f[csvin.LastName]
+	switch {
+	case p.row.FirstName == "" && p.row.LastName == "" && !bad[csvin.FirstName] && !bad[csvin.LastName]:
+		p.fail(csvin.FirstName, pbx.CodeRequired, "a first name or a last name is required")
+	default:
+		for _, c := range []csvin.Column{csvin.FirstName, csvin.LastName} {
+			if n := utf8.RuneCountInString(f[c]); n > maxNameRunes {
+				p.fail(c, pbx.CodeInvalidName, "%s is %d characters long; at most %d are allowed", c, n, maxNameRunes)
+			}
+		}
+	}
+
+	// Email: a bare addr-spec.
+	if e := f[csvin.Email]; e != "" {
+		if msg := checkEmail(e); msg != "" {
+			p.fail(csvin.Email, pbx.CodeInvalidEmail, "%q %s", clip(e), msg)
+		} else {
+			p.row.Email = e
+		}
+	}
+
+	// Phone numbers, each parsed once.
+	if m := f[csvin.Mobile]; m != "" {
+		if n, err := pbx.NormalizePhone(m, s.DefaultRegion, "mobile"); err != nil {
+			p.failErr(csvin.Mobile, err)
+		} else {
+			p.row.Mobile = n
+		}
+	}
+	if d := f[csvin.DID]; d != "" {
+		if n, err := pbx.NormalizePhone(d, s.DefaultRegion, "did"); err != nil {
+			p.failErr(csvin.DID, err)
+		} else {
+			p.row.DID = n
+		}
+	}
+
+	// MAC, only meaningful when phones are provisioned.
+	if m := f[csvin.MAC]; m != "" {
+		if v.macsOff {
+			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: device provisioning is not enabled or has no default phone model", clip(m))
+		} else if mac, err := pbx.NormalizeMAC(m); err != nil {
+			p.failErr(csvin.MAC, err)
+		} else {
+			p.row.MAC = mac
+		}
+	}
+
+	if pm := f[csvin.PhoneModel]; pm != "" {
+		pm = strings.ToLower(pm)
+		if !v.known(pm) {
+			p.fail(csvin.PhoneModel, pbx.CodeInvalidPhoneModel, "phone model %q is not one bulkprov can provision", clip(pm))
+		} else {
+			p.row.PhoneModel = pm
+		}
+	}
+	for _, c := range []csvin.Column{csvin.CallerID, csvin.Department} {
+		if n := utf8.RuneCountInString(f[c]); n > maxLabelRunes {
+			p.fail(c, pbx.CodeFieldTooLong, "%s is %d characters long; at most %d are allowed", c, n, maxLabelRunes)
+			f[c] = ""
+		}
+	}
+	p.row.CallerID, p.row.Department = f[csvin.CallerID], f[csvin.Department]
+
+	v.checkDuplicates(p)
+}
+
+// checkDuplicates compares the row's values with earlier rows'. Only a
+// row without other errors claims its values, so that a duplicate error
+// always points at a row that could be created.
+func (v *validator) checkDuplicates(p *pending) {
+	type claim struct {
+		index   map[uint64]int32
+		key     uint64
+		ok      bool
+		col     csvin.Column
+		what    string
+		display string
+	}
+	r := &p.row
+	claims := [4]claim{
+		{index: v.exts, col: csvin.Extension, what: "extension", display: r.Extension},
+		{index: v.emails, col: csvin.Email, what: "email", display: r.Email},
+		{index: v.dids, col: csvin.DID, what: "DID", display: r.DID},
+		{index: v.macs, col: csvin.MAC, what: "MAC", display: r.MAC},
+	}
+	claims[0].key, claims[0].ok = extensionKey(r.Extension), p.extOK
+	if r.Email != "" {
+		claims[1].key, claims[1].ok = maphash.String(v.seed, strings.ToLower(r.Email)), true
+	}
+	if r.DID != "" {
+		claims[2].key, claims[2].ok = digitsKey(r.DID[1:]), true
+	}
+	if r.MAC != "" {
+		k, err := strconv.ParseUint(r.MAC, 16, 64)
+		claims[3].key, claims[3].ok = k, err == nil
+	}
+	for _, c := range claims {
+		if !c.ok {
+			continue
+		}
+		if line, dup := c.index[c.key]; dup {
+			p.fail(c.col, pbx.CodeDuplicateInFile, "%s %s is already on line %d", c.what, c.display, line)
+		}
+	}
+	if len(p.errs) > 0 {
+		return
+	}
+	for _, c := range claims {
+		if c.ok {
+			c.index[c.key] = int32(r.Line)
+		}
+	}
+}
+
+// flush checks the batch against stored data and hands each row on.
+func (v *validator) flush(ctx context.Context) error {
+	if len(v.batch) == 0 {
+		return nil
+	}
+	if v.in.Lookup != nil {
+		if err := v.checkTenantData(ctx); err != nil {
+			return err
+		}
+	}
+	rep := v.report
+	for i := range v.batch {
+		p := &v.batch[i]
+		rep.Rows++
+		rep.Errors = append(rep.Errors, p.errs...)
+		rep.Warnings = append(rep.Warnings, p.warnings...)
+		switch {
+		case len(p.errs) > 0:
+			rep.Invalid++
+			if v.in.Rejected != nil {
+				if err := v.in.Rejected(rejected(p, events.StatusInvalid, p.errs)); err != nil {
+					return err
+				}
+			}
+		case p.skipped:
+			rep.Skipped++
+			if v.in.Rejected != nil {
+				if err := v.in.Rejected(rejected(p, events.StatusSkipped, p.warnings[len(p.warnings)-1:])); err != nil {
+					return err
+				}
+			}
+		default:
+			rep.Valid++
+			if v.in.Rows != nil {
+				if err := v.in.Rows(p.row); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	clear(v.batch)
+	v.batch = v.batch[:0]
+	return nil
+}
+
+// rejected is the report line of a row ingest does not pass on.
+func rejected(p *pending, status string, issues []Issue) events.RowResult {
+	msgs := make([]string, len(issues))
+	for i, is := range issues {
+		msgs[i] = is.Column + ": " + is.Message
+	}
+	var warnings []string
+	for _, w := range p.warnings {
+		if status != events.StatusSkipped {
+			warnings = append(warnings, w.Column+": "+w.Message)
+		}
+	}
+	return events.RowResult{
+		Line:      p.row.Line,
+		Extension: p.row.Extension,
+		Name:      p.row.DisplayName(),
+		Email:     p.row.Email,
+		DID:       p.row.DID,
+		MAC:       p.row.MAC,
+		Status:    status,
+		Code:      issues[0].Code,
+		Message:   strings.Join(msgs, "; "),
+		Warnings:  warnings,
+	}
+}
+
+// checkTenantData looks the batch's extensions, DIDs and MACs up in one
+// batched read and applies the upload's options to what exists.
+func (v *validator) checkTenantData(ctx context.Context) error {
+	var exts, dids, macs []string
+	for i := range v.batch {
+		r := &v.batch[i].row
+		if v.batch[i].extOK {
+			exts = append(exts, r.Extension)
+		}
+		if r.DID != "" {
+			dids = append(dids, r.DID)
+		}
+		if r.MAC != "" {
+			macs = append(macs, r.MAC)
+		}
+	}
+	td, err := v.in.Lookup.LookupTenantData(ctx, v.in.Tenant, exts, dids, macs)
+	if err != nil {
+		return fmt.Errorf("look up tenant %s data for lines %d-%d: %w", v.in.Tenant, v.batch[0].row.Line, v.batch[len(v.batch)-1].row.Line, err)
+	}
+	opts := v.in.Settings.Upload
+	for i := range v.batch {
+		p := &v.batch[i]
+		r := &p.row
+		if p.extOK && td.Extensions[r.Extension] {
+			switch opts.OnExisting {
+			case pbx.OnExistingSkip:
+				p.skipped = true
+			case pbx.OnExistingUpdate:
+				r.Exists = true
+			default:
+				p.fail(csvin.Extension, pbx.CodeExtensionExists, "extension %s already exists; upload with on-existing=update or skip to change or keep it", r.Extension)
+			}
+		}
+		if r.DID != "" {
+			switch {
+			case td.TakenDIDs[r.DID]:
+				// The same words whatever the reason: nothing about another tenant leaks.
+				p.fail(csvin.DID, pbx.CodeDIDTaken, "DID %s is not available", r.DID)
+			case !td.OwnedDIDs[r.DID] && !opts.CreateDIDs:
+				p.fail(csvin.DID, pbx.CodeDIDNotOwned, "DID %s does not belong to this tenant; assign it first or upload with create-dids", r.DID)
+			}
+		}
+		if r.MAC != "" {
+			switch ep, ours := td.MACEndpoints[r.MAC]; {
+			case td.TakenMACs[r.MAC]:
+				p.fail(csvin.MAC, pbx.CodeMACTaken, "MAC %s is not available", r.MAC)
+			case ours && ep != pbx.SIPUserName(r.Extension, v.in.Tenant):
+				p.fail(csvin.MAC, pbx.CodeMACTaken, "MAC %s is already used by endpoint %s", r.MAC, ep)
+			}
+		}
+		if p.skipped && len(p.errs) == 0 {
+			p.warn(csvin.Extension.String(), pbx.CodeExtensionExists, "extension %s already exists; row skipped (on-existing=skip)", r.Extension)
+		}
+	}
+	return nil
+}
+
+// badCharacters describes control characters or U+FFFD in s, or "".
+func badCharacters(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f {
+			return fmt.Sprintf("contains the control character %U at position %d; remove it (line breaks inside a cell are not allowed)", rune(c), utf8.RuneCountInString(s[:i])+1)
+		}
+		if c < utf8.RuneSelf {
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError:
+			return "contains the replacement character �: the file's encoding is damaged; export it again as UTF-8"
+		case r >= 0x80 && r <= 0x9f, r == 0x2028, r == 0x2029:
+			return fmt.Sprintf("contains the control character %U at position %d; remove it", r, utf8.RuneCountInString(s[:i])+1)
+		}
+		i += size - 1
+	}
+	return ""
+}
+
+// checkEmail returns why e is not a bare RFC 5322 addr-spec, or "".
+func checkEmail(e string) string {
+	if len(e) > maxEmailBytes {
+		return fmt.Sprintf("is longer than %d characters", maxEmailBytes)
+	}
+	a, err := mail.ParseAddress(e)
+	switch {
+	case err != nil:
+		return "is not a valid email address"
+	case a.Name != "" || a.Address != e:
+		return "must be a plain address such as ann@example.com, without a name or angle brackets"
+	case !strings.Contains(a.Address[strings.LastIndexByte(a.Address, '@'):], "."):
+		return "has no domain such as example.com after the @"
+	}
+	return ""
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// extensionKey packs up to 12 digits and their count (so "0100" and
+// "100" differ) into one word.
+func extensionKey(ext string) uint64 { return uint64(len(ext))<<56 | digitsKey(ext) }
+
+func digitsKey(s string) uint64 {
+	var k uint64
+	for i := 0; i < len(s) && i < 17; i++ {
+		k = k*10 + uint64(s[i]-'0')
+	}
+	return k
+}
+
+// clip shortens a value quoted in a message.
+func clip(s string) string {
+	if utf8.RuneCountInString(s) <= 40 {
+		return s
+	}
+	return string([]rune(s)[:40]) + "…"
+}

@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// TenantData is what is already stored about a batch of upload rows, as
+// ingest needs it. The sets say nothing about which other tenant holds a
+// DID or MAC, so that nothing about it can leak into a report.
+type TenantData struct {
+	Extensions   map[string]bool   // the tenant's existing extensions among those asked
+	OwnedDIDs    map[string]bool   // DIDs the tenant owns
+	TakenDIDs    map[string]bool   // DIDs that are another tenant's
+	MACEndpoints map[string]string // MAC → the tenant's endpoint that has it
+	TakenMACs    map[string]bool   // MACs on another tenant's endpoint
+}
+
+// Attributes of the global owner items.
+const (
+	attrOwnerTenant   = "Tenant"
+	attrOwnerEndpoint = "Endpoint"
+)
+
+// batchGetLimit is DynamoDB's BatchGetItem maximum of keys per request.
+const batchGetLimit = 100
+
+// LookupTenantData reads, in batches of 100 keys, the tenant's EXT# and
+// DID# items and the global DID and MAC owner items for the given values.
+// Unprocessed keys are retried with backoff.
+func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids, macs []string) (TenantData, error) {
+	td := TenantData{
+		Extensions:   map[string]bool{},
+		OwnedDIDs:    map[string]bool{},
+		TakenDIDs:    map[string]bool{},
+		MACEndpoints: map[string]string{},
+		TakenMACs:    map[string]bool{},
+	}
+	// Each key's meaning, by "PK\x00SK": how its item, if found, is read.
+	apply := map[string]func(item map[string]types.AttributeValue){}
+	var keys []map[string]types.AttributeValue
+	add := func(pk, sk string, f func(map[string]types.AttributeValue)) {
+		id := pk + "\x00" + sk
+		if _, dup := apply[id]; dup { // BatchGetItem rejects duplicate keys
+			return
+		}
+		apply[id] = f
+		keys = append(keys, itemKey(pk, sk))
+	}
+	for _, e := range exts {
+		add(TenantPK(tenant), ExtensionSK(e), func(map[string]types.AttributeValue) { td.Extensions[e] = true })
+	}
+	for _, d := range dids {
+		add(TenantPK(tenant), DIDSK(d), func(map[string]types.AttributeValue) { td.OwnedDIDs[d] = true })
+		add(DIDOwnerPK(d), SKOwner, func(item map[string]types.AttributeValue) {
+			if stringAttr(item, attrOwnerTenant) == tenant {
+				td.OwnedDIDs[d] = true
+			} else {
+				td.TakenDIDs[d] = true
+			}
+		})
+	}
+	for _, m := range macs {
+		add(MACOwnerPK(m), SKOwner, func(item map[string]types.AttributeValue) {
+			if stringAttr(item, attrOwnerTenant) == tenant {
+				td.MACEndpoints[m] = stringAttr(item, attrOwnerEndpoint)
+			} else {
+				td.TakenMACs[m] = true
+			}
+		})
+	}
+	for start := 0; start < len(keys); start += batchGetLimit {
+		chunk := keys[start:min(start+batchGetLimit, len(keys))]
+		err := s.lookupBatch(ctx, chunk, func(item map[string]types.AttributeValue) {
+			if f := apply[stringAttr(item, AttrPK)+"\x00"+stringAttr(item, AttrSK)]; f != nil {
+				f(item)
+			}
+		})
+		if err != nil {
+			return TenantData{}, fmt.Errorf("look up tenant %s data: %w", tenant, err)
+		}
+	}
+	// Another tenant's owner item wins over a stale tenant-side DID item.
+	for d := range td.TakenDIDs {
+		delete(td.OwnedDIDs, d)
+	}
+	return td, nil
+}
+
+// lookupBatch reads up to 100 keys, retrying unprocessed ones.
+func (s *Store) lookupBatch(ctx context.Context, keys []map[string]types.AttributeValue, each func(map[string]types.AttributeValue)) error {
+	const attempts = 8
+	request := map[string]types.KeysAndAttributes{s.Table: {
+		Keys:                     keys,
+		ConsistentRead:           aws.Bool(true),
+		ProjectionExpression:     aws.String("#pk, #sk, #t, #e"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK, "#t": attrOwnerTenant, "#e": attrOwnerEndpoint},
+	}}
+	backoff := 25 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		out, err := s.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: request})
+		if err != nil {
+			return fmt.Errorf("batch get %d keys: %w", len(keys), err)
+		}
+		for _, item := range out.Responses[s.Table] {
+			each(item)
+		}
+		if len(out.UnprocessedKeys) == 0 || len(out.UnprocessedKeys[s.Table].Keys) == 0 {
+			return nil
+		}
+		if attempt == attempts {
+			return fmt.Errorf("batch get: %d keys still unprocessed after %d attempts", len(out.UnprocessedKeys[s.Table].Keys), attempts)
+		}
+		request = out.UnprocessedKeys
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
