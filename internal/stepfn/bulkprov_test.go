@@ -211,12 +211,16 @@ func TestProjectWorkflow(t *testing.T) {
 			sl := &sleeps{}
 			var evMu sync.Mutex
 			taskOK := map[string]int{}
+			mapEnd := map[string]Event{}
 			engine, err := Load(readASL(t), Options{Substitutions: localARNs(), Tasks: p.handlers(), S3: client, Sleep: sl.sleep,
 				OnEvent: func(ev Event) {
 					evMu.Lock()
 					defer evMu.Unlock()
 					if ev.Type == EventTaskSucceeded {
 						taskOK[ev.State]++
+					}
+					if ev.Type == EventMapSucceeded || ev.Type == EventMapFailed {
+						mapEnd[ev.State] = ev
 					}
 				}})
 			if err != nil {
@@ -309,6 +313,10 @@ func TestProjectWorkflow(t *testing.T) {
 				if d < 0 || d > 10*time.Second {
 					t.Errorf("retry delay %v outside the full-jitter bound", d)
 				}
+			}
+			if end := mapEnd["CreateUsers"]; end.Total != 7 || !tt.want.stopped && end.Succeeded+end.Failed != 7 ||
+				tt.failBatch != 0 && end.Failed != 3 || tt.failBatch == 0 && end.Type != EventMapSucceeded {
+				t.Errorf("CreateUsers end event = %+v, want counts in rows (7 total, 3 failed when a batch fails)", end)
 			}
 			if taskOK["Finalize"] != 1 || !tt.want.stopped && taskOK["CreateRecords"] != okBatches {
 				t.Errorf("TaskSucceeded events = %v", taskOK)

@@ -84,7 +84,7 @@ type compiler struct {
 func (c *compiler) machine(raw map[string]json.RawMessage, where string) (*machine, error) {
 	for k := range raw {
 		switch k {
-		case "StartAt", "States", "Comment", "Version", "TimeoutSeconds", "ProcessorConfig":
+		case "StartAt", "States", "Comment", "Version", "ProcessorConfig":
 		case "QueryLanguage":
 			var ql string
 			_ = json.Unmarshal(raw[k], &ql)
