@@ -1,0 +1,355 @@
+// Package records is the create-records step: for each validated upload row
+// of a batch it creates the PBX objects the seed lists (user, extension,
+// mailbox, endpoint, directory contact, and with a DID the DID assignment
+// and inbound route) with freshly generated, sealed credentials, and
+// records the batch's per-row outcome in the jobs bucket.
+//
+// Decisions:
+//   - Several rows share one TransactWriteItems (store.WriteRows); a failing
+//     row is dropped and the rest resubmitted, so rows are atomic and
+//     independent while a batch costs few round trips.
+//   - Replays are recognised by the job id and line on the USER item: the
+//     row reports created and nothing is rewritten, credentials included.
+//     Timestamps come from the job (CreatedAt), so a replay writes nothing
+//     different.
+//   - A MAC owned by another endpoint, even of the same tenant, fails the
+//     row (mac_taken): silently moving a phone away from another user would
+//     un-provision that user's desk phone. Free the MAC first, or update the
+//     owning row. An update row that changes its own MAC or DID releases the
+//     old MAC owner item and route in the same transaction.
+//   - The voicemail PIN is stored sealed only, not hashed: a 4-12 digit PIN's
+//     hash next to the data is brute-forced offline in hours whatever the
+//     hash, while the sealed PIN needs KMS. The PBX verifies by opening it.
+//     Mailbox.PINHash stays empty.
+//   - The temporary password (welcome=password) is hashed with Argon2id
+//     (OWASP minimum parameters); hashing is spread over all cores because
+//     it dominates that mode's cost. Invite tokens (welcome=invite, and
+//     welcome=none for a later email) are 256-bit random and stored as
+//     SHA-256 on the USER item and a global INVITE# item that expires by TTL.
+package records
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/secrets"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// Store is the part of *store.Store the step uses.
+type Store interface {
+	LoadSettings(ctx context.Context, tenant string, extra ...[]byte) (pbx.Settings, error)
+	WriteRows(ctx context.Context, tenant string, rows []store.RowWrite, opt store.WriteOptions) ([]store.RowOutcome, store.WriteStats, error)
+}
+
+// ObjectPutter writes the batch's results object; *s3.Client satisfies it.
+type ObjectPutter interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// Sealers hands out one Sealer (one KMS data key) per batch; *secrets.Box
+// satisfies it.
+type Sealers interface {
+	Sealer(ctx context.Context, tenant string) (*secrets.Sealer, error)
+}
+
+// Job is what the step needs from the job item.
+type Job struct {
+	Options   pbx.Options // the upload's options (already defaulted by ingest)
+	CreatedAt time.Time   // base of invite expiry; written as CreatedAt
+}
+
+// Jobs reads a job; wire it to store.GetJob.
+type Jobs interface {
+	Job(ctx context.Context, tenant, job string) (Job, error)
+}
+
+// DefaultRowsPerTransaction was picked by BenchmarkHandler against
+// DynamoDB Local (see the package's benchmark): the gain flattens beyond
+// ~10 rows (~70-110 items), and DynamoDB's 100-item limit caps it anyway.
+const DefaultRowsPerTransaction = 12
+
+// Handler is the create-records step.
+type Handler struct {
+	Store   Store
+	S3      ObjectPutter
+	Secrets Sealers
+	Jobs    Jobs
+	// Now is the clock, used only when a job has no CreatedAt.
+	Now func() time.Time
+	Log *slog.Logger
+	// RowsPerTransaction; 0 means DefaultRowsPerTransaction.
+	RowsPerTransaction int
+}
+
+// Handle creates the batch's rows and returns their outcomes, after writing
+// them to the jobs bucket at jobfiles.ResultKey. Row failures are outcomes,
+// not errors; an error means the batch must be retried (it is idempotent).
+func (h *Handler) Handle(ctx context.Context, in events.RecordsBatch) (events.BatchResult, error) {
+	bc := in.BatchInput
+	if err := pbx.ValidateTenantName(bc.Tenant); err != nil {
+		return events.BatchResult{}, err
+	}
+	if bc.Job == "" || bc.JobsBucket == "" {
+		return events.BatchResult{}, pbx.Errorf(pbx.EINVALID, "BatchInput", "job and jobs_bucket are required")
+	}
+	log := h.logger().With("tenant", bc.Tenant, "job", bc.Job)
+	first := 0
+	for i, r := range in.Items {
+		if i == 0 || r.Line < first {
+			first = r.Line
+		}
+	}
+	batch := jobfiles.BatchID(first)
+	result := events.BatchResult{
+		Tenant: bc.Tenant, Job: bc.Job, Batch: batch, JobsBucket: bc.JobsBucket,
+		ResultKey: jobfiles.ResultKey(bc.Tenant, bc.Job, batch),
+	}
+	log = log.With("batch", batch)
+
+	rows, writes, err := h.prepare(ctx, bc, in.Items, log)
+	if err != nil {
+		return events.BatchResult{}, err
+	}
+	if len(writes.rows) > 0 {
+		outcomes, stats, err := h.Store.WriteRows(ctx, bc.Tenant, writes.rows, store.WriteOptions{
+			Job: bc.Job, CreatedAt: writes.createdAt, RowsPerTransaction: h.rowsPerTransaction(),
+		})
+		if err != nil {
+			return events.BatchResult{}, fmt.Errorf("create records of batch %s: %w", batch, err)
+		}
+		for i, o := range outcomes {
+			r := &rows[writes.index[i]]
+			switch {
+			case o.Err != nil:
+				r.Status, r.Code, r.Message = events.StatusFailed, pbx.ErrorCode(o.Err), pbx.ErrorMessage(o.Err)
+				log.Warn("row failed", "row", r.Line, "code", r.Code, "error", o.Err)
+			case o.Updated:
+				r.Status = events.StatusUpdated
+			default:
+				r.Status = events.StatusCreated
+				if o.Already {
+					log.Info("row already created by this job", "row", r.Line)
+				}
+			}
+		}
+		log.Info("records written", "rows", len(writes.rows), "transactions", stats.Transactions,
+			"retries", stats.Retries, "wcu", stats.ConsumedWCU)
+	}
+	result.Rows = rows
+	body, err := json.Marshal(result)
+	if err != nil {
+		return events.BatchResult{}, fmt.Errorf("encode results of batch %s: %w", batch, err)
+	}
+	if _, err := h.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(bc.JobsBucket), Key: aws.String(result.ResultKey),
+		Body: bytes.NewReader(body), ContentType: aws.String("application/json"),
+	}); err != nil {
+		return events.BatchResult{}, fmt.Errorf("write results of batch %s: %w", batch, err)
+	}
+	return result, nil
+}
+
+type preparedWrites struct {
+	rows      []store.RowWrite
+	index     []int // rows[i] is result row index[i]
+	createdAt time.Time
+}
+
+// prepare builds every row's objects and, for new rows, its credentials.
+func (h *Handler) prepare(ctx context.Context, bc events.BatchContext, items []pbx.UserRow, log *slog.Logger) ([]events.RowResult, preparedWrites, error) {
+	var w preparedWrites
+	job, err := h.Jobs.Job(ctx, bc.Tenant, bc.Job)
+	if err != nil {
+		return nil, w, fmt.Errorf("read job %s: %w", bc.Job, err)
+	}
+	upload, err := json.Marshal(struct {
+		Upload pbx.Options `json:"upload"`
+	}{job.Options})
+	if err != nil {
+		return nil, w, err
+	}
+	settings, err := h.Store.LoadSettings(ctx, bc.Tenant, upload)
+	if err != nil {
+		return nil, w, fmt.Errorf("settings of tenant %s: %w", bc.Tenant, err)
+	}
+	w.createdAt = job.CreatedAt
+	if w.createdAt.IsZero() {
+		w.createdAt = h.now().UTC().Truncate(time.Second)
+	}
+
+	rows := make([]events.RowResult, len(items))
+	objects := make([]pbx.RowObjects, len(items))
+	var fresh []int
+	for i, row := range items {
+		r := &rows[i]
+		*r = events.RowResult{Line: row.Line, Extension: row.Extension, Name: row.DisplayName(), Email: row.Email, DID: row.DID}
+		o, err := pbx.Build(bc.Tenant, settings, row)
+		if err != nil {
+			r.Status, r.Code, r.Message = events.StatusFailed, pbx.ErrorCode(err), pbx.ErrorMessage(err)
+			log.Warn("row rejected", "row", row.Line, "code", r.Code)
+			continue
+		}
+		objects[i] = o
+		r.User, r.SIPUser, r.Warnings = o.User.Name, o.Endpoint.SIPUser, o.Warnings
+		if o.Endpoint.Device != nil {
+			r.MAC = o.Endpoint.Device.MAC
+		}
+		if !row.Exists {
+			fresh = append(fresh, i)
+		}
+	}
+
+	creds, err := h.credentials(ctx, bc.Tenant, settings, w.createdAt, items, objects, fresh)
+	if err != nil {
+		return nil, w, err
+	}
+	for i, row := range items {
+		if rows[i].Status == events.StatusFailed {
+			continue
+		}
+		rw := store.RowWrite{Line: row.Line, Objects: objects[i], Update: row.Exists, CreateDIDs: settings.Upload.CreateDIDs}
+		if c, ok := creds[i]; ok {
+			rw.Objects.User = c.user
+			rw.Credentials = c.sealed
+		}
+		w.rows = append(w.rows, rw)
+		w.index = append(w.index, i)
+	}
+	return rows, w, nil
+}
+
+type rowCredentials struct {
+	user   pbx.User // with the password or invite hash
+	sealed store.Credentials
+}
+
+// credentials generates and seals the credentials of new rows with one
+// data key for the batch, spreading the work (Argon2id) over the cores.
+func (h *Handler) credentials(ctx context.Context, tenant string, s pbx.Settings, createdAt time.Time, items []pbx.UserRow, objects []pbx.RowObjects, fresh []int) (map[int]rowCredentials, error) {
+	out := make(map[int]rowCredentials, len(fresh))
+	if len(fresh) == 0 {
+		return out, nil
+	}
+	sealer, err := h.Secrets.Sealer(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("seal credentials of tenant %s: %w", tenant, err)
+	}
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		firstErr error
+		next     = make(chan int)
+	)
+	for range min(runtime.GOMAXPROCS(0), len(fresh)) {
+		wg.Go(func() {
+			for i := range next {
+				c, err := generate(sealer, s, createdAt, objects[i])
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("credentials of line %d: %w", items[i].Line, err)
+				}
+				out[i] = c
+				mu.Unlock()
+			}
+		})
+	}
+	for _, i := range fresh {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
+}
+
+// generate makes one endpoint's SIP secret, voicemail PIN and portal
+// credential, seals the plaintexts and keeps only hashes on the user.
+func generate(sealer *secrets.Sealer, s pbx.Settings, createdAt time.Time, o pbx.RowObjects) (rowCredentials, error) {
+	sip := o.Endpoint.SIPUser
+	user := o.User
+	sipSecret, err := secrets.SIPSecret()
+	if err != nil {
+		return rowCredentials{}, err
+	}
+	pin, err := secrets.PIN(s.VoicemailPINLength, o.Ext.Number)
+	if err != nil {
+		return rowCredentials{}, err
+	}
+	var portal string
+	kind := pbx.WelcomeInvite
+	switch user.WelcomeMode {
+	case pbx.WelcomePassword:
+		kind = pbx.WelcomePassword
+		p := s.Password
+		if portal, err = secrets.Password(secrets.PasswordPolicy{Length: p.Length, RequireUpper: p.RequireUpper,
+			RequireLower: p.RequireLower, RequireDigit: p.RequireDigit, RequireOther: p.RequireOther}); err != nil {
+			return rowCredentials{}, err
+		}
+		if user.PasswordHash, err = secrets.HashPassword(portal); err != nil {
+			return rowCredentials{}, err
+		}
+		user.MustChangePassword = true
+	default: // invite now, or none: an invite sent later
+		if portal, user.InviteHash, err = secrets.InviteToken(); err != nil {
+			return rowCredentials{}, err
+		}
+		user.InviteExpires = createdAt.Add(time.Duration(s.Email.InviteTTLHours) * time.Hour).UTC()
+	}
+	c := store.Credentials{SIPUser: sip, Extension: o.Ext.Number, PortalKind: kind}
+	if c.SIPSecret, err = sealer.Seal([]byte(sipSecret), store.SIPSecretBinding(sip)); err != nil {
+		return rowCredentials{}, err
+	}
+	if c.PIN, err = sealer.Seal([]byte(pin), store.PINBinding(sip)); err != nil {
+		return rowCredentials{}, err
+	}
+	sealedPortal, err := sealer.Seal([]byte(portal), store.PortalBinding(sip))
+	if err != nil {
+		return rowCredentials{}, err
+	}
+	c.Portal = &sealedPortal
+	return rowCredentials{user: user, sealed: c}, nil
+}
+
+func (h *Handler) rowsPerTransaction() int {
+	if h.RowsPerTransaction > 0 {
+		return h.RowsPerTransaction
+	}
+	return DefaultRowsPerTransaction
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// JobsFunc adapts a function to Jobs, e.g. a closure over store.GetJob.
+type JobsFunc func(ctx context.Context, tenant, job string) (Job, error)
+
+// Job calls f.
+func (f JobsFunc) Job(ctx context.Context, tenant, job string) (Job, error) {
+	return f(ctx, tenant, job)
+}

@@ -1,0 +1,623 @@
+package records_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/callstats"
+	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/records"
+	"github.com/bulkprov/bulkprov/internal/secrets"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// One devstack (DynamoDB Local, S3, KMS) for the package; tests keep apart
+// by tenant, DID and MAC and do not run in parallel, so whole-table scans
+// before and after a replay are meaningful.
+var (
+	stack   *devstack.Stack
+	counter callstats.Counter
+)
+
+func TestMain(m *testing.M) {
+	cfg := devstack.Config{APIOptions: []func(*middleware.Stack) error{counter.Middleware()}}
+	os.Exit(devstack.ForTests(m, cfg, func(s *devstack.Stack) { stack = s }))
+}
+
+// jobCreated is recent: DynamoDB Local applies TTL, and invite items
+// expire InviteTTLHours after the job's creation.
+var jobCreated = time.Now().UTC().Truncate(time.Second)
+
+const provisioningOn = `{"provisioning": {"enabled": true, "registrar": "sip.example", "default_phone_model": "yealink-t54w"}}`
+
+type env struct {
+	tenant string
+	st     *store.Store
+	box    *secrets.Box
+	h      *records.Handler
+}
+
+func newEnv(t *testing.T, tenant, overrides string) *env {
+	t.Helper()
+	st := store.New(stack.Clients.DynamoDB, stack.Table)
+	if err := st.PutTenant(context.Background(), pbx.Tenant{Name: tenant, DisplayName: tenant}, []byte(overrides)); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{tenant: tenant, st: st, box: secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)}
+	e.h = &records.Handler{Store: st, S3: stack.Clients.S3, Secrets: e.box, Jobs: storeJobs(st)}
+	return e
+}
+
+func storeJobs(st *store.Store) records.Jobs {
+	return records.JobsFunc(func(ctx context.Context, tenant, id string) (records.Job, error) {
+		j, err := st.GetJob(ctx, tenant, id)
+		return records.Job{Options: j.Options, CreatedAt: j.CreatedAt}, err
+	})
+}
+
+func options(mod func(*pbx.Options)) pbx.Options {
+	o := pbx.Options{OnExisting: pbx.OnExistingFail, Welcome: pbx.WelcomeInvite}
+	if mod != nil {
+		mod(&o)
+	}
+	return o
+}
+
+// job stores a job item the way ingest does.
+func (e *env) job(t *testing.T, id string, o pbx.Options) string {
+	t.Helper()
+	if _, _, err := e.st.CreateJob(context.Background(), store.Job{Tenant: e.tenant, ID: id, Status: store.JobRunning, Options: o, CreatedAt: jobCreated}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (e *env) batch(job string, rows ...pbx.UserRow) events.RecordsBatch {
+	return events.RecordsBatch{
+		BatchInput: events.BatchContext{Tenant: e.tenant, Job: job, JobsBucket: stack.JobsBucket, ResultsKey: "jobs/" + e.tenant + "/" + job + "/results/"},
+		Items:      rows,
+	}
+}
+
+func (e *env) run(t *testing.T, job string, rows ...pbx.UserRow) events.BatchResult {
+	t.Helper()
+	res, err := e.h.Handle(context.Background(), e.batch(job, rows...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != len(rows) {
+		t.Fatalf("%d row results for %d rows", len(res.Rows), len(rows))
+	}
+	return res
+}
+
+// item reads one item as plain Go values (S → string, N → float64,
+// B → []byte, M → map); nil when absent.
+func item(t *testing.T, pk, sk string) map[string]any {
+	t.Helper()
+	out, err := stack.Clients.DynamoDB.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(stack.Table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: pk}, "SK": &types.AttributeValueMemberS{Value: sk}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Item == nil {
+		return nil
+	}
+	var m map[string]any
+	if err := attributevalue.UnmarshalMap(out.Item, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// scan returns the whole table as canonical JSON lines, sorted.
+func scan(t *testing.T) []string {
+	t.Helper()
+	var lines []string
+	p := dynamodb.NewScanPaginator(stack.Clients.DynamoDB, &dynamodb.ScanInput{TableName: aws.String(stack.Table), ConsistentRead: aws.Bool(true)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			var m map[string]any
+			if err := attributevalue.UnmarshalMap(it, &m); err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(m) // map keys are sorted
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, string(b))
+		}
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+func sealedAttr(t *testing.T, v any) secrets.Sealed {
+	t.Helper()
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("sealed attribute is %T, want a map", v)
+	}
+	s := secrets.Sealed{}
+	s.Key, _ = m["k"].([]byte)
+	s.Nonce, _ = m["n"].([]byte)
+	s.Data, _ = m["d"].([]byte)
+	return s
+}
+
+func wantStatus(t *testing.T, res events.BatchResult, want ...string) {
+	t.Helper()
+	for i, r := range res.Rows {
+		if r.Status != want[i] {
+			t.Errorf("line %d (ext %s): status %s %s %q, want %s", r.Line, r.Extension, r.Status, r.Code, r.Message, want[i])
+		}
+	}
+}
+
+func wantFailed(t *testing.T, r events.RowResult, code string) {
+	t.Helper()
+	if r.Status != events.StatusFailed || r.Code != code || r.Message == "" {
+		t.Errorf("line %d: %s %s %q, want failed %s with a message", r.Line, r.Status, r.Code, r.Message, code)
+	}
+}
+
+func TestCreatesEveryObject(t *testing.T) {
+	e := newEnv(t, "objects", provisioningOn)
+	job := e.job(t, "job-objects", options(func(o *pbx.Options) { o.CreateDIDs = true }))
+	row := pbx.UserRow{Line: 2, Extension: "100", FirstName: "Ann", LastName: "Lee", Email: "ann@objects.example",
+		Mobile: "+14155550123", DID: "+14155551000", MAC: "0015651a0001", Department: "Sales"}
+	res := e.run(t, job, row)
+	wantStatus(t, res, events.StatusCreated)
+
+	r := res.Rows[0]
+	want := events.RowResult{Line: 2, Extension: "100", Name: "Ann Lee", User: "objects-100", SIPUser: "100-objects",
+		Email: "ann@objects.example", DID: "+14155551000", MAC: "0015651a0001", Status: events.StatusCreated}
+	if fmt.Sprint(r) != fmt.Sprint(want) {
+		t.Errorf("row result\n got %+v\nwant %+v", r, want)
+	}
+	if res.Batch != "b0000002" || res.ResultKey != "jobs/objects/job-objects/results/b0000002.json" {
+		t.Errorf("batch %s, result key %s", res.Batch, res.ResultKey)
+	}
+
+	pk := "TENANT#objects"
+	expires := jobCreated.Add(72 * time.Hour).Format(time.RFC3339)
+	for _, tc := range []struct {
+		pk, sk string
+		want   map[string]any
+	}{
+		{pk, "USER#100", map[string]any{"Name": "objects-100", "Extension": "100", "FirstName": "Ann", "LastName": "Lee",
+			"Email": "ann@objects.example", "Department": "Sales", "WelcomeMode": "invite", "InviteExpires": expires,
+			"Job": job, "Line": 2.0, "CreatedAt": jobCreated.Format(time.RFC3339)}},
+		{pk, "EXT#100", map[string]any{"Number": "100", "User": "objects-100", "CallScript": "ring-then-voicemail",
+			"Endpoint": "100-objects", "Mailbox": "100"}},
+		{pk, "MAILBOX#100", map[string]any{"Number": "100", "Owner": "Ann Lee", "Email": "ann@objects.example", "Pager": "+14155550123"}},
+		{pk, "ENDPOINT#100-objects", map[string]any{"SIPUser": "100-objects", "Extension": "100", "CallerIDName": "Ann Lee",
+			"CallerIDNum": "100", "Mailbox": "100", "MAC": "0015651a0001", "Model": "yealink-t54w", "DID": "+14155551000"}},
+		{pk, "CONTACT#100", map[string]any{"Extension": "100", "FirstName": "Ann", "LastName": "Lee",
+			"Email": "ann@objects.example", "Department": "Sales"}},
+		{pk, "DID#+14155551000", map[string]any{"Number": "+14155551000", "Tenant": "objects"}},
+		{pk, "ROUTE#+14155551000", map[string]any{"DID": "+14155551000", "Extension": "100"}},
+		{"DID#+14155551000", "OWNER", map[string]any{"Tenant": "objects", "Number": "+14155551000"}},
+		{"MAC#0015651a0001", "OWNER", map[string]any{"Tenant": "objects", "Endpoint": "100-objects", "MAC": "0015651a0001"}},
+		{pk, "SECRET#100-objects", map[string]any{"SIPUser": "100-objects", "Extension": "100", "PortalKind": "invite", "Job": job}},
+	} {
+		got := item(t, tc.pk, tc.sk)
+		if got == nil {
+			t.Errorf("%s/%s missing", tc.pk, tc.sk)
+			continue
+		}
+		for k, v := range tc.want {
+			if fmt.Sprint(got[k]) != fmt.Sprint(v) {
+				t.Errorf("%s/%s %s = %v, want %v", tc.pk, tc.sk, k, got[k], v)
+			}
+		}
+	}
+	user := item(t, pk, "USER#100")
+	invite := item(t, "INVITE#"+user["InviteHash"].(string), "INVITE")
+	if invite == nil || invite["User"] != "objects-100" || invite["Tenant"] != "objects" ||
+		invite["ExpiresAt"] != float64(jobCreated.Add(72*time.Hour).Unix()) {
+		t.Errorf("invite item = %v", invite)
+	}
+	if _, has := user["PasswordHash"]; has {
+		t.Error("invite-mode user has a password hash")
+	}
+
+	// The results object holds the same rows.
+	obj, err := stack.Clients.S3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(stack.JobsBucket), Key: aws.String(res.ResultKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Body.Close()
+	var stored events.BatchResult
+	if err := json.NewDecoder(obj.Body).Decode(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(stored) != fmt.Sprint(res) {
+		t.Errorf("stored result %+v\n!= returned %+v", stored, res)
+	}
+}
+
+func TestCallerIDAndDevice(t *testing.T) {
+	e := newEnv(t, "callerid", `{"provisioning": {"enabled": false}}`)
+	job := e.job(t, "job-cid", options(func(o *pbx.Options) { o.CreateDIDs, o.DIDsAsCallerID = true, true }))
+	res := e.run(t, job,
+		pbx.UserRow{Line: 2, Extension: "200", FirstName: "Bo", DID: "+14155551100", MAC: "0015651a0100"},
+		pbx.UserRow{Line: 3, Extension: "201", FirstName: "Cy", DID: "+14155551101", CallerID: "+14155559999"},
+		pbx.UserRow{Line: 4, Extension: "202", FirstName: "Di"},
+	)
+	wantStatus(t, res, events.StatusCreated, events.StatusCreated, events.StatusCreated)
+	for ext, num := range map[string]string{"200": "+14155551100", "201": "+14155559999", "202": "202"} {
+		if got := item(t, "TENANT#callerid", "ENDPOINT#"+ext+"-callerid")["CallerIDNum"]; got != num {
+			t.Errorf("extension %s caller ID number = %v, want %s", ext, got, num)
+		}
+	}
+	// Provisioning is off: the MAC is ignored with a warning, not claimed.
+	if res.Rows[0].MAC != "" || len(res.Rows[0].Warnings) != 1 || !strings.HasPrefix(res.Rows[0].Warnings[0], pbx.CodeMACIgnored) {
+		t.Errorf("row with an ignored MAC: mac %q warnings %q", res.Rows[0].MAC, res.Rows[0].Warnings)
+	}
+	if item(t, "MAC#0015651a0100", "OWNER") != nil {
+		t.Error("an ignored MAC was claimed")
+	}
+	if _, has := item(t, "TENANT#callerid", "ENDPOINT#200-callerid")["MAC"]; has {
+		t.Error("an ignored MAC was put on the endpoint")
+	}
+}
+
+func TestCredentials(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range []pbx.WelcomeMode{pbx.WelcomeInvite, pbx.WelcomePassword, pbx.WelcomeNone} {
+		t.Run(string(mode), func(t *testing.T) {
+			tenant := "cred" + string(mode)
+			e := newEnv(t, tenant, `{"voicemail_pin_length": 8, "password": {"length": 16, "require_upper": true, "require_lower": true, "require_digit": true, "require_other": true}}`)
+			job := e.job(t, "job-"+string(mode), options(func(o *pbx.Options) { o.Welcome = mode }))
+			var rows []pbx.UserRow
+			for i := range 3 {
+				rows = append(rows, pbx.UserRow{Line: 2 + i, Extension: fmt.Sprint(300 + i), FirstName: "U", Email: fmt.Sprintf("u%d@x.example", i)})
+			}
+			res := e.run(t, job, rows...)
+			wantStatus(t, res, events.StatusCreated, events.StatusCreated, events.StatusCreated)
+
+			sipUsers := []string{}
+			for _, r := range res.Rows {
+				sipUsers = append(sipUsers, r.SIPUser)
+			}
+			creds, err := e.st.GetCredentials(ctx, tenant, sipUsers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reader := secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID) // another Lambda's box
+			var plaintexts []string
+			for _, r := range res.Rows {
+				c, ok := creds[r.SIPUser]
+				if !ok || c.Portal == nil {
+					t.Fatalf("%s: credentials %+v", r.SIPUser, c)
+				}
+				sip, err := reader.Open(ctx, tenant, c.SIPSecret, store.SIPSecretBinding(r.SIPUser))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !regexp.MustCompile(`^[A-Za-z0-9]{24}$`).Match(sip) {
+					t.Errorf("SIP secret %q is not 24 letters and digits", sip)
+				}
+				pin, err := reader.Open(ctx, tenant, c.PIN, store.PINBinding(r.SIPUser))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !regexp.MustCompile(`^[0-9]{8}$`).Match(pin) || secrets.TrivialPIN(string(pin), r.Extension) {
+					t.Errorf("PIN %q: want 8 digits, not trivial", pin)
+				}
+				portal, err := reader.Open(ctx, tenant, *c.Portal, store.PortalBinding(r.SIPUser))
+				if err != nil {
+					t.Fatal(err)
+				}
+				user := item(t, "TENANT#"+tenant, "USER#"+r.Extension)
+				switch mode {
+				case pbx.WelcomePassword:
+					if c.PortalKind != pbx.WelcomePassword || len(portal) != 16 || user["MustChangePassword"] != true {
+						t.Errorf("password mode: kind %s, password length %d, must change %v", c.PortalKind, len(portal), user["MustChangePassword"])
+					}
+					ok, err := secrets.VerifyPassword(string(portal), user["PasswordHash"].(string))
+					if err != nil || !ok {
+						t.Errorf("temporary password does not verify against the Argon2id hash: %v", err)
+					}
+					if _, has := user["InviteHash"]; has {
+						t.Error("password-mode user has an invite hash")
+					}
+				default:
+					if c.PortalKind != pbx.WelcomeInvite || user["InviteHash"] != secrets.InviteHash(string(portal)) {
+						t.Errorf("invite: kind %s, stored hash %v is not sha256(token)", c.PortalKind, user["InviteHash"])
+					}
+					if item(t, "INVITE#"+secrets.InviteHash(string(portal)), "INVITE") == nil {
+						t.Error("no INVITE item for the token's hash")
+					}
+				}
+				plaintexts = append(plaintexts, string(sip), string(pin), string(portal))
+			}
+			// No plaintext secret anywhere: not in the table (outside sealed
+			// values, which are ciphertext), not in the results.
+			table := strings.Join(scan(t), "\n")
+			result, _ := json.Marshal(res)
+			obj, err := stack.Clients.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(stack.JobsBucket), Key: aws.String(res.ResultKey)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, _ := io.ReadAll(obj.Body)
+			obj.Body.Close()
+			for _, p := range plaintexts {
+				for where, text := range map[string]string{"table": table, "result": string(result), "results object": string(stored)} {
+					if strings.Contains(text, p) {
+						t.Errorf("a generated secret appears in the %s", where)
+					}
+				}
+			}
+			// Bindings hold: a row's PIN does not open as another row's.
+			c0, c1 := creds[sipUsers[0]], creds[sipUsers[1]]
+			if _, err := reader.Open(ctx, tenant, c0.PIN, store.PINBinding(c1.SIPUser)); !errors.Is(err, secrets.ErrCannotOpen) {
+				t.Errorf("PIN opened under another endpoint's binding: %v", err)
+			}
+		})
+	}
+}
+
+func TestDIDs(t *testing.T) {
+	owner := newEnv(t, "didowner", "")
+	other := newEnv(t, "didother", "")
+	// didowner claims two DIDs with create-dids.
+	res := owner.run(t, owner.job(t, "job-claim", options(func(o *pbx.Options) { o.CreateDIDs = true })),
+		pbx.UserRow{Line: 2, Extension: "400", DID: "+14155552000"},
+		pbx.UserRow{Line: 3, Extension: "401", DID: "+14155552001"})
+	wantStatus(t, res, events.StatusCreated, events.StatusCreated)
+	if item(t, "TENANT#didowner", "DID#+14155552000") == nil {
+		t.Fatal("create-dids did not assign the DID to the tenant")
+	}
+	// A DID the tenant already owns (its route now removed by an admin)
+	// can be routed without create-dids.
+	if _, err := stack.Clients.DynamoDB.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(stack.Table),
+		Key: map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "TENANT#didowner"}, "SK": &types.AttributeValueMemberS{Value: "ROUTE#+14155552001"}}}); err != nil {
+		t.Fatal(err)
+	}
+	res = owner.run(t, owner.job(t, "job-route", options(nil)),
+		pbx.UserRow{Line: 2, Extension: "410", DID: "+14155552001"}, // owned, unrouted: routed now
+		pbx.UserRow{Line: 3, Extension: "411", DID: "+14155552999"}, // never assigned: did_not_owned
+		pbx.UserRow{Line: 4, Extension: "412", DID: "+14155552000"}, // owned, routed to 400: did_taken
+		pbx.UserRow{Line: 5, Extension: "413"})
+	wantStatus(t, res, events.StatusCreated, events.StatusFailed, events.StatusFailed, events.StatusCreated)
+	wantFailed(t, res.Rows[1], pbx.CodeDIDNotOwned)
+	wantFailed(t, res.Rows[2], pbx.CodeDIDTaken)
+	if r := item(t, "TENANT#didowner", "ROUTE#+14155552001"); r == nil || r["Extension"] != "410" {
+		t.Errorf("route = %v, want to 410", r)
+	}
+	if item(t, "TENANT#didowner", "USER#411") != nil || item(t, "TENANT#didowner", "ENDPOINT#412-didowner") != nil {
+		t.Error("a failed row left items behind")
+	}
+
+	// Another tenant cannot take them, with or without create-dids, and
+	// learns nothing about the owner.
+	for _, create := range []bool{true, false} {
+		res := other.run(t, other.job(t, fmt.Sprint("job-steal-", create), options(func(o *pbx.Options) { o.CreateDIDs = create })),
+			pbx.UserRow{Line: 2, Extension: "500", DID: "+14155552000"},
+			pbx.UserRow{Line: 3, Extension: "501"})
+		code := pbx.CodeDIDNotOwned
+		if create {
+			code = pbx.CodeDIDTaken
+		}
+		wantFailed(t, res.Rows[0], code)
+		if strings.Contains(res.Rows[0].Message, "didowner") {
+			t.Errorf("message names the owner: %q", res.Rows[0].Message)
+		}
+		if res.Rows[1].Status != events.StatusCreated {
+			t.Errorf("the neighbour of a stolen DID: %+v", res.Rows[1])
+		}
+		_, _ = stack.Clients.DynamoDB.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(stack.Table),
+			Key: map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "TENANT#didother"}, "SK": &types.AttributeValueMemberS{Value: "USER#501"}}})
+		for _, sk := range []string{"EXT#501", "MAILBOX#501", "ENDPOINT#501-didother", "CONTACT#501", "SECRET#501-didother"} {
+			_, _ = stack.Clients.DynamoDB.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(stack.Table),
+				Key: map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "TENANT#didother"}, "SK": &types.AttributeValueMemberS{Value: sk}}})
+		}
+	}
+	if o := item(t, "DID#+14155552000", "OWNER"); o["Tenant"] != "didowner" {
+		t.Errorf("DID owner = %v", o)
+	}
+}
+
+func TestConflictsFailOnlyTheirRow(t *testing.T) {
+	a := newEnv(t, "conflicta", provisioningOn)
+	b := newEnv(t, "conflictb", provisioningOn)
+	wantStatus(t, a.run(t, a.job(t, "job-a", options(func(o *pbx.Options) { o.CreateDIDs = true })),
+		pbx.UserRow{Line: 2, Extension: "600", DID: "+14155553000", MAC: "0015651a0600"}),
+		events.StatusCreated)
+
+	before := counter.Snapshot()
+	b.h.RowsPerTransaction = 10 // all rows in one transaction
+	res := b.run(t, b.job(t, "job-b", options(func(o *pbx.Options) { o.CreateDIDs = true })),
+		pbx.UserRow{Line: 2, Extension: "600", FirstName: "Ok", MAC: "0015651a0601"},
+		pbx.UserRow{Line: 3, Extension: "601", DID: "+14155553000"}, // a's DID
+		pbx.UserRow{Line: 4, Extension: "602", MAC: "0015651a0600"}, // a's MAC
+		pbx.UserRow{Line: 5, Extension: "603", DID: "+14155553001"},
+		pbx.UserRow{Line: 6, Extension: "604"})
+	wantStatus(t, res, events.StatusCreated, events.StatusFailed, events.StatusFailed, events.StatusCreated, events.StatusCreated)
+	wantFailed(t, res.Rows[1], pbx.CodeDIDTaken)
+	wantFailed(t, res.Rows[2], pbx.CodeMACTaken)
+	d := counter.Snapshot().Sub(before)
+	if n := d.Calls["DynamoDB.TransactWriteItems"]; n < 2 || n > 3 {
+		t.Errorf("%d transactions for 5 rows sharing one with 2 bad rows, want 2-3 (submit, resubmit)", n)
+	}
+
+	// The extension exists (made by another job) and the row is not
+	// marked for update: extension_exists, even in a new job of the tenant.
+	res = b.run(t, b.job(t, "job-b2", options(nil)),
+		pbx.UserRow{Line: 2, Extension: "604"},
+		pbx.UserRow{Line: 3, Extension: "605"})
+	wantStatus(t, res, events.StatusFailed, events.StatusCreated)
+	wantFailed(t, res.Rows[0], pbx.CodeExtensionExists)
+	if u := item(t, "TENANT#conflictb", "USER#604"); u["Job"] != "job-b" {
+		t.Errorf("existing user overwritten: %v", u)
+	}
+	// A MAC on another endpoint of the same tenant is not moved silently.
+	res = b.run(t, b.job(t, "job-b3", options(nil)), pbx.UserRow{Line: 2, Extension: "606", MAC: "0015651a0601"})
+	wantFailed(t, res.Rows[0], pbx.CodeMACTaken)
+}
+
+func TestReplayIsANoOp(t *testing.T) {
+	e := newEnv(t, "replay", provisioningOn)
+	job := e.job(t, "job-replay", options(func(o *pbx.Options) { o.CreateDIDs = true; o.Welcome = pbx.WelcomePassword }))
+	var rows []pbx.UserRow
+	for i := range 15 {
+		rows = append(rows, pbx.UserRow{Line: 2 + i, Extension: fmt.Sprint(700 + i), FirstName: "R", LastName: fmt.Sprint(i),
+			DID: fmt.Sprintf("+1415555%04d", 4000+i), MAC: fmt.Sprintf("0015651a%04d", 700+i)})
+	}
+	first := e.run(t, job, rows...)
+	tableBefore := scan(t)
+	creds, err := e.st.GetCredentials(context.Background(), "replay", []string{"700-replay"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // Lambda retry, then a Step Functions retry of the batch
+		again := e.run(t, job, rows...)
+		for i, r := range again.Rows {
+			if r.Status != events.StatusCreated || fmt.Sprint(r) != fmt.Sprint(first.Rows[i]) {
+				t.Errorf("replayed row %d = %+v, want %+v", r.Line, r, first.Rows[i])
+			}
+		}
+	}
+	tableAfter := scan(t)
+	if strings.Join(tableBefore, "\n") != strings.Join(tableAfter, "\n") {
+		t.Errorf("replay changed the table: %d items before, %d after", len(tableBefore), len(tableAfter))
+	}
+	after, _ := e.st.GetCredentials(context.Background(), "replay", []string{"700-replay"})
+	if !reflect.DeepEqual(after, creds) {
+		t.Error("replay regenerated credentials")
+	}
+}
+
+// crashAfterFirstTransaction makes a DynamoDB client whose first successful
+// TransactWriteItems reports an error after it committed, as when a Lambda
+// dies right after the call.
+func crashAfterFirstTransaction() *dynamodb.Client {
+	crashed := false
+	mw := func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("crash", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleInitialize(ctx, in)
+			if _, ok := in.Parameters.(*dynamodb.TransactWriteItemsInput); ok && err == nil && !crashed {
+				crashed = true
+				return out, md, errors.New("injected crash after commit")
+			}
+			return out, md, err
+		}), middleware.After)
+	}
+	return dynamodb.NewFromConfig(stack.Clients.Config, func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(stack.Endpoints.DynamoDB)
+		o.APIOptions = append(o.APIOptions, mw)
+	})
+}
+
+func TestCrashBetweenTransactionsThenRerun(t *testing.T) {
+	e := newEnv(t, "crash", "")
+	job := e.job(t, "job-crash", options(nil))
+	var rows []pbx.UserRow
+	for i := range 6 {
+		rows = append(rows, pbx.UserRow{Line: 2 + i, Extension: fmt.Sprint(800 + i), FirstName: "C"})
+	}
+	crashing := *e.h
+	crashing.Store = store.New(crashAfterFirstTransaction(), stack.Table)
+	crashing.Jobs = storeJobs(e.st)
+	crashing.RowsPerTransaction = 2
+	if _, err := crashing.Handle(context.Background(), e.batch(job, rows...)); err == nil {
+		t.Fatal("the crashed batch reported success")
+	}
+	if item(t, "TENANT#crash", "USER#800") == nil || item(t, "TENANT#crash", "USER#802") != nil {
+		t.Fatal("want exactly the first transaction's rows written before the crash")
+	}
+	e.h.RowsPerTransaction = 2
+	res := e.run(t, job, rows...)
+	wantStatus(t, res, slices.Repeat([]string{events.StatusCreated}, 6)...)
+	n := 0
+	for _, line := range scan(t) {
+		if strings.Contains(line, `"PK":"TENANT#crash"`) && strings.Contains(line, `"SK":"USER#`) {
+			n++
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d users after the rerun, want 6", n)
+	}
+}
+
+func TestUpdateInPlace(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "update", provisioningOn)
+	created := e.run(t, e.job(t, "job-u1", options(func(o *pbx.Options) { o.CreateDIDs = true })),
+		pbx.UserRow{Line: 2, Extension: "900", FirstName: "Old", LastName: "Name", Email: "old@u.example", DID: "+14155555000", MAC: "0015651a0900"})
+	wantStatus(t, created, events.StatusCreated)
+	credsBefore, err := e.st.GetCredentials(ctx, "update", []string{"900-update"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretBefore := item(t, "TENANT#update", "SECRET#900-update")
+	userBefore := item(t, "TENANT#update", "USER#900")
+
+	upd := options(func(o *pbx.Options) { o.OnExisting, o.CreateDIDs, o.DIDsAsCallerID = pbx.OnExistingUpdate, true, true })
+	row := pbx.UserRow{Line: 2, Extension: "900", FirstName: "New", LastName: "Name", Email: "new@u.example", Mobile: "+14155550900",
+		DID: "+14155555001", MAC: "0015651a0901", Exists: true}
+	for i := range 2 { // the second run is a replay of the update
+		res := e.run(t, e.job(t, "job-u2", upd), row)
+		wantStatus(t, res, events.StatusUpdated)
+		if i == 0 {
+			continue
+		}
+		u := item(t, "TENANT#update", "USER#900")
+		if u["FirstName"] != "New" || u["Email"] != "new@u.example" || u["InviteHash"] != userBefore["InviteHash"] || u["Job"] != "job-u1" {
+			t.Errorf("user after update = %v", u)
+		}
+		if m := item(t, "TENANT#update", "MAILBOX#900"); m["Owner"] != "New Name" || m["Pager"] != "+14155550900" {
+			t.Errorf("mailbox after update = %v", m)
+		}
+		ep := item(t, "TENANT#update", "ENDPOINT#900-update")
+		if ep["MAC"] != "0015651a0901" || ep["DID"] != "+14155555001" || ep["CallerIDNum"] != "+14155555001" || ep["CallerIDName"] != "New Name" {
+			t.Errorf("endpoint after update = %v", ep)
+		}
+		if c := item(t, "TENANT#update", "CONTACT#900"); c["FirstName"] != "New" || c["Email"] != "new@u.example" {
+			t.Errorf("contact after update = %v", c)
+		}
+		if item(t, "MAC#0015651a0900", "OWNER") != nil || item(t, "MAC#0015651a0901", "OWNER")["Endpoint"] != "900-update" {
+			t.Error("the MAC change did not move the owner item")
+		}
+		if item(t, "TENANT#update", "ROUTE#+14155555000") != nil || item(t, "TENANT#update", "ROUTE#+14155555001")["Extension"] != "900" {
+			t.Error("the DID change did not move the route")
+		}
+		if fmt.Sprint(item(t, "TENANT#update", "SECRET#900-update")) != fmt.Sprint(secretBefore) {
+			t.Error("update rewrote the credentials")
+		}
+		after, _ := e.st.GetCredentials(ctx, "update", []string{"900-update"})
+		if !reflect.DeepEqual(after, credsBefore) {
+			t.Error("update regenerated credentials")
+		}
+	}
+	// An update row whose extension vanished fails alone.
+	res := e.run(t, e.job(t, "job-u3", upd), pbx.UserRow{Line: 2, Extension: "999", FirstName: "Ghost", Exists: true})
+	wantFailed(t, res.Rows[0], pbx.ENOTFOUND)
+}

@@ -1,0 +1,613 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/bulkprov/bulkprov/internal/pbx"
+)
+
+// Invite items are global (a portal resolves /invite/<token> without
+// knowing the tenant) and expire through the table's TTL. They are separate
+// from the USER item so that TTL can never delete a user.
+//
+// TODO(keys.go owner): move InvitePK/SKInvite next to the other key builders.
+func InvitePK(hash string) string { return "INVITE#" + hash }
+
+// SKInvite is the sort key of an invite item.
+const SKInvite = "INVITE"
+
+// MaxTransactionItems is DynamoDB's limit on items per TransactWriteItems.
+const MaxTransactionItems = 100
+
+// RowWrite is everything one upload row writes: its objects, and for a new
+// row its sealed credentials. Secrets appear only sealed (Credentials) or
+// hashed (User.PasswordHash, User.InviteHash).
+type RowWrite struct {
+	Line    int
+	Objects pbx.RowObjects
+	// Update: the extension exists and the upload's on-existing is update;
+	// fields are updated in place and credentials are neither written nor
+	// regenerated.
+	Update bool
+	// CreateDIDs: a row's DID is claimed for the tenant when unowned;
+	// otherwise it must already belong to the tenant.
+	CreateDIDs  bool
+	Credentials Credentials // new rows only
+}
+
+// RowOutcome is what happened to one RowWrite.
+type RowOutcome struct {
+	Line int
+	// Updated is true for an update row written in place.
+	Updated bool
+	// Already is true when this job had created the row before (a replay):
+	// nothing was written and the row counts as created.
+	Already bool
+	// Err is the row's failure (a *pbx.Error with a report code), nil when
+	// the row is created, updated or already done.
+	Err error
+}
+
+// WriteOptions tune WriteRows.
+type WriteOptions struct {
+	Job string
+	// CreatedAt is the job's creation time: written as CreatedAt and the
+	// base of InviteExpires, so a replay writes the same bytes.
+	CreatedAt time.Time
+	// RowsPerTransaction bounds how many rows share one TransactWriteItems
+	// (always within MaxTransactionItems items); 0 means as many as fit.
+	RowsPerTransaction int
+	// MaxAttempts bounds retries of a throttled or conflicting transaction
+	// before its rows fail with pbx.CodeThrottled; 0 means 8.
+	MaxAttempts int
+}
+
+// WriteStats count what WriteRows spent.
+type WriteStats struct {
+	Transactions int     // TransactWriteItems calls made (including retries)
+	Retries      int     // of which retries after throttling or conflicts
+	Reads        int     // BatchGetItem calls for update rows
+	ConsumedWCU  float64 // from ReturnConsumedCapacity TOTAL
+}
+
+// item roles, to map a cancellation reason back to what it means for a row.
+type role int
+
+const (
+	roleUser role = iota
+	roleExt
+	roleMailbox
+	roleEndpoint
+	roleContact
+	roleSecret
+	roleInvite
+	roleDIDOwner
+	roleDIDCheck
+	roleDID
+	roleRoute
+	roleOldRoute
+	roleMACOwner
+	roleOldMAC
+)
+
+type txItem struct {
+	role role
+	key  string // PK + "|" + SK, to keep two operations on one item apart
+	item types.TransactWriteItem
+}
+
+type pendingRow struct {
+	index int // into the caller's rows
+	w     RowWrite
+	items []txItem
+}
+
+// WriteRows writes each row's items atomically, several rows per
+// TransactWriteItems. A row is fully written or not at all; a failing row
+// (a conflict, a DID or MAC of another tenant) is dropped with its error and
+// the others are resubmitted, so one bad row never fails its neighbours. A
+// replayed row this job already created is reported Already. Throttling and
+// transaction conflicts are retried with backoff; rows still throttled fail
+// with pbx.CodeThrottled. The returned error is only for the batch as a
+// whole (context cancelled, table unreachable): rows written before it
+// stay written and a rerun finds them Already.
+func (s *Store) WriteRows(ctx context.Context, tenant string, rows []RowWrite, opt WriteOptions) ([]RowOutcome, WriteStats, error) {
+	var stats WriteStats
+	if err := pbx.ValidateTenantName(tenant); err != nil {
+		return nil, stats, err
+	}
+	if opt.MaxAttempts <= 0 {
+		opt.MaxAttempts = 8
+	}
+	out := make([]RowOutcome, len(rows))
+	for i, w := range rows {
+		out[i] = RowOutcome{Line: w.Line, Updated: w.Update}
+	}
+	previous, err := s.readEndpointsForUpdate(ctx, tenant, rows, &stats)
+	if err != nil {
+		return nil, stats, err
+	}
+	var pending []pendingRow
+	for i, w := range rows {
+		items, err := s.rowItems(tenant, w, opt, previous[w.Objects.Endpoint.SIPUser])
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		pending = append(pending, pendingRow{index: i, w: w, items: items})
+	}
+	for _, group := range pack(pending, opt.RowsPerTransaction) {
+		if err := s.writeGroup(ctx, tenant, group, opt, out, &stats); err != nil {
+			return nil, stats, err
+		}
+	}
+	return out, stats, nil
+}
+
+// pack groups rows into transactions of at most MaxTransactionItems items
+// and rowsPerTx rows, never putting two operations on one item into the
+// same transaction (DynamoDB rejects that): such a row waits for a later
+// transaction, where its conditions decide.
+func pack(rows []pendingRow, rowsPerTx int) [][]pendingRow {
+	var groups [][]pendingRow
+	for len(rows) > 0 {
+		var group, rest []pendingRow
+		keys := map[string]bool{}
+		n := 0
+		for _, r := range rows {
+			clash := false
+			for _, it := range r.items {
+				clash = clash || keys[it.key]
+			}
+			full := n+len(r.items) > MaxTransactionItems || rowsPerTx > 0 && len(group) >= rowsPerTx
+			if clash || full {
+				rest = append(rest, r)
+				continue
+			}
+			for _, it := range r.items {
+				keys[it.key] = true
+			}
+			n += len(r.items)
+			group = append(group, r)
+		}
+		groups = append(groups, group)
+		rows = rest
+	}
+	return groups
+}
+
+// writeGroup submits one transaction and resolves cancellations row by row
+// until every row of the group has an outcome.
+func (s *Store) writeGroup(ctx context.Context, tenant string, group []pendingRow, opt WriteOptions, out []RowOutcome, stats *WriteStats) error {
+	attempt, salt := 0, 0
+	pause := 25 * time.Millisecond
+	for len(group) > 0 {
+		var items []types.TransactWriteItem
+		for _, r := range group {
+			for _, it := range r.items {
+				items = append(items, it.item)
+			}
+		}
+		res, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			TransactItems:          items,
+			ClientRequestToken:     aws.String(requestToken(tenant, opt.Job, group, salt)),
+			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		})
+		stats.Transactions++
+		if err == nil {
+			for _, c := range res.ConsumedCapacity {
+				stats.ConsumedWCU += aws.ToFloat64(c.CapacityUnits)
+			}
+			return nil // every row in the group is written
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("write rows of %s: %w", tenant, ctx.Err())
+		}
+
+		var canceled *types.TransactionCanceledException
+		var mismatch *types.IdempotentParameterMismatchException
+		retry := false
+		switch {
+		case errors.As(err, &canceled):
+			var keep []pendingRow
+			keep, retry = resolve(group, canceled.CancellationReasons, opt, out)
+			if len(keep) < len(group) {
+				// Rows were dropped: a new transaction, not a retry of this one.
+				group, attempt, pause = keep, 0, 25*time.Millisecond
+				continue
+			}
+			if !retry { // no reason names a row: treat as transient
+				retry = true
+			}
+		case errors.As(err, &mismatch):
+			// The token was used within the last 10 minutes for other
+			// content (a retried invocation regenerated secrets): submit
+			// under a fresh token; the conditions recognise rows we wrote.
+			salt++
+			continue
+		case throttled(err):
+			retry = true
+		case len(group) > 1 && invalidRequest(err):
+			// One row's items are unacceptable (e.g. too large): isolate it.
+			for _, r := range group {
+				if err := s.writeGroup(ctx, tenant, []pendingRow{r}, opt, out, stats); err != nil {
+					return err
+				}
+			}
+			return nil
+		case invalidRequest(err):
+			out[group[0].index].Err = &pbx.Error{Code: pbx.CodeInternal, Message: "the row's records were rejected by the database", Err: err}
+			return nil
+		default:
+			return fmt.Errorf("write rows of %s (lines %d-%d): %w", tenant, group[0].w.Line, group[len(group)-1].w.Line, err)
+		}
+		if retry {
+			attempt++
+			stats.Retries++
+			if attempt >= opt.MaxAttempts {
+				for _, r := range group {
+					out[r.index].Err = &pbx.Error{Code: pbx.CodeThrottled, Message: "the database was busy; upload the row again", Err: err}
+				}
+				return nil
+			}
+			jittered := pause/2 + rand.N(pause/2+1)
+			select {
+			case <-time.After(jittered):
+			case <-ctx.Done():
+				return fmt.Errorf("write rows of %s: %w", tenant, ctx.Err())
+			}
+			pause = min(2*pause, 2*time.Second)
+		}
+	}
+	return nil
+}
+
+// resolve maps cancellation reasons (one per item, in order) to rows. Rows
+// with a failed condition get their outcome (Already or a row error) and
+// are dropped; the others are returned for resubmission. retry reports
+// throttling or conflicts among the reasons.
+func resolve(group []pendingRow, reasons []types.CancellationReason, opt WriteOptions, out []RowOutcome) (keep []pendingRow, retry bool) {
+	i := 0
+	for _, r := range group {
+		var failed []txItem
+		var old []map[string]types.AttributeValue
+		for _, it := range r.items {
+			if i < len(reasons) {
+				switch code := aws.ToString(reasons[i].Code); code {
+				case "", "None":
+				case "ConditionalCheckFailed":
+					failed = append(failed, it)
+					old = append(old, reasons[i].Item)
+				case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
+					retry = true
+				default: // ValidationError, ItemCollectionSizeLimitExceeded: this row's fault
+					failed = append(failed, it)
+					old = append(old, nil)
+				}
+			}
+			i++
+		}
+		if len(failed) == 0 {
+			keep = append(keep, r)
+			continue
+		}
+		out[r.index].Already, out[r.index].Err = rowFailure(r.w, failed, old, opt)
+	}
+	return keep, retry
+}
+
+// rowFailure explains why a row's transaction item failed its condition.
+func rowFailure(w RowWrite, failed []txItem, old []map[string]types.AttributeValue, opt WriteOptions) (already bool, err error) {
+	o := w.Objects
+	for i, it := range failed {
+		if it.role == roleUser && !w.Update && old[i] != nil &&
+			stringAttr(old[i], "Job") == opt.Job && numberAttr(old[i], "Line") == strconv.Itoa(w.Line) {
+			return true, nil // this job created the row already
+		}
+	}
+	var e *pbx.Error
+	switch it := failed[0]; it.role {
+	case roleUser, roleExt, roleMailbox, roleEndpoint, roleContact, roleSecret:
+		if w.Update {
+			e = pbx.Errorf(pbx.ENOTFOUND, "extension", "extension %s no longer exists, it cannot be updated", o.Ext.Number)
+		} else {
+			e = pbx.Errorf(pbx.CodeExtensionExists, "extension", "extension %s already exists", o.Ext.Number)
+		}
+	case roleDIDOwner:
+		e = pbx.Errorf(pbx.CodeDIDTaken, "did", "DID %s is not available", o.DID.Number)
+	case roleDIDCheck:
+		e = pbx.Errorf(pbx.CodeDIDNotOwned, "did", "DID %s is not assigned to this tenant; assign it first or upload with create-dids", o.DID.Number)
+	case roleRoute, roleDID:
+		e = pbx.Errorf(pbx.CodeDIDTaken, "did", "DID %s already routes to another extension", o.DID.Number)
+	case roleMACOwner, roleOldMAC:
+		e = pbx.Errorf(pbx.CodeMACTaken, "mac", "MAC %s is already assigned to another phone", o.Endpoint.Device.MAC)
+	default:
+		e = pbx.Errorf(pbx.CodeInternal, "", "the row's records could not be written")
+	}
+	return false, e
+}
+
+func throttled(err error) bool {
+	var api smithy.APIError
+	if !errors.As(err, &api) {
+		return false
+	}
+	switch api.ErrorCode() {
+	case "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+		"TransactionInProgressException", "TransactionConflictException", "InternalServerError":
+		return true
+	}
+	return false
+}
+
+func invalidRequest(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == "ValidationException"
+}
+
+// requestToken is the transaction's ClientRequestToken (≤ 36 characters):
+// a hash of the job and of the rows' contents without their secrets, so an
+// SDK-level resend of the same transaction within DynamoDB's 10-minute
+// window is recognised as already done. salt changes it when the same rows
+// must be submitted with new content.
+func requestToken(tenant, job string, group []pendingRow, salt int) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00", tenant, job, salt)
+	for _, r := range group {
+		o := r.w.Objects
+		o.User.PasswordHash, o.User.InviteHash = "", ""
+		b, _ := json.Marshal(struct {
+			Line       int
+			Update     bool
+			CreateDIDs bool
+			Objects    pbx.RowObjects
+		}{r.w.Line, r.w.Update, r.w.CreateDIDs, o})
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// previousEndpoint is what an update row replaces.
+type previousEndpoint struct{ MAC, DID string }
+
+// readEndpointsForUpdate reads the endpoints of update rows (one
+// consistent BatchGetItem per 100), to release a replaced MAC or DID route.
+func (s *Store) readEndpointsForUpdate(ctx context.Context, tenant string, rows []RowWrite, stats *WriteStats) (map[string]previousEndpoint, error) {
+	var keys []map[string]types.AttributeValue
+	seen := map[string]bool{}
+	for _, w := range rows {
+		if sip := w.Objects.Endpoint.SIPUser; w.Update && !seen[sip] {
+			seen[sip] = true
+			keys = append(keys, itemKey(TenantPK(tenant), EndpointSK(sip)))
+		}
+	}
+	prev := map[string]previousEndpoint{}
+	for start := 0; start < len(keys); start += batchGetMax {
+		items, err := s.batchGet(ctx, keys[start:min(start+batchGetMax, len(keys))])
+		stats.Reads++
+		if err != nil {
+			return nil, fmt.Errorf("read endpoints of %s for update: %w", tenant, err)
+		}
+		for _, it := range items {
+			prev[stringAttr(it, "SIPUser")] = previousEndpoint{MAC: stringAttr(it, "MAC"), DID: stringAttr(it, "DID")}
+		}
+	}
+	return prev, nil
+}
+
+// rowItems builds a row's transaction items with their conditions.
+func (s *Store) rowItems(tenant string, w RowWrite, opt WriteOptions, prev previousEndpoint) ([]txItem, error) {
+	o := w.Objects
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.User.Tenant != tenant {
+		return nil, pbx.Errorf(pbx.EINVALID, "tenant", "the row's objects belong to another tenant")
+	}
+	b := &itemBuilder{table: aws.String(s.Table), tenant: tenant}
+	ext, sip := o.Ext.Number, o.Endpoint.SIPUser
+	pk := TenantPK(tenant)
+	created := ""
+	if !opt.CreatedAt.IsZero() {
+		created = opt.CreatedAt.UTC().Format(time.RFC3339)
+	}
+	if w.Update {
+		b.update(roleUser, pk, UserSK(ext), "UpdatedBy", opt.Job,
+			"FirstName", o.User.FirstName, "LastName", o.User.LastName, "Email", o.User.Email, "Department", o.User.Department)
+		b.update(roleMailbox, pk, MailboxSK(ext), "Owner", o.Mailbox.Owner, "Email", o.Mailbox.Email, "Pager", o.Mailbox.Pager)
+		endpoint := []string{"CallerIDName", o.Endpoint.CallerIDName, "CallerIDNum", o.Endpoint.CallerIDNum}
+		if d := o.Endpoint.Device; d != nil {
+			endpoint = append(endpoint, "MAC", d.MAC, "Model", d.Model)
+		}
+		if o.DID != nil {
+			endpoint = append(endpoint, "DID", o.DID.Number)
+		}
+		b.update(roleEndpoint, pk, EndpointSK(sip), endpoint...)
+		b.update(roleContact, pk, ContactSK(ext), "FirstName", o.Contact.FirstName, "LastName", o.Contact.LastName,
+			"Email", o.Contact.Email, "Department", o.Contact.Department)
+	} else {
+		u := o.User
+		user := attrs("Type", "USER", "Tenant", tenant, "Name", u.Name, "Extension", ext,
+			"FirstName", u.FirstName, "LastName", u.LastName, "Email", u.Email, "Department", u.Department,
+			"WelcomeMode", string(u.WelcomeMode), "PasswordHash", u.PasswordHash, "InviteHash", u.InviteHash,
+			"Job", opt.Job, "CreatedAt", created)
+		user["Line"] = &types.AttributeValueMemberN{Value: strconv.Itoa(w.Line)}
+		if u.MustChangePassword {
+			user["MustChangePassword"] = &types.AttributeValueMemberBOOL{Value: true}
+		}
+		if !u.InviteExpires.IsZero() {
+			user["InviteExpires"] = &types.AttributeValueMemberS{Value: u.InviteExpires.UTC().Format(time.RFC3339)}
+		}
+		b.putNew(roleUser, pk, UserSK(ext), user, true)
+		b.putNew(roleExt, pk, ExtensionSK(ext), attrs("Type", "EXT", "Number", ext, "User", o.Ext.User,
+			"CallScript", o.Ext.CallScript, "Endpoint", o.Ext.Endpoint, "Mailbox", o.Ext.Mailbox, "Job", opt.Job, "CreatedAt", created), false)
+		b.putNew(roleMailbox, pk, MailboxSK(ext), attrs("Type", "MAILBOX", "Number", ext, "Owner", o.Mailbox.Owner,
+			"Email", o.Mailbox.Email, "Pager", o.Mailbox.Pager, "Job", opt.Job, "CreatedAt", created), false)
+		endpoint := attrs("Type", "ENDPOINT", "SIPUser", sip, "Extension", ext, "CallerIDName", o.Endpoint.CallerIDName,
+			"CallerIDNum", o.Endpoint.CallerIDNum, "Mailbox", o.Endpoint.Mailbox, "Job", opt.Job, "CreatedAt", created)
+		if d := o.Endpoint.Device; d != nil {
+			endpoint["MAC"] = &types.AttributeValueMemberS{Value: d.MAC}
+			endpoint["Model"] = &types.AttributeValueMemberS{Value: d.Model}
+		}
+		if o.DID != nil {
+			endpoint["DID"] = &types.AttributeValueMemberS{Value: o.DID.Number}
+		}
+		b.putNew(roleEndpoint, pk, EndpointSK(sip), endpoint, false)
+		b.putNew(roleContact, pk, ContactSK(ext), attrs("Type", "CONTACT", "Extension", ext, "FirstName", o.Contact.FirstName,
+			"LastName", o.Contact.LastName, "Email", o.Contact.Email, "Department", o.Contact.Department, "Job", opt.Job, "CreatedAt", created), false)
+		if w.Credentials.SIPUser != sip || w.Credentials.SIPSecret.IsZero() || w.Credentials.PIN.IsZero() {
+			return nil, pbx.Errorf(pbx.CodeInternal, "", "the row's credentials are missing")
+		}
+		secret, err := credentialsItem(tenant, w.Credentials)
+		if err != nil {
+			return nil, err
+		}
+		secret["Job"] = &types.AttributeValueMemberS{Value: opt.Job}
+		b.putNew(roleSecret, pk, SecretSK(sip), secret, false)
+		if u.InviteHash != "" {
+			invite := attrs("Type", "INVITE", "Tenant", tenant, "User", u.Name, "SIPUser", sip, "Job", opt.Job)
+			invite[AttrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(u.InviteExpires.Unix(), 10)}
+			b.putNew(roleInvite, InvitePK(u.InviteHash), SKInvite, invite, false)
+		}
+	}
+	if o.DID != nil && (!w.Update || o.DID.Number != prev.DID) {
+		did := o.DID.Number
+		if w.CreateDIDs {
+			b.put(roleDIDOwner, DIDOwnerPK(did), SKOwner, attrs("Type", "DID_OWNER", "Tenant", tenant, "Number", did),
+				"attribute_not_exists(#pk) OR #tenant = :tenant", map[string]string{"#pk": AttrPK, "#tenant": "Tenant"},
+				map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: tenant}})
+			b.put(roleDID, pk, DIDSK(did), attrs("Type", "DID", "Number", did, "Tenant", tenant), "", nil, nil)
+		} else {
+			b.check(roleDIDCheck, DIDOwnerPK(did), SKOwner, "#tenant = :tenant", map[string]string{"#tenant": "Tenant"},
+				map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: tenant}})
+		}
+		b.put(roleRoute, pk, RouteSK(did), attrs("Type", "ROUTE", "DID", did, "Extension", ext),
+			"attribute_not_exists(#pk) OR #ext = :ext", map[string]string{"#pk": AttrPK, "#ext": "Extension"},
+			map[string]types.AttributeValue{":ext": &types.AttributeValueMemberS{Value: ext}})
+		if w.Update && prev.DID != "" {
+			b.del(roleOldRoute, pk, RouteSK(prev.DID), "attribute_not_exists(#pk) OR #ext = :ext",
+				map[string]string{"#pk": AttrPK, "#ext": "Extension"},
+				map[string]types.AttributeValue{":ext": &types.AttributeValueMemberS{Value: ext}})
+		}
+	}
+	if d := o.Endpoint.Device; d != nil && (!w.Update || d.MAC != prev.MAC) {
+		mine := "attribute_not_exists(#pk) OR (#tenant = :tenant AND #ep = :ep)"
+		names := map[string]string{"#pk": AttrPK, "#tenant": "Tenant", "#ep": "Endpoint"}
+		values := map[string]types.AttributeValue{
+			":tenant": &types.AttributeValueMemberS{Value: tenant},
+			":ep":     &types.AttributeValueMemberS{Value: sip},
+		}
+		b.put(roleMACOwner, MACOwnerPK(d.MAC), SKOwner, attrs("Type", "MAC_OWNER", "Tenant", tenant, "Endpoint", sip, "MAC", d.MAC),
+			mine, names, values)
+		if w.Update && prev.MAC != "" {
+			b.del(roleOldMAC, MACOwnerPK(prev.MAC), SKOwner, mine, names, values)
+		}
+	}
+	return b.items, nil
+}
+
+// itemBuilder collects a row's transaction items.
+type itemBuilder struct {
+	table  *string
+	tenant string
+	items  []txItem
+}
+
+func (b *itemBuilder) add(r role, pk, sk string, it types.TransactWriteItem) {
+	b.items = append(b.items, txItem{role: r, key: pk + "|" + sk, item: it})
+}
+
+// putNew puts an item that must not exist yet.
+func (b *itemBuilder) putNew(r role, pk, sk string, item map[string]types.AttributeValue, returnOld bool) {
+	b.put(r, pk, sk, item, "attribute_not_exists(#pk)", map[string]string{"#pk": AttrPK}, nil)
+	if returnOld {
+		b.items[len(b.items)-1].item.Put.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	}
+}
+
+func (b *itemBuilder) put(r role, pk, sk string, item map[string]types.AttributeValue, cond string, names map[string]string, values map[string]types.AttributeValue) {
+	item[AttrPK] = &types.AttributeValueMemberS{Value: pk}
+	item[AttrSK] = &types.AttributeValueMemberS{Value: sk}
+	put := &types.Put{TableName: b.table, Item: item}
+	if cond != "" {
+		put.ConditionExpression, put.ExpressionAttributeNames, put.ExpressionAttributeValues = aws.String(cond), names, values
+	}
+	b.add(r, pk, sk, types.TransactWriteItem{Put: put})
+}
+
+func (b *itemBuilder) check(r role, pk, sk, cond string, names map[string]string, values map[string]types.AttributeValue) {
+	b.add(r, pk, sk, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: b.table, Key: itemKey(pk, sk), ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	}})
+}
+
+func (b *itemBuilder) del(r role, pk, sk, cond string, names map[string]string, values map[string]types.AttributeValue) {
+	b.add(r, pk, sk, types.TransactWriteItem{Delete: &types.Delete{
+		TableName: b.table, Key: itemKey(pk, sk), ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	}})
+}
+
+// update sets the given attribute/value pairs on an existing item; empty
+// values are left as they are (an empty cell does not erase a field).
+func (b *itemBuilder) update(r role, pk, sk string, pairs ...string) {
+	names := map[string]string{"#pk": AttrPK}
+	values := map[string]types.AttributeValue{}
+	expr := ""
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			continue
+		}
+		n, v := "#a"+strconv.Itoa(i/2), ":v"+strconv.Itoa(i/2)
+		names[n] = pairs[i]
+		values[v] = &types.AttributeValueMemberS{Value: pairs[i+1]}
+		if expr == "" {
+			expr = "SET "
+		} else {
+			expr += ", "
+		}
+		expr += n + " = " + v
+	}
+	if expr == "" { // nothing to set: still require the item to exist
+		b.check(r, pk, sk, "attribute_exists(#pk)", map[string]string{"#pk": AttrPK}, nil)
+		return
+	}
+	b.add(r, pk, sk, types.TransactWriteItem{Update: &types.Update{
+		TableName: b.table, Key: itemKey(pk, sk), UpdateExpression: aws.String(expr),
+		ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	}})
+}
+
+// attrs makes string attributes from name/value pairs, leaving out empty values.
+func attrs(pairs ...string) map[string]types.AttributeValue {
+	m := make(map[string]types.AttributeValue, len(pairs)/2+4)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			m[pairs[i]] = &types.AttributeValueMemberS{Value: pairs[i+1]}
+		}
+	}
+	return m
+}
+
+// numberAttr returns a number attribute's text, "" when absent.
+func numberAttr(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
+		return v.Value
+	}
+	return ""
+}
