@@ -69,6 +69,7 @@ type RowResult struct {
 	Email            string   `json:"email,omitempty"`
 	DID              string   `json:"did,omitempty"`
 	MAC              string   `json:"mac,omitempty"`
+	PhoneModel       string   `json:"phone_model,omitempty"` // the device model, when the row has a MAC
 	Status           string   `json:"status"`
 	Code             string   `json:"code,omitempty"`
 	Message          string   `json:"message,omitempty"`
