@@ -7,8 +7,16 @@
 //   - SES v2 and KMS: small in-process endpoints speaking the services' wire
 //     protocols (restjson1 and JSON 1.1).
 //
-// Start one Stack per test binary with ForTests (the JVM takes seconds to
-// start), or per CLI run with Start.
+// Start one Stack per test binary with ForTests (the JVM takes 2-10 s to
+// start on a busy 2-core machine and holds ~400 MB), or per CLI run with
+// Start. Clients for services the stack does not run (Step Functions, and
+// DynamoDB with NoDynamoDB) point at a loopback stand-in that fails every
+// call, never at AWS.
+//
+// DynamoDB Local is found through $BULKPROV_DYNAMODB_JAR or the npm package
+// amplify-dynamodb-simulator under node_modules (`npm ci`), and needs java
+// on PATH. It runs in its own process group, is stopped by Close, and is
+// killed by the kernel if the test binary dies (Pdeathsig, Linux).
 package devstack
 
 import (

@@ -159,8 +159,19 @@ func (s *s3Server) deliver(h UploadHandler, ev events.S3Event) {
 	}
 	s.mu.Unlock()
 	if err != nil {
-		s.log.Error("upload handler failed", "bucket", rec.S3.Bucket.Name, "key", rec.S3.Object.URLDecodedKey, "err", err)
+		s.log.Error("upload handler failed", "tenant", tenantOf(rec.S3.Object.URLDecodedKey),
+			"bucket", rec.S3.Bucket.Name, "key", rec.S3.Object.URLDecodedKey, "err", err)
 	}
+}
+
+// tenantOf returns the tenant folder of an uploads key, for logs only.
+func tenantOf(key string) string {
+	rest, ok := strings.CutPrefix(key, "tenants/")
+	if !ok {
+		return ""
+	}
+	tenant, _, _ := strings.Cut(rest, "/")
+	return tenant
 }
 
 // callHandler turns a handler panic into an error, as Lambda would report it.
@@ -335,8 +346,12 @@ func (b *notifyingBackend) versionID(bucket string, v gofakes3.VersionID) string
 }
 
 // SetUploadHandler sets the function that receives S3 events for objects
-// created under "tenants/" in the uploads bucket. Delivery is asynchronous,
-// as on S3: the PUT returns first. nil stops deliveries.
+// created under "tenants/" in the uploads bucket (PutObject, CopyObject and
+// multipart uploads, the last reported as ObjectCreated:Put with the MD5 of
+// the whole object as ETag). Delivery is asynchronous, as on S3: each event
+// runs in its own goroutine once the object is stored, concurrently with the
+// end of the PUT, and is not retried. nil stops deliveries (events raised
+// meanwhile are dropped with a warning). A handler must not call WaitIdle.
 func (s *Stack) SetUploadHandler(h func(ctx context.Context, ev events.S3Event) error) {
 	s.s3.mu.Lock()
 	defer s.s3.mu.Unlock()
