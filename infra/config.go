@@ -1,0 +1,146 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+
+	"github.com/aws/constructs-go/constructs/v10"
+)
+
+// StageConfig is what differs between stages. It comes from cdk.json's
+// context: the stage is `-c stage=dev|prod`, its values are under
+// "bulkprov:stages".<stage>, and any value can be overridden on the command
+// line with `-c <name>=<value>` (e.g. `-c sesDomain=mail.example.com`).
+type StageConfig struct {
+	Stage string `json:"-"`
+	// SESDomain is the verified sending domain (an SES email identity).
+	SESDomain string `json:"sesDomain"`
+	// SESConfigurationSet names the configuration set every email uses.
+	SESConfigurationSet string `json:"sesConfigurationSet"`
+	// Reserved concurrency protects the dependency behind each function:
+	// create-records → DynamoDB, send-welcome → the SES send rate. 0 = none
+	// (new accounts whose concurrency limit is 10 can't reserve any).
+	CreateRecordsReservedConcurrency int `json:"createRecordsReservedConcurrency"`
+	SendWelcomeReservedConcurrency   int `json:"sendWelcomeReservedConcurrency"`
+	LogRetentionDays                 int `json:"logRetentionDays"`
+	UploadsExpireDays                int `json:"uploadsExpireDays"`
+	NoncurrentVersionsExpireDays     int `json:"noncurrentVersionsExpireDays"`
+	JobsExpireDays                   int `json:"jobsExpireDays"`
+	AccessLogsExpireDays             int `json:"accessLogsExpireDays"`
+}
+
+// Prod reports whether resources are kept (RETAIN, deletion protection).
+func (c StageConfig) Prod() bool { return c.Stage == "prod" }
+
+// stagesContextKey holds the per-stage defaults in cdk.json.
+const stagesContextKey = "bulkprov:stages"
+
+var (
+	stageNamePattern = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
+	domainPattern    = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	configSetPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+// stageConfigFromContext reads the stage's configuration from the
+// construct tree's context.
+func stageConfigFromContext(node constructs.Node) (StageConfig, error) {
+	stage, _ := node.TryGetContext(strPtr("stage")).(string)
+	if stage == "" {
+		stage = "dev"
+	}
+	if !stageNamePattern.MatchString(stage) {
+		return StageConfig{}, fmt.Errorf("context stage: %q is not a stage name (lowercase letters and digits, e.g. dev or prod)", stage)
+	}
+
+	values := map[string]any{}
+	if all, ok := node.TryGetContext(strPtr(stagesContextKey)).(map[string]any); ok {
+		if m, ok := all[stage].(map[string]any); ok {
+			for k, v := range m {
+				values[k] = v
+			}
+		}
+	}
+	// Command-line overrides: -c sesDomain=… arrives as a string.
+	for _, key := range configKeys() {
+		if v := node.TryGetContext(strPtr(key)); v != nil {
+			values[key] = v
+		}
+	}
+	raw, err := json.Marshal(values)
+	if err != nil {
+		return StageConfig{}, fmt.Errorf("context %s.%s: %w", stagesContextKey, stage, err)
+	}
+	cfg := StageConfig{Stage: stage, SESConfigurationSet: "bulkprov-" + stage}
+	if err := json.Unmarshal(numbersFromStrings(raw), &cfg); err != nil {
+		return StageConfig{}, fmt.Errorf("context %s.%s: %w", stagesContextKey, stage, err)
+	}
+	cfg.Stage = stage
+	return cfg, cfg.validate()
+}
+
+func (c StageConfig) validate() error {
+	if !domainPattern.MatchString(c.SESDomain) {
+		return fmt.Errorf("context sesDomain: %q is not a domain name (set it in cdk.json %s.%s or with -c sesDomain=...)", c.SESDomain, stagesContextKey, c.Stage)
+	}
+	if !configSetPattern.MatchString(c.SESConfigurationSet) {
+		return fmt.Errorf("context sesConfigurationSet: %q must be 1-64 letters, digits, '_' or '-'", c.SESConfigurationSet)
+	}
+	for name, v := range map[string]int{
+		"createRecordsReservedConcurrency": c.CreateRecordsReservedConcurrency,
+		"sendWelcomeReservedConcurrency":   c.SendWelcomeReservedConcurrency,
+	} {
+		if v < 0 || v > 1000 {
+			return fmt.Errorf("context %s: %d is outside 0-1000", name, v)
+		}
+	}
+	for name, v := range map[string]int{
+		"logRetentionDays":             c.LogRetentionDays,
+		"uploadsExpireDays":            c.UploadsExpireDays,
+		"noncurrentVersionsExpireDays": c.NoncurrentVersionsExpireDays,
+		"jobsExpireDays":               c.JobsExpireDays,
+		"accessLogsExpireDays":         c.AccessLogsExpireDays,
+	} {
+		if v < 1 || v > 3653 {
+			return fmt.Errorf("context %s: %d is outside 1-3653 days", name, v)
+		}
+	}
+	return nil
+}
+
+// configKeys lists StageConfig's context names.
+func configKeys() []string {
+	return []string{
+		"sesDomain", "sesConfigurationSet",
+		"createRecordsReservedConcurrency", "sendWelcomeReservedConcurrency",
+		"logRetentionDays", "uploadsExpireDays", "noncurrentVersionsExpireDays",
+		"jobsExpireDays", "accessLogsExpireDays",
+	}
+}
+
+// numbersFromStrings turns `"12"` values into 12 so that numbers given on
+// the command line (-c logRetentionDays=30, always strings) decode into ints.
+func numbersFromStrings(raw []byte) []byte {
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return raw
+	}
+	for k, v := range m {
+		if k == "sesDomain" || k == "sesConfigurationSet" {
+			continue
+		}
+		if s, ok := v.(string); ok {
+			var n json.Number
+			if json.Unmarshal([]byte(s), &n) == nil {
+				m[k] = n
+			}
+		}
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return raw
+	}
+	return out
+}
+
+func strPtr(s string) *string { return &s }

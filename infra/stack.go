@@ -1,0 +1,548 @@
+package main
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfrontorigins"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3notifications"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsses"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Paths are the files the stack turns into assets.
+type Paths struct {
+	LambdaAssetDir    string // holds <function>/bootstrap (bin/lambda)
+	StateMachineFile  string // infra/statemachine/bulkprov.asl.json
+	ViewerRequestCode string // infra/cloudfront/provisioning-auth.js
+}
+
+// StackProps configures NewBulkprovStack.
+type StackProps struct {
+	awscdk.StackProps
+	Config StageConfig
+	Paths  Paths
+}
+
+// Substitution keys of the ASL file (given without ${}).
+const (
+	subCreateRecords     = "CreateRecordsFunctionArn"
+	subWriteProvisioning = "WriteProvisioningFunctionArn"
+	subSendWelcome       = "SendWelcomeFunctionArn"
+	subFinalize          = "FinalizeFunctionArn"
+)
+
+// Key prefixes the functions' permissions are scoped to; they mirror
+// internal/jobfiles (uploads under tenants/, job files under jobs/).
+const (
+	uploadsPrefix = "tenants/"
+	jobsPrefix    = "jobs/"
+)
+
+// NewBulkprovStack defines bulkprov's whole deployment for one stage.
+func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) (awscdk.Stack, error) {
+	cfg := props.Config
+	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
+	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("bulkprov"), nil)
+	awscdk.Tags_Of(stack).Add(jsii.String("stage"), jsii.String(cfg.Stage), nil)
+
+	retention, err := retentionDays(cfg.LogRetentionDays)
+	if err != nil {
+		return nil, err
+	}
+	removal := awscdk.RemovalPolicy_DESTROY
+	if cfg.Prod() {
+		removal = awscdk.RemovalPolicy_RETAIN
+	}
+
+	// ---- Buckets -------------------------------------------------------
+	// CloudFront standard logs are delivered with ACLs, hence
+	// BUCKET_OWNER_PREFERRED; S3 server access logs use the bucket policy.
+	accessLogs := awss3.NewBucket(stack, jsii.String("AccessLogs"), &awss3.BucketProps{
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_PREFERRED,
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Id:         jsii.String("expire-logs"),
+			Expiration: awscdk.Duration_Days(jsii.Number(cfg.AccessLogsExpireDays)),
+		}},
+		RemovalPolicy:     removal,
+		AutoDeleteObjects: jsii.Bool(!cfg.Prod()),
+	})
+	privateBucket := func(id, logPrefix string, extra func(*awss3.BucketProps)) awss3.Bucket {
+		p := &awss3.BucketProps{
+			BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
+			Encryption:             awss3.BucketEncryption_S3_MANAGED,
+			EnforceSSL:             jsii.Bool(true),
+			ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+			ServerAccessLogsBucket: accessLogs,
+			ServerAccessLogsPrefix: jsii.String("s3/" + logPrefix + "/"),
+			RemovalPolicy:          removal,
+			AutoDeleteObjects:      jsii.Bool(!cfg.Prod()),
+		}
+		if extra != nil {
+			extra(p)
+		}
+		return awss3.NewBucket(stack, jsii.String(id), p)
+	}
+
+	uploads := privateBucket("Uploads", "uploads", func(p *awss3.BucketProps) {
+		p.Versioned = jsii.Bool(true)
+		p.LifecycleRules = &[]*awss3.LifecycleRule{{
+			Id:                                  jsii.String("expire-uploads"),
+			Prefix:                              jsii.String(uploadsPrefix),
+			Expiration:                          awscdk.Duration_Days(jsii.Number(cfg.UploadsExpireDays)),
+			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(cfg.NoncurrentVersionsExpireDays)),
+			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
+		}, {
+			// Expired current versions leave delete markers behind.
+			Id:                          jsii.String("expire-noncurrent"),
+			NoncurrentVersionExpiration: awscdk.Duration_Days(jsii.Number(cfg.NoncurrentVersionsExpireDays)),
+			ExpiredObjectDeleteMarker:   jsii.Bool(true),
+		}}
+	})
+	jobs := privateBucket("Jobs", "jobs", func(p *awss3.BucketProps) {
+		p.LifecycleRules = &[]*awss3.LifecycleRule{{
+			Id:                                  jsii.String("expire-jobs"),
+			Prefix:                              jsii.String(jobsPrefix),
+			Expiration:                          awscdk.Duration_Days(jsii.Number(cfg.JobsExpireDays)),
+			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
+		}}
+	})
+	provisioning := privateBucket("Provisioning", "provisioning", nil)
+	portalSite := privateBucket("PortalSite", "portal-site", nil)
+
+	// ---- Table ---------------------------------------------------------
+	table := awsdynamodb.NewTable(stack, jsii.String("Table"), &awsdynamodb.TableProps{
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("PK"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: jsii.String("SK"), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		DeletionProtection:  jsii.Bool(cfg.Prod()),
+		TimeToLiveAttribute: jsii.String("ExpiresAt"),
+		Encryption:          awsdynamodb.TableEncryption_AWS_MANAGED,
+		RemovalPolicy:       removal,
+	})
+
+	// ---- KMS key for SIP secrets --------------------------------------
+	sipKey := awskms.NewKey(stack, jsii.String("SipSecretsKey"), &awskms.KeyProps{
+		Description:       jsii.String("bulkprov " + cfg.Stage + ": envelope key for SIP secrets, PINs and portal credentials (encryption context: tenant)"),
+		Alias:             jsii.String("alias/bulkprov-" + cfg.Stage + "-sip-secrets"),
+		EnableKeyRotation: jsii.Bool(true),
+		PendingWindow:     awscdk.Duration_Days(jsii.Number(7)),
+		RemovalPolicy:     removal,
+	})
+	// Every use must name a tenant in its encryption context, so a data key
+	// made for one tenant can't be decrypted as another's.
+	tenantContext := map[string]any{
+		"ForAnyValue:StringEquals": map[string]any{"kms:EncryptionContextKeys": []string{"tenant"}},
+	}
+
+	// ---- SES -------------------------------------------------------------
+	configSet := awsses.NewConfigurationSet(stack, jsii.String("MailConfigurationSet"), &awsses.ConfigurationSetProps{
+		ConfigurationSetName: jsii.String(cfg.SESConfigurationSet),
+		ReputationMetrics:    jsii.Bool(true),
+		SuppressionReasons:   awsses.SuppressionReasons_BOUNCES_AND_COMPLAINTS,
+		TlsPolicy:            awsses.ConfigurationSetTlsPolicy_REQUIRE,
+	})
+	identity := awsses.NewEmailIdentity(stack, jsii.String("MailIdentity"), &awsses.EmailIdentityProps{
+		Identity:         awsses.Identity_Domain(jsii.String(cfg.SESDomain)),
+		ConfigurationSet: configSet,
+	})
+	configSetArn := stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("ses"),
+		Resource:     jsii.String("configuration-set"),
+		ResourceName: jsii.String(cfg.SESConfigurationSet),
+	})
+	sendEmailResources := []string{*identity.EmailIdentityArn(), *configSetArn}
+
+	// ---- CloudFront: provisioning (phones) and portal site -------------
+	credentials := awscloudfront.NewKeyValueStore(stack, jsii.String("ProvisioningCredentials"), &awscloudfront.KeyValueStoreProps{
+		Comment: jsii.String("bulkprov " + cfg.Stage + ": <tenant provisioning path> -> v1:<salt>:<hex sha256(salt:user:password)>"),
+	})
+	authFunction := awscloudfront.NewFunction(stack, jsii.String("ProvisioningAuth"), &awscloudfront.FunctionProps{
+		Code:          awscloudfront.FunctionCode_FromFile(&awscloudfront.FileCodeOptions{FilePath: jsii.String(props.Paths.ViewerRequestCode)}),
+		Runtime:       awscloudfront.FunctionRuntime_JS_2_0(),
+		KeyValueStore: credentials,
+		Comment:       jsii.String("bulkprov " + cfg.Stage + ": per-tenant HTTP Basic check for phone provisioning files"),
+	})
+	provisioningCDN := awscloudfront.NewDistribution(stack, jsii.String("ProvisioningDistribution"), &awscloudfront.DistributionProps{
+		Comment: jsii.String("bulkprov " + cfg.Stage + " phone provisioning"),
+		DefaultBehavior: &awscloudfront.BehaviorOptions{
+			Origin: awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(provisioning, nil),
+			// HTTPS only, not a redirect: a redirect would accept the
+			// phone's Basic credentials over plain HTTP first.
+			ViewerProtocolPolicy: awscloudfront.ViewerProtocolPolicy_HTTPS_ONLY,
+			AllowedMethods:       awscloudfront.AllowedMethods_ALLOW_GET_HEAD(),
+			// Files change when a user is re-provisioned; phones fetch
+			// rarely, so freshness beats caching.
+			CachePolicy: awscloudfront.CachePolicy_CACHING_DISABLED(),
+			FunctionAssociations: &[]*awscloudfront.FunctionAssociation{{
+				Function:  authFunction,
+				EventType: awscloudfront.FunctionEventType_VIEWER_REQUEST,
+			}},
+		},
+		HttpVersion:   awscloudfront.HttpVersion_HTTP2_AND_3,
+		EnableLogging: jsii.Bool(true),
+		LogBucket:     accessLogs,
+		LogFilePrefix: jsii.String("cloudfront/provisioning/"),
+	})
+	portalCDN := awscloudfront.NewDistribution(stack, jsii.String("PortalDistribution"), &awscloudfront.DistributionProps{
+		Comment: jsii.String("bulkprov " + cfg.Stage + " tenant portal"),
+		DefaultBehavior: &awscloudfront.BehaviorOptions{
+			Origin:                awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(portalSite, nil),
+			ViewerProtocolPolicy:  awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
+			AllowedMethods:        awscloudfront.AllowedMethods_ALLOW_GET_HEAD(),
+			CachePolicy:           awscloudfront.CachePolicy_CACHING_OPTIMIZED(),
+			ResponseHeadersPolicy: awscloudfront.ResponseHeadersPolicy_SECURITY_HEADERS(),
+		},
+		DefaultRootObject: jsii.String("index.html"),
+		HttpVersion:       awscloudfront.HttpVersion_HTTP2_AND_3,
+		EnableLogging:     jsii.Bool(true),
+		LogBucket:         accessLogs,
+		LogFilePrefix:     jsii.String("cloudfront/portal/"),
+	})
+	portalURL := "https://" + *portalCDN.DistributionDomainName()
+	provisioningURL := "https://" + *provisioningCDN.DistributionDomainName()
+
+	// The portal uploads with presigned PUTs straight from the browser.
+	uploads.AddCorsRule(&awss3.CorsRule{
+		AllowedMethods: &[]awss3.HttpMethods{awss3.HttpMethods_PUT},
+		AllowedOrigins: jsii.Strings(portalURL),
+		AllowedHeaders: jsii.Strings("*"),
+		ExposedHeaders: jsii.Strings("ETag"),
+		MaxAge:         jsii.Number(3000),
+	})
+
+	// ---- Functions -----------------------------------------------------
+	defaults := functionDefaults{Stage: cfg.Stage, AssetDir: props.Paths.LambdaAssetDir, Retention: retention, Removal: removal}
+	stateMachineName := "bulkprov-" + cfg.Stage
+	stateMachineArn := *stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("states"),
+		Resource:     jsii.String("stateMachine"),
+		ResourceName: jsii.String(stateMachineName),
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+	executionsArn := func(suffix string) string {
+		return *stack.FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("states"),
+			Resource:     jsii.String("execution"),
+			ResourceName: jsii.String(stateMachineName + suffix),
+			ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		})
+	}
+	tableArn := *table.TableArn()
+	uploadsObjects := *uploads.ArnForObjects(jsii.String(uploadsPrefix + "*"))
+	jobObjects := *jobs.ArnForObjects(jsii.String(jobsPrefix + "*"))
+	env := func(kv ...string) map[string]*string {
+		m := map[string]*string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = jsii.String(kv[i+1])
+		}
+		return m
+	}
+
+	ingest := newGoFunction(stack, "Ingest", defaults, functionSpec{
+		Name: "ingest", Description: "Validates an uploaded CSV and starts the workflow",
+		MemoryMiB: 1024, TimeoutSec: 300,
+		Env: env("TABLE_NAME", *table.TableName(), "UPLOADS_BUCKET", *uploads.BucketName(),
+			"JOBS_BUCKET", *jobs.BucketName(), "STATE_MACHINE_ARN", stateMachineArn),
+	})
+	ingest.allow("ReadUploads", []string{"s3:GetObject", "s3:GetObjectVersion"}, []string{uploadsObjects}, nil)
+	ingest.allow("WriteJobFiles", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
+	ingest.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, []string{tableArn}, nil)
+	ingest.allow("StartWorkflow", []string{"states:StartExecution"}, []string{stateMachineArn}, nil)
+
+	createRecords := newGoFunction(stack, "CreateRecords", defaults, functionSpec{
+		Name: "create-records", Description: "Writes each row's PBX objects in one DynamoDB transaction",
+		MemoryMiB: 512, TimeoutSec: 240, Reserved: cfg.CreateRecordsReservedConcurrency,
+		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn()),
+	})
+	// TransactWriteItems is authorized per item action.
+	createRecords.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"}, []string{tableArn}, nil)
+	createRecords.allow("SealSecrets", []string{"kms:GenerateDataKey"}, []string{*sipKey.KeyArn()}, tenantContext)
+	createRecords.allow("WriteResults", []string{"s3:PutObject"}, []string{jobObjects}, nil)
+
+	writeProvisioning := newGoFunction(stack, "WriteProvisioning", defaults, functionSpec{
+		Name: "write-provisioning", Description: "Writes the desk phones' provisioning files",
+		MemoryMiB: 512, TimeoutSec: 240,
+		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(),
+			"PROVISIONING_BUCKET", *provisioning.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn()),
+	})
+	writeProvisioning.allow("TableRead", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem"}, []string{tableArn}, nil)
+	writeProvisioning.allow("OpenSecrets", []string{"kms:Decrypt"}, []string{*sipKey.KeyArn()}, tenantContext)
+	writeProvisioning.allow("WriteProvisioningFiles", []string{"s3:PutObject"}, []string{*provisioning.ArnForObjects(jsii.String("*"))}, nil)
+	writeProvisioning.allow("UpdateResults", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
+
+	sendWelcome := newGoFunction(stack, "SendWelcome", defaults, functionSpec{
+		Name: "send-welcome", Description: "Sends each created user's welcome email once (SES v2)",
+		MemoryMiB: 256, TimeoutSec: 840, Reserved: cfg.SendWelcomeReservedConcurrency,
+		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn(),
+			"SES_CONFIGURATION_SET", cfg.SESConfigurationSet, "SES_FROM_DOMAIN", cfg.SESDomain,
+			"PORTAL_URL", portalURL, "PROVISIONING_URL", provisioningURL),
+	})
+	sendWelcome.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}, []string{tableArn}, nil)
+	sendWelcome.allow("OpenSecrets", []string{"kms:Decrypt"}, []string{*sipKey.KeyArn()}, tenantContext)
+	sendWelcome.allow("SendEmail", []string{"ses:SendEmail"}, sendEmailResources, nil)
+	// GetAccount (the account's send quota and rate) has no resource type,
+	// so IAM only accepts "*" for it.
+	sendWelcome.allow("ReadSendQuota", []string{"ses:GetAccount"}, []string{"*"}, nil)
+	sendWelcome.allow("JobFiles", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
+
+	finalize := newGoFunction(stack, "Finalize", defaults, functionSpec{
+		Name: "finalize", Description: "Merges batch results into the job's report and summary",
+		MemoryMiB: 512, TimeoutSec: 240,
+		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(),
+			"SES_CONFIGURATION_SET", cfg.SESConfigurationSet, "SES_FROM_DOMAIN", cfg.SESDomain, "PORTAL_URL", portalURL),
+	})
+	finalize.allow("JobFiles", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
+	finalize.allow("ListJobFiles", []string{"s3:ListBucket"}, []string{*jobs.BucketArn()},
+		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
+	finalize.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, []string{tableArn}, nil)
+	finalize.allow("SendSummary", []string{"ses:SendEmail"}, sendEmailResources, nil)
+
+	portalAPI := newGoFunction(stack, "PortalApi", defaults, functionSpec{
+		Name: "portal-api", Description: "The tenant portal's HTTP API",
+		MemoryMiB: 256, TimeoutSec: 29,
+		Env: env("TABLE_NAME", *table.TableName(), "UPLOADS_BUCKET", *uploads.BucketName(),
+			"JOBS_BUCKET", *jobs.BucketName(), "PORTAL_URL", portalURL),
+	})
+	// PutObject only to presign tenant uploads; the tenant comes from the
+	// JWT claim, and ingest re-derives it from the key.
+	portalAPI.allow("PresignUploads", []string{"s3:PutObject"}, []string{uploadsObjects}, nil)
+	portalAPI.allow("ReadJobFiles", []string{"s3:GetObject"}, []string{jobObjects}, nil)
+	portalAPI.allow("TableRead", []string{"dynamodb:GetItem", "dynamodb:Query"}, []string{tableArn}, nil)
+
+	uploads.AddEventNotification(awss3.EventType_OBJECT_CREATED, awss3notifications.NewLambdaDestination(ingest.Function),
+		&awss3.NotificationKeyFilter{Prefix: jsii.String(uploadsPrefix), Suffix: jsii.String(".csv")})
+
+	// ---- State machine -------------------------------------------------
+	smLogs := awslogs.NewLogGroup(stack, jsii.String("StateMachineLogs"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String("/aws/vendedlogs/states/" + stateMachineName),
+		Retention:     retention,
+		RemovalPolicy: removal,
+	})
+	smRole := awsiam.NewRole(stack, jsii.String("StateMachineRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("states.amazonaws.com"), nil),
+		Description: jsii.String("bulkprov workflow: invoke its four steps, run its Distributed Map children, read job files"),
+	})
+	steps := []*goFunction{createRecords, writeProvisioning, sendWelcome, finalize}
+	var invokeArns []string
+	for _, f := range steps {
+		invokeArns = append(invokeArns, *f.Function.FunctionArn(), *f.Function.FunctionArn()+":*")
+	}
+	smPolicy := func(sid string, actions, resources []string, conditions map[string]any) {
+		p := &awsiam.PolicyStatementProps{Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...)}
+		if conditions != nil {
+			p.Conditions = &conditions
+		}
+		smRole.AddToPolicy(awsiam.NewPolicyStatement(p))
+	}
+	smPolicy("InvokeSteps", []string{"lambda:InvokeFunction"}, invokeArns, nil)
+	// Distributed Map runs its children as executions of this state machine.
+	smPolicy("StartChildExecutions", []string{"states:StartExecution"}, []string{stateMachineArn}, nil)
+	smPolicy("ManageChildExecutions", []string{"states:DescribeExecution", "states:StopExecution"},
+		[]string{executionsArn(":*"), executionsArn("/*")}, nil)
+	smPolicy("ReadRows", []string{"s3:GetObject"}, []string{jobObjects}, nil)
+	smPolicy("ListResults", []string{"s3:ListBucket"}, []string{*jobs.BucketArn()},
+		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
+
+	stateMachine := awsstepfunctions.NewStateMachine(stack, jsii.String("Workflow"), &awsstepfunctions.StateMachineProps{
+		StateMachineName: jsii.String(stateMachineName),
+		StateMachineType: awsstepfunctions.StateMachineType_STANDARD,
+		DefinitionBody:   awsstepfunctions.DefinitionBody_FromFile(jsii.String(props.Paths.StateMachineFile), nil),
+		DefinitionSubstitutions: &map[string]*string{
+			subCreateRecords:     createRecords.Function.FunctionArn(),
+			subWriteProvisioning: writeProvisioning.Function.FunctionArn(),
+			subSendWelcome:       sendWelcome.Function.FunctionArn(),
+			subFinalize:          finalize.Function.FunctionArn(),
+		},
+		Role: smRole,
+		Logs: &awsstepfunctions.LogOptions{
+			Destination: smLogs,
+			Level:       awsstepfunctions.LogLevel_ALL,
+			// Batches carry names, emails and phone numbers: keep them out
+			// of the logs; execution data is in the jobs bucket.
+			IncludeExecutionData: jsii.Bool(false),
+		},
+		TracingEnabled: jsii.Bool(true),
+		RemovalPolicy:  removal,
+	})
+	stateMachine.MetricFailed(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5))}).
+		CreateAlarm(stack, jsii.String("WorkflowFailedAlarm"), &awscloudwatch.CreateAlarmOptions{
+			AlarmDescription:   jsii.String(stateMachineName + ": an execution failed (finalize did not run or failed)"),
+			Threshold:          jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+
+	// ---- Portal: Cognito + HTTP API ------------------------------------
+	userPool := awscognito.NewUserPool(stack, jsii.String("PortalUsers"), &awscognito.UserPoolProps{
+		UserPoolName: jsii.String("bulkprov-" + cfg.Stage),
+		// The operator creates tenant admins with their tenant; nobody
+		// signs up (and so picks a tenant) on their own.
+		SelfSignUpEnabled: jsii.Bool(false),
+		SignInAliases:     &awscognito.SignInAliases{Email: jsii.Bool(true)},
+		AutoVerify:        &awscognito.AutoVerifiedAttrs{Email: jsii.Bool(true)},
+		CustomAttributes: &map[string]awscognito.ICustomAttribute{
+			"tenant": awscognito.NewStringAttribute(&awscognito.StringAttributeProps{
+				MinLen: jsii.Number(1), MaxLen: jsii.Number(32), Mutable: jsii.Bool(false),
+			}),
+		},
+		PasswordPolicy: &awscognito.PasswordPolicy{
+			MinLength: jsii.Number(12), RequireLowercase: jsii.Bool(true), RequireUppercase: jsii.Bool(true),
+			RequireDigits: jsii.Bool(true), RequireSymbols: jsii.Bool(true),
+			TempPasswordValidity: awscdk.Duration_Days(jsii.Number(3)),
+		},
+		// Tenant admins can create phones and users for a whole tenant.
+		Mfa:             awscognito.Mfa_REQUIRED,
+		MfaSecondFactor: &awscognito.MfaSecondFactor{Otp: jsii.Bool(true), Sms: jsii.Bool(false)},
+		AccountRecovery: awscognito.AccountRecovery_EMAIL_ONLY,
+		// Threat protection blocks risky sign-ins; Plus costs per active
+		// user and tenant admins are few.
+		FeaturePlan:                  awscognito.FeaturePlan_PLUS,
+		StandardThreatProtectionMode: awscognito.StandardThreatProtectionMode_FULL_FUNCTION,
+		DeletionProtection:           jsii.Bool(cfg.Prod()),
+		RemovalPolicy:                removal,
+	})
+	userPoolClient := userPool.AddClient(jsii.String("PortalClient"), &awscognito.UserPoolClientOptions{
+		AuthFlows:                  &awscognito.AuthFlow{UserSrp: jsii.Bool(true)},
+		GenerateSecret:             jsii.Bool(false),
+		PreventUserExistenceErrors: jsii.Bool(true),
+		DisableOAuth:               jsii.Bool(true),
+		ReadAttributes: awscognito.NewClientAttributes().
+			WithStandardAttributes(&awscognito.StandardAttributesMask{Email: jsii.Bool(true), EmailVerified: jsii.Bool(true), Fullname: jsii.Bool(true)}).
+			WithCustomAttributes(jsii.String("tenant")),
+		// custom:tenant is not writable by users: it is the tenant claim.
+		WriteAttributes: awscognito.NewClientAttributes().
+			WithStandardAttributes(&awscognito.StandardAttributesMask{Fullname: jsii.Bool(true)}),
+		AccessTokenValidity: awscdk.Duration_Hours(jsii.Number(1)),
+		IdTokenValidity:     awscdk.Duration_Hours(jsii.Number(1)),
+	})
+
+	apiLogs := awslogs.NewLogGroup(stack, jsii.String("PortalApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     retention,
+		RemovalPolicy: removal,
+	})
+	api := awsapigatewayv2.NewHttpApi(stack, jsii.String("PortalHttpApi"), &awsapigatewayv2.HttpApiProps{
+		ApiName:            jsii.String("bulkprov-" + cfg.Stage + "-portal"),
+		CreateDefaultStage: jsii.Bool(false),
+		CorsPreflight: &awsapigatewayv2.CorsPreflightOptions{
+			AllowOrigins: jsii.Strings(portalURL),
+			AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST},
+			AllowHeaders: jsii.Strings("authorization", "content-type"),
+			MaxAge:       awscdk.Duration_Hours(jsii.Number(1)),
+		},
+	})
+	stage := awsapigatewayv2.NewHttpStage(stack, jsii.String("PortalHttpApiStage"), &awsapigatewayv2.HttpStageProps{
+		HttpApi:    api,
+		StageName:  jsii.String("$default"),
+		AutoDeploy: jsii.Bool(true),
+		Throttle:   &awsapigatewayv2.ThrottleSettings{RateLimit: jsii.Number(50), BurstLimit: jsii.Number(100)},
+	})
+	// Access logs through the L1: the L2's log settings take a jsii
+	// interface Go can't build as a plain struct.
+	stage.Node().DefaultChild().(awsapigatewayv2.CfnStage).SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
+		DestinationArn: apiLogs.LogGroupArn(),
+		Format: jsii.String(`{"requestId":"$context.requestId","time":"$context.requestTime","route":"$context.routeKey",` +
+			`"status":"$context.status","latencyMs":"$context.responseLatency","ip":"$context.identity.sourceIp",` +
+			`"tenant":"$context.authorizer.claims.custom:tenant","error":"$context.integrationErrorMessage"}`),
+	})
+	authorizer := awsapigatewayv2authorizers.NewHttpUserPoolAuthorizer(jsii.String("PortalAuthorizer"), userPool,
+		&awsapigatewayv2authorizers.HttpUserPoolAuthorizerProps{
+			UserPoolClients: &[]awscognito.IUserPoolClient{userPoolClient},
+		})
+	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("PortalApiIntegration"), portalAPI.Function, nil)
+	for _, r := range portalRoutes() {
+		api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
+			Path:        jsii.String(r.Path),
+			Methods:     &[]awsapigatewayv2.HttpMethod{r.Method},
+			Integration: integration,
+			Authorizer:  authorizer,
+		})
+	}
+
+	// ---- Outputs ---------------------------------------------------------
+	output := func(id, value, description string) {
+		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(description)})
+	}
+	output("UploadsBucketName", *uploads.BucketName(), "Upload CSVs to s3://<this>/tenants/<tenant>/<name>.csv")
+	output("JobsBucketName", *jobs.BucketName(), "Job rows, results, reports")
+	output("ProvisioningBucketName", *provisioning.BucketName(), "Phone provisioning files (private; served by ProvisioningUrl)")
+	output("PortalSiteBucketName", *portalSite.BucketName(), "Portal page files (aws s3 sync web/portal/dist s3://<this>/)")
+	output("AccessLogsBucketName", *accessLogs.BucketName(), "S3 and CloudFront access logs")
+	output("TableName", *table.TableName(), "DynamoDB table")
+	output("StateMachineArn", *stateMachine.StateMachineArn(), "Workflow")
+	output("SipSecretsKeyArn", *sipKey.KeyArn(), "KMS key for SIP secrets")
+	output("ProvisioningUrl", provisioningURL, "Phones fetch <this>/<tenant provisioning path>/<file> with the tenant's Basic credential")
+	output("ProvisioningCredentialsStoreArn", *credentials.KeyValueStoreArn(), "CloudFront KeyValueStore of per-tenant provisioning credential hashes")
+	output("PortalUrl", portalURL, "Tenant portal")
+	output("ApiUrl", *stage.Url(), "Portal HTTP API")
+	output("UserPoolId", *userPool.UserPoolId(), "Cognito user pool of tenant admins (custom:tenant)")
+	output("UserPoolClientId", *userPoolClient.UserPoolClientId(), "Portal app client")
+
+	// ---- Accepted cdk-nag findings (each with its reason) ---------------
+	except(provisioningCDN, distributionExceptions()...)
+	except(portalCDN, distributionExceptions()...)
+	except(ingest.Role, objectsUnder("Uploads", uploadsPrefix), objectsUnder("Jobs", jobsPrefix))
+	except(createRecords.Role, objectsUnder("Jobs", jobsPrefix))
+	except(writeProvisioning.Role, objectsUnder("Jobs", jobsPrefix), objectsUnder("Provisioning", ""))
+	except(sendWelcome.Role, objectsUnder("Jobs", jobsPrefix), nagException{
+		Rule:      "AwsSolutions-IAM5",
+		Reason:    "ses:GetAccount (the account's send quota and rate, which paces the sender) supports no resource-level permissions; IAM requires Resource \"*\" for it.",
+		AppliesTo: []string{`/^Resource::\*$/`},
+	})
+	except(finalize.Role, objectsUnder("Jobs", jobsPrefix))
+	except(portalAPI.Role, objectsUnder("Uploads", uploadsPrefix), objectsUnder("Jobs", jobsPrefix))
+	except(smRole, objectsUnder("Jobs", jobsPrefix), nagException{
+		Rule: "AwsSolutions-IAM5",
+		Reason: "lambda:InvokeFunction on <function ARN>:* lets Step Functions invoke published versions and aliases of the four step functions only " +
+			"(https://docs.aws.amazon.com/step-functions/latest/dg/lambda-iam.html).",
+		AppliesTo: []string{`/^Resource::<(CreateRecords|WriteProvisioning|SendWelcome|Finalize)[0-9A-F]{8}\.Arn>:\*$/`},
+	}, nagException{
+		Rule: "AwsSolutions-IAM5",
+		Reason: "A Distributed Map runs its children as executions of this state machine and must describe and stop them; " +
+			"their names are generated, so the grant covers this state machine's executions only (execution:<name>:* and execution:<name>/*).",
+		AppliesTo: []string{`/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:` + stateMachineName + `[:/]\*$/`},
+	}, nagException{
+		Rule: "AwsSolutions-IAM5",
+		Reason: "Added by CDK for logging and tracing: X-Ray PutTraceSegments/PutTelemetryRecords/GetSampling* and CloudWatch Logs vended log delivery " +
+			"(logs:CreateLogDelivery, …, DescribeLogGroups) don't support resource-level permissions and require \"*\" " +
+			"(https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy).",
+		AppliesTo: []string{`/^Resource::\*$/`},
+	})
+	exceptGeneratedResources(stack)
+	return stack, nil
+}
+
+// portalRoute is one route of the portal's HTTP API.
+type portalRoute struct {
+	Method awsapigatewayv2.HttpMethod
+	Path   string
+}
+
+func portalRoutes() []portalRoute {
+	return []portalRoute{
+		{awsapigatewayv2.HttpMethod_POST, "/validate"},
+		{awsapigatewayv2.HttpMethod_POST, "/uploads"},
+		{awsapigatewayv2.HttpMethod_GET, "/jobs"},
+		{awsapigatewayv2.HttpMethod_GET, "/jobs/{id}"},
+		{awsapigatewayv2.HttpMethod_GET, "/jobs/{id}/report"},
+		{awsapigatewayv2.HttpMethod_GET, "/template"},
+	}
+}
