@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/awsconf"
+	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/secrets"
+	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/welcome"
+)
+
+const sendWelcomeUsage = `usage: bulkprov send-welcome --tenant T --job J [--state DIR] [--resend-uncertain] [--json]
+
+Sends the welcome emails of a job's created users that have none yet: the
+deferred emails of a job uploaded with welcome=none, and emails that failed
+before (rejected, throttled). Users who got theirs are never emailed again.
+With --resend-uncertain it also re-sends emails whose earlier attempt was
+interrupted (reported email_uncertain): those users may get a second email.
+
+With --state DIR it works on the local stack kept in DIR (bulkprov run
+--state DIR); without, on AWS, with TABLE_NAME, JOBS_BUCKET and KMS_KEY_ID
+from the environment.
+`
+
+// runSendWelcome is `bulkprov send-welcome`.
+func runSendWelcome(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("send-welcome", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tenant := fs.String("tenant", "", "the job's tenant")
+	job := fs.String("job", "", "the job id")
+	stateDir := fs.String("state", "", "work on the local stack kept in `DIR`")
+	resendUncertain := fs.Bool("resend-uncertain", false, "also re-send emails whose earlier attempt was interrupted")
+	asJSON := fs.Bool("json", false, "print the outcome as JSON")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, sendWelcomeUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "send-welcome: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := pbx.ValidateTenantName(*tenant); err != nil {
+		fmt.Fprintf(stderr, "send-welcome: --tenant: %v\n", pbx.ErrorMessage(err))
+		return exitUsage
+	}
+	if *job == "" || strings.ContainsAny(*job, "/#") {
+		fmt.Fprintln(stderr, "send-welcome: --job is required (a job id such as the one bulkprov run printed)")
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	env, closeEnv, err := sendWelcomeEnv(ctx, *stateDir, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "send-welcome: %v\n", err)
+		return exitUsage
+	}
+	defer closeEnv()
+
+	total, err := sendJobWelcome(ctx, env, *tenant, *job, welcome.Options{SendDeferred: true, ResendUncertain: *resendUncertain})
+	if err != nil {
+		fmt.Fprintf(stderr, "send-welcome: %v\n", err)
+		if pbx.ErrorCode(err) == pbx.ENOTFOUND || pbx.ErrorCode(err) == pbx.EINVALID {
+			return exitUsage
+		}
+		return exitFailed
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(total); err != nil {
+			return exitFailed
+		}
+	} else {
+		fmt.Fprintf(stdout, "job %s/%s: %d sent, %d already sent, %d failed (%d uncertain)\n",
+			*tenant, *job, total.Sent, total.AlreadySent, total.Failed, total.Uncertain)
+		if env.outbox != "" {
+			fmt.Fprintf(stdout, "messages: %s\n", env.outbox)
+		}
+		if total.Uncertain > 0 && !*resendUncertain {
+			fmt.Fprintln(stdout, "uncertain emails may have been delivered; --resend-uncertain sends them again")
+		}
+	}
+	if total.Failed > 0 {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// welcomeEnv is where send-welcome works: the local stack or AWS.
+type welcomeEnv struct {
+	handler    *welcome.Handler
+	s3         *s3.Client
+	jobsBucket string
+	outbox     string // local stack only
+}
+
+func sendWelcomeEnv(ctx context.Context, stateDir string, log *slog.Logger) (*welcomeEnv, func(), error) {
+	if stateDir != "" {
+		if _, err := os.Stat(filepath.Join(stateDir, "dynamodb")); err != nil {
+			return nil, nil, fmt.Errorf("--state %s holds no stored data (run `bulkprov run --state %s` first): %w", stateDir, stateDir, err)
+		}
+		stack, err := devstack.Start(ctx, devstack.Config{StateDir: stateDir})
+		if err != nil {
+			return nil, nil, fmt.Errorf("start the local stack in %s: %w", stateDir, err)
+		}
+		env := newWelcomeEnv(stack.Clients, stack.Table, stack.KMSKeyID, stack.JobsBucket, log)
+		env.outbox = stack.OutboxDir
+		return env, func() { _ = stack.Close() }, nil
+	}
+	table, bucket, keyID := os.Getenv("TABLE_NAME"), os.Getenv("JOBS_BUCKET"), os.Getenv("KMS_KEY_ID")
+	if table == "" || bucket == "" || keyID == "" {
+		return nil, nil, errors.New("without --state, TABLE_NAME, JOBS_BUCKET and KMS_KEY_ID must be set")
+	}
+	clients, err := awsconf.New(ctx, awsconf.EndpointsFromEnv())
+	if err != nil {
+		return nil, nil, err
+	}
+	return newWelcomeEnv(clients, table, keyID, bucket, log), func() {}, nil
+}
+
+func newWelcomeEnv(c *awsconf.Clients, table, keyID, jobsBucket string, log *slog.Logger) *welcomeEnv {
+	st := store.New(c.DynamoDB, table)
+	return &welcomeEnv{
+		s3: c.S3, jobsBucket: jobsBucket,
+		handler: &welcome.Handler{
+			S3: c.S3, Store: st, Secrets: secrets.NewBox(c.KMS, keyID), SES: c.SES, Logger: log,
+			Settings: welcome.StoreSettings(st, func(ctx context.Context, tenant, job string) (pbx.Options, error) {
+				j, err := st.GetJob(ctx, tenant, job)
+				return j.Options, err
+			}),
+		},
+	}
+}
+
+// sendJobWelcome runs the handler over every batch results object of the
+// job, one at a time with the whole send rate.
+func sendJobWelcome(ctx context.Context, env *welcomeEnv, tenant, job string, opt welcome.Options) (welcome.Output, error) {
+	total := welcome.Output{Tenant: tenant, Job: job}
+	if _, err := env.handler.Settings(ctx, tenant, job); err != nil {
+		return total, err
+	}
+	prefix := jobfiles.ResultsPrefix(tenant, job)
+	pages := s3.NewListObjectsV2Paginator(env.s3, &s3.ListObjectsV2Input{Bucket: aws.String(env.jobsBucket), Prefix: aws.String(prefix)})
+	batches := 0
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return total, fmt.Errorf("list results of job %s/%s: %w", tenant, job, err)
+		}
+		for _, obj := range page.Contents {
+			key := aws.ToString(obj.Key)
+			if !strings.HasSuffix(key, ".json") {
+				continue
+			}
+			out, err := env.handler.Send(ctx, events.WelcomeInput{
+				Tenant: tenant, Job: job, JobsBucket: env.jobsBucket, Key: key, Concurrency: 1,
+			}, opt)
+			if err != nil {
+				return total, err
+			}
+			batches++
+			total.Sent += out.Sent
+			total.AlreadySent += out.AlreadySent
+			total.Failed += out.Failed
+			total.Uncertain += out.Uncertain
+			total.Deferred += out.Deferred
+		}
+	}
+	if batches == 0 {
+		return total, pbx.Errorf(pbx.ENOTFOUND, "job", "job %s has no created rows yet (no results under %s)", job, prefix)
+	}
+	return total, nil
+}
