@@ -192,9 +192,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	if err := s.s3.watch(s.UploadsBucket, "tenants/"); err != nil {
-		return nil, err
-	}
+	s.s3.watch(s.UploadsBucket, "tenants/")
 
 	if s.dynamo != nil {
 		if err := s.dynamo.waitReady(ctx, admin.DynamoDB); err != nil {

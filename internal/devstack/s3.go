@@ -84,11 +84,10 @@ func (s *s3Server) createBucket(name string) error {
 }
 
 // watch makes object creation under prefix in bucket raise events.
-func (s *s3Server) watch(bucket, prefix string) error {
+func (s *s3Server) watch(bucket, prefix string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.watched[bucket] = prefix
-	return nil
 }
 
 func (s *s3Server) close() error {
@@ -187,17 +186,18 @@ func callHandler(ctx context.Context, h UploadHandler, ev events.S3Event) (err e
 	return nil
 }
 
+// waitIdle waits for the current idle channel: deliveries raised by running
+// handlers are counted before those handlers finish, so it is closed only
+// when the whole cascade is done.
 func (s *s3Server) waitIdle(ctx context.Context) error {
-	for {
-		s.mu.Lock()
-		idle := s.idle
-		s.mu.Unlock()
-		select {
-		case <-idle:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("devstack: wait for upload deliveries: %w", ctx.Err())
-		}
+	s.mu.Lock()
+	idle := s.idle
+	s.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("devstack: wait for upload deliveries: %w", ctx.Err())
 	}
 }
 

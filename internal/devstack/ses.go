@@ -353,7 +353,7 @@ func buildSimple(in *sendEmailInput, id string) ([]byte, []string, *sesError) {
 	}
 	rcpts := slices.Concat(to, cc, bcc)
 	if len(rcpts) == 0 {
-		return nil, nil, badRequest("Missing final '@domain': no recipient in Destination")
+		return nil, nil, badRequest("Destination has no recipient")
 	}
 	if len(rcpts) > maxRecipients {
 		return nil, nil, rejected("Recipient count exceeds %d.", maxRecipients)
