@@ -1,0 +1,397 @@
+// Package portal is the tenant portal's API: one handler for API Gateway
+// HTTP API events (payload v2) that checks an upload with ingest's own
+// validation, hands the browser a presigned PUT into the tenant's upload
+// prefix (so that nothing bypasses ingest), and reports jobs, their
+// progress and their report. The tenant comes only from the authorizer's
+// claim `custom:tenant`; every key the handler builds is under that
+// tenant's prefixes.
+//
+// The same Handle serves AWS (functions/portal-api) and `bulkprov portal`,
+// which wraps it in an http.Handler with a development sign-in
+// (NewLocalServer).
+package portal
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/bulkprov/bulkprov/internal/ingest"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// TenantClaim is the JWT claim that names the caller's tenant.
+const TenantClaim = "custom:tenant"
+
+// Defaults for Config's zero fields.
+const (
+	DefaultMaxBodyBytes = 4 << 20 // under Lambda's 6 MB request limit, base64 included
+	DefaultPresignTTL   = 15 * time.Minute
+)
+
+// JobStore reads a tenant's jobs; *store.Store satisfies it.
+type JobStore interface {
+	GetJob(ctx context.Context, tenant, id string) (store.Job, error)
+	ListJobs(ctx context.Context, tenant string, limit int) ([]store.Job, error)
+}
+
+// SettingsLoader returns a tenant's effective settings with extra overrides
+// (the upload's options) laid over them; *store.Store satisfies it.
+type SettingsLoader interface {
+	LoadSettings(ctx context.Context, tenant string, extra ...[]byte) (pbx.Settings, error)
+}
+
+// Presigner presigns S3 requests; *s3.PresignClient satisfies it.
+type Presigner interface {
+	PresignPutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
+	PresignGetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
+}
+
+// ObjectLister lists objects, to count a running job's results; *s3.Client
+// satisfies it.
+type ObjectLister interface {
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+}
+
+// Config holds the handler's settings.
+type Config struct {
+	UploadsBucket string
+	JobsBucket    string
+	// BasePath is removed from request paths before routing ("/api" when
+	// the API shares a domain with the page); "" for its own domain.
+	BasePath string
+	// MaxBodyBytes bounds request bodies (after base64 decoding).
+	MaxBodyBytes int64
+	// PresignTTL is how long presigned URLs stay valid.
+	PresignTTL time.Duration
+	// KnownPhoneModel is passed to ingest validation; nil uses ingest's default.
+	KnownPhoneModel func(string) bool
+	Logger          *slog.Logger
+	Now             func() time.Time
+}
+
+// Deps are the handler's collaborators.
+type Deps struct {
+	Jobs      JobStore
+	Settings  SettingsLoader
+	Lookup    ingest.TenantLookup // stored data to validate against; nil skips those checks
+	Presigner Presigner
+	Objects   ObjectLister
+}
+
+// Handler serves the portal API.
+type Handler struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+}
+
+// New returns a Handler; it panics if a required dependency is missing,
+// which is a wiring bug.
+func New(cfg Config, deps Deps) *Handler {
+	if deps.Jobs == nil || deps.Settings == nil || deps.Presigner == nil || deps.Objects == nil {
+		panic("portal.New: Jobs, Settings, Presigner and Objects are required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.PresignTTL <= 0 {
+		cfg.PresignTTL = DefaultPresignTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.BasePath = strings.TrimRight(cfg.BasePath, "/")
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg, deps: deps, log: log}
+}
+
+// request is one API call after authentication and routing.
+type request struct {
+	tenant string
+	method string
+	query  map[string]string
+	header map[string]string // lowercased names
+	body   []byte
+}
+
+// apiError is an error with the HTTP status and code it is answered with.
+type apiError struct {
+	status  int
+	code    string
+	field   string
+	message string
+	allow   string // for 405
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func errorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+// Error codes that are not pbx application codes.
+const (
+	codeUnauthorized     = "unauthorized"
+	codeForbidden        = "forbidden"
+	codeMethod           = "method_not_allowed"
+	codeTooLarge         = "too_large"
+	codeUnsupportedMedia = "unsupported_media_type"
+	codeNotReady         = "not_ready"
+)
+
+// route is a matched endpoint.
+type route struct {
+	allow string // methods the path accepts
+	serve func(h *Handler, ctx context.Context, r *request) (any, error)
+}
+
+// match finds the endpoint for a path's segments, or nil.
+func match(seg []string) (*route, map[string]string, error) {
+	switch {
+	case len(seg) == 1 && seg[0] == "me":
+		return &route{"GET", (*Handler).me}, nil, nil
+	case len(seg) == 1 && seg[0] == "template":
+		return &route{"GET", (*Handler).template}, nil, nil
+	case len(seg) == 1 && seg[0] == "validate":
+		return &route{"POST", (*Handler).validate}, nil, nil
+	case len(seg) == 1 && seg[0] == "uploads":
+		return &route{"POST", (*Handler).createUpload}, nil, nil
+	case len(seg) == 1 && seg[0] == "jobs":
+		return &route{"GET", (*Handler).listJobs}, nil, nil
+	case len(seg) == 2 && seg[0] == "jobs":
+		if err := checkJobID(seg[1]); err != nil {
+			return nil, nil, err
+		}
+		return &route{"GET", (*Handler).getJob}, map[string]string{"id": seg[1]}, nil
+	case len(seg) == 3 && seg[0] == "jobs" && seg[2] == "report":
+		if err := checkJobID(seg[1]); err != nil {
+			return nil, nil, err
+		}
+		return &route{"GET", (*Handler).jobReport}, map[string]string{"id": seg[1]}, nil
+	}
+	return nil, nil, nil
+}
+
+// Handle answers one API Gateway HTTP API (payload v2) request. It never
+// returns an error: every failure is an HTTP answer, so API Gateway never
+// turns a bug into an opaque 500 without a log line.
+func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	start := h.cfg.Now()
+	method := strings.ToUpper(ev.RequestContext.HTTP.Method)
+	path := ev.RawPath
+	if path == "" {
+		path = ev.RequestContext.HTTP.Path
+	}
+	tenant := ""
+	res, err := h.serve(ctx, ev, method, path, &tenant)
+	var resp events.APIGatewayV2HTTPResponse
+	if err != nil {
+		resp = h.errorResponse(ctx, err, tenant, method, path)
+	} else {
+		resp = res
+	}
+	h.log.LogAttrs(ctx, slog.LevelInfo, "portal request",
+		slog.String("tenant", tenant), slog.String("method", method), slog.String("path", clip(path, 200)),
+		slog.Int("status", resp.StatusCode), slog.Duration("took", h.cfg.Now().Sub(start)))
+	return resp, nil
+}
+
+func (h *Handler) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, method, path string, tenant *string) (events.APIGatewayV2HTTPResponse, error) {
+	t, err := tenantFrom(ev)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	*tenant = t
+
+	if h.cfg.BasePath != "" {
+		rest, ok := strings.CutPrefix(path, h.cfg.BasePath)
+		if !ok || (rest != "" && rest[0] != '/') {
+			return events.APIGatewayV2HTTPResponse{}, errorf(http.StatusNotFound, pbx.ENOTFOUND, "no such endpoint")
+		}
+		path = rest
+	}
+	seg := strings.Split(strings.Trim(path, "/"), "/")
+	rt, params, err := match(seg)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	if rt == nil {
+		return events.APIGatewayV2HTTPResponse{}, errorf(http.StatusNotFound, pbx.ENOTFOUND, "no such endpoint")
+	}
+	if method != rt.allow && !(method == http.MethodHead && rt.allow == http.MethodGet) {
+		e := errorf(http.StatusMethodNotAllowed, codeMethod, "use %s for this endpoint", rt.allow)
+		e.allow = rt.allow
+		return events.APIGatewayV2HTTPResponse{}, e
+	}
+
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
+			return events.APIGatewayV2HTTPResponse{}, errorf(http.StatusBadRequest, pbx.EINVALID, "the request body is not valid base64")
+		}
+	}
+	if int64(len(body)) > h.cfg.MaxBodyBytes {
+		return events.APIGatewayV2HTTPResponse{}, errorf(http.StatusRequestEntityTooLarge, codeTooLarge,
+			"the request body is larger than %d bytes; upload large files without editing them", h.cfg.MaxBodyBytes)
+	}
+	r := &request{tenant: t, method: method, query: map[string]string{}, header: map[string]string{}, body: body}
+	for k, v := range ev.QueryStringParameters {
+		r.query[k] = v
+	}
+	for k, v := range ev.Headers {
+		r.header[strings.ToLower(k)] = v
+	}
+	for k, v := range params {
+		r.query[":"+k] = v
+	}
+	out, err := rt.serve(h, ctx, r)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	if raw, ok := out.(rawResponse); ok {
+		return raw.response(), nil
+	}
+	return jsonResponse(http.StatusOK, out), nil
+}
+
+// tenantFrom reads the tenant from the authorizer's claims, and nothing
+// else: not a header, not the path, not the body.
+func tenantFrom(ev events.APIGatewayV2HTTPRequest) (string, error) {
+	auth := ev.RequestContext.Authorizer
+	if auth == nil || auth.JWT == nil {
+		return "", errorf(http.StatusUnauthorized, codeUnauthorized, "sign in first")
+	}
+	t, ok := auth.JWT.Claims[TenantClaim]
+	if !ok || t == "" {
+		return "", errorf(http.StatusForbidden, codeForbidden, "your account is not assigned to a tenant")
+	}
+	if err := pbx.ValidateTenantName(t); err != nil {
+		return "", errorf(http.StatusForbidden, codeForbidden, "your account's tenant is not valid")
+	}
+	return t, nil
+}
+
+// checkJobID accepts the ids ingest makes (letters, digits, '-', '_') and
+// rejects anything that could address something else: '..', '/', '%'.
+func checkJobID(id string) error {
+	if id == "" || len(id) > 64 {
+		return errorf(http.StatusBadRequest, pbx.EINVALID, "a job id is 1-64 letters, digits, '-' or '_'")
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return errorf(http.StatusBadRequest, pbx.EINVALID, "a job id is 1-64 letters, digits, '-' or '_'")
+		}
+	}
+	return nil
+}
+
+// errorResponse turns err into the JSON error answer. Domain errors keep
+// their safe message; anything else is logged and answered generically.
+func (h *Handler) errorResponse(ctx context.Context, err error, tenant, method, path string) events.APIGatewayV2HTTPResponse {
+	var ae *apiError
+	var pe *pbx.Error
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &pe) && pe.Code == pbx.ENOTFOUND:
+		ae = &apiError{status: http.StatusNotFound, code: pbx.ENOTFOUND, field: pe.Field, message: pe.Message}
+	case errors.As(err, &pe) && pe.Code != pbx.EINTERNAL:
+		ae = &apiError{status: http.StatusBadRequest, code: pe.Code, field: pe.Field, message: pe.Message}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		ae = errorf(http.StatusServiceUnavailable, pbx.EINTERNAL, "the request took too long; try again")
+	default:
+		h.log.LogAttrs(ctx, slog.LevelError, "portal request failed",
+			slog.String("tenant", tenant), slog.String("method", method), slog.String("path", clip(path, 200)), slog.Any("err", err))
+		ae = errorf(http.StatusInternalServerError, pbx.EINTERNAL, "something went wrong on our side; try again")
+	}
+	type body struct {
+		Code    string `json:"code"`
+		Field   string `json:"field,omitempty"`
+		Message string `json:"message"`
+	}
+	resp := jsonResponse(ae.status, map[string]body{"error": {ae.code, ae.field, ae.message}})
+	if ae.allow != "" {
+		resp.Headers["Allow"] = ae.allow
+	}
+	if ae.status == http.StatusUnauthorized {
+		resp.Headers["WWW-Authenticate"] = "Bearer"
+	}
+	return resp
+}
+
+func baseHeaders(contentType string) map[string]string {
+	return map[string]string{
+		"Content-Type":           contentType,
+		"Cache-Control":          "no-store",
+		"X-Content-Type-Options": "nosniff",
+	}
+}
+
+func jsonResponse(status int, v any) events.APIGatewayV2HTTPResponse {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Our own response types always marshal; this is a bug.
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"response encoding failed"}}`)
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: baseHeaders("application/json"), Body: string(b)}
+}
+
+// rawResponse is a non-JSON answer (the CSV template).
+type rawResponse struct {
+	contentType string
+	filename    string
+	body        string
+}
+
+func (r rawResponse) response() events.APIGatewayV2HTTPResponse {
+	hdr := baseHeaders(r.contentType)
+	if r.filename != "" {
+		hdr["Content-Disposition"] = `attachment; filename="` + r.filename + `"`
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: hdr, Body: r.body}
+}
+
+// decodeJSON decodes exactly one JSON object into v, refusing unknown
+// fields and trailing data.
+func decodeJSON(r *request, v any) error {
+	if ct := mediaType(r.header["content-type"]); ct != "application/json" {
+		return errorf(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send JSON with Content-Type: application/json")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(r.body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorf(http.StatusBadRequest, pbx.EINVALID, "the request body is not valid JSON for this endpoint: %s", clip(err.Error(), 160))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errorf(http.StatusBadRequest, pbx.EINVALID, "the request body has data after the JSON object")
+	}
+	return nil
+}
+
+func mediaType(ct string) string {
+	ct, _, _ = strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(ct))
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

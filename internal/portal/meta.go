@@ -1,0 +1,71 @@
+package portal
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"net/http"
+
+	"github.com/bulkprov/bulkprov/internal/csvin"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+)
+
+// Me is GET /me's answer: who the caller acts for and what the page needs
+// to start (columns, option defaults, limits).
+type Me struct {
+	Tenant      string      `json:"tenant"`
+	DisplayName string      `json:"display_name,omitempty"`
+	Columns     []string    `json:"columns"`
+	Defaults    pbx.Options `json:"defaults"`
+	Limits      Limits      `json:"limits"`
+}
+
+// Limits bound what the page sends.
+type Limits struct {
+	MaxBodyBytes   int64 `json:"max_body_bytes"`   // POST /validate; larger files are uploaded without editing
+	MaxObjectBytes int64 `json:"max_object_bytes"` // an upload
+	MaxRows        int   `json:"max_rows"`
+}
+
+func (h *Handler) me(ctx context.Context, r *request) (any, error) {
+	s, err := h.deps.Settings.LoadSettings(ctx, r.tenant)
+	if err != nil {
+		if pbx.ErrorCode(err) == pbx.ENOTFOUND {
+			return nil, errorf(http.StatusForbidden, codeForbidden, "your tenant is not set up yet")
+		}
+		return nil, err
+	}
+	return Me{
+		Tenant: r.tenant, DisplayName: s.TenantDisplayName, Columns: csvin.CanonicalHeader(),
+		Defaults: s.Upload,
+		Limits:   Limits{MaxBodyBytes: h.cfg.MaxBodyBytes, MaxObjectBytes: s.MaxObjectBytes, MaxRows: s.MaxRows},
+	}, nil
+}
+
+// templateRows are the examples under the template's header; the same as
+// `bulkprov template` prints.
+func templateRows() [][]string {
+	return [][]string{
+		{"100", "Ann", "Lee", "ann.lee@example.com", "+1 415 555 0100", "+14155550100", "00:15:65:a1:b2:c3", "", "yealink-t54w", "Sales"},
+		{"101", "Bruno", "Diaz", "bruno.diaz@example.com", "", "", "", "Front Desk", "", "Support"},
+	}
+}
+
+// template answers the canonical CSV header with two example rows.
+func (h *Handler) template(context.Context, *request) (any, error) {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	if err := w.Write(csvin.CanonicalHeader()); err != nil {
+		return nil, err
+	}
+	for _, row := range templateRows() {
+		if err := w.Write(row); err != nil {
+			return nil, err
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return nil, err
+	}
+	return rawResponse{contentType: "text/csv; charset=utf-8", filename: "bulkprov-template.csv", body: b.String()}, nil
+}

@@ -1,0 +1,769 @@
+// bulkprov tenant portal: load or type users into a grid, check them with
+// the same validation ingest runs (POST /validate), save the grid as a CSV
+// into the tenant's upload prefix through a presigned PUT (POST /uploads),
+// then follow the job (GET /jobs/{id}) and download its report.
+// Plain JavaScript, no build step, no third-party code.
+(function () {
+  'use strict';
+
+  const TERMINAL = new Set(['DONE', 'PARTIAL', 'FAILED', 'REJECTED', 'DRY_RUN', 'HELD']);
+  const STATUS_TEXT = {
+    VALIDATING: 'Checking the file',
+    RUNNING: 'Creating users',
+    DONE: 'Done',
+    PARTIAL: 'Done, with some rows failed',
+    FAILED: 'Failed',
+    REJECTED: 'Rejected: no row could be used',
+    DRY_RUN: 'Dry run finished: nothing was created',
+    HELD: 'Held: nothing was created because some rows are invalid',
+  };
+  const COUNT_LABELS = [
+    ['rows', 'Rows'], ['created', 'Created'], ['updated', 'Updated'], ['skipped', 'Skipped'],
+    ['invalid', 'Invalid'], ['failed', 'Failed'], ['held', 'Held'],
+    ['emails_sent', 'Emails sent'], ['emails_failed', 'Emails failed'], ['provisioned', 'Phones provisioned'],
+  ];
+  const DEFAULT_COLUMNS = ['extension', 'first_name', 'last_name', 'email', 'mobile', 'did', 'mac', 'caller_id', 'phone_model', 'department'];
+  const COLUMN_LABELS = {
+    extension: 'Extension', first_name: 'First name', last_name: 'Last name', email: 'Email',
+    mobile: 'Mobile', did: 'DID', mac: 'MAC address', caller_id: 'Caller ID',
+    phone_model: 'Phone model', department: 'Department',
+  };
+  const VALIDATE_DELAY_MS = 600;
+  const POLL_MS = 1000;
+
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    config: null,
+    token: '', // bearer token (Cognito mode); the dev mode uses an HttpOnly cookie
+    me: null,
+    columns: DEFAULT_COLUMNS.slice(),
+    rows: [], // arrays of strings, one per column
+    fileName: '',
+    rawFile: null, // a file too large to edit, saved as it is
+    report: null,
+    validateSeq: 0,
+    validateTimer: 0,
+    pollTimer: 0,
+    jobId: '',
+  };
+
+  // ---- API --------------------------------------------------------------
+
+  class APIError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  async function api(method, path, body, contentType) {
+    const headers = { Accept: 'application/json' };
+    if (state.token) headers.Authorization = 'Bearer ' + state.token;
+    let payload;
+    if (body !== undefined) {
+      if (contentType) {
+        headers['Content-Type'] = contentType;
+        payload = body;
+      } else {
+        headers['Content-Type'] = 'application/json';
+        payload = JSON.stringify(body);
+      }
+    }
+    const res = await fetch(state.config.api + path, { method, headers, body: payload, credentials: 'same-origin' });
+    const type = res.headers.get('Content-Type') || '';
+    if (!res.ok) {
+      let code = 'http_' + res.status;
+      let message = res.statusText || 'request failed';
+      if (type.includes('json')) {
+        const data = await res.json().catch(() => null);
+        if (data && data.error) {
+          code = data.error.code || code;
+          message = data.error.message || message;
+        } else if (data && data.message) {
+          message = data.message;
+        }
+      }
+      if (res.status === 401) showSignIn('Your session has ended. Please sign in again.');
+      throw new APIError(res.status, code, message);
+    }
+    if (type.includes('json')) return res.json();
+    return res.text();
+  }
+
+  function optionsFromForm() {
+    return {
+      on_existing: $('opt-on-existing').value,
+      create_dids: $('opt-create-dids').checked,
+      dids_as_caller_id: $('opt-dids-as-caller-id').checked,
+      welcome: $('opt-welcome').value,
+      dry_run: $('opt-dry-run').checked,
+    };
+  }
+
+  function optionsQuery() {
+    const o = optionsFromForm();
+    const q = new URLSearchParams();
+    q.set('on-existing', o.on_existing);
+    q.set('create-dids', String(o.create_dids));
+    q.set('dids-as-caller-id', String(o.dids_as_caller_id));
+    q.set('welcome', o.welcome);
+    q.set('dry-run', String(o.dry_run));
+    return q.toString();
+  }
+
+  // ---- sign-in ----------------------------------------------------------
+
+  function showSignIn(message) {
+    $('app').hidden = true;
+    $('signin').hidden = false;
+    $('signout').hidden = true;
+    $('who').textContent = '';
+    const dev = state.config.auth && state.config.auth.mode === 'dev';
+    $('signin-form').hidden = !dev;
+    $('signin-cognito').hidden = dev;
+    const err = $('signin-error');
+    err.hidden = !message;
+    err.textContent = message || '';
+    if (dev) {
+      const tenants = state.config.auth.tenants || [];
+      if (tenants.length && !$('signin-tenant').value) $('signin-tenant').value = tenants[0];
+      $('signin-tenant').focus();
+    } else {
+      $('signin-cognito').focus();
+    }
+  }
+
+  async function devSignIn(ev) {
+    ev.preventDefault();
+    const tenant = $('signin-tenant').value.trim();
+    const res = await fetch(state.config.auth.signin, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ tenant }),
+      credentials: 'same-origin',
+    });
+    if (!res.ok) {
+      const data = await res.json().catch(() => ({}));
+      showSignIn((data.error && data.error.message) || 'Sign-in failed.');
+      return;
+    }
+    await start();
+  }
+
+  async function signOut() {
+    stopPolling();
+    const auth = state.config.auth || {};
+    if (auth.mode === 'dev') {
+      await fetch(auth.signout, { method: 'POST', credentials: 'same-origin' });
+      showSignIn('');
+      return;
+    }
+    sessionStorage.removeItem('bulkprov.id_token');
+    state.token = '';
+    const q = new URLSearchParams({ client_id: auth.client_id, logout_uri: auth.redirect_uri });
+    location.assign(auth.domain + '/logout?' + q.toString());
+  }
+
+  // Cognito hosted UI, authorization code flow with PKCE (public client).
+  function base64url(bytes) {
+    let s = '';
+    for (const b of new Uint8Array(bytes)) s += String.fromCharCode(b);
+    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  async function cognitoRedirect() {
+    const auth = state.config.auth;
+    const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+    const challenge = base64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
+    const st = base64url(crypto.getRandomValues(new Uint8Array(16)));
+    sessionStorage.setItem('bulkprov.pkce', JSON.stringify({ verifier, state: st }));
+    const q = new URLSearchParams({
+      response_type: 'code', client_id: auth.client_id, redirect_uri: auth.redirect_uri,
+      scope: 'openid email', code_challenge: challenge, code_challenge_method: 'S256', state: st,
+    });
+    location.assign(auth.domain + '/oauth2/authorize?' + q.toString());
+  }
+
+  async function cognitoCallback() {
+    const params = new URLSearchParams(location.search);
+    const code = params.get('code');
+    if (!code) return;
+    const saved = JSON.parse(sessionStorage.getItem('bulkprov.pkce') || '{}');
+    sessionStorage.removeItem('bulkprov.pkce');
+    history.replaceState(null, '', location.pathname);
+    if (!saved.verifier || saved.state !== params.get('state')) throw new Error('sign-in response does not match the request');
+    const auth = state.config.auth;
+    const res = await fetch(auth.domain + '/oauth2/token', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code', client_id: auth.client_id, code,
+        redirect_uri: auth.redirect_uri, code_verifier: saved.verifier,
+      }),
+    });
+    if (!res.ok) throw new Error('sign-in failed (' + res.status + ')');
+    const tokens = await res.json();
+    sessionStorage.setItem('bulkprov.id_token', tokens.id_token);
+  }
+
+  function tokenExpired(token) {
+    try {
+      const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+      return !claims.exp || claims.exp * 1000 < Date.now() + 30000;
+    } catch (e) {
+      return true;
+    }
+  }
+
+  // ---- grid -------------------------------------------------------------
+
+  function emptyRow() {
+    return state.columns.map(() => '');
+  }
+
+  function isBlank(row) {
+    return row.every((c) => c.trim() === '');
+  }
+
+  function label(col) {
+    return COLUMN_LABELS[col] || col;
+  }
+
+  function renderGrid() {
+    const thead = $('grid').tHead;
+    const tbody = $('grid').tBodies[0];
+    thead.replaceChildren();
+    tbody.replaceChildren();
+    const hr = thead.insertRow();
+    const corner = document.createElement('th');
+    corner.scope = 'col';
+    corner.textContent = 'Row';
+    hr.appendChild(corner);
+    state.columns.forEach((col, c) => {
+      const th = document.createElement('th');
+      th.scope = 'col';
+      th.id = 'col-' + c;
+      th.textContent = label(col);
+      hr.appendChild(th);
+    });
+    const del = document.createElement('th');
+    del.scope = 'col';
+    del.innerHTML = '<span class="visually-hidden">Delete</span>';
+    hr.appendChild(del);
+
+    state.rows.forEach((row, r) => {
+      const tr = tbody.insertRow();
+      const th = document.createElement('th');
+      th.scope = 'row';
+      th.id = 'row-' + r;
+      th.textContent = String(r + 1);
+      tr.appendChild(th);
+      row.forEach((value, c) => {
+        const td = tr.insertCell();
+        const input = document.createElement('input');
+        input.type = 'text';
+        input.id = cellId(r, c);
+        input.value = value;
+        input.dataset.row = String(r);
+        input.dataset.col = String(c);
+        input.spellcheck = false;
+        input.autocomplete = 'off';
+        input.setAttribute('aria-label', 'Row ' + (r + 1) + ', ' + label(state.columns[c]));
+        const msg = document.createElement('span');
+        msg.className = 'msg';
+        msg.id = cellId(r, c) + '-msg';
+        td.append(input, msg);
+      });
+      const dtd = tr.insertCell();
+      dtd.className = 'del';
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = '×';
+      b.dataset.delete = String(r);
+      b.setAttribute('aria-label', 'Delete row ' + (r + 1));
+      dtd.appendChild(b);
+    });
+    $('editor').hidden = false;
+    applyReport(state.report);
+  }
+
+  function cellId(r, c) {
+    return 'cell-' + r + '-' + c;
+  }
+
+  function focusCell(r, c) {
+    const el = $(cellId(r, c));
+    if (el) {
+      el.focus();
+      el.select();
+    }
+  }
+
+  function addRow(focus) {
+    state.rows.push(emptyRow());
+    renderGrid();
+    if (focus) focusCell(state.rows.length - 1, 0);
+  }
+
+  function onGridInput(ev) {
+    const t = ev.target;
+    if (!(t instanceof HTMLInputElement) || t.dataset.row === undefined) return;
+    state.rows[Number(t.dataset.row)][Number(t.dataset.col)] = t.value;
+    scheduleValidate();
+  }
+
+  function onGridKey(ev) {
+    const t = ev.target;
+    if (!(t instanceof HTMLInputElement) || t.dataset.row === undefined || ev.key !== 'Enter') return;
+    ev.preventDefault();
+    const r = Number(t.dataset.row);
+    const c = Number(t.dataset.col);
+    if (ev.shiftKey) {
+      if (r > 0) focusCell(r - 1, c);
+      return;
+    }
+    if (r + 1 >= state.rows.length) {
+      state.rows.push(emptyRow());
+      renderGrid();
+    }
+    focusCell(r + 1, c);
+  }
+
+  function onGridClick(ev) {
+    const b = ev.target.closest('button[data-delete]');
+    if (!b) return;
+    const r = Number(b.dataset.delete);
+    state.rows.splice(r, 1);
+    if (!state.rows.length) state.rows.push(emptyRow());
+    state.report = null;
+    renderGrid();
+    focusCell(Math.min(r, state.rows.length - 1), 0);
+    scheduleValidate(0);
+  }
+
+  // ---- validation -------------------------------------------------------
+
+  function scheduleValidate(delay) {
+    clearTimeout(state.validateTimer);
+    state.validateTimer = setTimeout(() => { validateGrid().catch(showError); }, delay === undefined ? VALIDATE_DELAY_MS : delay);
+  }
+
+  // validateGrid checks the grid as it is now; stale answers (the user typed
+  // on while the request ran) are dropped.
+  async function validateGrid() {
+    clearTimeout(state.validateTimer);
+    const seq = ++state.validateSeq;
+    if (state.rows.every(isBlank)) {
+      state.report = null;
+      applyReport(null);
+      $('summary').textContent = 'Enter users in the table.';
+      return null;
+    }
+    const report = await api('POST', '/validate', { columns: state.columns, rows: state.rows, options: optionsFromForm() });
+    if (seq !== state.validateSeq) return null;
+    state.report = report;
+    applyReport(report);
+    return report;
+  }
+
+  function applyReport(report) {
+    for (const td of document.querySelectorAll('#grid td.invalid, #grid td.warning')) {
+      td.classList.remove('invalid', 'warning');
+      const input = td.querySelector('input');
+      input.removeAttribute('aria-invalid');
+      input.removeAttribute('aria-describedby');
+      td.querySelector('.msg').textContent = '';
+    }
+    for (const th of document.querySelectorAll('#grid th.row-invalid')) {
+      th.classList.remove('row-invalid');
+      th.removeAttribute('title');
+    }
+    const list = $('issue-list');
+    list.replaceChildren();
+    const fileErrors = [];
+    if (!report) {
+      $('issues').hidden = true;
+      $('file-errors').hidden = true;
+      $('summary').textContent = '';
+      return;
+    }
+    const mark = (issue, kind) => {
+      if (issue.row < 0 || issue.row >= state.rows.length) {
+        if (kind === 'invalid') fileErrors.push(issue);
+        return;
+      }
+      const text = issue.message;
+      if (issue.col >= 0) {
+        const input = $(cellId(issue.row, issue.col));
+        if (!input) return;
+        const td = input.parentElement;
+        if (kind === 'invalid' || !td.classList.contains('invalid')) {
+          td.classList.remove('warning');
+          td.classList.add(kind);
+        }
+        const msg = td.querySelector('.msg');
+        msg.textContent = msg.textContent ? msg.textContent + ' ' + text : text;
+        if (kind === 'invalid') input.setAttribute('aria-invalid', 'true');
+        input.setAttribute('aria-describedby', msg.id);
+      } else if (kind === 'invalid') {
+        const th = $('row-' + issue.row);
+        th.classList.add('row-invalid');
+        th.title = th.title ? th.title + ' ' + text : text;
+      }
+      const li = document.createElement('li');
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'link';
+      const where = 'Row ' + (issue.row + 1) + (issue.col >= 0 ? ', ' + label(state.columns[issue.col]) : '');
+      b.textContent = where + ': ' + text + (kind === 'warning' ? ' (warning)' : '');
+      b.addEventListener('click', () => focusCell(issue.row, Math.max(issue.col, 0)));
+      li.appendChild(b);
+      list.appendChild(li);
+    };
+    (report.errors || []).forEach((i) => mark(i, 'invalid'));
+    (report.warnings || []).forEach((i) => mark(i, 'warning'));
+    $('issues').hidden = list.childElementCount === 0;
+
+    const fe = $('file-errors');
+    fe.hidden = fileErrors.length === 0;
+    fe.replaceChildren();
+    if (fileErrors.length) {
+      const ul = document.createElement('ul');
+      for (const i of fileErrors) {
+        const li = document.createElement('li');
+        li.textContent = (i.line ? 'Line ' + i.line + ': ' : '') + i.message;
+        ul.appendChild(li);
+      }
+      fe.append('This data cannot be used as it is:', ul);
+    }
+
+    const errRows = new Set((report.errors || []).map((i) => i.row));
+    const summary = $('summary');
+    const nErr = (report.errors || []).length;
+    summary.className = nErr ? '' : 'ok';
+    summary.textContent = report.rows + ' rows: ' + report.valid + ' ready, ' + report.invalid + ' with problems' +
+      (nErr ? ' (' + nErr + ' to fix in ' + errRows.size + ' rows)' : '') +
+      ((report.warnings || []).length ? ', ' + report.warnings.length + ' warnings' : '') + '.';
+  }
+
+  // ---- loading ----------------------------------------------------------
+
+  async function loadFile(file) {
+    if (!file) return;
+    stopPolling();
+    state.fileName = file.name;
+    state.rawFile = null;
+    const limit = (state.me && state.me.limits && state.me.limits.max_body_bytes) || 4 << 20;
+    if (file.size > limit) {
+      // Too large to send through the API: save it as it is; ingest checks
+      // it and the job's report lists any problem.
+      state.rawFile = file;
+      state.rows = [];
+      $('editor').hidden = true;
+      setText('file-status', file.name + ' is too large to edit here (' + (file.size / 1048576).toFixed(1) +
+        ' MB). Save uploads it as it is; the report lists any problem.');
+      return;
+    }
+    setText('file-status', 'Reading ' + file.name + '…');
+    const report = await api('POST', '/validate?' + optionsQuery(), file, 'text/csv');
+    const grid = report.grid || { columns: DEFAULT_COLUMNS, rows: [] };
+    state.columns = grid.columns;
+    state.rows = grid.rows.map((r) => r.cells);
+    if (!state.rows.length) state.rows.push(emptyRow());
+    state.report = report;
+    renderGrid();
+    setText('file-status', 'Loaded ' + file.name + ': ' + grid.rows.length + ' rows.');
+    const firstBad = (report.errors || []).find((i) => i.row >= 0);
+    if (firstBad) focusCell(firstBad.row, Math.max(firstBad.col, 0));
+  }
+
+  async function startEmpty() {
+    stopPolling();
+    state.fileName = '';
+    state.rawFile = null;
+    state.columns = (state.me && state.me.columns) || DEFAULT_COLUMNS.slice();
+    state.rows = [emptyRow(), emptyRow(), emptyRow()];
+    state.report = null;
+    renderGrid();
+    setText('file-status', 'Empty table ready: type one user per row.');
+    focusCell(0, 0);
+  }
+
+  async function downloadTemplate() {
+    const text = await api('GET', '/template');
+    saveBlob(new Blob([text], { type: 'text/csv' }), 'bulkprov-template.csv');
+  }
+
+  function saveBlob(blob, name) {
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  // ---- save -------------------------------------------------------------
+
+  function csvCell(s) {
+    return /[",;\t\r\n]|^\s|\s$/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  }
+
+  function toCSV(columns, rows) {
+    return [columns, ...rows].map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
+  }
+
+  function uploadName() {
+    const base = (state.fileName || 'portal-users.csv').replace(/\.[^.]*$/, '');
+    return base + '.csv';
+  }
+
+  async function save() {
+    const status = $('save-status');
+    const btn = $('save');
+    btn.disabled = true;
+    try {
+      let blob;
+      if (state.rawFile) {
+        blob = state.rawFile;
+      } else {
+        if (!state.rows.length || state.rows.every(isBlank)) {
+          status.textContent = 'Add at least one user first.';
+          return;
+        }
+        status.textContent = 'Checking rows…';
+        const report = await validateGrid();
+        if (!report) return;
+        const errors = report.errors || [];
+        if (errors.length) {
+          status.textContent = 'Fix the ' + errors.length + ' highlighted problems before saving.';
+          const first = errors.find((i) => i.row >= 0);
+          if (first) focusCell(first.row, Math.max(first.col, 0));
+          return;
+        }
+        blob = new Blob([toCSV(state.columns, state.rows.filter((r) => !isBlank(r)))], { type: 'text/csv' });
+      }
+      status.textContent = 'Uploading…';
+      const up = await api('POST', '/uploads', { name: uploadName(), size: blob.size, options: optionsFromForm() });
+      const put = await fetch(up.url, { method: up.method, headers: up.headers, body: blob, credentials: 'same-origin' });
+      if (!put.ok) throw new Error('the upload was refused (' + put.status + ')');
+      status.textContent = 'Uploaded as ' + up.name + '. Waiting for the job to start…';
+      const job = await waitForJob(up.key);
+      status.textContent = 'Uploaded as ' + up.name + '.';
+      followJob(job.id);
+      refreshJobs().catch(() => {});
+    } catch (e) {
+      status.textContent = 'Save failed: ' + e.message;
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function waitForJob(key) {
+    const deadline = Date.now() + 120000;
+    while (Date.now() < deadline) {
+      const data = await api('GET', '/jobs?upload=' + encodeURIComponent(key));
+      if (data.jobs && data.jobs.length) return data.jobs[0];
+      await sleep(POLL_MS);
+    }
+    throw new Error('no job started for the upload within two minutes; see Recent jobs');
+  }
+
+  function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  // ---- job view ---------------------------------------------------------
+
+  function stopPolling() {
+    clearTimeout(state.pollTimer);
+    state.pollTimer = 0;
+  }
+
+  function followJob(id) {
+    stopPolling();
+    state.jobId = id;
+    $('job').hidden = false;
+    $('job-id').textContent = id;
+    $('report').hidden = true;
+    const poll = async () => {
+      if (state.jobId !== id) return;
+      try {
+        const job = await api('GET', '/jobs/' + encodeURIComponent(id));
+        if (state.jobId !== id) return;
+        renderJob(job);
+        if (TERMINAL.has(job.status)) {
+          refreshJobs().catch(() => {});
+          return;
+        }
+      } catch (e) {
+        $('job-error').hidden = false;
+        $('job-error').textContent = 'Could not read the job: ' + e.message;
+      }
+      state.pollTimer = setTimeout(poll, POLL_MS);
+    };
+    poll();
+  }
+
+  function renderJob(job) {
+    const st = $('job-status');
+    st.textContent = STATUS_TEXT[job.status] || job.status;
+    st.className = 'status-' + job.status;
+    st.dataset.status = job.status;
+    const pct = Math.round(job.progress ? job.progress.percent : 0);
+    $('job-progress').value = pct;
+    $('job-percent').textContent = pct + '%';
+    const dl = $('job-counts');
+    dl.replaceChildren();
+    for (const [k, name] of COUNT_LABELS) {
+      const v = job.counts ? job.counts[k] || 0 : 0;
+      if (!v && k !== 'rows' && k !== 'created') continue;
+      const div = document.createElement('div');
+      const dt = document.createElement('dt');
+      dt.textContent = name;
+      const dd = document.createElement('dd');
+      dd.textContent = String(v);
+      dd.dataset.count = k;
+      div.append(dt, dd);
+      dl.appendChild(div);
+    }
+    $('job-error').hidden = !job.error;
+    $('job-error').textContent = job.error || '';
+    $('report').hidden = !job.report_available;
+  }
+
+  async function downloadReport() {
+    const r = await api('GET', '/jobs/' + encodeURIComponent(state.jobId) + '/report');
+    const a = document.createElement('a');
+    a.href = r.url;
+    a.download = r.name || 'report.csv';
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  }
+
+  async function refreshJobs() {
+    const data = await api('GET', '/jobs?limit=20');
+    const tbody = $('jobs').tBodies[0];
+    tbody.replaceChildren();
+    for (const job of data.jobs || []) {
+      const tr = tbody.insertRow();
+      tr.insertCell().textContent = job.created_at ? new Date(job.created_at).toLocaleString() : '';
+      tr.insertCell().textContent = job.upload_name || '';
+      const st = tr.insertCell();
+      st.textContent = STATUS_TEXT[job.status] || job.status;
+      st.className = 'status-' + job.status;
+      tr.insertCell().textContent = job.counts ? String(job.counts.rows) : '';
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = 'View';
+      b.setAttribute('aria-label', 'View job ' + job.id);
+      b.addEventListener('click', () => {
+        followJob(job.id);
+        $('job').scrollIntoView();
+        $('job-h').setAttribute('tabindex', '-1');
+        $('job-h').focus();
+      });
+      tr.insertCell().appendChild(b);
+    }
+  }
+
+  // ---- start ------------------------------------------------------------
+
+  function setText(id, text) {
+    $(id).textContent = text;
+  }
+
+  function showError(e) {
+    const el = $('boot-error');
+    el.hidden = false;
+    el.textContent = e.message || String(e);
+  }
+
+  function applyDefaults(d) {
+    if (!d) return;
+    $('opt-on-existing').value = d.on_existing || 'fail';
+    $('opt-welcome').value = d.welcome || 'invite';
+    $('opt-create-dids').checked = !!d.create_dids;
+    $('opt-dids-as-caller-id').checked = !!d.dids_as_caller_id;
+    $('opt-dry-run').checked = !!d.dry_run;
+  }
+
+  async function start() {
+    try {
+      state.me = await api('GET', '/me');
+    } catch (e) {
+      if (e.status === 401 || e.status === 403) {
+        showSignIn(e.status === 403 ? e.message : '');
+        return;
+      }
+      throw e;
+    }
+    $('signin').hidden = true;
+    $('app').hidden = false;
+    $('signout').hidden = false;
+    $('who').textContent = 'Tenant: ' + (state.me.display_name || state.me.tenant);
+    if (state.me.columns) state.columns = state.me.columns.slice();
+    applyDefaults(state.me.defaults);
+    await refreshJobs();
+  }
+
+  function wire() {
+    $('signin-form').addEventListener('submit', (ev) => devSignIn(ev).catch(showError));
+    $('signin-cognito').addEventListener('click', () => cognitoRedirect().catch(showError));
+    $('signout').addEventListener('click', () => signOut().catch(showError));
+    $('file').addEventListener('change', (ev) => {
+      loadFile(ev.target.files[0]).catch((e) => setText('file-status', 'Could not read the file: ' + e.message));
+      ev.target.value = '';
+    });
+    $('empty').addEventListener('click', () => startEmpty().catch(showError));
+    $('template').addEventListener('click', () => downloadTemplate().catch(showError));
+    $('add-row').addEventListener('click', () => addRow(true));
+    $('check').addEventListener('click', () => validateGrid().catch(showError));
+    $('save').addEventListener('click', () => save());
+    $('report').addEventListener('click', () => downloadReport().catch(showError));
+    $('refresh-jobs').addEventListener('click', () => refreshJobs().catch(showError));
+    for (const id of ['opt-on-existing', 'opt-create-dids', 'opt-dids-as-caller-id', 'opt-welcome', 'opt-dry-run']) {
+      $(id).addEventListener('change', () => { if (!$('editor').hidden) scheduleValidate(0); });
+    }
+    const tbody = $('grid').tBodies[0];
+    tbody.addEventListener('input', onGridInput);
+    tbody.addEventListener('keydown', onGridKey);
+    tbody.addEventListener('click', onGridClick);
+
+    const drop = $('drop');
+    // A file dropped outside the zone must not navigate away from the page.
+    for (const type of ['dragover', 'drop']) document.addEventListener(type, (ev) => ev.preventDefault());
+    drop.addEventListener('dragover', () => drop.classList.add('over'));
+    drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+    drop.addEventListener('drop', (ev) => {
+      drop.classList.remove('over');
+      const f = ev.dataTransfer && ev.dataTransfer.files[0];
+      loadFile(f).catch((e) => setText('file-status', 'Could not read the file: ' + e.message));
+    });
+  }
+
+  async function boot() {
+    wire();
+    const res = await fetch('config.json', { credentials: 'same-origin' });
+    if (!res.ok) throw new Error('the portal is not configured (config.json: ' + res.status + ')');
+    state.config = await res.json();
+    state.config.api = (state.config.api || '').replace(/\/$/, '');
+    if (state.config.auth && state.config.auth.mode === 'cognito') {
+      await cognitoCallback();
+      const t = sessionStorage.getItem('bulkprov.id_token') || '';
+      if (!t || tokenExpired(t)) {
+        showSignIn('');
+        return;
+      }
+      state.token = t;
+    }
+    await start();
+  }
+
+  document.addEventListener('DOMContentLoaded', () => boot().catch(showError));
+})();
