@@ -13,6 +13,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -66,6 +67,7 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 	}
 
 	var wg sync.WaitGroup
+	var stopped atomic.Value // the account's refusal, once SES said it cannot send
 	slots := make(chan struct{}, orDefault(h.Workers, DefaultWorkers))
 	for _, w := range reserved {
 		raw, err := h.build(ctx, env, w, now)
@@ -79,6 +81,12 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 		slots <- struct{}{}
 		go func() {
 			defer func() { <-slots; wg.Done() }()
+			if msg, _ := stopped.Load().(string); msg != "" {
+				// The account cannot send: do not try, release the reservation.
+				w.kind = sendRefused
+				w.fail(pbx.CodeEmailRejected, msg)
+				return
+			}
 			id, err := env.sender.send(ctx, sendInput(env.from.Address, env.settings.Email.ConfigurationSet, w.row.Email, raw, env.tags))
 			if err == nil {
 				w.kind = sendOK
@@ -88,6 +96,9 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 			}
 			se := classifyLocal(err)
 			w.kind = se.kind
+			if se.kind == sendBlocked {
+				stopped.Store(se.message)
+			}
 			w.fail(se.code, se.message)
 			log.WarnContext(ctx, "welcome email not sent", "row", w.row.Line, "code", se.code, "err", err)
 		}()

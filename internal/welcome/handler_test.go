@@ -19,7 +19,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+
 	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/callstats"
 	"github.com/bulkprov/bulkprov/internal/devstack"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
 	"github.com/bulkprov/bulkprov/internal/pbx"
@@ -31,8 +35,11 @@ import (
 // S3, SES, KMS through the real SDK clients); tests keep apart by tenant.
 var stack *devstack.Stack
 
+// calls counts the stack clients' API calls (tests run one at a time).
+var calls callstats.Counter
+
 func TestMain(m *testing.M) {
-	os.Exit(devstack.ForTests(m, devstack.Config{}, func(s *devstack.Stack) {
+	os.Exit(devstack.ForTests(m, devstack.Config{APIOptions: []func(*middleware.Stack) error{calls.Middleware()}}, func(s *devstack.Stack) {
 		s.SES().SetMaxSendRate(1000)
 		stack = s
 	}))
@@ -501,5 +508,99 @@ func TestHandlerStaysUnderTheSendRate(t *testing.T) {
 	// however fast the machine; nothing here can pass by being slow.
 	if elapsed := time.Since(start); out.Sent != 6 || elapsed < 500*time.Millisecond {
 		t.Fatalf("sent %d in %v: faster than the worker's share of the send rate", out.Sent, elapsed)
+	}
+}
+
+// TestHandlerCallsPerRow checks the DynamoDB and KMS budget: a batch of 50
+// costs one BatchGetItem, two reservation and two finishing transactions
+// (chunks of 25) and one KMS Decrypt, not calls per row.
+func TestHandlerCallsPerRow(t *testing.T) {
+	const tenant = "wcalls"
+	var rows []events.RowResult
+	for i := range 50 {
+		ext := fmt.Sprint(100 + i)
+		rows = append(rows, created(2+i, ext, tenant, "u"+ext+"@wcalls.example"))
+	}
+	f := newFixture(t, tenant, pbx.WelcomeInvite, rows)
+	h := f.handler()
+	h.Secrets = secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID) // a cold key cache, as in a new Lambda
+	before := calls.Snapshot()
+	out, err := h.Handle(context.Background(), f.input(f.job, f.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Sent != 50 {
+		t.Fatalf("output = %+v", out)
+	}
+	d := calls.Snapshot().Sub(before)
+	want := map[string]int{
+		"DynamoDB.BatchGetItem":       1,
+		"DynamoDB.TransactWriteItems": 4,
+		"DynamoDB.GetItem":            2, // settings: system defaults + tenant
+		"KMS.Decrypt":                 1,
+		"SESv2.GetAccount":            1,
+		"SESv2.SendEmail":             50,
+	}
+	for op, n := range want {
+		if d.Calls[op] != n {
+			t.Errorf("%s: %d calls, want %d\n%s", op, d.Calls[op], n, d.Table())
+		}
+	}
+	if n := d.Service("DynamoDB"); n != 7 {
+		t.Errorf("%d DynamoDB calls for 50 rows, want 7\n%s", n, d.Table())
+	}
+}
+
+// suspendedSES is the real client behind an account that SES has just
+// suspended: every send answers AccountSuspendedException (devstack has no
+// hook for it).
+type suspendedSES struct {
+	*sesv2.Client
+	sends *int
+}
+
+func (c suspendedSES) SendEmail(ctx context.Context, in *sesv2.SendEmailInput, opts ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error) {
+	*c.sends++
+	return nil, &smithy.GenericAPIError{Code: "AccountSuspendedException", Message: "account suspended"}
+}
+
+func TestHandlerStopsWhenTheAccountCannotSend(t *testing.T) {
+	ctx := context.Background()
+	const tenant = "wsusp"
+	var rows []events.RowResult
+	for i := range 30 {
+		ext := fmt.Sprint(100 + i)
+		rows = append(rows, created(2+i, ext, tenant, "u"+ext+"@wsusp.example"))
+	}
+	f := newFixture(t, tenant, pbx.WelcomeInvite, rows)
+	h := f.handler()
+	h.Workers = 1
+	sends := 0
+	h.SES = suspendedSES{stack.Clients.SES, &sends}
+	out, err := h.Handle(ctx, f.input(f.job, f.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Failed != 30 || out.Sent != 0 {
+		t.Fatalf("output = %+v", out)
+	}
+	if sends != 1 {
+		t.Fatalf("%d SendEmail calls after the account was suspended, want 1", sends)
+	}
+	results := f.emailResults(t, out)
+	if r := results[31]; r.Code != pbx.CodeEmailRejected || !strings.Contains(r.Message, "AccountSuspendedException") {
+		t.Fatalf("last row = %+v", r)
+	}
+	// Nothing is left uncertain: the first chunk's reservations are
+	// released, the second chunk was never reserved.
+	ledger, err := f.st.GetEmailLedger(ctx, tenant, Purpose, []string{"wsusp-100", "wsusp-124", "wsusp-125"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ledger["wsusp-100"].Status != store.LedgerFailed || ledger["wsusp-124"].Status != store.LedgerFailed {
+		t.Errorf("first chunk ledger = %+v / %+v, want FAILED", ledger["wsusp-100"], ledger["wsusp-124"])
+	}
+	if _, ok := ledger["wsusp-125"]; ok {
+		t.Errorf("second chunk was reserved: %+v", ledger["wsusp-125"])
 	}
 }
