@@ -13,7 +13,6 @@ import (
 
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -352,65 +351,6 @@ func TestFileLevelErrors(t *testing.T) {
 	res := validate(t, "Extension,Office\n100\n", Input{})
 	if got := issues(res.report.Warnings); !slices.Equal(got, []string{"1 Office unknown_column"}) {
 		t.Errorf("warnings = %q", got)
-	}
-}
-
-// fakeLookup would be a fake of our own interface; the store package's
-// lookup is tested against DynamoDB Local. Here a literal TenantData stands
-// in for what the store returned, to test how ingest applies it.
-type storedData store.TenantData
-
-func (d storedData) LookupTenantData(_ context.Context, tenant string, exts, dids, macs []string) (store.TenantData, error) {
-	return store.TenantData(d), nil
-}
-
-func TestTenantDataRules(t *testing.T) {
-	stored := storedData{
-		Extensions:   map[string]bool{"100": true},
-		OwnedDIDs:    map[string]bool{"+14155550100": true},
-		TakenDIDs:    map[string]bool{"+14155550199": true},
-		MACEndpoints: map[string]string{"001565aabb01": "100-acme", "001565aabb02": "105-acme"},
-		TakenMACs:    map[string]bool{"001565aabb99": true},
-	}
-	csv := header +
-		"100,Ann,,,,+14155550100,00:15:65:aa:bb:01\n" + // exists; own DID; own MAC on own endpoint
-		"101,Bo,,,,+14155550101,\n" + // DID not owned
-		"102,Cy,,,,+14155550199,\n" + // DID taken
-		"103,Di,,,,,00:15:65:aa:bb:99\n" + // MAC taken
-		"104,Ed,,,,,00:15:65:aa:bb:02\n" // MAC on another endpoint of the tenant
-	tests := []struct {
-		opts    string
-		errs    []string
-		valid   int
-		skipped int
-	}{
-		{`{"upload": {"on_existing": "fail"}}`, []string{"2 extension extension_exists", "3 did did_not_owned", "4 did did_taken", "5 mac mac_taken", "6 mac mac_taken"}, 0, 0},
-		{`{"upload": {"on_existing": "skip", "create_dids": true}}`, []string{"4 did did_taken", "5 mac mac_taken", "6 mac mac_taken"}, 1, 1},
-		{`{"upload": {"on_existing": "update"}}`, []string{"3 did did_not_owned", "4 did did_taken", "5 mac mac_taken", "6 mac mac_taken"}, 1, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.opts, func(t *testing.T) {
-			res := validate(t, csv, Input{Settings: localSettings(t, tt.opts), Lookup: stored, LookupBatch: 2})
-			if got := issues(res.report.Errors); !slices.Equal(got, tt.errs) {
-				t.Errorf("errors = %q, want %q", got, tt.errs)
-			}
-			if res.report.Valid != tt.valid || res.report.Skipped != tt.skipped || res.report.Rows != 5 {
-				t.Errorf("report = %+v", res.report)
-			}
-			for _, e := range res.report.Errors {
-				if e.Code == pbx.CodeDIDTaken && e.Message != "DID +14155550199 is not available" {
-					t.Errorf("taken message %q", e.Message)
-				}
-			}
-		})
-	}
-	res := validate(t, csv, Input{Settings: localSettings(t, `{"upload": {"on_existing": "update"}}`), Lookup: stored})
-	if len(res.rows) != 1 || !res.rows[0].Exists {
-		t.Errorf("update: rows = %+v", res.rows)
-	}
-	res = validate(t, csv, Input{Settings: localSettings(t, `{"upload": {"on_existing": "skip"}}`), Lookup: stored})
-	if len(res.rejected) == 0 || res.rejected[0].Status != events.StatusSkipped || res.rejected[0].Code != pbx.CodeExtensionExists {
-		t.Errorf("skip: rejected = %+v", res.rejected)
 	}
 }
 
