@@ -92,6 +92,9 @@ type Handler struct {
 	Log *slog.Logger
 	// RowsPerTransaction; 0 means DefaultRowsPerTransaction.
 	RowsPerTransaction int
+	// JobsBucket, when set, is the only bucket results are written to: a
+	// batch naming another one is refused rather than followed.
+	JobsBucket string
 }
 
 // Handle creates the batch's rows and returns their outcomes, after writing
@@ -104,6 +107,9 @@ func (h *Handler) Handle(ctx context.Context, in events.RecordsBatch) (events.Ba
 	}
 	if bc.Job == "" || bc.JobsBucket == "" {
 		return events.BatchResult{}, pbx.Errorf(pbx.EINVALID, "BatchInput", "job and jobs_bucket are required")
+	}
+	if h.JobsBucket != "" && bc.JobsBucket != h.JobsBucket {
+		return events.BatchResult{}, pbx.Errorf(pbx.EINVALID, "BatchInput", "jobs_bucket %q is not this deployment's jobs bucket", bc.JobsBucket)
 	}
 	log := h.logger().With("tenant", bc.Tenant, "job", bc.Job)
 	first := 0
@@ -146,7 +152,7 @@ func (h *Handler) Handle(ctx context.Context, in events.RecordsBatch) (events.Ba
 			}
 		}
 		log.Info("records written", "rows", len(writes.rows), "transactions", stats.Transactions,
-			"retries", stats.Retries, "wcu", stats.ConsumedWCU)
+			"retries", stats.Retries, "consumed_wcu", stats.ConsumedWCU, "model_wcu", stats.ModelWCU)
 	}
 	result.Rows = rows
 	body, err := json.Marshal(result)
@@ -352,4 +358,20 @@ type JobsFunc func(ctx context.Context, tenant, job string) (Job, error)
 // Job calls f.
 func (f JobsFunc) Job(ctx context.Context, tenant, job string) (Job, error) {
 	return f(ctx, tenant, job)
+}
+
+// JobReader is the part of *store.Store that StoreJobs uses.
+type JobReader interface {
+	GetJob(ctx context.Context, tenant, id string) (store.Job, error)
+}
+
+// StoreJobs reads jobs from their job items.
+func StoreJobs(st JobReader) Jobs {
+	return JobsFunc(func(ctx context.Context, tenant, id string) (Job, error) {
+		j, err := st.GetJob(ctx, tenant, id)
+		if err != nil {
+			return Job{}, err
+		}
+		return Job{Options: j.Options, CreatedAt: j.CreatedAt}, nil
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/bulkprov/bulkprov/events"
@@ -63,15 +65,8 @@ func newEnv(t *testing.T, tenant, overrides string) *env {
 		t.Fatal(err)
 	}
 	e := &env{tenant: tenant, st: st, box: secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)}
-	e.h = &records.Handler{Store: st, S3: stack.Clients.S3, Secrets: e.box, Jobs: storeJobs(st)}
+	e.h = &records.Handler{Store: st, S3: stack.Clients.S3, Secrets: e.box, Jobs: records.StoreJobs(st)}
 	return e
-}
-
-func storeJobs(st *store.Store) records.Jobs {
-	return records.JobsFunc(func(ctx context.Context, tenant, id string) (records.Job, error) {
-		j, err := st.GetJob(ctx, tenant, id)
-		return records.Job{Options: j.Options, CreatedAt: j.CreatedAt}, err
-	})
 }
 
 func options(mod func(*pbx.Options)) pbx.Options {
@@ -545,7 +540,7 @@ func TestCrashBetweenTransactionsThenRerun(t *testing.T) {
 	}
 	crashing := *e.h
 	crashing.Store = store.New(crashAfterFirstTransaction(), stack.Table)
-	crashing.Jobs = storeJobs(e.st)
+	crashing.Jobs = records.StoreJobs(e.st)
 	crashing.RowsPerTransaction = 2
 	if _, err := crashing.Handle(context.Background(), e.batch(job, rows...)); err == nil {
 		t.Fatal("the crashed batch reported success")
@@ -620,4 +615,61 @@ func TestUpdateInPlace(t *testing.T) {
 	// An update row whose extension vanished fails alone.
 	res := e.run(t, e.job(t, "job-u3", upd), pbx.UserRow{Line: 2, Extension: "999", FirstName: "Ghost", Exists: true})
 	wantFailed(t, res.Rows[0], pbx.ENOTFOUND)
+}
+
+// throttlingClient makes a DynamoDB client whose next n TransactWriteItems
+// calls fail with ThrottlingException without reaching the table.
+func throttlingClient(n *atomic.Int64) *dynamodb.Client {
+	mw := func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("throttle", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			if _, ok := in.Parameters.(*dynamodb.TransactWriteItemsInput); ok && n.Add(-1) >= 0 {
+				return middleware.InitializeOutput{}, middleware.Metadata{}, &smithy.GenericAPIError{Code: "ThrottlingException", Message: "injected"}
+			}
+			return next.HandleInitialize(ctx, in)
+		}), middleware.After)
+	}
+	return dynamodb.NewFromConfig(stack.Clients.Config, func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(stack.Endpoints.DynamoDB)
+		o.APIOptions = append(o.APIOptions, mw)
+	})
+}
+
+func TestThrottling(t *testing.T) {
+	e := newEnv(t, "throttle", "")
+	var throttles atomic.Int64
+	h := *e.h
+	h.Store = store.New(throttlingClient(&throttles), stack.Table)
+	h.RowsPerTransaction = 2
+
+	throttles.Store(3) // a short burst: retried with backoff, all rows created
+	res, err := h.Handle(context.Background(), e.batch(e.job(t, "job-t1", options(nil)),
+		pbx.UserRow{Line: 2, Extension: "110"}, pbx.UserRow{Line: 3, Extension: "111"}, pbx.UserRow{Line: 4, Extension: "112"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, res, events.StatusCreated, events.StatusCreated, events.StatusCreated)
+
+	throttles.Store(1 << 30) // throttled for good: the rows fail as throttled, the batch does not
+	res, err = h.Handle(context.Background(), e.batch(e.job(t, "job-t2", options(nil)), pbx.UserRow{Line: 2, Extension: "120"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFailed(t, res.Rows[0], pbx.CodeThrottled)
+	if item(t, "TENANT#throttle", "USER#120") != nil {
+		t.Error("a throttled row was written")
+	}
+}
+
+func TestRefusesForeignJobsBucket(t *testing.T) {
+	e := newEnv(t, "bucket", "")
+	h := *e.h
+	h.JobsBucket = stack.JobsBucket
+	b := e.batch(e.job(t, "job-bucket", options(nil)), pbx.UserRow{Line: 2, Extension: "130"})
+	b.BatchInput.JobsBucket = "someone-elses-bucket"
+	if _, err := h.Handle(context.Background(), b); pbx.ErrorCode(err) != pbx.EINVALID {
+		t.Fatalf("Handle with a foreign jobs bucket = %v, want EINVALID", err)
+	}
+	if item(t, "TENANT#bucket", "USER#130") != nil {
+		t.Error("records were created for a refused batch")
+	}
 }

@@ -1,0 +1,164 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/bulkprov/bulkprov/internal/callstats"
+	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/secrets"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// TestRowsAndCredentials writes rows with WriteRows and reads their
+// credentials back, against DynamoDB Local and devstack's KMS.
+func TestRowsAndCredentials(t *testing.T) {
+	ctx := context.Background()
+	var counter callstats.Counter
+	stack, err := devstack.Start(ctx, devstack.Config{APIOptions: []func(*middleware.Stack) error{counter.Middleware()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stack.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	st := store.New(stack.Clients.DynamoDB, stack.Table)
+	box := secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)
+	settings := pbx.SystemDefaults()
+	settings.Provisioning.Enabled, settings.Provisioning.Registrar, settings.Provisioning.DefaultPhoneModel = true, "sip.example", "yealink-t54w"
+
+	rowWrite := func(t *testing.T, sealer *secrets.Sealer, tenant string, row pbx.UserRow) store.RowWrite {
+		t.Helper()
+		o, err := pbx.Build(tenant, settings, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sip := o.Endpoint.SIPUser
+		c := store.Credentials{SIPUser: sip, Extension: row.Extension, PortalKind: pbx.WelcomeInvite}
+		c.SIPSecret, _ = sealer.Seal([]byte("sip-"+sip), store.SIPSecretBinding(sip))
+		c.PIN, _ = sealer.Seal([]byte("pin-"+sip), store.PINBinding(sip))
+		portal, _ := sealer.Seal([]byte("portal-"+sip), store.PortalBinding(sip))
+		c.Portal = &portal
+		return store.RowWrite{Line: row.Line, Objects: o, Credentials: c}
+	}
+
+	t.Run("credentials in chunks of 100", func(t *testing.T) {
+		sealer, err := box.Sealer(ctx, "creds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []store.RowWrite
+		var sipUsers []string
+		for i := range 230 {
+			rows = append(rows, rowWrite(t, sealer, "creds", pbx.UserRow{Line: i + 2, Extension: fmt.Sprint(1000 + i)}))
+			sipUsers = append(sipUsers, fmt.Sprintf("%d-creds", 1000+i))
+		}
+		before := counter.Snapshot()
+		out, stats, err := st.WriteRows(ctx, "creds", rows, store.WriteOptions{Job: "j1", RowsPerTransaction: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range out {
+			if o.Err != nil || o.Already || o.Updated {
+				t.Fatalf("line %d: %+v", o.Line, o)
+			}
+		}
+		d := counter.Snapshot().Sub(before)
+		if stats.Transactions != 23 || d.Calls["DynamoDB.TransactWriteItems"] != 23 {
+			t.Errorf("%d transactions (%d counted) for 230 rows at 10 per transaction, want 23", stats.Transactions, d.Calls["DynamoDB.TransactWriteItems"])
+		}
+		// DynamoDB Local reports a flat 4 WCU per transaction; the model
+		// bills 6 items per row (user, extension, mailbox, endpoint,
+		// contact, secret; no invite here) at 2 WCU per item of ≤ 1 KB.
+		if stats.ConsumedWCU != d.ConsumedWCU || stats.ConsumedWCU <= 0 {
+			t.Errorf("consumed %.0f WCU, counter saw %.0f", stats.ConsumedWCU, d.ConsumedWCU)
+		}
+		if stats.ModelWCU != 230*6*2 {
+			t.Errorf("modelled %.0f WCU, want %d", stats.ModelWCU, 230*6*2)
+		}
+
+		before = counter.Snapshot()
+		creds, err := st.GetCredentials(ctx, "creds", append(sipUsers, sipUsers[0], "9999-creds"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := counter.Snapshot().Sub(before).Calls["DynamoDB.BatchGetItem"]; n != 3 {
+			t.Errorf("%d BatchGetItem calls for 231 distinct keys, want 3", n)
+		}
+		if len(creds) != 230 {
+			t.Fatalf("%d credentials, want 230 (the unknown endpoint absent)", len(creds))
+		}
+		c := creds["1042-creds"]
+		for binding, v := range map[string]secrets.Sealed{store.SIPSecretBinding(c.SIPUser): c.SIPSecret, store.PINBinding(c.SIPUser): c.PIN, store.PortalBinding(c.SIPUser): *c.Portal} {
+			got, err := box.Open(ctx, "creds", v, binding)
+			if err != nil || len(got) == 0 {
+				t.Errorf("open %s: %q, %v", binding, got, err)
+			}
+		}
+
+		if err := st.DropPortalCredential(ctx, "creds", "1042-creds"); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DropPortalCredential(ctx, "creds", "1042-creds"); err != nil {
+			t.Fatalf("dropping twice: %v", err)
+		}
+		after, err := st.GetCredentials(ctx, "creds", []string{"1042-creds"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := after["1042-creds"]; a.Portal != nil || a.SIPSecret.IsZero() || a.PIN.IsZero() || a.PortalKind != pbx.WelcomeInvite {
+			t.Errorf("after drop: %+v", a)
+		}
+		if err := st.DropPortalCredential(ctx, "creds", "9999-creds"); pbx.ErrorCode(err) != pbx.ENOTFOUND {
+			t.Errorf("drop for an unknown endpoint = %v, want ENOTFOUND", err)
+		}
+		if _, err := st.GetCredentials(ctx, "Bad-Tenant", sipUsers[:1]); pbx.ErrorCode(err) != pbx.EINVALID {
+			t.Errorf("GetCredentials for an invalid tenant = %v", err)
+		}
+	})
+
+	t.Run("two rows on one item go to separate transactions", func(t *testing.T) {
+		sealer, err := box.Sealer(ctx, "pack")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := []store.RowWrite{
+			rowWrite(t, sealer, "pack", pbx.UserRow{Line: 2, Extension: "100", MAC: "0015651b0001"}),
+			rowWrite(t, sealer, "pack", pbx.UserRow{Line: 3, Extension: "101", MAC: "0015651b0001"}), // same MAC
+			rowWrite(t, sealer, "pack", pbx.UserRow{Line: 4, Extension: "102"}),
+		}
+		out, stats, err := st.WriteRows(ctx, "pack", rows, store.WriteOptions{Job: "j1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[0].Err != nil || out[2].Err != nil || pbx.ErrorCode(out[1].Err) != pbx.CodeMACTaken {
+			t.Errorf("outcomes = %+v", out)
+		}
+		if stats.Transactions != 2 {
+			t.Errorf("%d transactions, want 2", stats.Transactions)
+		}
+		// A replay of the same request within DynamoDB's 10-minute token
+		// window succeeds by its ClientRequestToken; the rows are done.
+		out, _, err = st.WriteRows(ctx, "pack", rows, store.WriteOptions{Job: "j1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[0].Err != nil || out[2].Err != nil || pbx.ErrorCode(out[1].Err) != pbx.CodeMACTaken {
+			t.Errorf("replay outcomes = %+v", out)
+		}
+		// The same rows under another job: the extensions exist.
+		out, _, err = st.WriteRows(ctx, "pack", rows[:1], store.WriteOptions{Job: "j2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[0].Already || pbx.ErrorCode(out[0].Err) != pbx.CodeExtensionExists {
+			t.Errorf("another job's outcome = %+v", out)
+		}
+	})
+}
