@@ -41,7 +41,7 @@ package: build
 	@ls -l $(LAMBDA_DIR)/*.zip
 
 run: deps
-	$(GO) run ./cmd/bulkprov run --tenant $(TENANT) --out $(OUT) $(SAMPLE)
+	$(GO) run ./cmd/bulkprov run --tenant $(TENANT) --out $(OUT) --create-dids $(SAMPLE)
 
 test: deps build
 	$(GO) vet ./...

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/bulkprov/bulkprov/internal/pbx"
+)
+
+// addUploadOptionFlags declares the upload options as flags; only the flags
+// given end up in meta, so the tenant's settings supply the rest.
+func addUploadOptionFlags(fs *flag.FlagSet, meta map[string]string) {
+	for _, name := range []string{pbx.MetaOnExisting, pbx.MetaWelcome} {
+		fs.Func(name, "upload option "+name, func(v string) error { meta[name] = v; return nil })
+	}
+	for _, name := range []string{pbx.MetaCreateDIDs, pbx.MetaDIDsAsCallerID, pbx.MetaDryRun} {
+		fs.BoolFunc(name, "upload option "+name, func(v string) error { meta[name] = v; return nil })
+	}
+}
+
+// parseInterspersed parses flags that may also follow the file names and
+// returns the file names. help is true for -h.
+func parseInterspersed(fs *flag.FlagSet, args []string) (files []string, help bool, err error) {
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, true, nil
+			}
+			return nil, false, err
+		}
+		if fs.NArg() == 0 {
+			return files, false, nil
+		}
+		files = append(files, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+}
+
+// newFlagSet returns a flag set that prints usage (a text then the flags) to stderr.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/bulkprov/bulkprov/internal/callstats"
+	"github.com/bulkprov/bulkprov/internal/localrun"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+const runUsage = `usage: bulkprov run --tenant T --out DIR [flags] FILE [FILE...]
+
+Starts the embedded AWS stack (S3, DynamoDB Local, SES, KMS, the local Step
+Functions engine), seeds tenant T (device provisioning on, a default phone
+model, invite-mode welcome emails), uploads each FILE in order into
+tenants/T/ and lets the S3 event drive the pipeline to the end. Writes:
+
+  DIR/jobs/<job>/report.csv      one line per CSV data row with its final status
+  DIR/jobs/<job>/summary.json    counts, status, duration
+  DIR/provisioning/...           the provisioning bucket (phone config files)
+  DIR/outbox/*.eml               every welcome email SES accepted
+  DIR/records.jsonl              every DynamoDB item at the end
+  DIR/bulkprov.log               JSON logs (job, tenant, row)
+
+Exit status: 0 every job finished with no failed row, 1 otherwise,
+2 usage error or unreadable input.
+
+flags:
+`
+
+// runRun implements `bulkprov run`.
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("run", runUsage, stderr)
+	tenant := fs.String("tenant", "", "tenant name (required)")
+	outDir := fs.String("out", "", "output `DIR` (required)")
+	stateDir := fs.String("state", "", "keep the local stack's data in `DIR` between runs")
+	stats := fs.Bool("stats", false, "print AWS API calls and DynamoDB capacity per job")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
+	meta := map[string]string{}
+	addUploadOptionFlags(fs, meta)
+	files, help, err := parseInterspersed(fs, args)
+	switch {
+	case help:
+		return exitOK
+	case err != nil:
+		return exitUsage
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "bulkprov run: "+format+"\n", a...)
+		return exitUsage
+	}
+	if err := pbx.ValidateTenantName(*tenant); err != nil {
+		return fail("--tenant: %s", pbx.ErrorMessage(err))
+	}
+	if *outDir == "" {
+		return fail("--out DIR is required")
+	}
+	if len(files) == 0 {
+		return fail("at least one FILE is required")
+	}
+	if _, err := pbx.ParseUploadOptions(meta); err != nil {
+		return fail("%s", pbx.ErrorMessage(err))
+	}
+	for _, f := range files {
+		if err := readable(f); err != nil {
+			return fail("%v", err)
+		}
+	}
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		return fail("--out: %v", err)
+	}
+	logFile, err := os.Create(filepath.Join(*outDir, "bulkprov.log"))
+	if err != nil {
+		return fail("log file: %v", err)
+	}
+	defer logFile.Close()
+	logger := slog.New(slog.NewJSONHandler(logFile, nil))
+
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	counter := &callstats.Counter{}
+	prog := newProgress(stdout)
+	fmt.Fprintln(stdout, "starting the embedded stack (S3, DynamoDB Local, SES, KMS, Step Functions)…")
+	started := time.Now()
+	p, err := localrun.Start(ctx, localrun.Config{
+		Tenant: *tenant, StateDir: *stateDir, OutboxDir: filepath.Join(*outDir, "outbox"), Logger: logger,
+		APIOptions: []func(*middleware.Stack) error{counter.Middleware()}, OnEvent: prog.event,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "bulkprov run:", err)
+		return exitFailed
+	}
+	defer func() {
+		if err := p.Close(); err != nil {
+			logger.Error("stop local stack", "error", err)
+		}
+	}()
+	fmt.Fprintf(stdout, "stack ready in %.1fs\n", time.Since(started).Seconds())
+
+	var results []runResult
+	code := exitOK
+	for _, file := range files {
+		before := counter.Snapshot()
+		res, err := runOne(ctx, p, file, meta, *outDir)
+		if err != nil {
+			fmt.Fprintf(stderr, "bulkprov run: %s: %v\n", file, err)
+			code = exitFailed
+			continue
+		}
+		res.stats = counter.Snapshot().Sub(before)
+		results = append(results, res)
+		for _, j := range res.jobs {
+			if !jobSucceeded(j) {
+				code = exitFailed
+			}
+		}
+		if len(res.jobs) == 0 {
+			code = exitFailed
+		}
+	}
+	if err := p.ExportProvisioning(ctx, *outDir); err != nil {
+		fmt.Fprintln(stderr, "bulkprov run: export provisioning files:", err)
+		code = exitFailed
+	}
+	if err := p.ExportRecords(ctx, filepath.Join(*outDir, "records.jsonl")); err != nil {
+		fmt.Fprintln(stderr, "bulkprov run: export records:", err)
+		code = exitFailed
+	}
+	printRunSummary(stdout, *outDir, results, *stats, time.Since(started))
+	return code
+}
+
+type runResult struct {
+	file  string
+	key   string
+	jobs  []store.Job
+	stats callstats.Stats
+}
+
+// runOne uploads one file and waits for its jobs to end.
+func runOne(ctx context.Context, p *localrun.Pipeline, file string, meta map[string]string, outDir string) (runResult, error) {
+	key, err := p.UploadFile(ctx, file, meta)
+	if err != nil {
+		return runResult{}, err
+	}
+	jobs, err := p.JobsFor(ctx, key)
+	if err != nil {
+		return runResult{}, err
+	}
+	if len(jobs) == 0 {
+		errs := p.Stack.DeliveryErrors()
+		if len(errs) > 0 {
+			return runResult{}, fmt.Errorf("ingest made no job: %w", errs[len(errs)-1])
+		}
+		return runResult{}, fmt.Errorf("ingest made no job for s3://%s/%s (see bulkprov.log)", p.Stack.UploadsBucket, key)
+	}
+	for _, j := range jobs {
+		if err := p.ExportJob(ctx, outDir, j.ID); err != nil {
+			return runResult{}, err
+		}
+	}
+	return runResult{file: file, key: key, jobs: jobs}, nil
+}
+
+// jobSucceeded: the job finished and no row failed or was invalid.
+func jobSucceeded(j store.Job) bool {
+	switch j.Status {
+	case store.JobDone:
+		return true
+	case store.JobDryRun:
+		return j.Counts.Invalid == 0 && j.Counts.Failed == 0
+	}
+	return false
+}
+
+func printRunSummary(w io.Writer, outDir string, results []runResult, withStats bool, took time.Duration) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FILE\tJOB\tSTATUS\tROWS\tCREATED\tUPDATED\tSKIPPED\tINVALID\tFAILED\tPHONES\tEMAILS")
+	for _, r := range results {
+		for _, j := range r.jobs {
+			c := j.Counts
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", filepath.Base(r.file), j.ID, j.Status,
+				c.Rows, c.Created, c.Updated, c.Skipped, c.Invalid, c.Failed, c.Provisioned, c.EmailsSent)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\noutput in %s (reports: %s, phones: %s, emails: %s, table: %s) — %.1fs\n", outDir,
+		filepath.Join(outDir, "jobs", "<job>", "report.csv"), filepath.Join(outDir, "provisioning"),
+		filepath.Join(outDir, "outbox"), filepath.Join(outDir, "records.jsonl"), took.Seconds())
+	if withStats {
+		for _, r := range results {
+			ids := make([]string, len(r.jobs))
+			for i, j := range r.jobs {
+				ids[i] = j.ID
+			}
+			fmt.Fprintf(w, "\nAWS calls for %s (job %s):\n%s", filepath.Base(r.file), strings.Join(ids, ", "), r.stats.Table())
+		}
+	}
+}
+
+// readable checks that a file can be opened for reading before anything starts.
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	return nil
+}

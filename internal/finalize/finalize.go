@@ -1,0 +1,394 @@
+// Package finalize closes a job: it merges the valid rows, the rows ingest
+// rejected, each batch's results and each batch's email outcomes in line
+// order into report.csv and summary.json, and sets the job's final status.
+// A batch that died after its retries wrote no results object; its rows
+// still appear, failed with a reason, so every CSV line is accounted for.
+package finalize
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/report"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// Job statuses finalize sets.
+const (
+	StatusDone    = "DONE"    // every row created, updated or skipped, every email sent or deferred
+	StatusPartial = "PARTIAL" // some rows done, some failed or invalid
+	StatusFailed  = "FAILED"  // no row done
+)
+
+// Objects is the part of *s3.Client finalize uses.
+type Objects interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, opts ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+}
+
+// Jobs is the part of *store.Store finalize uses.
+type Jobs interface {
+	GetJob(ctx context.Context, tenant, id string) (store.Job, error)
+	FinishJob(ctx context.Context, tenant, id, status string, counts events.Counts, reportKey, summaryKey string) error
+}
+
+// Handler is the finalize step.
+type Handler struct {
+	S3     Objects
+	Jobs   Jobs
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Summary is summary.json.
+type Summary struct {
+	Tenant          string              `json:"tenant"`
+	Job             string              `json:"job"`
+	Status          string              `json:"status"`
+	Upload          string              `json:"upload,omitempty"`
+	Options         pbx.Options         `json:"options"`
+	Counts          events.Counts       `json:"counts"`
+	StartedAt       time.Time           `json:"started_at,omitzero"`
+	FinishedAt      time.Time           `json:"finished_at"`
+	DurationSeconds float64             `json:"duration_seconds"`
+	Report          string              `json:"report"`
+	Phase1Error     *events.CaughtError `json:"phase1_error,omitempty"`
+	Phase2Error     *events.CaughtError `json:"phase2_error,omitempty"`
+}
+
+// ReportHeader is report.csv's header row.
+var reportHeader = []string{"line", "extension", "user", "status", "error_code", "message", "provisioning_file", "email_status"}
+
+// Handle finalizes one job. Running it twice gives the same report and
+// summary: the finish time is taken from the job once it is set.
+func (h *Handler) Handle(ctx context.Context, in events.FinalizeInput) (events.FinalizeOutput, error) {
+	log := h.logger().With("tenant", in.Tenant, "job", in.Job)
+	if err := pbx.ValidateTenantName(in.Tenant); err != nil {
+		return events.FinalizeOutput{}, err
+	}
+	job, err := h.Jobs.GetJob(ctx, in.Tenant, in.Job)
+	if err != nil {
+		return events.FinalizeOutput{}, fmt.Errorf("finalize %s/%s: %w", in.Tenant, in.Job, err)
+	}
+	rows, err := h.merge(ctx, in)
+	if err != nil {
+		return events.FinalizeOutput{}, fmt.Errorf("finalize %s/%s: %w", in.Tenant, in.Job, err)
+	}
+	counts := Count(rows)
+	status := Status(counts)
+	if ingestEnded(job.Status) {
+		// No workflow ran: ingest's verdict (REJECTED, DRY_RUN, HELD) stands;
+		// finalize only adds the report and summary.
+		status = job.Status
+	}
+
+	var csvBuf bytes.Buffer
+	if err := WriteReport(&csvBuf, rows); err != nil {
+		return events.FinalizeOutput{}, err
+	}
+	reportKey := jobfiles.ReportKey(in.Tenant, in.Job)
+	summaryKey := jobfiles.SummaryKey(in.Tenant, in.Job)
+	if err := h.put(ctx, in.JobsBucket, reportKey, "text/csv; charset=utf-8", csvBuf.Bytes()); err != nil {
+		return events.FinalizeOutput{}, err
+	}
+
+	finished := job.FinishedAt
+	if finished.IsZero() {
+		finished = h.now().UTC().Truncate(time.Millisecond)
+	}
+	started := job.StartedAt
+	if started.IsZero() {
+		started = job.CreatedAt
+	}
+	sum := Summary{
+		Tenant: in.Tenant, Job: in.Job, Status: status, Upload: job.Upload.Key, Options: job.Options,
+		Counts: counts, StartedAt: started, FinishedAt: finished, Report: reportKey,
+		Phase1Error: in.Phase1Error, Phase2Error: in.Phase2Error,
+	}
+	if !started.IsZero() {
+		sum.DurationSeconds = finished.Sub(started).Seconds()
+	}
+	sumJSON, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return events.FinalizeOutput{}, fmt.Errorf("encode summary: %w", err)
+	}
+	if err := h.put(ctx, in.JobsBucket, summaryKey, "application/json", append(sumJSON, '\n')); err != nil {
+		return events.FinalizeOutput{}, err
+	}
+	if err := h.Jobs.FinishJob(ctx, in.Tenant, in.Job, status, counts, reportKey, summaryKey); err != nil {
+		return events.FinalizeOutput{}, fmt.Errorf("finish job %s/%s: %w", in.Tenant, in.Job, err)
+	}
+	log.InfoContext(ctx, "job finalized", "status", status, "rows", counts.Rows, "created", counts.Created,
+		"failed", counts.Failed, "invalid", counts.Invalid, "emails_sent", counts.EmailsSent)
+	return events.FinalizeOutput{Tenant: in.Tenant, Job: in.Job, Status: status, ReportKey: reportKey, Counts: counts}, nil
+}
+
+// ingestEnded reports whether ingest ended the job without a workflow.
+func ingestEnded(status string) bool {
+	switch status {
+	case store.JobRejected, store.JobDryRun, store.JobHeld:
+		return true
+	}
+	return false
+}
+
+// Count tallies rows by outcome.
+func Count(rows []events.RowResult) events.Counts {
+	var c events.Counts
+	for _, r := range rows {
+		c.Rows++
+		switch r.Status {
+		case events.StatusCreated:
+			c.Created++
+		case events.StatusUpdated:
+			c.Updated++
+		case events.StatusSkipped:
+			c.Skipped++
+		case events.StatusInvalid:
+			c.Invalid++
+		case events.StatusHeld:
+			c.Held++
+		default:
+			c.Failed++
+		}
+		switch r.EmailStatus {
+		case events.EmailSent, events.EmailAlready:
+			c.EmailsSent++
+		case events.EmailFailed:
+			c.EmailsFailed++
+		}
+		if r.ProvisioningFile != "" {
+			c.Provisioned++
+		}
+	}
+	return c
+}
+
+// Status is the job's final status for its counts.
+func Status(c events.Counts) string {
+	done := c.Created + c.Updated + c.Skipped
+	bad := c.Failed + c.Invalid + c.Held + c.EmailsFailed
+	switch {
+	case bad == 0:
+		return StatusDone
+	case done == 0:
+		return StatusFailed
+	default:
+		return StatusPartial
+	}
+}
+
+// WriteReport writes report.csv for rows in line order.
+func WriteReport(w io.Writer, rows []events.RowResult) error {
+	cw := report.NewWriter(w)
+	if err := cw.Write(reportHeader...); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	for _, r := range rows {
+		msg := r.Message
+		for _, warn := range r.Warnings {
+			if msg != "" {
+				msg += "; "
+			}
+			msg += "warning: " + warn
+		}
+		if err := cw.Write(strconv.Itoa(r.Line), r.Extension, r.User, r.Status, r.Code, msg, r.ProvisioningFile, r.EmailStatus); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	if err := cw.Flush(); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// merge builds the final per-row results in line order. Rows are few enough
+// per job (bounded by the max-rows setting) to hold their results; the
+// result objects are read one by one.
+func (h *Handler) merge(ctx context.Context, in events.FinalizeInput) ([]events.RowResult, error) {
+	byLine := map[int]events.RowResult{}
+
+	// Valid rows start as failed: only a batch's results object proves otherwise.
+	missing := "its batch did not complete"
+	if in.Phase1Error != nil && in.Phase1Error.Error != "" {
+		missing += " (" + in.Phase1Error.Error + ")"
+	}
+	err := h.eachLine(ctx, in.JobsBucket, jobfiles.RowsKey(in.Tenant, in.Job), func(line []byte) error {
+		var r pbx.UserRow
+		if err := json.Unmarshal(line, &r); err != nil {
+			return fmt.Errorf("rows.jsonl: %w", err)
+		}
+		byLine[r.Line] = events.RowResult{
+			Line: r.Line, Extension: r.Extension, Name: r.DisplayName(), Email: r.Email, DID: r.DID, MAC: r.MAC,
+			User: pbx.PortalUserName(in.Tenant, r.Extension), Status: events.StatusFailed,
+			Code: pbx.CodeBatchFailed, Message: missing,
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = h.eachLine(ctx, in.JobsBucket, jobfiles.RejectedKey(in.Tenant, in.Job), func(line []byte) error {
+		var r events.RowResult
+		if err := json.Unmarshal(line, &r); err != nil {
+			return fmt.Errorf("rejected.jsonl: %w", err)
+		}
+		byLine[r.Line] = r
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = h.eachObject(ctx, in.JobsBucket, jobfiles.ResultsPrefix(in.Tenant, in.Job), func(key string, b events.BatchResult) {
+		for _, r := range b.Rows {
+			byLine[r.Line] = r
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = h.eachObject(ctx, in.JobsBucket, jobfiles.EmailsPrefix(in.Tenant, in.Job), func(key string, b events.BatchResult) {
+		for _, e := range b.Rows {
+			r, ok := byLine[e.Line]
+			if !ok {
+				continue
+			}
+			r.EmailStatus = e.EmailStatus
+			r.EmailMessageID = e.EmailMessageID
+			if e.EmailStatus == events.EmailFailed && e.Message != "" {
+				if r.Message != "" {
+					r.Message += "; "
+				}
+				r.Message += "email: " + e.Message
+				if r.Code == "" {
+					r.Code = e.Code
+				}
+			}
+			byLine[e.Line] = r
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if in.Phase2Error != nil && in.Phase2Error.Error != "" {
+		// Phase 2 died: rows that should have had an email and have no outcome.
+		for line, r := range byLine {
+			if r.Status == events.StatusCreated && r.EmailStatus == "" && r.Email != "" {
+				r.EmailStatus = events.EmailFailed
+				byLine[line] = r
+			}
+		}
+	}
+
+	rows := make([]events.RowResult, 0, len(byLine))
+	for _, r := range byLine {
+		rows = append(rows, r)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Line < rows[j].Line })
+	return rows, nil
+}
+
+// eachLine calls fn for each non-empty line of an object; a missing object
+// has no lines.
+func (h *Handler) eachLine(ctx context.Context, bucket, key string, fn func([]byte) error) error {
+	out, err := h.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	sc := bufio.NewScanner(out.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		if err := fn(sc.Bytes()); err != nil {
+			return fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// eachObject decodes every JSON object under prefix as a BatchResult.
+func (h *Handler) eachObject(ctx context.Context, bucket, prefix string, fn func(key string, b events.BatchResult)) error {
+	p := s3.NewListObjectsV2Paginator(h.S3, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, obj := range page.Contents {
+			key := aws.ToString(obj.Key)
+			if !strings.HasSuffix(key, ".json") {
+				continue
+			}
+			out, err := h.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+			if err != nil {
+				return fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+			}
+			var b events.BatchResult
+			err = json.NewDecoder(out.Body).Decode(&b)
+			out.Body.Close()
+			if err != nil {
+				return fmt.Errorf("decode s3://%s/%s: %w", bucket, key, err)
+			}
+			fn(key, b)
+		}
+	}
+	return nil
+}
+
+func (h *Handler) put(ctx context.Context, bucket, key, contentType string, body []byte) error {
+	_, err := h.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+		ContentType: aws.String(contentType), ContentLength: aws.Int64(int64(len(body))),
+	})
+	if err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var nsk *s3types.NoSuchKey
+	var nf *s3types.NotFound
+	return errors.As(err, &nsk) || errors.As(err, &nf)
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}

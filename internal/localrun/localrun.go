@@ -1,0 +1,199 @@
+// Package localrun runs the whole pipeline on one machine: the embedded AWS
+// stack, the step handlers wired as in Lambda, and the local Step Functions
+// engine executing the deployed ASL file. An upload into the tenant's prefix
+// drives everything through the S3 event, as in AWS.
+package localrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/bulkprov/bulkprov/infra/statemachine"
+	"github.com/bulkprov/bulkprov/internal/awsconf"
+	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/pipeline"
+	"github.com/bulkprov/bulkprov/internal/stepfn"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// Config says which tenant to seed and where to keep state.
+type Config struct {
+	Tenant string
+	// StateDir keeps the stack's data between runs; "" starts empty.
+	StateDir string
+	// OutboxDir receives the SES messages of this run; "" lets the stack choose.
+	OutboxDir string
+	Logger    *slog.Logger
+	// APIOptions are added to every SDK client (e.g. call accounting).
+	APIOptions []func(*middleware.Stack) error
+	// OnEvent receives the engine's progress events.
+	OnEvent func(stepfn.Event)
+	// Sleep replaces the engine's retry sleeps (tests); nil sleeps for real.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Wrap, when set, wraps each task handler by its substitution key
+	// (fault injection in tests).
+	Wrap func(key string, h stepfn.Handler) stepfn.Handler
+	// TenantOverrides replaces pbx.LocalTenantOverrides(Tenant) when set.
+	TenantOverrides []byte
+}
+
+// Pipeline is a running local pipeline.
+type Pipeline struct {
+	Tenant   string
+	Stack    *devstack.Stack
+	Store    *store.Store
+	Engine   *stepfn.Engine
+	Handlers *pipeline.Handlers
+	// ProvisioningPassword is the tenant's phone credential set at start.
+	ProvisioningPassword string
+
+	sfnServer *http.Server
+	sfnDone   chan struct{}
+}
+
+// Task ARNs the substitutions resolve to locally.
+func taskARN(name string) string {
+	return "arn:aws:lambda:us-east-1:000000000000:function:bulkprov-" + name
+}
+
+// Start starts the stack, seeds the tenant, loads the state machine and
+// connects ingest to the uploads bucket. Close stops everything.
+func Start(ctx context.Context, cfg Config) (_ *Pipeline, err error) {
+	if err := pbx.ValidateTenantName(cfg.Tenant); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	stack, err := devstack.Start(ctx, devstack.Config{
+		StateDir: cfg.StateDir, OutboxDir: cfg.OutboxDir, Logger: log, APIOptions: cfg.APIOptions,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start local stack: %w", err)
+	}
+	p := &Pipeline{Tenant: cfg.Tenant, Stack: stack, Store: store.New(stack.Clients.DynamoDB, stack.Table)}
+	defer func() {
+		if err != nil {
+			_ = p.Close()
+		}
+	}()
+	if err := p.seed(ctx, cfg); err != nil {
+		return nil, err
+	}
+
+	// The engine answers the real sfn client on loopback, so ingest starts
+	// executions exactly as it does in AWS.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the local Step Functions endpoint: %w", err)
+	}
+	endpoints := stack.Endpoints
+	endpoints.SFN = "http://" + ln.Addr().String()
+	clients, err := awsconf.New(ctx, endpoints, func(c *aws.Config) {
+		c.APIOptions = append(c.APIOptions, cfg.APIOptions...)
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	res := pipeline.Resources{
+		Table: stack.Table, UploadsBucket: stack.UploadsBucket, JobsBucket: stack.JobsBucket,
+		ProvisioningBucket: stack.ProvisioningBucket, KMSKeyID: stack.KMSKeyID,
+	}
+	tasks := map[string]stepfn.Handler{}
+	subs := map[string]string{}
+	engine, handlers, err := p.loadEngine(clients, res, log, cfg, tasks, subs)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	p.Engine, p.Handlers = engine, handlers
+	p.sfnServer = &http.Server{Handler: stepfn.NewServer(engine), ReadHeaderTimeout: 10 * time.Second}
+	p.sfnDone = make(chan struct{})
+	go func() {
+		defer close(p.sfnDone)
+		if err := p.sfnServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("local Step Functions endpoint stopped", "error", err)
+		}
+	}()
+	stack.SetUploadHandler(handlers.Ingest.Handle)
+	return p, nil
+}
+
+func (p *Pipeline) loadEngine(c *awsconf.Clients, res pipeline.Resources, log *slog.Logger, cfg Config,
+	tasks map[string]stepfn.Handler, subs map[string]string) (*stepfn.Engine, *pipeline.Handlers, error) {
+	// Ingest needs the state machine's ARN, which the engine names; build
+	// the handlers once with the ARN the engine will report.
+	const smARN = "arn:aws:states:us-east-1:000000000000:stateMachine:bulkprov"
+	res.StateMachineARN = smARN
+	h, err := pipeline.Build(c, res, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	for key, handler := range map[string]stepfn.Handler{
+		statemachine.CreateRecordsFunctionArn:     stepfn.Typed(h.Records.Handle),
+		statemachine.WriteProvisioningFunctionArn: stepfn.Typed(h.Provisioning.Handle),
+		statemachine.SendWelcomeFunctionArn:       stepfn.Typed(h.Welcome.Handle),
+		statemachine.FinalizeFunctionArn:          stepfn.Typed(h.Finalize.Handle),
+	} {
+		arn := taskARN(key)
+		subs[key] = arn
+		if cfg.Wrap != nil {
+			handler = cfg.Wrap(key, handler)
+		}
+		tasks[arn] = handler
+	}
+	engine, err := stepfn.Load(statemachine.Definition(), stepfn.Options{
+		Substitutions: subs, Tasks: tasks, S3: c.S3, Logger: log,
+		OnEvent: cfg.OnEvent, Sleep: cfg.Sleep, StateMachineARN: smARN,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load state machine: %w", err)
+	}
+	return engine, h, nil
+}
+
+// seed stores the tenant with the local settings and a provisioning
+// credential, unless a kept state already has the tenant.
+func (p *Pipeline) seed(ctx context.Context, cfg Config) error {
+	overrides := cfg.TenantOverrides
+	if overrides == nil {
+		overrides = pbx.LocalTenantOverrides(cfg.Tenant)
+	}
+	if err := p.Store.PutTenant(ctx, pbx.Tenant{Name: cfg.Tenant, DisplayName: cfg.Tenant}, overrides); err != nil {
+		return fmt.Errorf("seed tenant %s: %w", cfg.Tenant, err)
+	}
+	p.ProvisioningPassword = store.GenerateProvisioningCredential()
+	if err := p.Store.SetProvisioningCredential(ctx, cfg.Tenant, p.ProvisioningPassword); err != nil {
+		return fmt.Errorf("seed provisioning credential: %w", err)
+	}
+	return nil
+}
+
+// Close stops the engine, the endpoint and the stack.
+func (p *Pipeline) Close() error {
+	var errs []error
+	if p.Engine != nil {
+		errs = append(errs, p.Engine.Close())
+	}
+	if p.sfnServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, p.sfnServer.Shutdown(ctx))
+		cancel()
+		<-p.sfnDone
+	}
+	if p.Stack != nil {
+		errs = append(errs, p.Stack.Close())
+	}
+	return errors.Join(errs...)
+}
