@@ -1,0 +1,133 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// TestJobsAndLookup runs the job item and tenant-data lookup tests on one
+// DynamoDB Local (starting one takes seconds).
+func TestJobsAndLookup(t *testing.T) {
+	ctx := context.Background()
+	stack, err := devstack.Start(ctx, devstack.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stack.Close() })
+	s := store.New(stack.Clients.DynamoDB, stack.Table)
+	t.Run("jobs", func(t *testing.T) { testJobs(t, s) })
+	t.Run("lookup", func(t *testing.T) { testLookup(t, s) })
+}
+
+func testJobs(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	base := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	job := store.Job{
+		Tenant: "acme", ID: "j0000000000000000000a", Status: store.JobValidating,
+		Upload:  store.JobUpload{Bucket: "up", Key: "tenants/acme/a.csv", ETag: "e1"},
+		Options: pbx.Options{OnExisting: pbx.OnExistingSkip, Welcome: pbx.WelcomeNone, DryRun: true},
+		RowsKey: "jobs/acme/j/rows.jsonl", ValidationKey: "jobs/acme/j/validation.json", CreatedAt: base,
+	}
+	created, _, err := s.CreateJob(ctx, job)
+	if err != nil || !created {
+		t.Fatalf("CreateJob = %v, %v", created, err)
+	}
+	dup := job
+	dup.Status = store.JobRunning
+	created, existing, err := s.CreateJob(ctx, dup)
+	if err != nil || created || existing.Status != store.JobValidating || existing.Upload != job.Upload || existing.Options != job.Options || !existing.CreatedAt.Equal(base) {
+		t.Fatalf("duplicate CreateJob = %v, %+v, %v", created, existing, err)
+	}
+
+	counts := events.Counts{Rows: 9, Invalid: 8}
+	if err := s.UpdateJobStatus(ctx, "acme", job.ID, store.JobRunning, counts, ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetJob(ctx, "acme", job.ID)
+	if err != nil || got.Status != store.JobRunning || got.Counts != counts || got.StartedAt.IsZero() || got.RowsKey != job.RowsKey {
+		t.Fatalf("after update: %+v, %v", got, err)
+	}
+	final := events.Counts{Rows: 9, Invalid: 8, Created: 1, EmailsSent: 1}
+	if err := s.FinishJob(ctx, "acme", job.ID, store.JobDone, final, "r.csv", "s.json"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.GetJob(ctx, "acme", job.ID)
+	if got.Status != store.JobDone || got.Counts != final || got.ReportKey != "r.csv" || got.SummaryKey != "s.json" || got.FinishedAt.IsZero() {
+		t.Fatalf("after finish: %+v", got)
+	}
+	if err := s.UpdateJobStatus(ctx, "acme", "j-missing", store.JobFailed, counts, "x"); pbx.ErrorCode(err) != pbx.ENOTFOUND {
+		t.Errorf("update of a missing job = %v", err)
+	}
+	var e *pbx.Error
+	if _, err := s.GetJob(ctx, "acme", "j-missing"); !errors.As(err, &e) || e.Code != pbx.ENOTFOUND {
+		t.Errorf("GetJob missing = %v", err)
+	}
+	if _, _, err := s.CreateJob(ctx, store.Job{Tenant: "Bad", ID: "x"}); pbx.ErrorCode(err) != pbx.EINVALID {
+		t.Errorf("bad tenant = %v", err)
+	}
+
+	// Newest first, limited.
+	for i, id := range []string{"jb", "jc", "jd"} {
+		j := job
+		j.ID, j.CreatedAt = id, base.Add(time.Duration(i+1)*time.Hour)
+		if _, _, err := s.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.ListJobs(ctx, "acme", 3)
+	if err != nil || len(list) != 3 || list[0].ID != "jd" || list[1].ID != "jc" || list[2].ID != "jb" {
+		t.Fatalf("ListJobs = %+v, %v", list, err)
+	}
+	if all, _ := s.ListJobs(ctx, "acme", 0); len(all) != 4 {
+		t.Errorf("ListJobs(0) = %d jobs", len(all))
+	}
+	if none, err := s.ListJobs(ctx, "nobody", 10); err != nil || len(none) != 0 {
+		t.Errorf("ListJobs(nobody) = %+v, %v", none, err)
+	}
+}
+
+func testLookup(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	// 250 extensions: three BatchGetItem requests; every third exists.
+	var exts []string
+	for i := range 250 {
+		ext := 1000 + i
+		exts = append(exts, itoa(ext))
+		if i%3 == 0 {
+			put(t, s, store.TenantPK("lk"), store.ExtensionSK(itoa(ext)), nil)
+		}
+	}
+	put(t, s, store.TenantPK("lk"), store.DIDSK("+15550001"), nil)
+	put(t, s, store.DIDOwnerPK("+15550002"), store.SKOwner, map[string]string{"Tenant": "lk"})
+	put(t, s, store.DIDOwnerPK("+15550003"), store.SKOwner, map[string]string{"Tenant": "other"})
+	put(t, s, store.MACOwnerPK("001565000001"), store.SKOwner, map[string]string{"Tenant": "lk", "Endpoint": "100-lk"})
+	put(t, s, store.MACOwnerPK("001565000002"), store.SKOwner, map[string]string{"Tenant": "other", "Endpoint": "1-other"})
+	put(t, s, store.TenantPK("other"), store.ExtensionSK("1000"), nil)
+
+	dids := []string{"+15550001", "+15550002", "+15550003", "+15550004", "+15550001"} // a repeat is fine
+	macs := []string{"001565000001", "001565000002", "001565000003"}
+	td, err := s.LookupTenantData(ctx, "lk", exts, dids, macs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(td.Extensions) != 84 || !td.Extensions["1000"] || td.Extensions["1001"] || !td.Extensions["1249"] {
+		t.Errorf("extensions: %d found", len(td.Extensions))
+	}
+	if len(td.OwnedDIDs) != 2 || !td.OwnedDIDs["+15550001"] || !td.OwnedDIDs["+15550002"] || len(td.TakenDIDs) != 1 || !td.TakenDIDs["+15550003"] {
+		t.Errorf("DIDs: owned %v taken %v", td.OwnedDIDs, td.TakenDIDs)
+	}
+	if len(td.MACEndpoints) != 1 || td.MACEndpoints["001565000001"] != "100-lk" || len(td.TakenMACs) != 1 || !td.TakenMACs["001565000002"] {
+		t.Errorf("MACs: mine %v taken %v", td.MACEndpoints, td.TakenMACs)
+	}
+	empty, err := s.LookupTenantData(ctx, "lk", nil, nil, nil)
+	if err != nil || len(empty.Extensions) != 0 {
+		t.Errorf("empty lookup = %+v, %v", empty, err)
+	}
+}
