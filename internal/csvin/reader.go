@@ -94,6 +94,7 @@ type Reader struct {
 
 	buf      []byte
 	pos, end int
+	nl       int // index in buf of the next '\n' at or after pos, or end when none is buffered
 	srcErr   error // the source's error once it is drained; io.EOF at the end
 
 	line    int // physical line of the next byte
@@ -131,7 +132,7 @@ const (
 func NewReader(r io.Reader, lim Limits) *Reader {
 	lim = lim.withDefaults()
 	c := &countingReader{r: r, max: lim.MaxBytes}
-	return &Reader{lim: lim, counter: c, src: c, buf: make([]byte, 0, 64<<10), line: 1}
+	return &Reader{lim: lim, counter: c, src: c, buf: make([]byte, 0, 64<<10), line: 1, nl: -1}
 }
 
 // Encoding reports the detected encoding (meaningful after Header).
@@ -236,7 +237,7 @@ func (r *Reader) start() (int, error) {
 		rest := bytes.Clone(head[2:])
 		dec := unicode.UTF16(order, unicode.IgnoreBOM).NewDecoder()
 		r.src = transform.NewReader(io.MultiReader(bytes.NewReader(rest), r.counter), dec)
-		r.pos, r.end, r.srcErr = 0, 0, nil
+		r.pos, r.end, r.nl, r.srcErr = 0, 0, -1, nil
 		r.buf = r.buf[:0]
 		r.encoding, r.mode = name, modeDecoded
 	}
@@ -369,6 +370,7 @@ func (r *Reader) fillTo(n int) error {
 		r.end -= r.pos
 		r.pos = 0
 	}
+	r.nl = -1
 	r.buf = r.buf[:cap(r.buf)]
 	for r.end < n && r.end < len(r.buf) && r.srcErr == nil {
 		m, err := r.src.Read(r.buf[r.end:])
@@ -403,7 +405,7 @@ func (r *Reader) more() bool {
 	if r.srcErr != nil {
 		return false
 	}
-	r.pos, r.end = 0, 0
+	r.pos, r.end, r.nl = 0, 0, -1
 	r.buf = r.buf[:cap(r.buf)]
 	for r.end == 0 && r.srcErr == nil {
 		m, err := r.src.Read(r.buf)
@@ -488,8 +490,17 @@ func (r *Reader) readRecord() (int, error) {
 				r.endField(plainStart)
 				return start, nil
 			}
+			if r.nl < r.pos || r.nl > r.end {
+				r.nl = r.end
+				if j := bytes.IndexByte(r.buf[r.pos:r.end], '\n'); j >= 0 {
+					r.nl = r.pos + j
+				}
+			}
 			w := r.buf[r.pos:r.end]
-			i := indexDelimOrNewline(w, delim)
+			i := bytes.IndexByte(r.buf[r.pos:r.nl], delim)
+			if i < 0 && r.nl < r.end {
+				i = r.nl - r.pos
+			}
 			if i < 0 {
 				r.rec = append(r.rec, w...)
 				r.pos = r.end
@@ -535,15 +546,6 @@ func (r *Reader) endField(plainStart int) {
 	r.ends = append(r.ends, len(r.rec))
 }
 
-func indexDelimOrNewline(w []byte, delim byte) int {
-	for i, c := range w {
-		if c == delim || c == '\n' {
-			return i
-		}
-	}
-	return -1
-}
-
 // blank reports whether the current record has no content: an empty line,
 // spaces, or only delimiters (";;;;;;" from spreadsheets).
 func (r *Reader) blank() bool {
@@ -565,7 +567,7 @@ func (r *Reader) decodeRecord() error {
 			break
 		}
 	}
-	if ascii || r.mode == modeDecoded {
+	if ascii || r.mode == modeDecoded || (r.mode == modeUTF8 && r.validUTF8Fields()) {
 		r.out, r.oend = r.rec, r.ends
 		return nil
 	}
@@ -592,6 +594,20 @@ func (r *Reader) decodeRecord() error {
 	}
 	r.out, r.oend = r.dec, r.dend
 	return nil
+}
+
+// validUTF8Fields reports whether every field is valid UTF-8: the whole
+// record is, and no field starts inside another's character.
+func (r *Reader) validUTF8Fields() bool {
+	if !utf8.Valid(r.rec) {
+		return false
+	}
+	for _, end := range r.ends {
+		if end < len(r.rec) && !utf8.RuneStart(r.rec[end]) {
+			return false
+		}
+	}
+	return true
 }
 
 func isASCII(b []byte) bool {
