@@ -522,7 +522,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	}, nagException{
 		Rule: "AwsSolutions-IAM5",
 		Reason: "Added by CDK for logging and tracing: X-Ray PutTraceSegments/PutTelemetryRecords/GetSampling* and CloudWatch Logs vended log delivery " +
-			"(logs:CreateLogDelivery, …, DescribeLogGroups) don't support resource-level permissions and require \"*\" " +
+			"(logs:CreateLogDelivery, ..., DescribeLogGroups) don't support resource-level permissions and require \"*\" " +
 			"(https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy).",
 		AppliesTo: []string{`/^Resource::\*$/`},
 	})
