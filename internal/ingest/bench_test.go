@@ -1,0 +1,91 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+)
+
+// generateUsers returns a valid users CSV of n rows. withPhones gives every
+// row a mobile and a DID (two libphonenumber parses, the dominant cost);
+// otherwise rows carry names, email, MAC, model and department.
+func generateUsers(n int, withPhones bool) []byte {
+	var b bytes.Buffer
+	b.WriteString(header)
+	first := []string{"Ann", "Bruno", "Chloé", "Dev", "Eve", "Farid", "Jürgen", "Pål"}
+	for i := range n {
+		mobile, did := "", ""
+		if withPhones {
+			mobile = fmt.Sprintf("+1 415 555 %04d", i%10000)
+			did = fmt.Sprintf("+1 628 %03d %04d", 200+i/10000%800, i%10000)
+		}
+		fmt.Fprintf(&b, "%d,%s,Lee%d,user%d@acme.example,%s,%s,00:15:65:%02x:%02x:%02x,,yealink-t54w,Sales\n",
+			100000+i, first[i%len(first)], i, i, mobile, did, (i>>16)&0xff, (i>>8)&0xff, i&0xff)
+	}
+	return b.Bytes()
+}
+
+// BenchmarkValidate measures full validation (no stored data) in rows/s on
+// the generated files, and the peak heap growth while validating, which
+// must stay flat in the file size apart from the compact dedup index.
+func BenchmarkValidate(b *testing.B) {
+	for _, tc := range []struct {
+		rows   int
+		phones bool
+	}{{10_000, false}, {100_000, false}, {1_000_000, false}, {10_000, true}} {
+		name := fmt.Sprintf("rows=%d/phones=%v", tc.rows, tc.phones)
+		b.Run(name, func(b *testing.B) {
+			data := generateUsers(tc.rows, tc.phones)
+			settings := localSettings(b, fmt.Sprintf(`{"max_rows": %d, "max_object_bytes": %d, "extension_max_len": 7}`, tc.rows, len(data)))
+			b.SetBytes(int64(len(data)))
+			var peak uint64
+			for b.Loop() {
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				base := ms.HeapAlloc
+				var max atomic.Uint64
+				done := make(chan struct{})
+				go sampleHeap(done, base, &max)
+				valid := 0
+				rep, err := Validate(context.Background(), bytes.NewReader(data), Input{
+					Tenant: "acme", Settings: settings,
+					Rows:     func(pbx.UserRow) error { valid++; return nil },
+					Rejected: func(events.RowResult) error { return nil },
+				})
+				close(done)
+				if err != nil || rep.FileError != nil || valid != tc.rows {
+					b.Fatalf("valid %d of %d: %v %+v", valid, tc.rows, err, rep.FileError)
+				}
+				peak = max.Load()
+			}
+			b.ReportMetric(float64(tc.rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+		})
+	}
+}
+
+// sampleHeap records the largest heap growth above base until done.
+func sampleHeap(done chan struct{}, base uint64, max *atomic.Uint64) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if ms.HeapAlloc > base && ms.HeapAlloc-base > max.Load() {
+			max.Store(ms.HeapAlloc - base)
+		}
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
+}
