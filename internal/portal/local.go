@@ -107,7 +107,7 @@ func NewLocalServer(cfg LocalConfig) (http.Handler, error) {
 	s.mux.HandleFunc("GET /config.json", s.config)
 	s.mux.Handle("POST /dev/signin", s.sameOrigin(http.HandlerFunc(s.signIn)))
 	s.mux.Handle("POST /dev/signout", s.sameOrigin(http.HandlerFunc(s.signOut)))
-	s.mux.Handle("GET /", http.FileServerFS(cfg.Files))
+	s.mux.Handle("/", staticFiles(cfg.Files))
 	return s, nil
 }
 
@@ -119,6 +119,20 @@ func (s *localServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
 		"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 	s.mux.ServeHTTP(w, r)
+}
+
+// staticFiles serves the page; only GET and HEAD.
+func staticFiles(files fs.FS) http.Handler {
+	fileServer := http.FileServerFS(files)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSONError(w, http.StatusMethodNotAllowed, codeMethod, "use GET")
+			return
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		fileServer.ServeHTTP(w, r)
+	})
 }
 
 // authenticate reads the session cookie, or a bearer token for scripts.
