@@ -47,7 +47,7 @@ type Objects interface {
 // Jobs is the part of *store.Store finalize uses.
 type Jobs interface {
 	GetJob(ctx context.Context, tenant, id string) (store.Job, error)
-	FinishJob(ctx context.Context, tenant, id, status string, counts events.Counts, reportKey, summaryKey string) error
+	FinishJobAt(ctx context.Context, tenant, id, status string, counts events.Counts, reportKey, summaryKey string, finishedAt time.Time) error
 }
 
 // Handler is the finalize step.
@@ -88,7 +88,7 @@ func (h *Handler) Handle(ctx context.Context, in events.FinalizeInput) (events.F
 	if err != nil {
 		return events.FinalizeOutput{}, fmt.Errorf("finalize %s/%s: %w", in.Tenant, in.Job, err)
 	}
-	rows, err := h.merge(ctx, in)
+	rows, err := h.merge(ctx, in, job.Options.Welcome)
 	if err != nil {
 		return events.FinalizeOutput{}, fmt.Errorf("finalize %s/%s: %w", in.Tenant, in.Job, err)
 	}
@@ -133,7 +133,7 @@ func (h *Handler) Handle(ctx context.Context, in events.FinalizeInput) (events.F
 	if err := h.put(ctx, in.JobsBucket, summaryKey, "application/json", append(sumJSON, '\n')); err != nil {
 		return events.FinalizeOutput{}, err
 	}
-	if err := h.Jobs.FinishJob(ctx, in.Tenant, in.Job, status, counts, reportKey, summaryKey); err != nil {
+	if err := h.Jobs.FinishJobAt(ctx, in.Tenant, in.Job, status, counts, reportKey, summaryKey, finished); err != nil {
 		return events.FinalizeOutput{}, fmt.Errorf("finish job %s/%s: %w", in.Tenant, in.Job, err)
 	}
 	log.InfoContext(ctx, "job finalized", "status", status, "rows", counts.Rows, "created", counts.Created,
@@ -223,7 +223,7 @@ func WriteReport(w io.Writer, rows []events.RowResult) error {
 // merge builds the final per-row results in line order. Rows are few enough
 // per job (bounded by the max-rows setting) to hold their results; the
 // result objects are read one by one.
-func (h *Handler) merge(ctx context.Context, in events.FinalizeInput) ([]events.RowResult, error) {
+func (h *Handler) merge(ctx context.Context, in events.FinalizeInput, welcome pbx.WelcomeMode) ([]events.RowResult, error) {
 	byLine := map[int]events.RowResult{}
 
 	// Valid rows start as failed: only a batch's results object proves otherwise.
@@ -287,6 +287,15 @@ func (h *Handler) merge(ctx context.Context, in events.FinalizeInput) ([]events.
 	})
 	if err != nil {
 		return nil, err
+	}
+	if welcome == pbx.WelcomeNone {
+		// Phase 2 did not run: the emails wait for `bulkprov send-welcome`.
+		for line, r := range byLine {
+			if r.Status == events.StatusCreated && r.EmailStatus == "" && r.Email != "" {
+				r.EmailStatus = events.EmailDeferred
+				byLine[line] = r
+			}
+		}
 	}
 	if in.Phase2Error != nil && in.Phase2Error.Error != "" {
 		// Phase 2 died: rows that should have had an email and have no outcome.
