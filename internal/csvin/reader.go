@@ -94,7 +94,7 @@ type Reader struct {
 
 	buf      []byte
 	pos, end int
-	nl       int // index in buf of the next '\n' at or after pos, or end when none is buffered
+	nl       int   // index in buf of the next '\n' at or after pos, or end when none is buffered
 	srcErr   error // the source's error once it is drained; io.EOF at the end
 
 	line    int // physical line of the next byte
