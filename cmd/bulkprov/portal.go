@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/bulkprov/bulkprov/internal/localrun"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/portal"
+	"github.com/bulkprov/bulkprov/internal/provision"
+	portalweb "github.com/bulkprov/bulkprov/web/portal"
+)
+
+// runPortal serves the tenant portal on this machine: the page, the same
+// API handler as the portal-api Lambda behind a development sign-in for the
+// seeded tenant, and the whole local pipeline, so that Save really runs
+// ingest and the workflow. The sign-in has no password, so it listens on
+// loopback only.
+func runPortal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("portal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address (loopback only; port 0 picks a free port)")
+	tenant := fs.String("tenant", "acme", "the tenant to seed and sign in as")
+	state := fs.String("state", "", "state directory of the local stack (as for bulkprov run); empty starts an empty stack")
+	outbox := fs.String("outbox", "", "folder for the welcome emails (.eml); empty lets the stack choose")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: bulkprov portal [--addr 127.0.0.1:8080] [--tenant acme] [--state DIR] [--outbox DIR]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "portal: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := pbx.ValidateTenantName(*tenant); err != nil {
+		fmt.Fprintf(stderr, "portal: --tenant: %s\n", pbx.ErrorMessage(err))
+		return exitUsage
+	}
+	host, _, err := net.SplitHostPort(*addr)
+	if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+		fmt.Fprintf(stderr, "portal: --addr %q: the development sign-in has no password, so listen on a loopback address such as 127.0.0.1:8080\n", *addr)
+		return exitUsage
+	}
+
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "portal: %v\n", err)
+		return exitUsage
+	}
+	p, err := localrun.Start(ctx, localrun.Config{Tenant: *tenant, StateDir: *state, OutboxDir: *outbox, Logger: log})
+	if err != nil {
+		_ = ln.Close()
+		fmt.Fprintf(stderr, "portal: %v\n", err)
+		return exitFailed
+	}
+	defer p.Close()
+	if err := servePortal(ctx, ln, p, stdout, log); err != nil {
+		fmt.Fprintf(stderr, "portal: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// servePortal serves until ctx is done, then shuts down gracefully.
+func servePortal(ctx context.Context, ln net.Listener, p *localrun.Pipeline, stdout io.Writer, log *slog.Logger) error {
+	key := make([]byte, 32) // per process: restarting signs everyone out
+	if _, err := rand.Read(key); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	tokens, err := portal.NewDevTokens(key, 12*time.Hour, nil)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	h, err := portal.NewLocalServer(portal.LocalConfig{
+		PublicURL: base, S3Endpoint: p.Stack.Endpoints.S3, AWS: p.Stack.Clients.Config,
+		UploadsBucket: p.Stack.UploadsBucket, JobsBucket: p.Stack.JobsBucket,
+		Jobs: p.Store, Settings: p.Store, Lookup: p.Store, Objects: p.Stack.Clients.S3,
+		Tenants: []string{p.Tenant}, Tokens: tokens, Files: portalweb.Files(),
+		KnownPhoneModel: provision.KnownModel, Logger: log,
+	})
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // a large CSV PUT
+		WriteTimeout:      2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "Portal ready at %s/ (sign in as tenant %s)\n", base, p.Tenant)
+	fmt.Fprintf(stdout, "Welcome emails are written to %s\n", p.Stack.OutboxDir)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
