@@ -58,7 +58,7 @@ type env struct {
 	h      *records.Handler
 }
 
-func newEnv(t *testing.T, tenant, overrides string) *env {
+func newEnv(t testing.TB, tenant, overrides string) *env {
 	t.Helper()
 	st := store.New(stack.Clients.DynamoDB, stack.Table)
 	if err := st.PutTenant(context.Background(), pbx.Tenant{Name: tenant, DisplayName: tenant}, []byte(overrides)); err != nil {
@@ -78,7 +78,7 @@ func options(mod func(*pbx.Options)) pbx.Options {
 }
 
 // job stores a job item the way ingest does.
-func (e *env) job(t *testing.T, id string, o pbx.Options) string {
+func (e *env) job(t testing.TB, id string, o pbx.Options) string {
 	t.Helper()
 	if _, _, err := e.st.CreateJob(context.Background(), store.Job{Tenant: e.tenant, ID: id, Status: store.JobRunning, Options: o, CreatedAt: jobCreated}); err != nil {
 		t.Fatal(err)
