@@ -245,6 +245,7 @@
       const th = document.createElement('th');
       th.scope = 'col';
       th.id = 'col-' + c;
+      th.className = 'col-' + col;
       th.textContent = label(col);
       hr.appendChild(th);
     });
@@ -262,6 +263,7 @@
       tr.appendChild(th);
       row.forEach((value, c) => {
         const td = tr.insertCell();
+        td.className = 'col-' + state.columns[c];
         const input = document.createElement('input');
         input.type = 'text';
         input.id = cellId(r, c);
@@ -439,6 +441,9 @@
       fe.append('This data cannot be used as it is:', ul);
     }
 
+    if (!(report.errors || []).length && $('save-status').textContent.startsWith('Fix the')) {
+      $('save-status').textContent = '';
+    }
     const errRows = new Set((report.errors || []).map((i) => i.row));
     const summary = $('summary');
     const nErr = (report.errors || []).length;

@@ -1,0 +1,199 @@
+// Package e2e runs the tenant portal's browser test: it builds bulkprov,
+// starts `bulkprov portal` (the whole local pipeline) and drives the page
+// in headless Chromium with web/portal/e2e/portal.e2e.mjs (playwright-core
+// from the repository's node_modules).
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const chromium = "/usr/bin/chromium"
+
+// The upload: three users, the second with an email that is not one.
+const (
+	uploadCSV = "extension,first_name,last_name,email\n" +
+		"400,Ann,Lee,ann.lee@acme.example\n" +
+		"401,Bo,Ek,bo.ek@\n" +
+		"402,Cy,Ng,cy.ng@acme.example\n"
+	badRow   = "1"
+	fixValue = "bo.ek@acme.example"
+)
+
+func TestPortalInChromium(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("the portal's browser test needs Chromium at %s: install it with `apt-get install -y chromium` (%v)", chromium, err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("the portal's browser test needs node on PATH (Node 20): %v", err)
+	}
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "node_modules", "playwright-core", "package.json")); err != nil {
+		t.Fatalf("playwright-core is not installed: run `npm ci` in %s (%v)", root, err)
+	}
+
+	artifacts := os.Getenv("BULKPROV_ARTIFACTS")
+	if artifacts == "" {
+		// Kept after the test so the screenshots can be looked at.
+		if artifacts, err = os.MkdirTemp("", "bulkprov-portal-e2e-"); err != nil {
+			t.Fatal(err)
+		}
+	} else if artifacts, err = filepath.Abs(filepath.Join(artifacts, "portal-e2e")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "portal e2e: screenshots and the downloaded report go to %s\n", artifacts)
+	csvPath := filepath.Join(artifacts, "staff-with-one-bad-row.csv")
+	if err := os.WriteFile(csvPath, []byte(uploadCSV), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin := os.Getenv("BULKPROV_BIN") // a prebuilt binary, e.g. from make build in CI
+	if bin == "" {
+		bin = filepath.Join(t.TempDir(), "bulkprov")
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/bulkprov")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build ./cmd/bulkprov: %v\n%s", err, out)
+		}
+	}
+
+	outbox := filepath.Join(t.TempDir(), "outbox")
+	url := startPortal(ctx, t, bin, outbox, filepath.Join(artifacts, "portal.log"))
+
+	script := exec.CommandContext(ctx, node, filepath.Join(root, "web", "portal", "e2e", "portal.e2e.mjs"))
+	script.Dir = root
+	script.Env = append(os.Environ(),
+		"PORTAL_URL="+url, "CSV_PATH="+csvPath, "ARTIFACTS="+artifacts, "CHROMIUM="+chromium,
+		"BAD_ROW="+badRow, "FIX_VALUE="+fixValue)
+	out, err := script.CombinedOutput()
+	t.Logf("browser test output:\n%s", out)
+	if err != nil {
+		t.Fatalf("browser test failed (%v); screenshots in %s", err, artifacts)
+	}
+
+	// The downloaded report is the job's: every row created, the fixed one
+	// included, in the lines of the CSV the page saved.
+	f, err := os.Open(filepath.Join(artifacts, "report.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	records, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(records) == 0 {
+		t.Fatalf("report.csv: %v", err)
+	}
+	col := map[string]int{}
+	for i, name := range records[0] {
+		col[name] = i
+	}
+	for _, name := range []string{"line", "extension", "user", "status"} {
+		if _, ok := col[name]; !ok {
+			t.Fatalf("report header %v has no %q column", records[0], name)
+		}
+	}
+	got := map[string]string{}
+	for _, r := range records[1:] {
+		got[r[col["extension"]]] = r[col["line"]] + " " + r[col["user"]] + " " + r[col["status"]]
+	}
+	want := map[string]string{"400": "2 acme-400 created", "401": "3 acme-401 created", "402": "4 acme-402 created"}
+	for ext, w := range want {
+		if got[ext] != w {
+			t.Errorf("report row %s = %q, want %q (report %v)", ext, got[ext], w, records)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("report has rows %v, want %v", got, want)
+	}
+	// And the pipeline really ran: a welcome email per user, one of them
+	// to the address fixed in the grid.
+	emails, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))
+	fixed := 0
+	for _, e := range emails {
+		if b, err := os.ReadFile(e); err == nil && strings.Contains(string(b), fixValue) {
+			fixed++
+		}
+	}
+	if len(emails) != 3 || fixed != 1 {
+		t.Errorf("outbox has %d emails, %d to %s; want 3 and 1", len(emails), fixed, fixValue)
+	}
+	fmt.Fprintf(os.Stderr, "portal e2e: passed; screenshots in %s\n", artifacts)
+}
+
+var readyLine = regexp.MustCompile(`Portal ready at (http://127\.0\.0\.1:\d+)/`)
+
+// startPortal runs `bulkprov portal` on a free loopback port and returns
+// its URL once it is ready; the process is interrupted at cleanup.
+func startPortal(ctx context.Context, t *testing.T, bin, outbox, logPath string) string {
+	t.Helper()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "portal", "--addr", "127.0.0.1:0", "--tenant", "acme", "--outbox", outbox)
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("bulkprov portal exited with %v (log: %s)", err, logPath)
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("bulkprov portal did not stop within 30 s of SIGINT")
+		}
+		logFile.Close()
+	})
+
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := readyLine.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+		done <- cmd.Wait()
+	}()
+	select {
+	case u := <-urls:
+		return u
+	case err := <-done:
+		done <- err // for the cleanup
+		log, _ := os.ReadFile(logPath)
+		t.Fatalf("bulkprov portal exited before it was ready: %v\n%s", err, strings.TrimSpace(string(log)))
+	case <-ctx.Done():
+		t.Fatalf("bulkprov portal was not ready in time (log: %s)", logPath)
+	}
+	return ""
+}
