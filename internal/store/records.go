@@ -341,6 +341,8 @@ func rowFailure(w RowWrite, failed []txItem, old []map[string]types.AttributeVal
 		e = pbx.Errorf(pbx.CodeDIDNotOwned, "did", "DID %s is not assigned to this tenant; assign it first or upload with create-dids", o.DID.Number)
 	case roleRoute, roleDID:
 		e = pbx.Errorf(pbx.CodeDIDTaken, "did", "DID %s already routes to another extension", o.DID.Number)
+	case roleOldRoute:
+		e = pbx.Errorf(pbx.CodeDIDTaken, "did", "the route of the extension's previous DID was changed meanwhile; upload the row again")
 	case roleMACOwner, roleOldMAC:
 		e = pbx.Errorf(pbx.CodeMACTaken, "mac", "MAC %s is already assigned to another phone", o.Endpoint.Device.MAC)
 	default:
