@@ -36,10 +36,11 @@ func (c StageConfig) Prod() bool { return c.Stage == "prod" }
 // stagesContextKey holds the per-stage defaults in cdk.json.
 const stagesContextKey = "bulkprov:stages"
 
-var (
-	stageNamePattern = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
-	domainPattern    = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
-	configSetPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+// Patterns for context values, compiled where used (no package state).
+const (
+	stageNamePattern = `^[a-z][a-z0-9]{0,15}$`
+	domainPattern    = `^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`
+	configSetPattern = `^[A-Za-z0-9_-]{1,64}$`
 )
 
 // stageConfigFromContext reads the stage's configuration from the
@@ -49,7 +50,7 @@ func stageConfigFromContext(node constructs.Node) (StageConfig, error) {
 	if stage == "" {
 		stage = "dev"
 	}
-	if !stageNamePattern.MatchString(stage) {
+	if !regexp.MustCompile(stageNamePattern).MatchString(stage) {
 		return StageConfig{}, fmt.Errorf("context stage: %q is not a stage name (lowercase letters and digits, e.g. dev or prod)", stage)
 	}
 
@@ -80,10 +81,10 @@ func stageConfigFromContext(node constructs.Node) (StageConfig, error) {
 }
 
 func (c StageConfig) validate() error {
-	if !domainPattern.MatchString(c.SESDomain) {
+	if !regexp.MustCompile(domainPattern).MatchString(c.SESDomain) {
 		return fmt.Errorf("context sesDomain: %q is not a domain name (set it in cdk.json %s.%s or with -c sesDomain=...)", c.SESDomain, stagesContextKey, c.Stage)
 	}
-	if !configSetPattern.MatchString(c.SESConfigurationSet) {
+	if !regexp.MustCompile(configSetPattern).MatchString(c.SESConfigurationSet) {
 		return fmt.Errorf("context sesConfigurationSet: %q must be 1-64 letters, digits, '_' or '-'", c.SESConfigurationSet)
 	}
 	for name, v := range map[string]int{
