@@ -56,8 +56,9 @@ func (m *modelledStore) WriteRows(ctx context.Context, tenant string, rows []sto
 // BenchmarkHandler runs batches of 50 typical rows (name, email, mobile;
 // every second row a DID with create-dids, every third a MAC; invite
 // welcome) through the handler against DynamoDB Local, S3 and KMS on
-// loopback, for several rows per transaction, sequentially and with four
-// batches at once (the Distributed Map runs batches concurrently). Reported:
+// loopback, for several rows per transaction, one or several of a batch's
+// transactions at once, and one or four batches at once (the Distributed
+// Map runs batches concurrently). Reported:
 // rows/s, its ratio to bare 8-item transactions/s measured in the same run,
 // billable calls per row (every DynamoDB, KMS and S3 call the handler made),
 // and write units per row (DynamoDB Local's report and the billing model).
@@ -67,12 +68,16 @@ func BenchmarkHandler(b *testing.B) {
 	const batchRows = 50
 	bare := bareTransactionsPerSecond(b, 200)
 	next := 0 // extension and DID/MAC numbers, unique across every run
-	for _, concurrency := range []int{1, 4} {
-		for _, perTx := range []int{1, 4, 8, 25} {
-			b.Run(fmt.Sprintf("batches=%d/rows_per_tx=%d", concurrency, perTx), func(b *testing.B) {
-				tenant := fmt.Sprintf("bench%dx%d", concurrency, perTx)
+	for _, c := range []struct{ batches, perTx, txConcurrency int }{
+		{1, 1, 1}, {1, 4, 1}, {1, 8, 1}, {1, 25, 1}, {1, 25, 2}, {1, 25, 4}, {4, 25, 1}, {4, 25, 2},
+	} {
+		concurrency, perTx := c.batches, c.perTx
+		{
+			b.Run(fmt.Sprintf("batches=%d/rows_per_tx=%d/tx_at_once=%d", concurrency, perTx, c.txConcurrency), func(b *testing.B) {
+				tenant := fmt.Sprintf("bench%dx%dx%d", concurrency, perTx, c.txConcurrency)
 				e := newEnv(b, tenant, provisioningOn)
 				e.h.RowsPerTransaction = perTx
+				e.h.Concurrency = c.txConcurrency
 				model := &modelledStore{Store: e.st}
 				e.h.Store = model
 				job := e.job(b, "job-bench", options(func(o *pbx.Options) { o.CreateDIDs = true }))

@@ -30,6 +30,7 @@ package records
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -83,6 +84,10 @@ type Jobs interface {
 // "fill each transaction".
 const DefaultRowsPerTransaction = 25
 
+// DefaultConcurrency: a batch of 50 rows makes ~5 full transactions; two at
+// a time overlap one's network and commit with the next one's.
+const DefaultConcurrency = 2
+
 // Handler is the create-records step.
 type Handler struct {
 	Store   Store
@@ -94,6 +99,9 @@ type Handler struct {
 	Log *slog.Logger
 	// RowsPerTransaction; 0 means DefaultRowsPerTransaction.
 	RowsPerTransaction int
+	// Concurrency is how many of a batch's transactions run at once; 0
+	// means DefaultConcurrency.
+	Concurrency int
 	// JobsBucket, when set, is the only bucket results are written to: a
 	// batch naming another one is refused rather than followed.
 	JobsBucket string
@@ -134,6 +142,7 @@ func (h *Handler) Handle(ctx context.Context, in events.RecordsBatch) (events.Ba
 	if len(writes.rows) > 0 {
 		outcomes, stats, err := h.Store.WriteRows(ctx, bc.Tenant, writes.rows, store.WriteOptions{
 			Job: bc.Job, CreatedAt: writes.createdAt, RowsPerTransaction: h.rowsPerTransaction(),
+			Concurrency: cmp.Or(h.Concurrency, DefaultConcurrency),
 		})
 		if err != nil {
 			return events.BatchResult{}, fmt.Errorf("create records of batch %s: %w", batch, err)

@@ -542,6 +542,7 @@ func TestCrashBetweenTransactionsThenRerun(t *testing.T) {
 	crashing.Store = store.New(crashAfterFirstTransaction(), stack.Table)
 	crashing.Jobs = records.StoreJobs(e.st)
 	crashing.RowsPerTransaction = 2
+	crashing.Concurrency = 1 // a crash point between transactions
 	if _, err := crashing.Handle(context.Background(), e.batch(job, rows...)); err == nil {
 		t.Fatal("the crashed batch reported success")
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,6 +71,10 @@ type WriteOptions struct {
 	// RowsPerTransaction bounds how many rows share one TransactWriteItems
 	// (always within MaxTransactionItems items); 0 means as many as fit.
 	RowsPerTransaction int
+	// Concurrency is how many transactions run at once (0 or 1: one after
+	// the other). Transactions run concurrently only when no two rows of the
+	// call share an item, so outcomes do not depend on timing.
+	Concurrency int
 	// MaxAttempts bounds retries of a throttled or conflicting transaction
 	// before its rows fail with pbx.CodeThrottled; 0 means 8.
 	MaxAttempts int
@@ -155,10 +160,43 @@ func (s *Store) WriteRows(ctx context.Context, tenant string, rows []RowWrite, o
 		}
 		pending = append(pending, pendingRow{index: i, w: w, items: items})
 	}
-	for _, group := range pack(pending, opt.RowsPerTransaction) {
-		if err := s.writeGroup(ctx, tenant, group, opt, out, &stats); err != nil {
-			return nil, stats, err
+	groups, clashed := pack(pending, opt.RowsPerTransaction)
+	if opt.Concurrency <= 1 || clashed || len(groups) == 1 {
+		// Rows sharing an item run in order, so the first row wins.
+		for _, group := range groups {
+			if err := s.writeGroup(ctx, tenant, group, opt, out, &stats); err != nil {
+				return nil, stats, err
+			}
 		}
+		return out, stats, nil
+	}
+	// Groups touch disjoint items and disjoint outcomes: run them at once.
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		slots    = make(chan struct{}, opt.Concurrency)
+	)
+	for _, group := range groups {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			var gs WriteStats
+			err := s.writeGroup(ctx, tenant, group, opt, out, &gs)
+			mu.Lock()
+			defer mu.Unlock()
+			stats.Transactions += gs.Transactions
+			stats.Retries += gs.Retries
+			stats.ConsumedWCU += gs.ConsumedWCU
+			stats.ModelWCU += gs.ModelWCU
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, stats, firstErr
 	}
 	return out, stats, nil
 }
@@ -166,9 +204,15 @@ func (s *Store) WriteRows(ctx context.Context, tenant string, rows []RowWrite, o
 // pack groups rows into transactions of at most MaxTransactionItems items
 // and rowsPerTx rows, never putting two operations on one item into the
 // same transaction (DynamoDB rejects that): such a row waits for a later
-// transaction, where its conditions decide.
-func pack(rows []pendingRow, rowsPerTx int) [][]pendingRow {
-	var groups [][]pendingRow
+// transaction, where its conditions decide. clashed reports whether any row was deferred for sharing an item.
+func pack(rows []pendingRow, rowsPerTx int) (groups [][]pendingRow, clashed bool) {
+	seen := map[string]bool{}
+	for _, r := range rows {
+		for _, it := range r.items {
+			clashed = clashed || seen[it.key]
+			seen[it.key] = true
+		}
+	}
 	for len(rows) > 0 {
 		var group, rest []pendingRow
 		keys := map[string]bool{}
@@ -192,7 +236,7 @@ func pack(rows []pendingRow, rowsPerTx int) [][]pendingRow {
 		groups = append(groups, group)
 		rows = rest
 	}
-	return groups
+	return groups, clashed
 }
 
 // writeGroup submits one transaction and resolves cancellations row by row

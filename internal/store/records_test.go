@@ -161,4 +161,36 @@ func TestRowsAndCredentials(t *testing.T) {
 			t.Errorf("another job's outcome = %+v", out)
 		}
 	})
+
+	t.Run("concurrent transactions", func(t *testing.T) {
+		sealer, err := box.Sealer(ctx, "conc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []store.RowWrite
+		for i := range 40 {
+			rows = append(rows, rowWrite(t, sealer, "conc", pbx.UserRow{Line: i + 2, Extension: fmt.Sprint(100 + i)}))
+		}
+		// A row repeating row 0's extension (another line) shares its items:
+		// the call falls back to running in order, and row 0 wins.
+		dup := rowWrite(t, sealer, "conc", pbx.UserRow{Line: 99, Extension: "100"})
+		for _, tc := range []struct {
+			name string
+			rows []store.RowWrite
+		}{{"disjoint", rows[:20]}, {"shared item", append(append([]store.RowWrite{}, rows[20:]...), rows[0], dup)}} {
+			out, stats, err := st.WriteRows(ctx, "conc", tc.rows, store.WriteOptions{Job: "j1", RowsPerTransaction: 3, Concurrency: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, o := range out {
+				last := tc.name == "shared item" && i == len(out)-1
+				if last && pbx.ErrorCode(o.Err) != pbx.CodeExtensionExists || !last && o.Err != nil {
+					t.Errorf("%s: line %d: %+v", tc.name, o.Line, o)
+				}
+			}
+			if stats.Transactions < (len(tc.rows)+2)/3 {
+				t.Errorf("%s: %d transactions for %d rows", tc.name, stats.Transactions, len(tc.rows))
+			}
+		}
+	})
 }
