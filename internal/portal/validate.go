@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -244,7 +242,7 @@ func readGrid(body []byte, s pbx.Settings) *Grid {
 	rd := csvin.NewReader(bytes.NewReader(body), csvin.Limits{MaxBytes: s.MaxObjectBytes, MaxRows: s.MaxRows})
 	for {
 		rec, err := rd.Read()
-		if errors.Is(err, io.EOF) || err != nil {
+		if err != nil { // io.EOF, or the file-level error already reported
 			return g
 		}
 		g.Rows = append(g.Rows, GridRow{Line: rec.Line, Cells: append([]string(nil), rec.Fields[:]...)})
