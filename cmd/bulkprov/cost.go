@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/bulkprov/bulkprov/internal/cost"
+)
+
+const costUsage = `usage: bulkprov cost --rows N [--sample S] [--json]
+
+Estimates what N rows cost on AWS (us-east-1 list prices, internal/cost/prices.go):
+starts the embedded stack, runs S generated rows (names, emails, mobiles,
+DIDs on every 2nd row, MACs on every 3rd) through the whole local pipeline,
+counts every billable request, the state transitions and the handler time,
+and scales them to N rows, next to a naive design (one Standard execution
+per row, one PutItem per object, no batching) priced by the same model.
+
+flags:
+`
+
+// runCost implements `bulkprov cost`.
+func runCost(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("cost", costUsage, stderr)
+	rows := fs.Int("rows", 10_000, "rows to price")
+	sample := fs.Int("sample", 300, "generated rows to measure on the local pipeline")
+	sesRate := fs.Float64("ses-rate", 14, "SES send rate (messages/s) of the account; send-welcome paces itself to it")
+	asJSON := fs.Bool("json", false, "print JSON")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
+	rest, help, err := parseInterspersed(fs, args)
+	switch {
+	case help:
+		return exitOK
+	case err != nil:
+		return exitUsage
+	case len(rest) > 0:
+		fmt.Fprintf(stderr, "bulkprov cost: unexpected argument %q\n", rest[0])
+		return exitUsage
+	case *rows <= 0:
+		fmt.Fprintln(stderr, "bulkprov cost: --rows must be positive")
+		return exitUsage
+	case *sesRate <= 0:
+		fmt.Fprintln(stderr, "bulkprov cost: --ses-rate must be positive")
+		return exitUsage
+	case *sample <= 0 || *sample > 100_000:
+		fmt.Fprintln(stderr, "bulkprov cost: --sample must be 1-100000")
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if !*asJSON {
+		fmt.Fprintf(stdout, "measuring %d generated rows on the local pipeline…\n", *sample)
+	}
+	usage, err := cost.Measure(ctx, cost.MeasureConfig{Rows: *sample, SESMaxSendRate: *sesRate, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		fmt.Fprintln(stderr, "bulkprov cost:", err)
+		return exitFailed
+	}
+	report := cost.NewReport(cost.ListPrices(), usage, *rows)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			fmt.Fprintln(stderr, "bulkprov cost:", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	if err := report.WriteText(stdout); err != nil {
+		fmt.Fprintln(stderr, "bulkprov cost:", err)
+		return exitFailed
+	}
+	return exitOK
+}

@@ -1,0 +1,306 @@
+package cost
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/bulkprov/bulkprov/infra/statemachine"
+	"github.com/bulkprov/bulkprov/internal/callstats"
+	"github.com/bulkprov/bulkprov/internal/localrun"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/stepfn"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// FunctionMemoryMiB is each function's memory size as infra/stack.go sets
+// it (a test reads the stack's source to keep the two equal).
+func FunctionMemoryMiB() map[string]int {
+	return map[string]int{
+		"ingest": 1024, "create-records": 512, "write-provisioning": 512,
+		"send-welcome": 256, "finalize": 512, "portal-api": 256,
+	}
+}
+
+// functionName maps the state machine's substitution keys to functions.
+func functionName(key string) string {
+	switch key {
+	case statemachine.CreateRecordsFunctionArn:
+		return "create-records"
+	case statemachine.WriteProvisioningFunctionArn:
+		return "write-provisioning"
+	case statemachine.SendWelcomeFunctionArn:
+		return "send-welcome"
+	case statemachine.FinalizeFunctionArn:
+		return "finalize"
+	}
+	return key
+}
+
+// MeasureConfig says what to run.
+type MeasureConfig struct {
+	Rows   int
+	Tenant string // default "costbench"
+	// Dir holds the generated CSV and the outbox; "" uses a temporary
+	// folder removed at the end.
+	Dir    string
+	Logger *slog.Logger
+	// SESMaxSendRate, when > 0, is the send rate the local SES reports
+	// (default 14/s, a new production account's). Send-welcome paces itself
+	// to it, so it sets that function's duration and the run's length.
+	SESMaxSendRate float64
+	// BeforeUpload runs on the started pipeline before the upload (a
+	// baseline measured on the same stack, for example).
+	BeforeUpload func(ctx context.Context, p *localrun.Pipeline) error
+}
+
+// Measure starts the local pipeline, uploads cfg.Rows generated rows with
+// create-dids, waits for the job to end and returns what it consumed: every
+// SDK call (the engine's S3 item reads included), modelled DynamoDB units,
+// the parent execution's state transitions and the child executions from
+// the engine's events, and each handler's time. The job must succeed with
+// every row created.
+func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
+	if cfg.Rows <= 0 {
+		return Usage{}, fmt.Errorf("measure: rows must be positive, not %d", cfg.Rows)
+	}
+	if cfg.Tenant == "" {
+		cfg.Tenant = "costbench"
+	}
+	if cfg.Dir == "" {
+		dir, err := os.MkdirTemp("", "bulkprov-cost-")
+		if err != nil {
+			return Usage{}, err
+		}
+		defer os.RemoveAll(dir)
+		cfg.Dir = dir
+	}
+	def, err := parseDefinition(statemachine.Definition())
+	if err != nil {
+		return Usage{}, err
+	}
+	csvPath := filepath.Join(cfg.Dir, fmt.Sprintf("users-%d.csv", cfg.Rows))
+	if err := writeRowsFile(csvPath, cfg.Rows); err != nil {
+		return Usage{}, err
+	}
+
+	counter, meter := &callstats.Counter{}, &Meter{}
+	tr := newTracker(def)
+	p, err := localrun.Start(ctx, localrun.Config{
+		Tenant: cfg.Tenant, OutboxDir: filepath.Join(cfg.Dir, "outbox"), Logger: cfg.Logger,
+		APIOptions: []func(*middleware.Stack) error{counter.Middleware(), meter.Middleware()},
+		OnEvent:    tr.event,
+		Wrap:       tr.wrap,
+	})
+	if err != nil {
+		return Usage{}, fmt.Errorf("measure: %w", err)
+	}
+	defer func() {
+		if cerr := p.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("measure: stop local pipeline: %w", cerr)
+		}
+	}()
+	// Time ingest like the other functions: the stack calls it on upload.
+	ingest := p.Handlers.Ingest.Handle
+	p.Stack.SetUploadHandler(func(ctx context.Context, ev events.S3Event) error {
+		start := time.Now()
+		err := ingest(ctx, ev)
+		tr.record("ingest", time.Since(start))
+		return err
+	})
+	if cfg.SESMaxSendRate > 0 {
+		p.Stack.SES().SetMaxSendRate(cfg.SESMaxSendRate)
+	}
+	if cfg.BeforeUpload != nil {
+		if err := cfg.BeforeUpload(ctx, p); err != nil {
+			return Usage{}, fmt.Errorf("measure: before upload: %w", err)
+		}
+	}
+
+	calls0, meter0 := counter.Snapshot(), meter.Snapshot()
+	start := time.Now()
+	key, err := p.UploadFile(ctx, csvPath, map[string]string{pbx.MetaCreateDIDs: "true"})
+	if err != nil {
+		return Usage{}, fmt.Errorf("measure: %w", err)
+	}
+	jobs, err := p.JobsFor(ctx, key)
+	if err != nil {
+		return Usage{}, fmt.Errorf("measure: %w", err)
+	}
+	elapsed := time.Since(start)
+	if len(jobs) != 1 {
+		return Usage{}, fmt.Errorf("measure: upload %s made %d jobs, want 1 (delivery errors: %v)", key, len(jobs), p.Stack.DeliveryErrors())
+	}
+	if j := jobs[0]; j.Status != store.JobDone || j.Counts.Created != cfg.Rows {
+		return Usage{}, fmt.Errorf("measure: job %s ended %s with %d of %d rows created (%s)", j.ID, j.Status, j.Counts.Created, cfg.Rows, j.Error)
+	}
+	calls := counter.Snapshot().Sub(calls0)
+	metered := meter.Snapshot().Sub(meter0)
+
+	u := Usage{
+		Rows:                       cfg.Rows,
+		Calls:                      calls.Calls,
+		DynamoDBWriteUnits:         metered.WriteUnits,
+		DynamoDBTransactWriteUnits: metered.TransactWriteUnits,
+		DynamoDBReadUnits:          metered.ReadUnits,
+		ObjectsWritten:             metered.TransactPutItems,
+		ProvisioningFiles:          metered.S3Puts[p.Stack.ProvisioningBucket],
+		Emails:                     calls.Calls["SESv2.SendEmail"] - calls.Errors["SESv2.SendEmail"],
+		Elapsed:                    elapsed,
+	}
+	tr.fill(&u)
+	return u, nil
+}
+
+func writeRowsFile(path string, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := WriteRows(f, 0, n); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// definition is what the tracker needs from the ASL file: the top-level
+// states by type, and which task keys run inside each Map's children.
+type definition struct {
+	topTasks, topMaps map[string]bool
+	// unobserved: top-level Pass, Choice and Succeed states; the engine
+	// emits no events for them.
+	unobserved int
+	// mapKeys: Map state → substitution keys of its child tasks.
+	mapKeys map[string][]string
+}
+
+type aslState struct {
+	Type          string
+	Resource      string
+	ItemProcessor *struct {
+		States map[string]aslState
+	}
+}
+
+func parseDefinition(raw []byte) (definition, error) {
+	var doc struct{ States map[string]aslState }
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return definition{}, fmt.Errorf("parse state machine: %w", err)
+	}
+	d := definition{topTasks: map[string]bool{}, topMaps: map[string]bool{}, mapKeys: map[string][]string{}}
+	for name, st := range doc.States {
+		switch st.Type {
+		case "Task":
+			d.topTasks[name] = true
+		case "Map":
+			d.topMaps[name] = true
+			if st.ItemProcessor != nil {
+				for _, child := range st.ItemProcessor.States {
+					if child.Type == "Task" {
+						d.mapKeys[name] = append(d.mapKeys[name], placeholderKey(child.Resource))
+					}
+				}
+			}
+		case "Pass", "Choice", "Succeed", "Fail", "Wait":
+			d.unobserved++
+		}
+	}
+	return d, nil
+}
+
+// placeholderKey turns "${Key}" into "Key".
+func placeholderKey(resource string) string {
+	if len(resource) > 3 && resource[:2] == "${" && resource[len(resource)-1] == '}' {
+		return resource[2 : len(resource)-1]
+	}
+	return resource
+}
+
+// tracker counts transitions and child executions from the engine's
+// events and times the handlers.
+type tracker struct {
+	def definition
+
+	mu          sync.Mutex
+	transitions int
+	iterations  map[string]int
+	durations   map[string]time.Duration // by function name
+	invocations map[string]int
+}
+
+func newTracker(def definition) *tracker {
+	return &tracker{def: def, iterations: map[string]int{}, durations: map[string]time.Duration{}, invocations: map[string]int{}}
+}
+
+// event counts the parent execution's transitions: each top-level Task
+// entered (and each retry), each top-level Map entered, and the Pass,
+// Choice and Succeed states, which emit no events (counted once per
+// execution: all are on every path of the project's machine).
+func (t *tracker) event(ev stepfn.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch ev.Type {
+	case stepfn.EventExecutionStarted:
+		t.transitions += t.def.unobserved
+	case stepfn.EventTaskSucceeded, stepfn.EventTaskFailed, stepfn.EventTaskRetrying:
+		if t.def.topTasks[ev.State] {
+			t.transitions++
+		}
+	case stepfn.EventMapStarted:
+		if t.def.topMaps[ev.State] {
+			t.transitions++
+		}
+	case stepfn.EventMapIterationDone, stepfn.EventMapIterationFailed:
+		if t.def.topMaps[ev.State] {
+			t.iterations[ev.State]++
+		}
+	}
+}
+
+func (t *tracker) wrap(key string, h stepfn.Handler) stepfn.Handler {
+	return func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) {
+		start := time.Now()
+		out, err := h(ctx, in)
+		t.record(key, time.Since(start))
+		return out, err
+	}
+}
+
+func (t *tracker) record(key string, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.durations[key] += d
+	t.invocations[key]++
+}
+
+func (t *tracker) fill(u *Usage) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u.StandardTransitions = t.transitions
+	memory := FunctionMemoryMiB()
+	for key, n := range t.invocations {
+		name := functionName(key)
+		u.Functions = append(u.Functions, FunctionUsage{
+			Name: name, MemoryMiB: memory[name], Invocations: n, Duration: t.durations[key], Rows: u.Rows,
+		})
+	}
+	sort.Slice(u.Functions, func(i, j int) bool { return u.Functions[i].Name < u.Functions[j].Name })
+	for m, n := range t.iterations {
+		var d time.Duration
+		for _, key := range t.def.mapKeys[m] {
+			d += t.durations[key]
+		}
+		u.Express = append(u.Express, ExpressUsage{Map: m, Executions: n, Duration: d})
+	}
+	sort.Slice(u.Express, func(i, j int) bool { return u.Express[i].Map < u.Express[j].Map })
+}

@@ -1,0 +1,209 @@
+package cost
+
+import (
+	"context"
+	"math"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// Meter models what DynamoDB bills for the requests a piece of code makes
+// (request units by item size, as AWS documents them) and counts S3 PUTs
+// per bucket. DynamoDB Local reports a flat capacity per transaction, so the
+// units are computed from the requests and responses instead of read from
+// ConsumedCapacity. Failed requests are not counted. Safe for concurrent
+// use; the zero value is ready.
+type Meter struct {
+	mu sync.Mutex
+	m  Metered
+}
+
+// Metered is a snapshot of a Meter.
+type Metered struct {
+	WriteUnits         float64 // all DynamoDB write request units
+	TransactWriteUnits float64 // the part written inside TransactWriteItems
+	TransactPutItems   int     // items Put inside transactions (objects created)
+	ReadUnits          float64
+	S3Puts             map[string]int // PutObject calls by bucket
+}
+
+// Snapshot returns a copy of the totals so far.
+func (m *Meter) Snapshot() Metered {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.m
+	out.S3Puts = map[string]int{}
+	for k, v := range m.m.S3Puts {
+		out.S3Puts[k] = v
+	}
+	return out
+}
+
+// Sub returns m minus an earlier snapshot.
+func (m Metered) Sub(earlier Metered) Metered {
+	out := Metered{
+		WriteUnits:         m.WriteUnits - earlier.WriteUnits,
+		TransactWriteUnits: m.TransactWriteUnits - earlier.TransactWriteUnits,
+		TransactPutItems:   m.TransactPutItems - earlier.TransactPutItems,
+		ReadUnits:          m.ReadUnits - earlier.ReadUnits,
+		S3Puts:             map[string]int{},
+	}
+	for k, v := range m.S3Puts {
+		if d := v - earlier.S3Puts[k]; d != 0 {
+			out.S3Puts[k] = d
+		}
+	}
+	return out
+}
+
+// Middleware returns the SDK middleware that feeds m; add it to
+// aws.Config.APIOptions.
+func (m *Meter) Middleware() func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("cost.Meter",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleInitialize(ctx, in)
+				if err == nil {
+					m.record(in.Parameters, out.Result)
+				}
+				return out, md, err
+			}), middleware.After)
+	}
+}
+
+func (m *Meter) record(params, result any) {
+	var d Metered
+	switch in := params.(type) {
+	case *dynamodb.TransactWriteItemsInput:
+		for _, it := range in.TransactItems {
+			switch {
+			case it.Put != nil:
+				d.TransactWriteUnits += 2 * writeUnits(it.Put.Item)
+				d.TransactPutItems++
+			case it.Update != nil, it.Delete != nil:
+				d.TransactWriteUnits += 2 // assumed within 1 KB
+			case it.ConditionCheck != nil:
+				d.ReadUnits += 2 // a transactional read of an item ≤ 4 KB
+			}
+		}
+		d.WriteUnits = d.TransactWriteUnits
+	case *dynamodb.PutItemInput:
+		d.WriteUnits = writeUnits(in.Item)
+	case *dynamodb.UpdateItemInput, *dynamodb.DeleteItemInput:
+		d.WriteUnits = 1 // assumed within 1 KB
+	case *dynamodb.BatchWriteItemInput:
+		for _, reqs := range in.RequestItems {
+			for _, r := range reqs {
+				if r.PutRequest != nil {
+					d.WriteUnits += writeUnits(r.PutRequest.Item)
+				} else {
+					d.WriteUnits++
+				}
+			}
+		}
+	case *dynamodb.GetItemInput:
+		out, _ := result.(*dynamodb.GetItemOutput)
+		size := 0
+		if out != nil {
+			size = itemSize(out.Item)
+		}
+		d.ReadUnits = readUnits(size, aws.ToBool(in.ConsistentRead))
+	case *dynamodb.BatchGetItemInput:
+		out, _ := result.(*dynamodb.BatchGetItemOutput)
+		for table, keys := range in.RequestItems {
+			consistent := aws.ToBool(keys.ConsistentRead)
+			// Every requested key costs at least one unit, found or not.
+			d.ReadUnits += float64(len(keys.Keys)) * readUnits(0, consistent)
+			if out == nil {
+				continue
+			}
+			for _, it := range out.Responses[table] {
+				d.ReadUnits += readUnits(itemSize(it), consistent) - readUnits(0, consistent)
+			}
+		}
+	case *dynamodb.QueryInput:
+		out, _ := result.(*dynamodb.QueryOutput)
+		size := 0
+		if out != nil {
+			for _, it := range out.Items {
+				size += itemSize(it)
+			}
+		}
+		d.ReadUnits = readUnits(size, aws.ToBool(in.ConsistentRead))
+	case *s3.PutObjectInput:
+		d.S3Puts = map[string]int{aws.ToString(in.Bucket): 1}
+	default:
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.m.WriteUnits += d.WriteUnits
+	m.m.TransactWriteUnits += d.TransactWriteUnits
+	m.m.TransactPutItems += d.TransactPutItems
+	m.m.ReadUnits += d.ReadUnits
+	for k, v := range d.S3Puts {
+		if m.m.S3Puts == nil {
+			m.m.S3Puts = map[string]int{}
+		}
+		m.m.S3Puts[k] += v
+	}
+}
+
+// writeUnits: one unit per started KB, at least one.
+func writeUnits(item map[string]types.AttributeValue) float64 {
+	return math.Max(1, math.Ceil(float64(itemSize(item))/1024))
+}
+
+// readUnits: one unit per started 4 KB for a strongly consistent read,
+// half for an eventually consistent one; at least one (half) unit.
+func readUnits(size int, consistent bool) float64 {
+	u := math.Max(1, math.Ceil(float64(size)/4096))
+	if !consistent {
+		u /= 2
+	}
+	return u
+}
+
+// itemSize is an item's size as DynamoDB counts it: attribute names plus
+// values (numbers about one byte per two digits plus one, containers 3 bytes
+// plus 1 per element).
+func itemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for name, v := range item {
+		n += len(name) + valueSize(v)
+	}
+	return n
+}
+
+func valueSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return (len(v.Value)+1)/2 + 1
+	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
+		return 1
+	case *types.AttributeValueMemberSS:
+		n := 3
+		for _, s := range v.Value {
+			n += 1 + len(s)
+		}
+		return n
+	case *types.AttributeValueMemberM:
+		return 3 + len(v.Value) + itemSize(v.Value)
+	case *types.AttributeValueMemberL:
+		n := 3 + len(v.Value)
+		for _, e := range v.Value {
+			n += valueSize(e)
+		}
+		return n
+	}
+	return 0
+}

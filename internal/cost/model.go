@@ -1,0 +1,244 @@
+// Package cost models what a bulkprov job costs on AWS from call counts
+// measured on the local pipeline and a price table (prices.go), next to a
+// naive design priced by the same model.
+package cost
+
+import (
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Usage is what one measured job consumed, all counts for Rows rows.
+type Usage struct {
+	Rows int
+	// Calls are SDK operations by "Service.Operation" (callstats keys).
+	Calls map[string]int
+	// DynamoDB request units as billed (see Meter), and the objects the
+	// rows created (items Put inside transactions).
+	DynamoDBWriteUnits         float64
+	DynamoDBTransactWriteUnits float64
+	DynamoDBReadUnits          float64
+	ObjectsWritten             int
+	// ProvisioningFiles is the number of phone config files written; Emails
+	// the number of messages SES accepted (welcome and summary).
+	ProvisioningFiles int
+	Emails            int
+	// StandardTransitions of the parent (Standard) execution.
+	StandardTransitions int
+	// Express are the child executions of the Distributed Maps.
+	Express []ExpressUsage
+	// Functions are the Lambda invocations and their handler time.
+	Functions []FunctionUsage
+	// Elapsed is the wall time from upload to the job's end.
+	Elapsed time.Duration
+}
+
+// ExpressUsage is one Distributed Map's child executions.
+type ExpressUsage struct {
+	Map        string
+	Executions int
+	Duration   time.Duration // summed over the executions
+}
+
+// FunctionUsage is one Lambda function's invocations.
+type FunctionUsage struct {
+	Name        string
+	MemoryMiB   int
+	Invocations int
+	Duration    time.Duration // handler time summed over the invocations
+	Rows        int           // rows handled (for per-step throughput)
+}
+
+// Line is one priced component of an estimate.
+type Line struct {
+	Service       string  `json:"service"`
+	Item          string  `json:"item"`
+	Quantity      float64 `json:"quantity"`
+	USD           float64 `json:"usd"`
+	Orchestration bool    `json:"orchestration,omitempty"`
+	Email         bool    `json:"email,omitempty"`
+	// Requests is the number of billable requests the line stands for
+	// (0 for duration and capacity lines).
+	Requests float64 `json:"requests"`
+}
+
+// Estimate is the price of Rows rows.
+type Estimate struct {
+	Rows              int     `json:"rows"`
+	Lines             []Line  `json:"lines"`
+	CallsPerRow       float64 `json:"calls_per_row"`
+	USDTotal          float64 `json:"usd_total"`
+	USDWithoutEmail   float64 `json:"usd_without_email"`
+	USDOrchestration  float64 `json:"usd_orchestration"`
+	OrchestrationPart float64 `json:"orchestration_share_without_email"`
+}
+
+// Estimate prices rows rows at the per-row rate of the measured usage. Per
+// job costs (ingest, finalize, the parent's transitions) are spread over
+// the sample's rows, so for rows > u.Rows the estimate is slightly high:
+// as if the rows arrived as uploads of the sample's size.
+func (p Prices) Estimate(u Usage, rows int) Estimate {
+	scale := 0.0
+	if u.Rows > 0 {
+		scale = float64(rows) / float64(u.Rows)
+	}
+	var lines []Line
+	add := func(l Line) {
+		l.Quantity *= scale
+		l.USD *= scale
+		l.Requests *= scale
+		lines = append(lines, l)
+	}
+
+	var ddbCalls, s3Write, s3Read, kms, ses, sfnAPI int
+	for op, n := range u.Calls {
+		service, name, _ := strings.Cut(op, ".")
+		switch service {
+		case "DynamoDB":
+			ddbCalls += n
+		case "S3":
+			if s3WriteClass(name) {
+				s3Write += n
+			} else {
+				s3Read += n
+			}
+		case "KMS":
+			kms += n
+		case "SESv2":
+			ses += n
+		case "SFN":
+			sfnAPI += n
+		}
+	}
+	add(Line{Service: "DynamoDB", Item: "write request units", Quantity: u.DynamoDBWriteUnits,
+		USD: u.DynamoDBWriteUnits * p.DynamoDBPerWriteUnit})
+	add(Line{Service: "DynamoDB", Item: "read request units", Quantity: u.DynamoDBReadUnits,
+		USD: u.DynamoDBReadUnits * p.DynamoDBPerReadUnit})
+	// Request counts are priced through units above; they count toward calls.
+	add(Line{Service: "DynamoDB", Item: "API calls (priced as units)", Quantity: float64(ddbCalls), Requests: float64(ddbCalls)})
+	add(Line{Service: "S3", Item: "PUT/COPY/POST/LIST requests", Quantity: float64(s3Write),
+		USD: float64(s3Write) * p.S3PerWriteRequest, Requests: float64(s3Write)})
+	add(Line{Service: "S3", Item: "GET and other requests", Quantity: float64(s3Read),
+		USD: float64(s3Read) * p.S3PerReadRequest, Requests: float64(s3Read)})
+	add(Line{Service: "KMS", Item: "requests", Quantity: float64(kms),
+		USD: float64(kms) * p.KMSPerRequest, Requests: float64(kms)})
+
+	invocations, gbSeconds := 0, 0.0
+	for _, f := range u.Functions {
+		invocations += f.Invocations
+		gbSeconds += billedSeconds(f.Duration, f.Invocations, p.LambdaDurationStep) * float64(f.MemoryMiB) / 1024
+	}
+	add(Line{Service: "Lambda", Item: "requests", Quantity: float64(invocations),
+		USD: float64(invocations) * p.LambdaPerRequest, Requests: float64(invocations)})
+	add(Line{Service: "Lambda", Item: "arm64 GB-seconds", Quantity: gbSeconds, USD: gbSeconds * p.LambdaArm64PerGBSecond})
+
+	add(Line{Service: "Step Functions", Item: "Standard state transitions", Quantity: float64(u.StandardTransitions),
+		USD: float64(u.StandardTransitions) * p.SFNStandardPerTransition, Orchestration: true, Requests: float64(u.StandardTransitions)})
+	executions, expressGBs := 0, 0.0
+	for _, x := range u.Express {
+		executions += x.Executions
+		expressGBs += billedSeconds(x.Duration, x.Executions, p.ExpressDurationStep) * float64(p.ExpressMemoryChunkMB) / 1024
+	}
+	add(Line{Service: "Step Functions", Item: "Express requests", Quantity: float64(executions),
+		USD: float64(executions) * p.SFNExpressPerRequest, Orchestration: true, Requests: float64(executions)})
+	add(Line{Service: "Step Functions", Item: "Express GB-seconds", Quantity: expressGBs,
+		USD: expressGBs * p.SFNExpressPerGBSecond, Orchestration: true})
+	_ = sfnAPI // StartExecution itself is free: Standard bills transitions
+
+	// SES: only accepted messages are billed; GetAccount is free.
+	add(Line{Service: "SES", Item: "emails", Quantity: float64(u.Emails), USD: float64(u.Emails) * p.SESPerEmail, Email: true})
+
+	e := Estimate{Rows: rows, Lines: lines}
+	requests := 0.0
+	for _, l := range lines {
+		e.USDTotal += l.USD
+		if !l.Email {
+			e.USDWithoutEmail += l.USD
+			requests += l.Requests
+		}
+		if l.Orchestration {
+			e.USDOrchestration += l.USD
+		}
+	}
+	if rows > 0 {
+		e.CallsPerRow = requests / float64(rows)
+	}
+	if e.USDWithoutEmail > 0 {
+		e.OrchestrationPart = e.USDOrchestration / e.USDWithoutEmail
+	}
+	return e
+}
+
+// s3WriteClass: the operations S3 bills at the PUT/COPY/POST/LIST rate.
+func s3WriteClass(op string) bool {
+	switch {
+	case strings.HasPrefix(op, "Put"), strings.HasPrefix(op, "Copy"), strings.HasPrefix(op, "List"),
+		strings.HasPrefix(op, "Create"), strings.HasPrefix(op, "Complete"), strings.HasPrefix(op, "Upload"),
+		op == "RestoreObject", op == "SelectObjectContent":
+		return true
+	}
+	return false
+}
+
+// billedSeconds: n invocations taking total time together, each rounded up
+// to step (the mean stands for each one).
+func billedSeconds(total time.Duration, n int, step time.Duration) float64 {
+	if n == 0 {
+		return 0
+	}
+	mean := float64(total) / float64(n)
+	if step > 0 {
+		mean = math.Ceil(mean/float64(step)) * float64(step)
+	}
+	return mean * float64(n) / float64(time.Second)
+}
+
+// Naive design, priced by the same model: one Standard execution per row
+// running one Lambda per step (NaiveStatesPerRow states), one PutItem per
+// object, no batching (a data key per row, a Decrypt per phone file and per
+// email, no per-batch result files).
+const NaiveStatesPerRow = 3
+
+// perRowStep reports whether a naive design invokes the function once per row.
+func perRowStep(name string) bool {
+	return name == "create-records" || name == "write-provisioning" || name == "send-welcome"
+}
+
+// NaiveUsage derives the naive design's usage from a measured one: the same
+// rows, objects, files, emails and handler time.
+func NaiveUsage(u Usage) Usage {
+	n := Usage{
+		Rows: u.Rows,
+		Calls: map[string]int{
+			"DynamoDB.PutItem":    u.ObjectsWritten,
+			"KMS.GenerateDataKey": u.Rows,
+			"KMS.Decrypt":         u.ProvisioningFiles + u.Emails,
+			"S3.PutObject":        1 + u.ProvisioningFiles, // the upload and the phone files
+			"S3.GetObject":        1,                       // ingest reads the upload
+		},
+		// Non-transactional writes cost half; reads as measured.
+		DynamoDBWriteUnits: u.DynamoDBWriteUnits - u.DynamoDBTransactWriteUnits/2,
+		DynamoDBReadUnits:  u.DynamoDBReadUnits,
+		ObjectsWritten:     u.ObjectsWritten,
+		ProvisioningFiles:  u.ProvisioningFiles,
+		Emails:             u.Emails,
+		// Each row's execution: NaiveStatesPerRow task states.
+		StandardTransitions: NaiveStatesPerRow * u.Rows,
+		Elapsed:             u.Elapsed,
+	}
+	for op, c := range u.Calls {
+		if strings.HasPrefix(op, "DynamoDB.") && !strings.HasPrefix(op, "DynamoDB.Transact") {
+			n.Calls[op] += c // the reads and job updates stay
+		}
+	}
+	for _, f := range u.Functions {
+		if perRowStep(f.Name) {
+			f.Invocations = u.Rows
+		}
+		n.Functions = append(n.Functions, f)
+	}
+	sort.Slice(n.Functions, func(i, j int) bool { return n.Functions[i].Name < n.Functions[j].Name })
+	return n
+}

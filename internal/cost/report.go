@@ -1,0 +1,119 @@
+package cost
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is the cost of a number of rows for bulkprov and the naive design,
+// with the targets of issue #11 checked.
+type Report struct {
+	Rows       int `json:"rows"`
+	SampleRows int `json:"sample_rows"`
+	Prices     struct {
+		Region string `json:"region"`
+		Date   string `json:"date"`
+		Source string `json:"source"`
+	} `json:"prices"`
+	CallsPerRow          float64 `json:"calls_per_row"`
+	USDTotal             float64 `json:"usd_total"`
+	USDWithoutEmail      float64 `json:"usd_without_email"`
+	USDOrchestration     float64 `json:"usd_orchestration"`
+	NaiveCallsPerRow     float64 `json:"naive_calls_per_row"`
+	NaiveUSDTotal        float64 `json:"naive_usd_total"`
+	NaiveUSDWithoutEmail float64 `json:"naive_usd_without_email"`
+	// Per10k are the same figures for 10,000 rows.
+	Per10k struct {
+		USDTotal             float64 `json:"usd_total"`
+		USDWithoutEmail      float64 `json:"usd_without_email"`
+		NaiveUSDTotal        float64 `json:"naive_usd_total"`
+		NaiveUSDWithoutEmail float64 `json:"naive_usd_without_email"`
+	} `json:"per_10k_rows"`
+	Lines       []Line   `json:"lines"`
+	NaiveLines  []Line   `json:"naive_lines"`
+	Targets     []Target `json:"targets"`
+	Measured    Usage    `json:"measured"`
+	Assumptions []string `json:"assumptions"`
+}
+
+// Target is one goal of the issue and whether the estimate meets it.
+type Target struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Limit float64 `json:"limit"`
+	Met   bool    `json:"met"`
+}
+
+// NewReport prices rows rows from the measured usage.
+func NewReport(p Prices, u Usage, rows int) Report {
+	ours, naive := p.Estimate(u, rows), p.Estimate(NaiveUsage(u), rows)
+	ours10k, naive10k := p.Estimate(u, 10_000), p.Estimate(NaiveUsage(u), 10_000)
+	r := Report{
+		Rows: rows, SampleRows: u.Rows,
+		CallsPerRow: ours.CallsPerRow, USDTotal: ours.USDTotal, USDWithoutEmail: ours.USDWithoutEmail,
+		USDOrchestration: ours.USDOrchestration,
+		NaiveCallsPerRow: naive.CallsPerRow, NaiveUSDTotal: naive.USDTotal, NaiveUSDWithoutEmail: naive.USDWithoutEmail,
+		Lines: ours.Lines, NaiveLines: naive.Lines, Measured: u,
+	}
+	r.Prices.Region, r.Prices.Date, r.Prices.Source = p.Region, p.Date, p.Source
+	r.Per10k.USDTotal, r.Per10k.USDWithoutEmail = ours10k.USDTotal, ours10k.USDWithoutEmail
+	r.Per10k.NaiveUSDTotal, r.Per10k.NaiveUSDWithoutEmail = naive10k.USDTotal, naive10k.USDWithoutEmail
+	ratio := 0.0
+	if naive10k.USDWithoutEmail > 0 {
+		ratio = ours10k.USDWithoutEmail / naive10k.USDWithoutEmail
+	}
+	r.Targets = []Target{
+		{Name: "billable requests per row (besides SendEmail) <= 3", Value: ours.CallsPerRow, Limit: 3},
+		{Name: "orchestration share of the non-SES cost <= 10%", Value: ours10k.OrchestrationPart, Limit: 0.10},
+		{Name: "non-SES cost / naive design's <= 1/10", Value: ratio, Limit: 0.10},
+		{Name: "non-SES USD per 10,000 rows <= 0.15", Value: ours10k.USDWithoutEmail, Limit: 0.15},
+	}
+	for i := range r.Targets {
+		r.Targets[i].Met = r.Targets[i].Value <= r.Targets[i].Limit
+	}
+	r.Assumptions = []string{
+		fmt.Sprintf("call counts measured on %d generated rows (every row email+mobile, every 2nd a new DID, every 3rd a MAC) through the local pipeline, scaled linearly: per-job costs are spread over the sample", u.Rows),
+		"DynamoDB units modelled from request and item sizes (transactional writes 2 per started KB, Update/Delete within 1 KB, reads 1 per 4 KB strongly consistent, half eventually); DynamoDB Local's own ConsumedCapacity is flat per transaction",
+		"Lambda duration = handler time measured locally (against DynamoDB Local on loopback, one full core) x the memory infra/stack.go sets; cold starts not included",
+		fmt.Sprintf("Express children: one request per batch; duration = the batch's handler time, rounded up to %v, at %d MB", p.ExpressDurationStep, p.ExpressMemoryChunkMB),
+		"Standard transitions: each top-level Task and Map entered (from the engine's events, retries included) plus the Pass, Choice and Succeed states, which emit no events (counted once per execution)",
+		fmt.Sprintf("naive design: one Standard execution per row with %d task states, one Lambda per step per row, one PutItem per object, a KMS call per secret use, no result files; same handler time", NaiveStatesPerRow),
+		"free tiers ignored; S3 storage, CloudWatch Logs and data transfer not included",
+	}
+	return r
+}
+
+// WriteText prints the report for a person.
+func (r Report) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "bulkprov cost for %d rows — measured on %d generated rows in %.1fs, %s list prices of %s\n\n",
+		r.Rows, r.SampleRows, r.Measured.Elapsed.Round(100*time.Millisecond).Seconds(), r.Prices.Region, r.Prices.Date)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "service\titem\tbulkprov qty\tbulkprov USD\tnaive qty\tnaive USD\t\n")
+	for i, l := range r.Lines {
+		n := r.NaiveLines[i]
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.6f\t%.1f\t%.6f\t\n", l.Service, l.Item, l.Quantity, l.USD, n.Quantity, n.USD)
+	}
+	fmt.Fprintf(tw, "\t\t\t\t\t\t\n")
+	fmt.Fprintf(tw, "total\t\t\t%.4f\t\t%.4f\t\n", r.USDTotal, r.NaiveUSDTotal)
+	fmt.Fprintf(tw, "without email\t\t\t%.4f\t\t%.4f\t\n", r.USDWithoutEmail, r.NaiveUSDWithoutEmail)
+	fmt.Fprintf(tw, "billable requests/row\t\t\t%.2f\t\t%.2f\t\n", r.CallsPerRow, r.NaiveCallsPerRow)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nper 10,000 rows: $%.4f with email, $%.4f without (naive design: $%.4f, $%.4f)\n\ntargets:\n",
+		r.Per10k.USDTotal, r.Per10k.USDWithoutEmail, r.Per10k.NaiveUSDTotal, r.Per10k.NaiveUSDWithoutEmail)
+	for _, t := range r.Targets {
+		verdict := "met"
+		if !t.Met {
+			verdict = "NOT MET"
+		}
+		fmt.Fprintf(w, "  %-55s %10.4f  %s\n", t.Name, t.Value, verdict)
+	}
+	fmt.Fprintln(w, "\nassumptions:")
+	for _, a := range r.Assumptions {
+		fmt.Fprintf(w, "  - %s\n", a)
+	}
+	return nil
+}
