@@ -172,7 +172,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 
 	// ---- CloudFront: provisioning (phones) and portal site -------------
 	credentials := awscloudfront.NewKeyValueStore(stack, jsii.String("ProvisioningCredentials"), &awscloudfront.KeyValueStoreProps{
-		Comment: jsii.String("bulkprov " + cfg.Stage + ": <tenant provisioning path> -> v1:<salt>:<hex sha256(salt:user:password)>"),
+		Comment: jsii.String("bulkprov " + cfg.Stage + ": <tenant provisioning path> -> sha256$<salt>$<hex sha256(salt+password)>"),
 	})
 	authFunction := awscloudfront.NewFunction(stack, jsii.String("ProvisioningAuth"), &awscloudfront.FunctionProps{
 		Code:          awscloudfront.FunctionCode_FromFile(&awscloudfront.FileCodeOptions{FilePath: jsii.String(props.Paths.ViewerRequestCode)}),

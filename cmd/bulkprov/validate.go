@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,26 +36,13 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	stateDir := fs.String("state", "", "check against the stored data of a local run in `DIR`")
 	meta := map[string]string{}
-	for _, name := range []string{pbx.MetaOnExisting, pbx.MetaWelcome} {
-		fs.Func(name, "upload option "+name, func(v string) error { meta[name] = v; return nil })
-	}
-	for _, name := range []string{pbx.MetaCreateDIDs, pbx.MetaDIDsAsCallerID, pbx.MetaDryRun} {
-		fs.BoolFunc(name, "upload option "+name, func(v string) error { meta[name] = v; return nil })
-	}
-	// Flags may follow the file name too: parse until nothing is left.
-	var files []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitOK
-			}
-			return exitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		rest = fs.Args()[1:]
+	addUploadOptionFlags(fs, meta)
+	files, help, err := parseInterspersed(fs, args)
+	switch {
+	case help:
+		return exitOK
+	case err != nil:
+		return exitUsage
 	}
 	if len(files) != 1 {
 		fmt.Fprintln(stderr, "bulkprov validate: exactly one FILE is required")

@@ -10,10 +10,11 @@ import { createRequire } from 'node:module';
 const source = readFileSync(new URL('./provisioning-auth.js', import.meta.url), 'utf8');
 const nodeRequire = createRequire(import.meta.url);
 
-// credentialValue builds a KeyValueStore value the way bulkprov documents it.
+// credentialValue builds a KeyValueStore value as store.HashProvisioningCredential
+// does (the user is the tenant path and is not part of the hash).
 function credentialValue(salt, user, password) {
-    const hash = createHash('sha256').update(`${salt}:${user}:${password}`).digest('hex');
-    return `v1:${salt}:${hash}`;
+    const hash = createHash('sha256').update(`${salt}${password}`).digest('hex');
+    return `sha256$${salt}$${hash}`;
 }
 
 // load evaluates the function with a stand-in for the 'cloudfront' module
@@ -53,7 +54,7 @@ function event(uri, authorization) {
 
 const store = {
     acme: credentialValue('5f1c0ab3d2e4f607', 'acme', 'c0rrect-horse-battery'),
-    globex: credentialValue('0011223344556677', 'phones', 'globex-secret'),
+    globex: credentialValue('0011223344556677', 'globex', 'globex-secret'),
     broken: 'not-a-credential',
 };
 
@@ -62,8 +63,8 @@ test('the right credential passes the request on, without the credential', async
     for (const [uri, user, password] of [
         ['/acme/001565a1b2c3.cfg', 'acme', 'c0rrect-horse-battery'],
         ['/acme/y000000000000.cfg', 'acme', 'c0rrect-horse-battery'],
-        ['/globex/cfg001565a1b2c3.xml', 'phones', 'globex-secret'],
-        ['/globex/sub/dir/file.xml', 'phones', 'globex-secret'],
+        ['/globex/cfg001565a1b2c3.xml', 'globex', 'globex-secret'],
+        ['/globex/sub/dir/file.xml', 'globex', 'globex-secret'],
     ]) {
         const e = event(uri, basic(user, password));
         const out = await handler(e);
@@ -79,7 +80,8 @@ test('wrong, unknown and malformed credentials all get the same 401', async () =
     const cases = {
         'wrong password': event('/acme/001565a1b2c3.cfg', basic('acme', 'wrong')),
         'wrong user': event('/acme/001565a1b2c3.cfg', basic('other', 'c0rrect-horse-battery')),
-        'another tenant\'s credential': event('/acme/001565a1b2c3.cfg', basic('phones', 'globex-secret')),
+        'another tenant\'s credential': event('/acme/001565a1b2c3.cfg', basic('globex', 'globex-secret')),
+        'right password, user not the tenant': event('/acme/001565a1b2c3.cfg', basic('phones', 'c0rrect-horse-battery')),
         'unknown tenant': event('/initech/001565a1b2c3.cfg', basic('acme', 'c0rrect-horse-battery')),
         'unknown tenant, no header': event('/initech/001565a1b2c3.cfg'),
         'no header': event('/acme/001565a1b2c3.cfg'),
