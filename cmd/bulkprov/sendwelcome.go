@@ -20,6 +20,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/devstack"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/pipeline"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
 	"github.com/bulkprov/bulkprov/internal/welcome"
@@ -144,13 +145,7 @@ func newWelcomeEnv(c *awsconf.Clients, table, keyID, jobsBucket string, log *slo
 	st := store.New(c.DynamoDB, table)
 	return &welcomeEnv{
 		s3: c.S3, jobsBucket: jobsBucket,
-		handler: &welcome.Handler{
-			S3: c.S3, Store: st, Secrets: secrets.NewBox(c.KMS, keyID), SES: c.SES, Logger: log,
-			Settings: welcome.StoreSettings(st, func(ctx context.Context, tenant, job string) (pbx.Options, error) {
-				j, err := st.GetJob(ctx, tenant, job)
-				return j.Options, err
-			}),
-		},
+		handler: pipeline.NewWelcome(c, st, secrets.NewBox(c.KMS, keyID), log),
 	}
 }
 

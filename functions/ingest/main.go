@@ -1,42 +1,29 @@
-// Command ingest is the Lambda that S3 invokes for each uploaded CSV: it
-// validates the file and starts the provisioning workflow (see
-// internal/ingest).
+// Command ingest is the S3-triggered function: it validates an uploaded CSV
+// and starts the job's workflow.
 package main
 
 import (
 	"context"
-	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/bulkprov/bulkprov/internal/awsconf"
-	"github.com/bulkprov/bulkprov/internal/ingest"
-	"github.com/bulkprov/bulkprov/internal/provision"
+	"github.com/bulkprov/bulkprov/internal/pipeline"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	ctx := context.Background()
-	clients, err := awsconf.New(ctx, awsconf.EndpointsFromEnv())
-	if err != nil {
-		log.Error("build AWS clients", "err", err)
+	log := pipeline.LambdaLogger(os.Getenv)
+	res := pipeline.ResourcesFromEnv(os.Getenv)
+	if err := res.Require("TABLE_NAME", "JOBS_BUCKET", "STATE_MACHINE_ARN"); err != nil {
+		log.Error("ingest: start", "error", err)
 		os.Exit(1)
 	}
-	env := func(name string) string {
-		v := os.Getenv(name)
-		if v == "" {
-			log.Error("missing environment variable", "name", name)
-			os.Exit(1)
-		}
-		return v
+	clients, err := pipeline.Clients(context.Background())
+	if err != nil {
+		log.Error("ingest: start", "error", err)
+		os.Exit(1)
 	}
-	handler := ingest.NewHandler(ingest.Config{
-		JobsBucket:      env("JOBS_BUCKET"),
-		StateMachineARN: env("STATE_MACHINE_ARN"),
-		KnownPhoneModel: provision.KnownModel,
-		Logger:          log,
-	}, clients.S3, store.New(clients.DynamoDB, env("TABLE_NAME")), clients.SFN)
-	lambda.Start(handler.Handle)
+	h := pipeline.NewIngest(clients, store.New(clients.DynamoDB, res.Table), res, log)
+	lambda.Start(h.Handle)
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/bulkprov/bulkprov/internal/awsconf"
 	"github.com/bulkprov/bulkprov/internal/finalize"
@@ -76,21 +77,16 @@ func Build(c *awsconf.Clients, r Resources, log *slog.Logger) (*Handlers, error)
 	}
 	st := store.New(c.DynamoDB, r.Table)
 	box := secrets.NewBox(c.KMS, r.KMSKeyID)
-	renderer, err := provision.NewRenderer()
+	prov, err := NewProvisioning(c, st, box, r, log)
 	if err != nil {
-		return nil, fmt.Errorf("provisioning templates: %w", err)
+		return nil, err
 	}
 	return &Handlers{
-		Ingest: NewIngest(c, st, r, log),
-		Records: &records.Handler{
-			Store: st, S3: c.S3, Secrets: box, Jobs: records.StoreJobs(st), Log: log, JobsBucket: r.JobsBucket,
-		},
-		Provisioning: &provision.Step{
-			S3: c.S3, Settings: st, Credentials: st, Secrets: box, Renderer: renderer,
-			ProvisioningBucket: r.ProvisioningBucket, Logger: log,
-		},
-		Welcome:  NewWelcome(c, st, box, log),
-		Finalize: &finalize.Handler{S3: c.S3, Jobs: st, Logger: log},
+		Ingest:       NewIngest(c, st, r, log),
+		Records:      NewRecords(c, st, box, r, log),
+		Provisioning: prov,
+		Welcome:      NewWelcome(c, st, box, log),
+		Finalize:     &finalize.Handler{S3: c.S3, Jobs: st, Logger: log},
 	}, nil
 }
 
@@ -102,6 +98,25 @@ func NewIngest(c *awsconf.Clients, st *store.Store, r Resources, log *slog.Logge
 		KnownPhoneModel: provision.KnownModel,
 		Logger:          log,
 	}, c.S3, st, c.SFN)
+}
+
+// NewRecords wires the create-records step.
+func NewRecords(c *awsconf.Clients, st *store.Store, box *secrets.Box, r Resources, log *slog.Logger) *records.Handler {
+	return &records.Handler{
+		Store: st, S3: c.S3, Secrets: box, Jobs: records.StoreJobs(st), Log: log, JobsBucket: r.JobsBucket,
+	}
+}
+
+// NewProvisioning wires the write-provisioning step.
+func NewProvisioning(c *awsconf.Clients, st *store.Store, box *secrets.Box, r Resources, log *slog.Logger) (*provision.Step, error) {
+	renderer, err := provision.NewRenderer()
+	if err != nil {
+		return nil, fmt.Errorf("provisioning templates: %w", err)
+	}
+	return &provision.Step{
+		S3: c.S3, Settings: st, Credentials: st, Secrets: box, Renderer: renderer,
+		ProvisioningBucket: r.ProvisioningBucket, Logger: log,
+	}, nil
 }
 
 // NewWelcome wires the send-welcome handler; the CLI's send-welcome uses it too.
@@ -122,4 +137,20 @@ func JobOptions(st *store.Store) welcome.JobOptionsFunc {
 		}
 		return j.Options, nil
 	}
+}
+
+// LambdaLogger is the JSON logger every function uses; its level follows
+// AWS_LAMBDA_LOG_LEVEL (set by Lambda's ApplicationLogLevel), INFO otherwise.
+func LambdaLogger(getenv func(string) string) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(getenv("AWS_LAMBDA_LOG_LEVEL"))); err != nil {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+}
+
+// Clients builds the SDK clients a function uses, honouring endpoint
+// overrides from the environment (AWS_ENDPOINT_URL_*).
+func Clients(ctx context.Context) (*awsconf.Clients, error) {
+	return awsconf.New(ctx, awsconf.EndpointsFromEnv())
 }
