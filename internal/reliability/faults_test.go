@@ -95,14 +95,14 @@ func TestCrashes(t *testing.T) {
 func TestServiceFaults(t *testing.T) {
 	runFaultCases(t, []faultCase{
 		{
-			// 12 throttled transactions: more than the SDK's attempts, so
+			// 6 throttled transactions: more than the SDK's 3 attempts, so
 			// store.WriteRows' own back-off must carry the batch through.
 			name:  "dynamodb throttle storm",
-			https: []httpFault{dynamoThrottle("", "TransactWriteItems", 12)},
+			https: []httpFault{dynamoThrottle("", "TransactWriteItems", 6)},
 		},
 		{
 			name:  "dynamodb throttling on reads",
-			https: []httpFault{dynamoThrottle("", "BatchGetItem", 4), dynamoThrottle("", "GetItem", 4)},
+			https: []httpFault{dynamoThrottle("", "BatchGetItem", 3), dynamoThrottle("", "GetItem", 3)},
 		},
 		{
 			name:  "s3 provisioning PUT 500 (retried by the SDK)",
@@ -118,7 +118,7 @@ func TestServiceFaults(t *testing.T) {
 		},
 		{
 			name:   "ses throttling",
-			before: func(t *testing.T, env tenantEnv) { suite.p.Stack.SES().Throttle(5) },
+			before: func(t *testing.T, env tenantEnv) { suite.p.Stack.SES().Throttle(4) },
 		},
 		{
 			name:  "crash-during create-records plus throttling",

@@ -159,6 +159,14 @@ func (f *faults) wrapIngest(next func(context.Context, events.S3Event) error) fu
 		if len(ev.Records) > 0 {
 			tenant = tenantOfKey(ev.Records[0].S3.Object.URLDecodedKey)
 		}
-		return next(withScope(ctx, &scope{tenant: tenant, step: stepIngest}), ev)
+		// Lambda invokes S3 notifications asynchronously and retries a
+		// failed invocation twice (the default the CDK stack keeps).
+		var err error
+		for range 3 {
+			if err = next(withScope(ctx, &scope{tenant: tenant, step: stepIngest}), ev); err == nil || ctx.Err() != nil {
+				return err
+			}
+		}
+		return err
 	}
 }
