@@ -70,9 +70,9 @@ type Mailbox struct {
 	Owner  string `json:"owner"` // display name
 	Email  string `json:"email,omitempty"`
 	Pager  string `json:"pager,omitempty"` // mobile, E.164
-	// PINHash is an Argon2id PHC string; the PIN itself is envelope-encrypted
-	// beside it until the welcome email has carried it.
-	PINHash string `json:"pin_hash"`
+	// PINHash is unused: a 4-12 digit PIN's hash can be brute-forced offline
+	// whatever the hash, so the PIN is kept only envelope-encrypted (KMS).
+	PINHash string `json:"pin_hash,omitempty"`
 }
 
 // Endpoint is a phone configuration (SIP account).

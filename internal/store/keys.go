@@ -9,6 +9,8 @@
 //	TENANT#acme       SECRET#100-acme            envelope-encrypted SIP secret (+ PIN, portal credential until sent)
 //	TENANT#acme       JOB#<job>                  job status, counts, options, keys
 //	TENANT#acme       EMAIL#acme-100#welcome     email ledger: RESERVED, then SENT with MessageId
+//	TENANT#acme       PROVISIONING               hash of the tenant's phone (HTTP Basic) credential
+//	INVITE#<sha256>   INVITE                     global: one-time invite, expires through the TTL
 //	DID#+14155550100  OWNER                      global: the tenant owning a DID
 //	MAC#001565a1b2c3  OWNER                      global: the endpoint owning a MAC
 package store
@@ -30,11 +32,19 @@ func TenantPK(tenant string) string { return "TENANT#" + tenant }
 func DIDOwnerPK(did string) string  { return "DID#" + did }
 func MACOwnerPK(mac string) string  { return "MAC#" + mac }
 
+// InvitePK is an invite item's key. Invite items are global (a portal
+// resolves /invite/<token> without knowing the tenant) and expire through
+// the table's TTL; they are apart from the USER item so that TTL can never
+// delete a user.
+func InvitePK(hash string) string { return "INVITE#" + hash }
+
 // Sort keys.
 const (
-	SKDefaults = "DEFAULTS"
-	SKSettings = "SETTINGS"
-	SKOwner    = "OWNER"
+	SKInvite       = "INVITE"       // an invite item
+	SKProvisioning = "PROVISIONING" // a tenant's provisioning credential item
+	SKDefaults     = "DEFAULTS"
+	SKSettings     = "SETTINGS"
+	SKOwner        = "OWNER"
 )
 
 func UserSK(ext string) string            { return "USER#" + ext }

@@ -16,11 +16,6 @@ import (
 	"github.com/bulkprov/bulkprov/internal/pbx"
 )
 
-// SKProvisioning is the sort key of a tenant's provisioning credential item
-// (PK TENANT#<tenant>): the hash of the HTTP Basic password its phones use
-// to fetch their files.
-const SKProvisioning = "PROVISIONING"
-
 const attrCredentialHash = "CredentialHash"
 
 // Provisioning credential hash format, simple enough for a CloudFront

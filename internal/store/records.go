@@ -20,16 +20,6 @@ import (
 	"github.com/bulkprov/bulkprov/internal/pbx"
 )
 
-// Invite items are global (a portal resolves /invite/<token> without
-// knowing the tenant) and expire through the table's TTL. They are separate
-// from the USER item so that TTL can never delete a user.
-//
-// TODO(keys.go owner): move InvitePK/SKInvite next to the other key builders.
-func InvitePK(hash string) string { return "INVITE#" + hash }
-
-// SKInvite is the sort key of an invite item.
-const SKInvite = "INVITE"
-
 // MaxTransactionItems is DynamoDB's limit on items per TransactWriteItems.
 const MaxTransactionItems = 100
 
