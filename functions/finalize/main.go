@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/bulkprov/bulkprov/internal/finalize"
 	"github.com/bulkprov/bulkprov/internal/pipeline"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
@@ -25,6 +24,6 @@ func main() {
 		log.Error("finalize: start", "error", err)
 		os.Exit(1)
 	}
-	h := &finalize.Handler{S3: clients.S3, Jobs: store.New(clients.DynamoDB, res.Table), Logger: log}
+	h := pipeline.NewFinalize(clients, store.New(clients.DynamoDB, res.Table), log)
 	lambda.Start(h.Handle)
 }

@@ -24,6 +24,7 @@ func main() {
 		log.Error("ingest: start", "error", err)
 		os.Exit(1)
 	}
-	h := pipeline.NewIngest(clients, store.New(clients.DynamoDB, res.Table), res, log)
+	st := store.New(clients.DynamoDB, res.Table)
+	h := pipeline.NewIngest(clients, st, pipeline.NewFinalize(clients, st, log), res, log)
 	lambda.Start(h.Handle)
 }

@@ -3,7 +3,6 @@ package devstack
 import (
 	"context"
 	"crypto/md5"
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -330,19 +329,13 @@ func (b *notifyingBackend) CopyObject(srcBucket, srcKey, dstBucket, dstKey strin
 	return res, nil
 }
 
-// versionID returns the backend's version id, or a synthesized one for a
-// backend without versioning (the bolt backend), so that each write still
-// has a distinct id as on a versioned bucket.
-func (b *notifyingBackend) versionID(bucket string, v gofakes3.VersionID) string {
-	if v != "" {
-		return string(v)
-	}
-	if _, ok := b.Backend.(gofakes3.VersionedBackend); ok {
-		return ""
-	}
-	var r [16]byte
-	_, _ = rand.Read(r[:])
-	return hex.EncodeToString(r[:])
+// versionID returns the backend's version id. A backend without versioning
+// (the bolt backend kept in a StateDir) behaves like an unversioned bucket:
+// its events carry no versionId, and ingest keys the job on ETag and
+// sequencer instead. A made-up id would make readers ask for a version the
+// backend cannot serve.
+func (b *notifyingBackend) versionID(_ string, v gofakes3.VersionID) string {
+	return string(v)
 }
 
 // SetUploadHandler sets the function that receives S3 events for objects

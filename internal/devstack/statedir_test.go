@@ -102,8 +102,9 @@ func TestStateDirSurvivesRestart(t *testing.T) {
 		t.Errorf("outbox dir = %s", filepath.Dir(mails[0]))
 	}
 
-	// Events still flow on the persistent (unversioned) backend, with a
-	// synthesized version id.
+	// Events still flow on the persistent backend, which is unversioned: like
+	// an unversioned S3 bucket's, its events carry no version id, and the
+	// object can be read by key (ingest keys the job on ETag + sequencer).
 	evs := make(chan events.S3Event, 1)
 	second.SetUploadHandler(func(_ context.Context, ev events.S3Event) error { evs <- ev; return nil })
 	if _, err := second.Clients.S3.PutObject(ctx, &s3.PutObjectInput{
@@ -116,9 +117,15 @@ func TestStateDirSurvivesRestart(t *testing.T) {
 	}
 	select {
 	case ev := <-evs:
-		if o := ev.Records[0].S3.Object; o.VersionID == "" || o.ETag != md5hex("x") {
-			t.Errorf("event object = %+v", o)
+		o := ev.Records[0].S3.Object
+		if o.VersionID != "" || o.ETag != md5hex("x") || o.Sequencer == "" {
+			t.Errorf("event object = %+v, want no version id, the MD5 ETag and a sequencer", o)
 		}
+		out, err := second.Clients.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(second.UploadsBucket), Key: aws.String(o.URLDecodedKey)})
+		if err != nil {
+			t.Fatalf("read the object the event names: %v", err)
+		}
+		out.Body.Close()
 	default:
 		t.Error("no event from the persistent backend")
 	}

@@ -58,6 +58,10 @@ type Config struct {
 	ToleratedFailurePercentage int // default 10
 	// KnownPhoneModel validates phone_model cells (see Input).
 	KnownPhoneModel func(string) bool
+	// Finalize, when set, writes the job's report.csv and summary.json when
+	// ingest ends the job itself (rejected, dry run, held, nothing to do), so
+	// every job has the same final files whether or not a workflow ran.
+	Finalize func(ctx context.Context, in steps.FinalizeInput) error
 	// TempDir holds the spooled output files; "" means os.TempDir().
 	TempDir string
 	Logger  *slog.Logger
@@ -306,6 +310,8 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 
 	var status, heldBecause, errMsg string
 	switch {
+	case report.Valid == 0 && report.Invalid == 0 && report.Skipped > 0:
+		status = store.JobDone // every row exists already and on-existing is skip
 	case report.Valid == 0:
 		status, errMsg = store.JobRejected, "no row is valid"
 	case j.settings.Upload.DryRun:
@@ -350,6 +356,21 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 	}
 	j.log.InfoContext(ctx, "upload ingested", "status", status, "rows", report.Rows, "valid", report.Valid,
 		"invalid", report.Invalid, "skipped", report.Skipped, "held", counts.Held)
+	if status != store.JobRunning {
+		return j.finalize(ctx)
+	}
+	return nil
+}
+
+// finalize writes the final report of a job that ends in ingest.
+func (j *jobRun) finalize(ctx context.Context) error {
+	if j.h.cfg.Finalize == nil {
+		return nil
+	}
+	err := j.h.cfg.Finalize(ctx, steps.FinalizeInput{Tenant: j.tenant, Job: j.id, JobsBucket: j.h.cfg.JobsBucket})
+	if err != nil {
+		return fmt.Errorf("finalize job %s: %w", j.id, err)
+	}
 	return nil
 }
 
@@ -364,7 +385,7 @@ func (j *jobRun) reject(ctx context.Context, report *Report) error {
 		return fmt.Errorf("job %s status %s: %w", j.id, store.JobRejected, err)
 	}
 	j.log.WarnContext(ctx, "upload rejected", "code", report.FileError.Code, "line", report.FileError.Line, "reason", report.FileError.Message)
-	return nil
+	return j.finalize(ctx)
 }
 
 func (j *jobRun) putReport(ctx context.Context, report *Report) error {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,6 +59,9 @@ type Pipeline struct {
 
 	sfnServer *http.Server
 	sfnDone   chan struct{}
+
+	mu         sync.Mutex
+	jobsBefore map[string]map[string]bool // upload key → job ids that existed before it
 }
 
 // Task ARNs the substitutions resolve to locally.

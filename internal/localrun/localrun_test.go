@@ -160,8 +160,25 @@ func TestPipeline(t *testing.T) {
 
 	// Uploading acme-users again: the extensions exist now.
 	job = runFile(t, p, filepath.Join(uploads, "acme-users.csv"), map[string]string{"create-dids": "true", "on-existing": "skip"}, out)
-	if job.Counts.Skipped != 6 || job.Counts.Created != 0 {
-		t.Fatalf("re-upload with on-existing=skip = %s %+v, want 6 skipped", job.Status, job.Counts)
+	if job.Status != store.JobDone || job.Counts.Skipped != 6 || job.Counts.Created != 0 {
+		t.Fatalf("re-upload with on-existing=skip = %s %+v, want DONE with 6 skipped", job.Status, job.Counts)
+	}
+	for _, r := range report(t, out, job.ID) {
+		if r["status"] != events.StatusSkipped {
+			t.Errorf("skipped upload reports %v", r)
+		}
+	}
+
+	// A dry run ends in ingest, with the same final files as any job.
+	job = runFile(t, p, filepath.Join("testdata", "dry-run.csv"), map[string]string{"dry-run": "true"}, out)
+	if job.Status != store.JobDryRun || job.Counts.Held != 2 || job.Counts.Invalid != 1 {
+		t.Fatalf("dry run = %s %+v, want DRY_RUN with 2 held and 1 invalid", job.Status, job.Counts)
+	}
+	if rows := report(t, out, job.ID); len(rows) != 3 || rows[0]["status"] != events.StatusHeld || rows[1]["status"] != events.StatusInvalid {
+		t.Fatalf("dry-run report = %v", rows)
+	}
+	if _, err := os.Stat(filepath.Join(out, "jobs", job.ID, "summary.json")); err != nil {
+		t.Fatalf("dry run has no summary: %v", err)
 	}
 	emails, _ = p.Stack.Outbox()
 	if len(emails) != 6+4+1 {

@@ -36,6 +36,22 @@ func (p *Pipeline) UploadFile(ctx context.Context, path string, options map[stri
 		name += ".csv" // the bucket notification only fires for .csv keys
 	}
 	key := jobfiles.UploadPrefix(p.Tenant) + name
+	// Remember the jobs that exist already, so that JobsFor returns only the
+	// ones this upload made (a kept state may hold earlier uploads of the key).
+	existing, err := p.Store.ListJobs(ctx, p.Tenant, 0)
+	if err != nil {
+		return "", fmt.Errorf("list jobs: %w", err)
+	}
+	before := make(map[string]bool, len(existing))
+	for _, j := range existing {
+		before[j.ID] = true
+	}
+	p.mu.Lock()
+	if p.jobsBefore == nil {
+		p.jobsBefore = map[string]map[string]bool{}
+	}
+	p.jobsBefore[key] = before
+	p.mu.Unlock()
 	_, err = p.Stack.Clients.S3.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(p.Stack.UploadsBucket),
 		Key:           aws.String(key),
@@ -50,19 +66,22 @@ func (p *Pipeline) UploadFile(ctx context.Context, path string, options map[stri
 	return key, nil
 }
 
-// JobsFor returns the jobs created for an upload key, oldest first, once
-// ingest has handled its event and every started execution has ended.
+// JobsFor returns the jobs the last UploadFile of key made, oldest first,
+// once ingest has handled its events and every execution has ended.
 func (p *Pipeline) JobsFor(ctx context.Context, key string) ([]store.Job, error) {
 	if err := p.Wait(ctx); err != nil {
 		return nil, err
 	}
-	all, err := p.Store.ListJobs(ctx, p.Tenant, 1000)
+	all, err := p.Store.ListJobs(ctx, p.Tenant, 0)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
+	p.mu.Lock()
+	before := p.jobsBefore[key]
+	p.mu.Unlock()
 	var jobs []store.Job
 	for _, j := range all {
-		if j.Upload.Key == key {
+		if j.Upload.Key == key && !before[j.ID] {
 			jobs = append(jobs, j)
 		}
 	}

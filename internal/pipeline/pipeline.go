@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/awsconf"
 	"github.com/bulkprov/bulkprov/internal/finalize"
 	"github.com/bulkprov/bulkprov/internal/ingest"
@@ -81,23 +82,34 @@ func Build(c *awsconf.Clients, r Resources, log *slog.Logger) (*Handlers, error)
 	if err != nil {
 		return nil, err
 	}
+	fin := NewFinalize(c, st, log)
 	return &Handlers{
-		Ingest:       NewIngest(c, st, r, log),
+		Ingest:       NewIngest(c, st, fin, r, log),
 		Records:      NewRecords(c, st, box, r, log),
 		Provisioning: prov,
 		Welcome:      NewWelcome(c, st, box, log),
-		Finalize:     &finalize.Handler{S3: c.S3, Jobs: st, Logger: log},
+		Finalize:     fin,
 	}, nil
 }
 
-// NewIngest wires the ingest handler.
-func NewIngest(c *awsconf.Clients, st *store.Store, r Resources, log *slog.Logger) *ingest.Handler {
+// NewIngest wires the ingest handler; fin writes the report of a job that
+// ends without a workflow.
+func NewIngest(c *awsconf.Clients, st *store.Store, fin *finalize.Handler, r Resources, log *slog.Logger) *ingest.Handler {
 	return ingest.NewHandler(ingest.Config{
 		JobsBucket:      r.JobsBucket,
 		StateMachineARN: r.StateMachineARN,
 		KnownPhoneModel: provision.KnownModel,
-		Logger:          log,
+		Finalize: func(ctx context.Context, in events.FinalizeInput) error {
+			_, err := fin.Handle(ctx, in)
+			return err
+		},
+		Logger: log,
 	}, c.S3, st, c.SFN)
+}
+
+// NewFinalize wires the finalize step.
+func NewFinalize(c *awsconf.Clients, st *store.Store, log *slog.Logger) *finalize.Handler {
+	return &finalize.Handler{S3: c.S3, Jobs: st, Logger: log}
 }
 
 // NewRecords wires the create-records step.
