@@ -53,8 +53,25 @@ lint: deps
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
+# Benchmarks, each against a baseline measured in the same run; raw output in
+# $(OUT)/bench.txt, the Markdown table (as in BENCHMARKS.md) in $(OUT)/bench.md.
+# The 100k-row end-to-end run takes minutes on 2 cores; BULKPROV_E2E_ROWS=1000,10000
+# skips it. Benchmarks never run in `make test`.
 bench: deps
-	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+	@mkdir -p $(OUT)
+	set -o pipefail; { \
+	  $(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=60m ./internal/csvin && \
+	  $(GO) test -run='^$$' -bench=. -benchtime=20x -timeout=60m ./internal/records && \
+	  $(GO) test -run='^$$' -bench=. -timeout=60m ./internal/provision ./internal/stepfn ./internal/devstack && \
+	  $(GO) test -run='^$$' -bench='LambdaInit' -benchtime=10x ./internal/e2ebench && \
+	  $(GO) test -run='^$$' -bench='Validate|Pipeline' -benchtime=1x -timeout=120m ./internal/e2ebench; \
+	} 2>&1 | tee $(OUT)/bench.txt
+	$(GO) run ./cmd/benchtable -date $$(date -u +%F) < $(OUT)/bench.txt | tee $(OUT)/bench.md
+
+# Lambda package sizes and init times (host build, local runtime API stand-in).
+.PHONY: lambda-size
+lambda-size: deps
+	$(GO) test -run='^$$' -bench='LambdaInit' -benchtime=10x ./internal/e2ebench | $(GO) run ./cmd/benchtable
 
 fuzz: deps
 	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzztime=$${FUZZTIME:-5m} ./internal/csvin
