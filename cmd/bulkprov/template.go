@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"flag"
 	"fmt"
 	"io"
@@ -28,12 +27,7 @@ func runTemplate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		fs.Usage()
 		return exitUsage
 	}
-	w := csv.NewWriter(stdout)
-	_ = w.Write(csvin.CanonicalHeader())
-	_ = w.Write([]string{"100", "Ann", "Lee", "ann.lee@example.com", "+1 415 555 0100", "+14155550100", "00:15:65:a1:b2:c3", "", "yealink-t54w", "Sales"})
-	_ = w.Write([]string{"101", "Bruno", "Diaz", "bruno.diaz@example.com", "", "", "", "Front Desk", "", "Support"})
-	w.Flush()
-	if err := w.Error(); err != nil {
+	if err := csvin.WriteTemplate(stdout); err != nil {
 		fmt.Fprintln(stderr, "bulkprov template:", err)
 		return exitUsage
 	}

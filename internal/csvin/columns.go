@@ -1,6 +1,11 @@
 package csvin
 
-import "strings"
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strings"
+)
 
 // Column is one of the upload's canonical columns.
 type Column int
@@ -97,4 +102,19 @@ func normalizeHeader(name string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// WriteTemplate writes the canonical header and two example rows: the
+// starting point `bulkprov template` and the portal hand to tenant admins.
+func WriteTemplate(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	rows := [][]string{
+		CanonicalHeader(),
+		{"100", "Ann", "Lee", "ann.lee@example.com", "+1 415 555 0100", "+14155550100", "00:15:65:a1:b2:c3", "", "yealink-t54w", "Sales"},
+		{"101", "Bruno", "Diaz", "bruno.diaz@example.com", "", "", "", "Front Desk", "", "Support"},
+	}
+	if err := cw.WriteAll(rows); err != nil {
+		return fmt.Errorf("write template: %w", err)
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package portal
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"net/http"
 
 	"github.com/bulkprov/bulkprov/internal/csvin"
@@ -42,29 +41,10 @@ func (h *Handler) me(ctx context.Context, r *request) (any, error) {
 	}, nil
 }
 
-// templateRows are the examples under the template's header; the same as
-// `bulkprov template` prints.
-func templateRows() [][]string {
-	return [][]string{
-		{"100", "Ann", "Lee", "ann.lee@example.com", "+1 415 555 0100", "+14155550100", "00:15:65:a1:b2:c3", "", "yealink-t54w", "Sales"},
-		{"101", "Bruno", "Diaz", "bruno.diaz@example.com", "", "", "", "Front Desk", "", "Support"},
-	}
-}
-
 // template answers the canonical CSV header with two example rows.
 func (h *Handler) template(context.Context, *request) (any, error) {
 	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	if err := w.Write(csvin.CanonicalHeader()); err != nil {
-		return nil, err
-	}
-	for _, row := range templateRows() {
-		if err := w.Write(row); err != nil {
-			return nil, err
-		}
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
+	if err := csvin.WriteTemplate(&b); err != nil {
 		return nil, err
 	}
 	return rawResponse{contentType: "text/csv; charset=utf-8", filename: "bulkprov-template.csv", body: b.String()}, nil
