@@ -27,7 +27,7 @@ flags:
 func runCost(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("cost", costUsage, stderr)
 	rows := fs.Int("rows", 10_000, "rows to price")
-	sample := fs.Int("sample", 300, "generated rows to measure on the local pipeline")
+	sample := fs.Int("sample", 200, "generated rows to measure on the local pipeline")
 	sesRate := fs.Float64("ses-rate", 14, "SES send rate (messages/s) of the account; send-welcome paces itself to it")
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")

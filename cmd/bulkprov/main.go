@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"template":           {"print the canonical CSV header and two example rows", runTemplate},
 		"send-welcome":       {"send the deferred welcome emails of a job", runSendWelcome},
 		"serve-provisioning": {"serve provisioning files to phones over HTTP", runServeProvisioning},
+		"cost":               {"estimate the AWS cost of N rows from call counts measured locally", runCost},
 		"portal":             {"serve the tenant portal and API on the local pipeline", runPortal},
 	}
 }

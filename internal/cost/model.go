@@ -25,8 +25,11 @@ type Usage struct {
 	// the number of messages SES accepted (welcome and summary).
 	ProvisioningFiles int
 	Emails            int
-	// StandardTransitions of the parent (Standard) execution.
+	// StandardTransitions of the job's parent (Standard) execution, once
+	// per job; RowTransitions are Standard transitions that grow with the
+	// rows (none in bulkprov; the naive design's per-row executions).
 	StandardTransitions int
+	RowTransitions      int
 	// Express are the child executions of the Distributed Maps.
 	Express []ExpressUsage
 	// Functions are the Lambda invocations and their handler time.
@@ -75,20 +78,25 @@ type Estimate struct {
 	OrchestrationPart float64 `json:"orchestration_share_without_email"`
 }
 
-// Estimate prices rows rows at the per-row rate of the measured usage. Per
-// job costs (ingest, finalize, the parent's transitions) are spread over
-// the sample's rows, so for rows > u.Rows the estimate is slightly high:
-// as if the rows arrived as uploads of the sample's size.
+// MaxRowsPerJob is the system default upload limit (pbx max_rows): rows
+// beyond it arrive as further uploads, each its own job.
+const MaxRowsPerJob = 100_000
+
+// Estimate prices rows rows from one measured job: per-row work scales with
+// the rows; the per-job part (the parent execution's transitions, the
+// ingest and finalize invocations) is counted once per upload of at most
+// MaxRowsPerJob rows.
 func (p Prices) Estimate(u Usage, rows int) Estimate {
 	scale := 0.0
 	if u.Rows > 0 {
 		scale = float64(rows) / float64(u.Rows)
 	}
+	jobs := float64((rows + MaxRowsPerJob - 1) / MaxRowsPerJob)
 	var lines []Line
-	add := func(l Line) {
-		l.Quantity *= scale
-		l.USD *= scale
-		l.Requests *= scale
+	add := func(l Line, perRow, perJob float64) {
+		l.Quantity = perRow*scale + perJob*jobs
+		l.USD *= l.Quantity
+		l.Requests *= l.Quantity
 		lines = append(lines, l)
 	}
 
@@ -112,43 +120,39 @@ func (p Prices) Estimate(u Usage, rows int) Estimate {
 			sfnAPI += n
 		}
 	}
-	add(Line{Service: "DynamoDB", Item: "write request units", Quantity: u.DynamoDBWriteUnits,
-		USD: u.DynamoDBWriteUnits * p.DynamoDBPerWriteUnit})
-	add(Line{Service: "DynamoDB", Item: "read request units", Quantity: u.DynamoDBReadUnits,
-		USD: u.DynamoDBReadUnits * p.DynamoDBPerReadUnit})
+	add(Line{Service: "DynamoDB", Item: "write request units", USD: p.DynamoDBPerWriteUnit}, u.DynamoDBWriteUnits, 0)
+	add(Line{Service: "DynamoDB", Item: "read request units", USD: p.DynamoDBPerReadUnit}, u.DynamoDBReadUnits, 0)
 	// Request counts are priced through units above; they count toward calls.
-	add(Line{Service: "DynamoDB", Item: "API calls (priced as units)", Quantity: float64(ddbCalls), Requests: float64(ddbCalls)})
-	add(Line{Service: "S3", Item: "PUT/COPY/POST/LIST requests", Quantity: float64(s3Write),
-		USD: float64(s3Write) * p.S3PerWriteRequest, Requests: float64(s3Write)})
-	add(Line{Service: "S3", Item: "GET and other requests", Quantity: float64(s3Read),
-		USD: float64(s3Read) * p.S3PerReadRequest, Requests: float64(s3Read)})
-	add(Line{Service: "KMS", Item: "requests", Quantity: float64(kms),
-		USD: float64(kms) * p.KMSPerRequest, Requests: float64(kms)})
+	add(Line{Service: "DynamoDB", Item: "API calls (priced as units)", Requests: 1}, float64(ddbCalls), 0)
+	add(Line{Service: "S3", Item: "PUT/COPY/POST/LIST requests", USD: p.S3PerWriteRequest, Requests: 1}, float64(s3Write), 0)
+	add(Line{Service: "S3", Item: "GET and other requests", USD: p.S3PerReadRequest, Requests: 1}, float64(s3Read), 0)
+	add(Line{Service: "KMS", Item: "requests", USD: p.KMSPerRequest, Requests: 1}, float64(kms), 0)
 
-	invocations, gbSeconds := 0, 0.0
+	rowInvocations, jobInvocations, gbSeconds := 0, 0, 0.0
 	for _, f := range u.Functions {
-		invocations += f.Invocations
+		if perJobFunction(f.Name) {
+			jobInvocations += f.Invocations
+		} else {
+			rowInvocations += f.Invocations
+		}
 		gbSeconds += billedSeconds(f.Duration, f.Invocations, p.LambdaDurationStep) * float64(f.MemoryMiB) / 1024
 	}
-	add(Line{Service: "Lambda", Item: "requests", Quantity: float64(invocations),
-		USD: float64(invocations) * p.LambdaPerRequest, Requests: float64(invocations)})
-	add(Line{Service: "Lambda", Item: "arm64 GB-seconds", Quantity: gbSeconds, USD: gbSeconds * p.LambdaArm64PerGBSecond})
+	add(Line{Service: "Lambda", Item: "requests", USD: p.LambdaPerRequest, Requests: 1}, float64(rowInvocations), float64(jobInvocations))
+	add(Line{Service: "Lambda", Item: "arm64 GB-seconds", USD: p.LambdaArm64PerGBSecond}, gbSeconds, 0)
 
-	add(Line{Service: "Step Functions", Item: "Standard state transitions", Quantity: float64(u.StandardTransitions),
-		USD: float64(u.StandardTransitions) * p.SFNStandardPerTransition, Orchestration: true, Requests: float64(u.StandardTransitions)})
+	add(Line{Service: "Step Functions", Item: "Standard state transitions", USD: p.SFNStandardPerTransition,
+		Orchestration: true, Requests: 1}, float64(u.RowTransitions), float64(u.StandardTransitions))
 	executions, expressGBs := 0, 0.0
 	for _, x := range u.Express {
 		executions += x.Executions
 		expressGBs += billedSeconds(x.Duration, x.Executions, p.ExpressDurationStep) * float64(p.ExpressMemoryChunkMB) / 1024
 	}
-	add(Line{Service: "Step Functions", Item: "Express requests", Quantity: float64(executions),
-		USD: float64(executions) * p.SFNExpressPerRequest, Orchestration: true, Requests: float64(executions)})
-	add(Line{Service: "Step Functions", Item: "Express GB-seconds", Quantity: expressGBs,
-		USD: expressGBs * p.SFNExpressPerGBSecond, Orchestration: true})
+	add(Line{Service: "Step Functions", Item: "Express requests", USD: p.SFNExpressPerRequest, Orchestration: true, Requests: 1}, float64(executions), 0)
+	add(Line{Service: "Step Functions", Item: "Express GB-seconds", USD: p.SFNExpressPerGBSecond, Orchestration: true}, expressGBs, 0)
 	_ = sfnAPI // StartExecution itself is free: Standard bills transitions
 
 	// SES: only accepted messages are billed; GetAccount is free.
-	add(Line{Service: "SES", Item: "emails", Quantity: float64(u.Emails), USD: float64(u.Emails) * p.SESPerEmail, Email: true})
+	add(Line{Service: "SES", Item: "emails", USD: p.SESPerEmail, Email: true}, float64(u.Emails), 0)
 
 	e := Estimate{Rows: rows, Lines: lines}
 	requests := 0.0
@@ -201,6 +205,10 @@ func billedSeconds(total time.Duration, n int, step time.Duration) float64 {
 // email, no per-batch result files).
 const NaiveStatesPerRow = 3
 
+// perJobFunction reports whether a function runs once per job, whatever
+// the number of rows.
+func perJobFunction(name string) bool { return name == "ingest" || name == "finalize" }
+
 // perRowStep reports whether a naive design invokes the function once per row.
 func perRowStep(name string) bool {
 	return name == "create-records" || name == "write-provisioning" || name == "send-welcome"
@@ -225,8 +233,8 @@ func NaiveUsage(u Usage) Usage {
 		ProvisioningFiles:  u.ProvisioningFiles,
 		Emails:             u.Emails,
 		// Each row's execution: NaiveStatesPerRow task states.
-		StandardTransitions: NaiveStatesPerRow * u.Rows,
-		Elapsed:             u.Elapsed,
+		RowTransitions: NaiveStatesPerRow * u.Rows,
+		Elapsed:        u.Elapsed,
 	}
 	for op, c := range u.Calls {
 		if strings.HasPrefix(op, "DynamoDB.") && !strings.HasPrefix(op, "DynamoDB.Transact") {

@@ -78,11 +78,23 @@ func TestEstimateKnownMix(t *testing.T) {
 	}
 }
 
-func TestEstimateScalesLinearly(t *testing.T) {
+func TestEstimateScaling(t *testing.T) {
 	p := ListPrices()
 	one, ten := p.Estimate(knownUsage(), 100), p.Estimate(knownUsage(), 1000)
-	if !near(ten.USDTotal, 10*one.USDTotal) || !near(ten.CallsPerRow, one.CallsPerRow) {
-		t.Errorf("1000 rows: $%v, %v calls/row; 100 rows: $%v, %v calls/row", ten.USDTotal, ten.CallsPerRow, one.USDTotal, one.CallsPerRow)
+	// Per job: 6 transitions and 1 ingest request stay; the rest is per row.
+	perJob := 6*p.SFNStandardPerTransition + 1*p.LambdaPerRequest
+	if want := 10*(one.USDTotal-perJob) + perJob; !near(ten.USDTotal, want) {
+		t.Errorf("1000 rows: $%v, want $%v", ten.USDTotal, want)
+	}
+	if want := (10*(one.CallsPerRow*100-7) + 7) / 1000; !near(ten.CallsPerRow, want) {
+		t.Errorf("1000 rows: %v calls/row, want %v", ten.CallsPerRow, want)
+	}
+	// 250,000 rows are three uploads of at most 100,000: three jobs.
+	big := p.Estimate(knownUsage(), 250_000)
+	for _, l := range big.Lines {
+		if l.Item == "Standard state transitions" && l.Quantity != 18 {
+			t.Errorf("250k rows: %v transitions, want 18", l.Quantity)
+		}
 	}
 }
 
@@ -93,7 +105,8 @@ func TestNaiveUsage(t *testing.T) {
 		name      string
 		got, want float64
 	}{
-		{"transitions", float64(n.StandardTransitions), 3 * 100},
+		{"transitions per row", float64(n.RowTransitions), 3 * 100},
+		{"transitions per job", float64(n.StandardTransitions), 0},
 		{"PutItem (one per object + measured)", float64(n.Calls["DynamoDB.PutItem"]), 800},
 		{"TransactWriteItems", float64(n.Calls["DynamoDB.TransactWriteItems"]), 0},
 		{"UpdateItem kept", float64(n.Calls["DynamoDB.UpdateItem"]), 8},
@@ -116,8 +129,8 @@ func TestNaiveUsage(t *testing.T) {
 		}
 	}
 	// Priced by the same model: 300 transitions alone are $0.0075.
-	e := ListPrices().Estimate(n, 100)
-	if e.USDWithoutEmail < 300*0.000025 {
+	e := ListPrices().Estimate(n, 1000)
+	if e.USDWithoutEmail < 3000*0.000025 {
 		t.Errorf("naive non-SES cost $%v below its transitions' price", e.USDWithoutEmail)
 	}
 }

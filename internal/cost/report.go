@@ -74,7 +74,7 @@ func NewReport(p Prices, u Usage, rows int) Report {
 		r.Targets[i].Met = r.Targets[i].Value <= r.Targets[i].Limit
 	}
 	r.Assumptions = []string{
-		fmt.Sprintf("call counts measured on %d generated rows (every row email+mobile, every 2nd a new DID, every 3rd a MAC) through the local pipeline, scaled linearly: per-job costs are spread over the sample", u.Rows),
+		fmt.Sprintf("call counts measured on %d generated rows (every row email+mobile, every 2nd a new DID, every 3rd a MAC) through the local pipeline as one upload; per-row work scaled to the rows, per-job work (parent transitions, ingest and finalize requests) once per upload of at most %d rows", u.Rows, MaxRowsPerJob),
 		"DynamoDB units modelled from request and item sizes (transactional writes 2 per started KB, Update/Delete within 1 KB, reads 1 per 4 KB strongly consistent, half eventually); DynamoDB Local's own ConsumedCapacity is flat per transaction",
 		"Lambda duration = handler time measured locally (against DynamoDB Local on loopback, one full core) x the memory infra/stack.go sets; cold starts not included",
 		fmt.Sprintf("Express children: one request per batch; duration = the batch's handler time, rounded up to %v, at %d MB", p.ExpressDurationStep, p.ExpressMemoryChunkMB),
