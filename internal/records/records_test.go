@@ -152,19 +152,6 @@ func scan(t *testing.T) []string {
 	return lines
 }
 
-func sealedAttr(t *testing.T, v any) secrets.Sealed {
-	t.Helper()
-	m, ok := v.(map[string]any)
-	if !ok {
-		t.Fatalf("sealed attribute is %T, want a map", v)
-	}
-	s := secrets.Sealed{}
-	s.Key, _ = m["k"].([]byte)
-	s.Nonce, _ = m["n"].([]byte)
-	s.Data, _ = m["d"].([]byte)
-	return s
-}
-
 func wantStatus(t *testing.T, res events.BatchResult, want ...string) {
 	t.Helper()
 	for i, r := range res.Rows {

@@ -95,13 +95,12 @@ type pipeline struct {
 	// (always); panicOnce makes it panic on the first call for that batch.
 	failBatch, panicOnce int
 
-	mu        sync.Mutex
-	records   []events.RecordsBatch
-	prov      []events.BatchResult
-	welcome   []events.WelcomeInput
-	finalize  []events.FinalizeInput
-	panicked  bool
-	taskEvent map[string]int
+	mu       sync.Mutex
+	records  []events.RecordsBatch
+	prov     []events.BatchResult
+	welcome  []events.WelcomeInput
+	finalize []events.FinalizeInput
+	panicked bool
 }
 
 type failure struct{ msg string }

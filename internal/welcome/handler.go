@@ -134,11 +134,9 @@ func (h *Handler) Handle(ctx context.Context, in events.WelcomeInput) (Output, e
 
 // rowWork is one row's email as it moves through the steps.
 type rowWork struct {
-	row     events.RowResult
-	result  events.RowResult // the row's email outcome
-	message *Message
-	raw     []byte
-	kind    int // sendOK, sendRefused, ... once sent
+	row    events.RowResult
+	result events.RowResult // the row's email outcome
+	kind   int              // sendOK, sendRefused, ... once sent
 }
 
 // Send sends the welcome emails of one batch results object.
