@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"send-welcome":       {"send the deferred welcome emails of a job", runSendWelcome},
 		"serve-provisioning": {"serve provisioning files to phones over HTTP", runServeProvisioning},
 		"cost":               {"estimate the AWS cost of N rows from call counts measured locally", runCost},
+		"tenant":             {"check, store or show a tenant's settings", runTenant},
 		"portal":             {"serve the tenant portal and API on the local pipeline", runPortal},
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/localrun"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/tenants"
 )
 
 const runUsage = `usage: bulkprov run --tenant T --out DIR [flags] FILE [FILE...]
@@ -33,6 +34,10 @@ tenants/T/ and lets the S3 event drive the pipeline to the end. Writes:
   DIR/records.jsonl              every DynamoDB item at the end
   DIR/bulkprov.log               JSON logs (job, tenant, row)
 
+--settings FILE lays a JSON object of tenant settings (any subset of the
+fields "bulkprov tenant show" prints) over the local defaults; it is checked
+like a saved setting (unknown fields, email template variables).
+
 Exit status: 0 every job finished with no failed row, 1 otherwise,
 2 usage error or unreadable input.
 
@@ -47,6 +52,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stateDir := fs.String("state", "", "keep the local stack's data in `DIR` between runs")
 	stats := fs.Bool("stats", false, "print AWS API calls and DynamoDB capacity per job")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
+	settingsFile := fs.String("settings", "", "tenant settings overrides (JSON `FILE`) laid over the local defaults")
 	meta := map[string]string{}
 	addUploadOptionFlags(fs, meta)
 	files, help, err := parseInterspersed(fs, args)
@@ -77,6 +83,21 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail("%v", err)
 		}
 	}
+	var tenantOverrides []byte
+	if *settingsFile != "" {
+		b, err := os.ReadFile(*settingsFile)
+		if err != nil {
+			return fail("--settings: %v", err)
+		}
+		combined, err := pbx.CombineOverrides(pbx.LocalTenantOverrides(*tenant), b)
+		if err == nil {
+			_, err = tenants.Check(combined)
+		}
+		if err != nil {
+			return fail("--settings %s: %s", *settingsFile, err)
+		}
+		tenantOverrides = b
+	}
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return fail("--out: %v", err)
 	}
@@ -96,6 +117,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	p, err := localrun.Start(ctx, localrun.Config{
 		Tenant: *tenant, StateDir: *stateDir, OutboxDir: filepath.Join(*outDir, "outbox"), Logger: logger,
 		APIOptions: []func(*middleware.Stack) error{counter.Middleware()}, OnEvent: prog.event,
+		TenantOverrides: tenantOverrides,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "bulkprov run:", err)

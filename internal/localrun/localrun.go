@@ -24,6 +24,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/pipeline"
 	"github.com/bulkprov/bulkprov/internal/stepfn"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/tenants"
 )
 
 // Config says which tenant to seed and where to keep state.
@@ -43,7 +44,8 @@ type Config struct {
 	// Wrap, when set, wraps each task handler by its substitution key
 	// (fault injection in tests).
 	Wrap func(key string, h stepfn.Handler) stepfn.Handler
-	// TenantOverrides replaces pbx.LocalTenantOverrides(Tenant) when set.
+	// TenantOverrides are laid over pbx.LocalTenantOverrides(Tenant) when
+	// the tenant is seeded (e.g. `bulkprov run --settings FILE`).
 	TenantOverrides []byte
 }
 
@@ -54,7 +56,8 @@ type Pipeline struct {
 	Store    *store.Store
 	Engine   *stepfn.Engine
 	Handlers *pipeline.Handlers
-	// ProvisioningPassword is the tenant's phone credential set at start.
+	// ProvisioningPassword is the tenant's phone credential when Start set
+	// one ("" when a kept state had one already).
 	ProvisioningPassword string
 
 	sfnServer *http.Server
@@ -168,14 +171,27 @@ func (p *Pipeline) loadEngine(c *awsconf.Clients, res pipeline.Resources, log *s
 }
 
 // seed stores the tenant with the local settings and a provisioning
-// credential, unless a kept state already has the tenant.
+// credential. A kept state keeps the tenant it has (settings saved with
+// `bulkprov tenant set` stay) unless new overrides are given.
 func (p *Pipeline) seed(ctx context.Context, cfg Config) error {
-	overrides := cfg.TenantOverrides
-	if overrides == nil {
-		overrides = pbx.LocalTenantOverrides(cfg.Tenant)
-	}
-	if err := p.Store.PutTenant(ctx, pbx.Tenant{Name: cfg.Tenant, DisplayName: cfg.Tenant}, overrides); err != nil {
+	_, err := p.Store.LoadSettings(ctx, cfg.Tenant)
+	exists := err == nil
+	if err != nil && pbx.ErrorCode(err) != pbx.ENOTFOUND {
 		return fmt.Errorf("seed tenant %s: %w", cfg.Tenant, err)
+	}
+	if !exists || cfg.TenantOverrides != nil {
+		overrides, err := pbx.CombineOverrides(pbx.LocalTenantOverrides(cfg.Tenant), cfg.TenantOverrides)
+		if err != nil {
+			return fmt.Errorf("tenant %s settings: %w", cfg.Tenant, err)
+		}
+		if err := tenants.Save(ctx, p.Store, pbx.Tenant{Name: cfg.Tenant, DisplayName: cfg.Tenant}, overrides); err != nil {
+			return fmt.Errorf("seed tenant %s: %w", cfg.Tenant, err)
+		}
+	}
+	if _, err := p.Store.ProvisioningCredential(ctx, cfg.Tenant); err == nil {
+		return nil
+	} else if pbx.ErrorCode(err) != pbx.ENOTFOUND {
+		return fmt.Errorf("seed provisioning credential: %w", err)
 	}
 	p.ProvisioningPassword = store.GenerateProvisioningCredential()
 	if err := p.Store.SetProvisioningCredential(ctx, cfg.Tenant, p.ProvisioningPassword); err != nil {

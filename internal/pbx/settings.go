@@ -193,3 +193,40 @@ func (s Settings) ProvisioningPath(tenant string) string {
 	}
 	return tenant
 }
+
+// CombineOverrides lays override b over override a (a JSON merge patch,
+// RFC 7386: objects merge key by key, anything else replaces), giving one
+// override document equivalent to applying a then b. A null in b leaves
+// the value of a unchanged.
+func CombineOverrides(a, b []byte) ([]byte, error) {
+	var base, patch any
+	if len(bytes.TrimSpace(a)) > 0 {
+		if err := json.Unmarshal(a, &base); err != nil {
+			return nil, &Error{Code: EINVALID, Field: "settings", Message: err.Error(), Err: err}
+		}
+	}
+	if len(bytes.TrimSpace(b)) > 0 {
+		if err := json.Unmarshal(b, &patch); err != nil {
+			return nil, &Error{Code: EINVALID, Field: "settings", Message: err.Error(), Err: err}
+		}
+	}
+	return json.Marshal(mergePatch(base, patch))
+}
+
+func mergePatch(base, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		if patch == nil {
+			return base
+		}
+		return patch
+	}
+	b, ok := base.(map[string]any)
+	if !ok {
+		b = map[string]any{}
+	}
+	for k, v := range p {
+		b[k] = mergePatch(b[k], v)
+	}
+	return b
+}

@@ -87,3 +87,20 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+func TestCombineOverrides(t *testing.T) {
+	got, err := CombineOverrides(LocalTenantOverrides("acme"), []byte(`{"provisioning": {"default_phone_model": "snom-d785"}, "upload": {"welcome": "none"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Merge(SystemDefaults(), got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Provisioning.DefaultPhoneModel != "snom-d785" || !s.Provisioning.Enabled || s.Provisioning.Registrar != "sip.acme.pbx.example" || s.Upload.Welcome != WelcomeNone {
+		t.Fatalf("combined settings = %+v", s)
+	}
+	if _, err := CombineOverrides([]byte(`{}`), []byte(`{`)); ErrorCode(err) != EINVALID {
+		t.Fatalf("bad JSON: %v", err)
+	}
+}
