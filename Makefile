@@ -81,7 +81,7 @@ synth: deps build
 	@echo "synth ok: cdk.out/"
 
 deploy: deps build
-	$(CDK) deploy -c stage=$(STAGE) --require-approval never
+	$(CDK) deploy -c stage=$(STAGE) --require-approval never --outputs-file cdk.out/outputs-$(STAGE).json
 
 clean:
 	rm -rf bin cdk.out $(OUT)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/aws/constructs-go/constructs/v10"
 )
@@ -28,10 +29,25 @@ type StageConfig struct {
 	NoncurrentVersionsExpireDays     int `json:"noncurrentVersionsExpireDays"`
 	JobsExpireDays                   int `json:"jobsExpireDays"`
 	AccessLogsExpireDays             int `json:"accessLogsExpireDays"`
+	// CognitoDomainPrefix is the portal's hosted sign-in domain,
+	// https://<prefix>.auth.<region>.amazoncognito.com. Prefixes are unique
+	// per region across all AWS accounts, so the default (empty) is
+	// bulkprov-<stage>-<account id>, the account filled in by
+	// CloudFormation at deploy time; set it to choose a fixed name.
+	CognitoDomainPrefix string `json:"cognitoDomainPrefix"`
 }
 
 // Prod reports whether resources are kept (RETAIN, deletion protection).
 func (c StageConfig) Prod() bool { return c.Stage == "prod" }
+
+// CognitoDomainPrefixFor returns the hosted UI domain prefix for a stack in
+// account (a concrete id or the stack's account token).
+func (c StageConfig) CognitoDomainPrefixFor(account string) string {
+	if c.CognitoDomainPrefix != "" {
+		return c.CognitoDomainPrefix
+	}
+	return "bulkprov-" + c.Stage + "-" + account
+}
 
 // stagesContextKey holds the per-stage defaults in cdk.json.
 const stagesContextKey = "bulkprov:stages"
@@ -41,7 +57,12 @@ const (
 	stageNamePattern = `^[a-z][a-z0-9]{0,15}$`
 	domainPattern    = `^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`
 	configSetPattern = `^[A-Za-z0-9_-]{1,64}$`
+	// Cognito prefix domains: lowercase letters, digits and inner hyphens.
+	cognitoPrefixPattern = `^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`
 )
+
+// cognitoReservedWords may not appear in a Cognito prefix domain.
+func cognitoReservedWords() []string { return []string{"aws", "amazon", "cognito"} }
 
 // stageConfigFromContext reads the stage's configuration from the
 // construct tree's context.
@@ -87,6 +108,9 @@ func (c StageConfig) validate() error {
 	if !regexp.MustCompile(configSetPattern).MatchString(c.SESConfigurationSet) {
 		return fmt.Errorf("context sesConfigurationSet: %q must be 1-64 letters, digits, '_' or '-'", c.SESConfigurationSet)
 	}
+	if err := validCognitoDomainPrefix(c); err != nil {
+		return err
+	}
 	for name, v := range map[string]int{
 		"createRecordsReservedConcurrency": c.CreateRecordsReservedConcurrency,
 		"sendWelcomeReservedConcurrency":   c.SendWelcomeReservedConcurrency,
@@ -109,14 +133,39 @@ func (c StageConfig) validate() error {
 	return nil
 }
 
+// validCognitoDomainPrefix checks the explicit prefix, or the default's
+// shape with a 12-digit account id standing in for the deploy-time one.
+func validCognitoDomainPrefix(c StageConfig) error {
+	prefix := c.CognitoDomainPrefixFor("123456789012")
+	hint := "set -c cognitoDomainPrefix=... or cdk.json " + stagesContextKey + "." + c.Stage + ".cognitoDomainPrefix"
+	if c.CognitoDomainPrefix == "" {
+		hint = "the default is bulkprov-<stage>-<account id>; " + hint
+	}
+	if !regexp.MustCompile(cognitoPrefixPattern).MatchString(prefix) {
+		return fmt.Errorf("context cognitoDomainPrefix: %q must be 1-63 lowercase letters, digits or inner hyphens (%s)", prefix, hint)
+	}
+	for _, word := range cognitoReservedWords() {
+		if strings.Contains(prefix, word) {
+			return fmt.Errorf("context cognitoDomainPrefix: %q contains %q, which Cognito reserves (%s)", prefix, word, hint)
+		}
+	}
+	return nil
+}
+
 // configKeys lists StageConfig's context names.
 func configKeys() []string {
 	return []string{
 		"sesDomain", "sesConfigurationSet",
 		"createRecordsReservedConcurrency", "sendWelcomeReservedConcurrency",
 		"logRetentionDays", "uploadsExpireDays", "noncurrentVersionsExpireDays",
-		"jobsExpireDays", "accessLogsExpireDays",
+		"jobsExpireDays", "accessLogsExpireDays", "cognitoDomainPrefix",
 	}
+}
+
+// stringKeys are the context names whose values stay strings even when
+// they look like numbers.
+func stringKeys() map[string]bool {
+	return map[string]bool{"sesDomain": true, "sesConfigurationSet": true, "cognitoDomainPrefix": true}
 }
 
 // numbersFromStrings turns `"12"` values into 12 so that numbers given on
@@ -126,8 +175,9 @@ func numbersFromStrings(raw []byte) []byte {
 	if json.Unmarshal(raw, &m) != nil {
 		return raw
 	}
+	text := stringKeys()
 	for k, v := range m {
-		if k == "sesDomain" || k == "sesConfigurationSet" {
+		if text[k] {
 			continue
 		}
 		if s, ok := v.(string); ok {

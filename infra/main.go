@@ -68,6 +68,8 @@ func defaultPaths(root string) Paths {
 		LambdaAssetDir:    filepath.Join(root, "bin", "lambda"),
 		StateMachineFile:  filepath.Join(root, "infra", "statemachine", "bulkprov.asl.json"),
 		ViewerRequestCode: filepath.Join(root, "infra", "cloudfront", "provisioning-auth.js"),
+		RefusalBodyFile:   filepath.Join(root, "infra", "cloudfront", "errors", "401.txt"),
+		PortalSiteDir:     filepath.Join(root, "web", "portal", "static"),
 	}
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -57,6 +59,33 @@ func regexpQuote(s string) string {
 
 // exceptStackWide records findings on constructs CDK creates itself.
 func exceptGeneratedResources(stack awscdk.Stack) {
+	// Singleton behind the BucketDeployments (it copies the portal page and
+	// the provisioning error page from the CDK asset bucket at deploy time).
+	for _, child := range *stack.Node().Children() {
+		if !strings.HasPrefix(*child.Node().Id(), "Custom::CDKBucketDeployment") {
+			continue
+		}
+		except(child, nagException{
+			Rule: "AwsSolutions-L1",
+			Reason: "CDK's BucketDeployment handler pins the Python runtime its bundled AWS CLI layer is built for; " +
+				"it runs only during deployments and handles no tenant data.",
+		}, nagException{
+			Rule:      "AwsSolutions-IAM4",
+			Reason:    "CDK's BucketDeployment handler comes with AWSLambdaBasicExecutionRole (its own logs); it is not one of bulkprov's functions and runs only at deploy time.",
+			AppliesTo: []string{`/^Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole$/`},
+		}, nagException{
+			Rule: "AwsSolutions-IAM5",
+			Reason: "CDK's BucketDeployment grant: read (s3:GetObject*, s3:GetBucket*, s3:List*) of the stack's CDK asset bucket and " +
+				"write (s3:DeleteObject*, s3:Abort*, ...) to the portal site bucket and the provisioning bucket's objects, which it syncs; " +
+				"the CloudFront invalidation calls support no resource-level permission.",
+			AppliesTo: []string{
+				`/^Action::s3:(GetObject|GetBucket|List|DeleteObject|Abort)\*$/`,
+				`/^Resource::arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-<AWS::AccountId>-<AWS::Region>\/\*$/`,
+				`/^Resource::<(PortalSite|Provisioning)[0-9A-F]{8}\.Arn>\/\*$/`,
+				`/^Resource::\*$/`,
+			},
+		})
+	}
 	// Singleton that applies S3 bucket notifications (a CDK custom resource).
 	if handler := stack.Node().TryFindChild(jsii.String("BucketNotificationsHandler050a0587b7544547bf325f094a3db834")); handler != nil {
 		except(handler, nagException{

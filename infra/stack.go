@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3deployment"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3notifications"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsses"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
@@ -26,6 +27,8 @@ type Paths struct {
 	LambdaAssetDir    string // holds <function>/bootstrap (bin/lambda)
 	StateMachineFile  string // infra/statemachine/bulkprov.asl.json
 	ViewerRequestCode string // infra/cloudfront/provisioning-auth.js
+	RefusalBodyFile   string // infra/cloudfront/errors/401.txt
+	PortalSiteDir     string // web/portal/static
 }
 
 // StackProps configures NewBulkprovStack.
@@ -49,6 +52,10 @@ const (
 	uploadsPrefix = "tenants/"
 	jobsPrefix    = "jobs/"
 )
+
+// provisioningRealm is the Basic challenge of every refused phone request;
+// provisioning-auth.js answers with the same value.
+const provisioningRealm = `Basic realm="provisioning", charset="UTF-8"`
 
 // NewBulkprovStack defines bulkprov's whole deployment for one stage.
 func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) (awscdk.Stack, error) {
@@ -180,10 +187,28 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		KeyValueStore: credentials,
 		Comment:       jsii.String("bulkprov " + cfg.Stage + ": per-tenant HTTP Basic check for phone provisioning files"),
 	})
+	// A phone with the right credential asking for a file that doesn't exist
+	// gets S3's 403 (OAC has no s3:ListBucket). It must get the same 401 as
+	// an unknown tenant or a wrong credential, so a MAC's existence can't be
+	// probed. CloudFront can't do that itself: custom error responses may
+	// not answer 401 (CloudFormation allows 200, 400, 403-405, 414, 416,
+	// 5xx), CloudFront Functions have no origin-response event and
+	// viewer-response doesn't run when the origin answers >= 400. So the
+	// S3 origin fails over on 403/404 to a tiny function URL (OAC-signed)
+	// that answers exactly the viewer-request function's 401.
+	refusal, err := newRefusalFunction(stack, cfg.Stage, props.Paths.RefusalBodyFile, retention, removal)
+	if err != nil {
+		return nil, err
+	}
+	provisioningOrigin := awscloudfrontorigins.NewOriginGroup(&awscloudfrontorigins.OriginGroupProps{
+		PrimaryOrigin:       awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(provisioning, nil),
+		FallbackOrigin:      awscloudfrontorigins.FunctionUrlOrigin_WithOriginAccessControl(refusal.URL, nil),
+		FallbackStatusCodes: &[]*float64{jsii.Number(403), jsii.Number(404)},
+	})
 	provisioningCDN := awscloudfront.NewDistribution(stack, jsii.String("ProvisioningDistribution"), &awscloudfront.DistributionProps{
 		Comment: jsii.String("bulkprov " + cfg.Stage + " phone provisioning"),
 		DefaultBehavior: &awscloudfront.BehaviorOptions{
-			Origin: awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(provisioning, nil),
+			Origin: provisioningOrigin,
 			// HTTPS only, not a redirect: a redirect would accept the
 			// phone's Basic credentials over plain HTTP first.
 			ViewerProtocolPolicy: awscloudfront.ViewerProtocolPolicy_HTTPS_ONLY,
@@ -217,6 +242,9 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		LogFilePrefix:     jsii.String("cloudfront/portal/"),
 	})
 	portalURL := "https://" + *portalCDN.DistributionDomainName()
+	// The hosted UI compares redirect URIs exactly; the page uses its own
+	// root URL (web/portal/README.md).
+	portalRootURL := portalURL + "/"
 	provisioningURL := "https://" + *provisioningCDN.DistributionDomainName()
 
 	// The portal uploads with presigned PUTs straight from the browser.
@@ -264,6 +292,10 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	})
 	ingest.allow("ReadUploads", []string{"s3:GetObject", "s3:GetObjectVersion"}, []string{uploadsObjects}, nil)
 	ingest.allow("WriteJobFiles", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
+	// Jobs that end without a workflow are finalized in ingest, which lists
+	// their results/ and emails/ prefixes.
+	ingest.allow("ListJobFiles", []string{"s3:ListBucket"}, []string{*jobs.BucketArn()},
+		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
 	ingest.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, []string{tableArn}, nil)
 	ingest.allow("StartWorkflow", []string{"states:StartExecution"}, []string{stateMachineArn}, nil)
 
@@ -325,7 +357,10 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	// JWT claim, and ingest re-derives it from the key.
 	portalAPI.allow("PresignUploads", []string{"s3:PutObject"}, []string{uploadsObjects}, nil)
 	portalAPI.allow("ReadJobFiles", []string{"s3:GetObject"}, []string{jobObjects}, nil)
-	portalAPI.allow("TableRead", []string{"dynamodb:GetItem", "dynamodb:Query"}, []string{tableArn}, nil)
+	// Progress: counts a running job's result objects.
+	portalAPI.allow("ListJobFiles", []string{"s3:ListBucket"}, []string{*jobs.BucketArn()},
+		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
+	portalAPI.allow("TableRead", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}, []string{tableArn}, nil)
 
 	uploads.AddEventNotification(awss3.EventType_OBJECT_CREATED, awss3notifications.NewLambdaDestination(ingest.Function),
 		&awss3.NotificationKeyFilter{Prefix: jsii.String(uploadsPrefix), Suffix: jsii.String(".csv")})
@@ -424,7 +459,15 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		AuthFlows:                  &awscognito.AuthFlow{UserSrp: jsii.Bool(true)},
 		GenerateSecret:             jsii.Bool(false),
 		PreventUserExistenceErrors: jsii.Bool(true),
-		DisableOAuth:               jsii.Bool(true),
+		// The page signs in through the hosted UI: authorization code with
+		// PKCE (a public client, so no secret and no implicit grant).
+		OAuth: &awscognito.OAuthSettings{
+			Flows:        &awscognito.OAuthFlows{AuthorizationCodeGrant: jsii.Bool(true)},
+			Scopes:       &[]awscognito.OAuthScope{awscognito.OAuthScope_OPENID(), awscognito.OAuthScope_EMAIL()},
+			CallbackUrls: jsii.Strings(portalRootURL),
+			LogoutUrls:   jsii.Strings(portalRootURL),
+		},
+		SupportedIdentityProviders: &[]awscognito.UserPoolClientIdentityProvider{awscognito.UserPoolClientIdentityProvider_COGNITO()},
 		ReadAttributes: awscognito.NewClientAttributes().
 			WithStandardAttributes(&awscognito.StandardAttributesMask{Email: jsii.Bool(true), EmailVerified: jsii.Bool(true), Fullname: jsii.Bool(true)}).
 			WithCustomAttributes(jsii.String("tenant")),
@@ -434,6 +477,11 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		AccessTokenValidity: awscdk.Duration_Hours(jsii.Number(1)),
 		IdTokenValidity:     awscdk.Duration_Hours(jsii.Number(1)),
 	})
+
+	userPoolDomain := userPool.AddDomain(jsii.String("PortalSignIn"), &awscognito.UserPoolDomainOptions{
+		CognitoDomain: &awscognito.CognitoDomainOptions{DomainPrefix: jsii.String(cfg.CognitoDomainPrefixFor(*stack.Account()))},
+	})
+	signInURL := *userPoolDomain.BaseUrl(nil)
 
 	apiLogs := awslogs.NewLogGroup(stack, jsii.String("PortalApiAccessLogs"), &awslogs.LogGroupProps{
 		Retention:     retention,
@@ -477,6 +525,21 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		})
 	}
 
+	// ---- Deployed files ---------------------------------------------------
+	// The page and its config.json (web/portal/README.md); prune replaces
+	// the previous version's files, the invalidation makes it visible.
+	awss3deployment.NewBucketDeployment(stack, jsii.String("PortalSiteFiles"), &awss3deployment.BucketDeploymentProps{
+		DestinationBucket: portalSite,
+		Sources: &[]awss3deployment.ISource{
+			awss3deployment.Source_Asset(jsii.String(props.Paths.PortalSiteDir), nil),
+			awss3deployment.Source_JsonData(jsii.String("config.json"), portalConfig(*stage.Url(), signInURL, *userPoolClient.UserPoolClientId(), portalRootURL), nil),
+		},
+		Distribution:      portalCDN,
+		DistributionPaths: jsii.Strings("/*"),
+		Prune:             jsii.Bool(true),
+		MemoryLimit:       jsii.Number(256),
+	})
+
 	// ---- Outputs ---------------------------------------------------------
 	output := func(id, value, description string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(description)})
@@ -484,17 +547,18 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	output("UploadsBucketName", *uploads.BucketName(), "Upload CSVs to s3://<this>/tenants/<tenant>/<name>.csv")
 	output("JobsBucketName", *jobs.BucketName(), "Job rows, results, reports")
 	output("ProvisioningBucketName", *provisioning.BucketName(), "Phone provisioning files (private; served by ProvisioningUrl)")
-	output("PortalSiteBucketName", *portalSite.BucketName(), "Portal page files (aws s3 sync web/portal/dist s3://<this>/)")
+	output("PortalSiteBucketName", *portalSite.BucketName(), "Portal page files: web/portal/static and config.json, deployed by the stack")
 	output("AccessLogsBucketName", *accessLogs.BucketName(), "S3 and CloudFront access logs")
 	output("TableName", *table.TableName(), "DynamoDB table")
 	output("StateMachineArn", *stateMachine.StateMachineArn(), "Workflow")
 	output("SipSecretsKeyArn", *sipKey.KeyArn(), "KMS key for SIP secrets")
 	output("ProvisioningUrl", provisioningURL, "Phones fetch <this>/<tenant provisioning path>/<file> with the tenant's Basic credential")
-	output("ProvisioningCredentialsStoreArn", *credentials.KeyValueStoreArn(), "CloudFront KeyValueStore of per-tenant provisioning credential hashes")
+	output("ProvisioningCredentialsStoreArn", *credentials.KeyValueStoreArn(), "CloudFront KeyValueStore of provisioning credentials: key = tenant provisioning path, value = sha256$<salt>$<hex sha256(salt+password)>")
 	output("PortalUrl", portalURL, "Tenant portal")
 	output("ApiUrl", *stage.Url(), "Portal HTTP API")
 	output("UserPoolId", *userPool.UserPoolId(), "Cognito user pool of tenant admins (custom:tenant)")
-	output("UserPoolClientId", *userPoolClient.UserPoolClientId(), "Portal app client")
+	output("UserPoolClientId", *userPoolClient.UserPoolClientId(), "Portal app client (public, authorization code + PKCE)")
+	output("UserPoolDomainUrl", signInURL, "Cognito hosted sign-in domain of the portal")
 
 	// ---- Accepted cdk-nag findings (each with its reason) ---------------
 	except(provisioningCDN, distributionExceptions()...)
@@ -538,11 +602,26 @@ type portalRoute struct {
 
 func portalRoutes() []portalRoute {
 	return []portalRoute{
+		{awsapigatewayv2.HttpMethod_GET, "/me"},
 		{awsapigatewayv2.HttpMethod_POST, "/validate"},
 		{awsapigatewayv2.HttpMethod_POST, "/uploads"},
 		{awsapigatewayv2.HttpMethod_GET, "/jobs"},
 		{awsapigatewayv2.HttpMethod_GET, "/jobs/{id}"},
 		{awsapigatewayv2.HttpMethod_GET, "/jobs/{id}/report"},
 		{awsapigatewayv2.HttpMethod_GET, "/template"},
+	}
+}
+
+// portalConfig is the page's config.json in Cognito mode
+// (web/portal/README.md).
+func portalConfig(apiURL, signInURL, clientID, redirectURI string) map[string]any {
+	return map[string]any{
+		"api": apiURL,
+		"auth": map[string]any{
+			"mode":         "cognito",
+			"domain":       signInURL,
+			"client_id":    clientID,
+			"redirect_uri": redirectURI,
+		},
 	}
 }

@@ -231,7 +231,7 @@ func testStack(t *testing.T, s *synthesized) {
 
 	t.Run("no managed policies on bulkprov roles", func(t *testing.T) {
 		for id, r := range s.resources("AWS::IAM::Role") {
-			if strings.HasPrefix(id, "BucketNotificationsHandler") || strings.HasPrefix(id, "CustomS3AutoDeleteObjects") {
+			if strings.HasPrefix(id, "BucketNotificationsHandler") || strings.HasPrefix(id, "CustomS3AutoDeleteObjects") || strings.HasPrefix(id, "CustomCDKBucketDeployment") {
 				continue // CDK's own deploy-time handlers (see nag exceptions)
 			}
 			if mp := props(r)["ManagedPolicyArns"]; mp != nil {
@@ -248,12 +248,15 @@ func testStack(t *testing.T, s *synthesized) {
 	table := []string{"Table"}
 	jobObjects := []string{"Jobs", "/jobs/*"}
 	uploadObjects := []string{"Uploads", "/tenants/*"}
+	// ListBucket on the jobs bucket itself (no object ARN), only for keys under jobs/.
+	listJobFiles := wantStatement{Actions: []string{"s3:ListBucket"}, Resources: []string{`{"Fn::GetAtt":["Jobs`, `","Arn"]}`}, Condition: []string{`{"StringLike":{"s3:prefix":["jobs/*"]}}`}}
 	sesResources := []string{"MailIdentity", ":configuration-set/" + s.Config.SESConfigurationSet}
 	roleWants := map[string]map[string]wantStatement{
 		"IngestRole": {
 			"WriteOwnLogs":  logs("Ingest"),
 			"ReadUploads":   {Actions: []string{"s3:GetObject", "s3:GetObjectVersion"}, Resources: uploadObjects},
 			"WriteJobFiles": {Actions: []string{"s3:GetObject", "s3:PutObject"}, Resources: jobObjects},
+			"ListJobFiles":  listJobFiles,
 			"TableAccess":   {Actions: []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}, Resources: table},
 			"StartWorkflow": {Actions: []string{"states:StartExecution"}, Resources: []string{smArn}},
 		},
@@ -281,7 +284,7 @@ func testStack(t *testing.T, s *synthesized) {
 		"FinalizeRole": {
 			"WriteOwnLogs": logs("Finalize"),
 			"JobFiles":     {Actions: []string{"s3:GetObject", "s3:PutObject"}, Resources: jobObjects},
-			"ListJobFiles": {Actions: []string{"s3:ListBucket"}, Resources: []string{"Jobs"}, Condition: []string{`"StringLike":{"s3:prefix":["jobs/*"]}`}},
+			"ListJobFiles": listJobFiles,
 			"TableAccess":  {Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, Resources: table},
 			"SendSummary":  {Actions: []string{"ses:SendEmail"}, Resources: sesResources},
 		},
@@ -289,7 +292,8 @@ func testStack(t *testing.T, s *synthesized) {
 			"WriteOwnLogs":   logs("PortalApi"),
 			"PresignUploads": {Actions: []string{"s3:PutObject"}, Resources: uploadObjects},
 			"ReadJobFiles":   {Actions: []string{"s3:GetObject"}, Resources: jobObjects},
-			"TableRead":      {Actions: []string{"dynamodb:GetItem", "dynamodb:Query"}, Resources: table},
+			"ListJobFiles":   listJobFiles,
+			"TableRead":      {Actions: []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"}, Resources: table},
 		},
 		"StateMachineRole": {
 			"InvokeSteps": {Actions: []string{"lambda:InvokeFunction"}, Resources: []string{
@@ -440,7 +444,8 @@ func testStack(t *testing.T, s *synthesized) {
 				))))),
 			))
 		})
-		s.Template.ResourceCountIs(jsii.String("AWS::CloudFront::OriginAccessControl"), jsii.Number(2))
+		// Two S3 origins and the provisioning refusal function URL.
+		s.Template.ResourceCountIs(jsii.String("AWS::CloudFront::OriginAccessControl"), jsii.Number(3))
 	})
 
 	t.Run("alarms", func(t *testing.T) {
@@ -476,7 +481,7 @@ func testStack(t *testing.T, s *synthesized) {
 				t.Errorf("route %v is not behind the JWT authorizer", p["RouteKey"])
 			}
 		}
-		want := []string{"GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/report", "GET /template", "POST /uploads", "POST /validate"}
+		want := []string{"GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/report", "GET /me", "GET /template", "POST /uploads", "POST /validate"}
 		if got := sortedKeys(routes); !reflect.DeepEqual(got, want) {
 			t.Errorf("routes %v, want %v", got, want)
 		}
@@ -534,9 +539,20 @@ func testStack(t *testing.T, s *synthesized) {
 		outputs := s.JSON["Outputs"].(map[string]any)
 		want := []string{"AccessLogsBucketName", "ApiUrl", "JobsBucketName", "PortalSiteBucketName", "PortalUrl",
 			"ProvisioningBucketName", "ProvisioningCredentialsStoreArn", "ProvisioningUrl", "SipSecretsKeyArn",
-			"StateMachineArn", "TableName", "UploadsBucketName", "UserPoolClientId", "UserPoolId"}
+			"StateMachineArn", "TableName", "UploadsBucketName", "UserPoolClientId", "UserPoolDomainUrl", "UserPoolId"}
 		if got := sortedKeys(outputs); !reflect.DeepEqual(got, want) {
 			t.Errorf("outputs %v, want %v", got, want)
+		}
+		for id, o := range outputs {
+			text := jsonString(o)
+			for _, stale := range []string{"web/portal/dist", "v1:"} {
+				if strings.Contains(text, stale) {
+					t.Errorf("output %s mentions %q: %s", id, stale, text)
+				}
+			}
+		}
+		if got, _ := outputs["ProvisioningCredentialsStoreArn"].(map[string]any)["Description"].(string); !strings.Contains(got, "sha256$<salt>$<hex sha256(salt+password)>") {
+			t.Errorf("credentials store output %s should give the value format", got)
 		}
 	})
 }
@@ -544,12 +560,27 @@ func testStack(t *testing.T, s *synthesized) {
 func TestStackDev(t *testing.T) {
 	s := synth(t, "dev", nil)
 	testStack(t, s)
+	testPortalSignIn(t, s)
+	testDeployedFiles(t, s)
+	testProvisioningRefusal(t, s)
 	testNag(t, s)
+}
+
+// An explicit cognitoDomainPrefix replaces the account-based default.
+func TestStackCognitoDomainPrefix(t *testing.T) {
+	s := synth(t, "dev", map[string]any{"cognitoDomainPrefix": "acme-pbx-signin"})
+	if s.Config.CognitoDomainPrefix != "acme-pbx-signin" {
+		t.Fatalf("config %+v", s.Config)
+	}
+	testPortalSignIn(t, s)
 }
 
 func TestStackProd(t *testing.T) {
 	s := synth(t, "prod", nil)
 	testStack(t, s)
+	testPortalSignIn(t, s)
+	testDeployedFiles(t, s)
+	testProvisioningRefusal(t, s)
 	testNag(t, s)
 	t.Run("prod keeps data", func(t *testing.T) {
 		for _, typ := range []string{"AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::Cognito::UserPool", "AWS::Logs::LogGroup"} {

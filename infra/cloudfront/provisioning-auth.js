@@ -11,7 +11,10 @@
 // enough; a slow KDF would not fit the function's compute budget.
 //
 // Unknown tenants, malformed headers and wrong credentials all get the same
-// 401, so neither tenants nor phones can be enumerated.
+// 401, so neither tenants nor phones can be enumerated. A missing file (S3
+// answers 403 through OAC) gets it too: the distribution's S3 origin fails
+// over to a function that answers this 401 with errors/401.txt as the body
+// (infra/refusal.go).
 import cf from 'cloudfront';
 const crypto = require('crypto');
 

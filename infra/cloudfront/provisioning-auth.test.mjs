@@ -118,6 +118,18 @@ test('the credential check is case-sensitive and exact', async () => {
     }
 });
 
+// The distribution answers a missing file from its fallback origin with
+// errors/401.txt as the body (infra/refusal.go); it must be this 401's.
+test('errors/401.txt is the 401 body', async () => {
+    const handler = load(store);
+    const out = await handler(event('/acme/001565a1b2c3.cfg'));
+    const page = readFileSync(new URL('./errors/401.txt', import.meta.url), 'utf8');
+    assert.equal(page, 'Unauthorized\n');
+    assert.equal(out.body.data, page);
+    assert.equal(out.headers['www-authenticate'].value, 'Basic realm="provisioning", charset="UTF-8"');
+    assert.equal(out.headers['content-type'].value, 'text/plain; charset=utf-8');
+});
+
 // CloudFront Functions' cloudfront-js-2.0 runtime supports ES 5.1 plus a
 // listed subset of later features; this rejects what it does not list.
 test('the code stays within cloudfront-js-2.0', () => {
