@@ -41,6 +41,22 @@ func TestStageConfigFromContext(t *testing.T) {
 		{name: "configuration set", overrides: map[string]any{"stage": "dev", "sesConfigurationSet": "a b"}, wantErr: "context sesConfigurationSet"},
 		{name: "negative concurrency", overrides: map[string]any{"stage": "dev", "createRecordsReservedConcurrency": "-1"}, wantErr: "createRecordsReservedConcurrency"},
 		{name: "zero days", overrides: map[string]any{"stage": "dev", "jobsExpireDays": 0}, wantErr: "jobsExpireDays"},
+		{name: "cognito prefix defaults to stage and account", overrides: map[string]any{"stage": "dev"}, check: func(t *testing.T, c StageConfig) {
+			if c.CognitoDomainPrefix != "" || c.CognitoDomainPrefixFor("123456789012") != "bulkprov-dev-123456789012" {
+				t.Errorf("default prefix %q / %q", c.CognitoDomainPrefix, c.CognitoDomainPrefixFor("123456789012"))
+			}
+		}},
+		{name: "cognito prefix from the command line stays a string", overrides: map[string]any{"stage": "dev", "cognitoDomainPrefix": "12345"},
+			check: func(t *testing.T, c StageConfig) {
+				if c.CognitoDomainPrefixFor("123456789012") != "12345" {
+					t.Errorf("prefix %q, want 12345", c.CognitoDomainPrefix)
+				}
+			}},
+		{name: "cognito prefix uppercase", overrides: map[string]any{"stage": "dev", "cognitoDomainPrefix": "Acme-Signin"}, wantErr: "context cognitoDomainPrefix"},
+		{name: "cognito prefix leading hyphen", overrides: map[string]any{"stage": "dev", "cognitoDomainPrefix": "-acme"}, wantErr: "context cognitoDomainPrefix"},
+		{name: "cognito prefix too long", overrides: map[string]any{"stage": "dev", "cognitoDomainPrefix": strings.Repeat("a", 64)}, wantErr: "context cognitoDomainPrefix"},
+		{name: "cognito prefix reserved word", overrides: map[string]any{"stage": "dev", "cognitoDomainPrefix": "acme-cognito"}, wantErr: "reserves"},
+		{name: "default prefix with a reserved word in the stage", overrides: map[string]any{"stage": "aws", "sesDomain": "mail.example.com"}, wantErr: "bulkprov-<stage>-<account id>"},
 		{name: "not a number", overrides: map[string]any{"stage": "dev", "jobsExpireDays": "soon"}, wantErr: "bulkprov:stages"},
 	}
 	for _, tt := range tests {

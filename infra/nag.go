@@ -59,8 +59,8 @@ func regexpQuote(s string) string {
 
 // exceptStackWide records findings on constructs CDK creates itself.
 func exceptGeneratedResources(stack awscdk.Stack) {
-	// Singleton behind the BucketDeployments (it copies the portal page and
-	// the provisioning error page from the CDK asset bucket at deploy time).
+	// Singleton behind the BucketDeployment (it copies the portal page from
+	// the CDK asset bucket at deploy time).
 	for _, child := range *stack.Node().Children() {
 		if !strings.HasPrefix(*child.Node().Id(), "Custom::CDKBucketDeployment") {
 			continue
@@ -76,12 +76,12 @@ func exceptGeneratedResources(stack awscdk.Stack) {
 		}, nagException{
 			Rule: "AwsSolutions-IAM5",
 			Reason: "CDK's BucketDeployment grant: read (s3:GetObject*, s3:GetBucket*, s3:List*) of the stack's CDK asset bucket and " +
-				"write (s3:DeleteObject*, s3:Abort*, ...) to the portal site bucket and the provisioning bucket's objects, which it syncs; " +
+				"write (s3:DeleteObject*, s3:Abort*, ...) to the portal site bucket's objects, which it syncs; " +
 				"the CloudFront invalidation calls support no resource-level permission.",
 			AppliesTo: []string{
 				`/^Action::s3:(GetObject|GetBucket|List|DeleteObject|Abort)\*$/`,
 				`/^Resource::arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-<AWS::AccountId>-<AWS::Region>\/\*$/`,
-				`/^Resource::<(PortalSite|Provisioning)[0-9A-F]{8}\.Arn>\/\*$/`,
+				`/^Resource::<PortalSite[0-9A-F]{8}\.Arn>\/\*$/`,
 				`/^Resource::\*$/`,
 			},
 		})
