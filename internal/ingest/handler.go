@@ -352,6 +352,12 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 		}
 	}
 	if err := j.h.jobs.UpdateJobStatus(ctx, j.tenant, j.id, status, counts, errMsg); err != nil {
+		if status == store.JobRunning && pbx.ErrorCode(err) == pbx.ECONFLICT {
+			// The workflow finished before RUNNING was recorded: its final
+			// status stands.
+			j.log.InfoContext(ctx, "workflow finished before ingest recorded RUNNING")
+			return nil
+		}
 		return fmt.Errorf("job %s status %s: %w", j.id, status, err)
 	}
 	j.log.InfoContext(ctx, "upload ingested", "status", status, "rows", report.Rows, "valid", report.Valid,

@@ -44,10 +44,18 @@ type Config struct {
 	// Wrap, when set, wraps each task handler by its substitution key
 	// (fault injection in tests).
 	Wrap func(key string, h stepfn.Handler) stepfn.Handler
+	// SESMaxSendRate is the local SES account's send quota (messages/s);
+	// 0 means DefaultSESMaxSendRate. The workflow paces emails to it.
+	SESMaxSendRate float64
 	// TenantOverrides are laid over pbx.LocalTenantOverrides(Tenant) when
 	// the tenant is seeded (e.g. `bulkprov run --settings FILE`).
 	TenantOverrides []byte
 }
+
+// DefaultSESMaxSendRate is the local SES account's quota: an account out of
+// the SES sandbox with a raised rate, so that a local run of thousands of
+// rows is not paced like a new account (14/s) while still being paced.
+const DefaultSESMaxSendRate = 1000
 
 // Pipeline is a running local pipeline.
 type Pipeline struct {
@@ -89,6 +97,11 @@ func Start(ctx context.Context, cfg Config) (_ *Pipeline, err error) {
 		return nil, fmt.Errorf("start local stack: %w", err)
 	}
 	p := &Pipeline{Tenant: cfg.Tenant, Stack: stack, Store: store.New(stack.Clients.DynamoDB, stack.Table)}
+	rate := cfg.SESMaxSendRate
+	if rate <= 0 {
+		rate = DefaultSESMaxSendRate
+	}
+	stack.SES().SetMaxSendRate(rate)
 	defer func() {
 		if err != nil {
 			_ = p.Close()

@@ -150,7 +150,10 @@ func (s *Store) UpdateJobStatus(ctx context.Context, tenant, id, status string, 
 	if status == JobRunning {
 		set["StartedAt"] = time.Now().UTC()
 	}
-	return s.updateJob(ctx, tenant, id, set)
+	// Ingest moves a job on from VALIDATING only: once the workflow has
+	// started, finalize may finish the job before ingest records RUNNING,
+	// and that final status must not be overwritten.
+	return s.updateJobFrom(ctx, tenant, id, JobValidating, set)
 }
 
 // FinishJob records the workflow's end: final status, counts, the report
@@ -164,8 +167,20 @@ func (s *Store) FinishJob(ctx context.Context, tenant, id, status string, counts
 
 // updateJob SETs the given attributes on an existing job item.
 func (s *Store) updateJob(ctx context.Context, tenant, id string, set map[string]any) error {
+	return s.updateJobFrom(ctx, tenant, id, "", set)
+}
+
+// updateJobFrom sets attributes of an existing job; with from set, only
+// while the job's status is from (else ECONFLICT).
+func (s *Store) updateJobFrom(ctx context.Context, tenant, id, from string, set map[string]any) error {
 	names := map[string]string{"#pk": AttrPK}
 	values := map[string]types.AttributeValue{}
+	cond := "attribute_exists(#pk)"
+	if from != "" {
+		cond += " AND #status = :from"
+		names["#status"] = "Status"
+		values[":from"] = &types.AttributeValueMemberS{Value: from}
+	}
 	expr := ""
 	attrs := make([]string, 0, len(set))
 	for a := range set {
@@ -185,16 +200,19 @@ func (s *Store) updateJob(ctx context.Context, tenant, id string, set map[string
 		expr += n + " = " + p
 	}
 	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.Table),
-		Key:                       itemKey(TenantPK(tenant), JobSK(id)),
-		UpdateExpression:          aws.String("SET " + expr),
-		ConditionExpression:       aws.String("attribute_exists(#pk)"),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
+		TableName:                           aws.String(s.Table),
+		Key:                                 itemKey(TenantPK(tenant), JobSK(id)),
+		UpdateExpression:                    aws.String("SET " + expr),
+		ConditionExpression:                 aws.String(cond),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	var missing *types.ConditionalCheckFailedException
+	var failed *types.ConditionalCheckFailedException
 	switch {
-	case errors.As(err, &missing):
+	case errors.As(err, &failed) && len(failed.Item) > 0:
+		return pbx.Errorf(pbx.ECONFLICT, "job", "job %s is no longer %s", id, from)
+	case errors.As(err, &failed):
 		return pbx.Errorf(pbx.ENOTFOUND, "job", "job %s does not exist", id)
 	case err != nil:
 		return fmt.Errorf("update job %s/%s: %w", tenant, id, err)

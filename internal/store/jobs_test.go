@@ -24,6 +24,35 @@ func TestJobsAndLookup(t *testing.T) {
 	s := store.New(stack.Clients.DynamoDB, stack.Table)
 	t.Run("jobs", func(t *testing.T) { testJobs(t, s) })
 	t.Run("lookup", func(t *testing.T) { testLookup(t, s) })
+	t.Run("finished job keeps its status", func(t *testing.T) { testFinishedJobKeepsStatus(t, s) })
+}
+
+// testFinishedJobKeepsStatus: finalize can finish a job before ingest
+// records RUNNING; the late RUNNING must not overwrite DONE.
+func testFinishedJobKeepsStatus(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	job := store.Job{Tenant: "race", ID: "jrace", Status: store.JobValidating, CreatedAt: time.Now().UTC()}
+	if _, _, err := s.CreateJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	done := events.Counts{Rows: 1, Created: 1}
+	if err := s.FinishJobAt(ctx, "race", "jrace", store.JobDone, done, "r", "s", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	err := s.UpdateJobStatus(ctx, "race", "jrace", store.JobRunning, events.Counts{Rows: 1}, "")
+	if pbx.ErrorCode(err) != pbx.ECONFLICT {
+		t.Fatalf("late RUNNING = %v, want ECONFLICT", err)
+	}
+	got, err := s.GetJob(ctx, "race", "jrace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.JobDone || got.Counts != done {
+		t.Fatalf("job = %s %+v, want DONE kept", got.Status, got.Counts)
+	}
+	if err := s.UpdateJobStatus(ctx, "race", "jmissing", store.JobRunning, events.Counts{}, ""); pbx.ErrorCode(err) != pbx.ENOTFOUND {
+		t.Fatalf("missing job = %v, want ENOTFOUND", err)
+	}
 }
 
 func testJobs(t *testing.T, s *store.Store) {
