@@ -288,8 +288,10 @@ func (h *Handler) merge(ctx context.Context, in events.FinalizeInput, welcome pb
 	if err != nil {
 		return nil, err
 	}
-	if welcome == pbx.WelcomeNone {
-		// Phase 2 did not run: the emails wait for `bulkprov send-welcome`.
+	if welcome == pbx.WelcomeNone || (in.Phase1Error != nil && in.Phase1Error.Error != "") {
+		// Phase 2 did not run (welcome=none, or phase 1 failed beyond its
+		// tolerance and the workflow went straight to finalize): the users
+		// that exist wait for `bulkprov send-welcome`.
 		for line, r := range byLine {
 			if r.Status == events.StatusCreated && r.EmailStatus == "" && r.Email != "" {
 				r.EmailStatus = events.EmailDeferred

@@ -35,7 +35,7 @@ var created = time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
 // seedJob writes a job whose 6 data lines ended up as: 2 created with
 // email sent, 3 failed in records, 4 invalid at ingest, 5 created with a
 // phone, 6 and 7 in a batch that died.
-func seedJob(t *testing.T, tenant, job string, welcome pbx.WelcomeMode) *Handler {
+func seedJob(t *testing.T, tenant, job string, welcome pbx.WelcomeMode, phase2Ran bool) *Handler {
 	t.Helper()
 	ctx := context.Background()
 	st := store.New(stack.Clients.DynamoDB, stack.Table)
@@ -71,7 +71,7 @@ func seedJob(t *testing.T, tenant, job string, welcome pbx.WelcomeMode) *Handler
 	}}
 	b, _ := json.Marshal(batch)
 	put(t, jobfiles.ResultKey(tenant, job, "b0000002"), b)
-	if welcome != pbx.WelcomeNone {
+	if phase2Ran {
 		emails := events.BatchResult{Tenant: tenant, Job: job, Batch: "b0000002", Rows: []events.RowResult{
 			{Line: 2, EmailStatus: events.EmailSent, EmailMessageID: "m-1"},
 			{Line: 5, EmailStatus: events.EmailFailed, Code: pbx.CodeEmailRejected, Message: "address rejected"},
@@ -126,7 +126,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 func TestReportAccountsForEveryLine(t *testing.T) {
 	ctx := context.Background()
-	h := seedJob(t, "fin", "jreport", pbx.WelcomeInvite)
+	h := seedJob(t, "fin", "jreport", pbx.WelcomeInvite, true)
 	in := events.FinalizeInput{Tenant: "fin", Job: "jreport", JobsBucket: stack.JobsBucket,
 		Phase1Error: &events.CaughtError{Error: "States.ExceedToleratedFailureThreshold"}}
 	out, err := h.Handle(ctx, in)
@@ -164,7 +164,7 @@ func TestReportAccountsForEveryLine(t *testing.T) {
 }
 
 func TestWelcomeNoneDefersEmails(t *testing.T) {
-	h := seedJob(t, "fin", "jnone", pbx.WelcomeNone)
+	h := seedJob(t, "fin", "jnone", pbx.WelcomeNone, false)
 	out, err := h.Handle(context.Background(), events.FinalizeInput{Tenant: "fin", Job: "jnone", JobsBucket: stack.JobsBucket})
 	if err != nil {
 		t.Fatal(err)
@@ -175,6 +175,21 @@ func TestWelcomeNoneDefersEmails(t *testing.T) {
 	report := string(get(t, jobfiles.ReportKey("fin", "jnone")))
 	if got := strings.Count(report, ","+events.EmailDeferred+"\n"); got != 2 {
 		t.Errorf("deferred rows = %d, want 2 (the created rows with an email):\n%s", got, report)
+	}
+}
+
+// When phase 1 fails beyond its tolerance the workflow skips phase 2: the
+// users that were created are reported with their emails deferred.
+func TestPhase1FailureDefersEmails(t *testing.T) {
+	h := seedJob(t, "fin", "jp1", pbx.WelcomeInvite, false)
+	out, err := h.Handle(context.Background(), events.FinalizeInput{Tenant: "fin", Job: "jp1", JobsBucket: stack.JobsBucket,
+		Phase1Error: &events.CaughtError{Error: "States.ExceedToleratedFailureThreshold"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := string(get(t, jobfiles.ReportKey("fin", "jp1")))
+	if got := strings.Count(report, ","+events.EmailDeferred+"\n"); got != 2 || out.Counts.EmailsSent != 0 {
+		t.Errorf("deferred rows = %d, counts %+v, want 2 deferred:\n%s", got, out.Counts, report)
 	}
 }
 
