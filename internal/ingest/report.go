@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/bulkprov/bulkprov/internal/report"
 )
 
 // WriteJSON writes the report for machines (validation.json).
@@ -29,7 +31,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 		issues   []Issue
 	}{{"error", r.Errors}, {"warning", r.Warnings}} {
 		for _, is := range list.issues {
-			_ = cw.Write([]string{strconv.Itoa(is.Line), list.severity, SafeCell(is.Column), is.Code, SafeCell(is.Message)})
+			_ = cw.Write([]string{strconv.Itoa(is.Line), list.severity, report.SafeCell(is.Column), is.Code, report.SafeCell(is.Message)})
 		}
 	}
 	cw.Flush()
@@ -39,16 +41,3 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	return nil
 }
 
-// SafeCell defuses spreadsheet formula injection: a cell starting with
-// = + - @ tab or CR gets a leading apostrophe, which spreadsheets show as
-// text and do not evaluate.
-func SafeCell(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + s
-	}
-	return s
-}
