@@ -6,9 +6,9 @@
 //	SYSTEM            DEFAULTS                   system settings (JSON override of pbx.SystemDefaults)
 //	TENANT#acme       SETTINGS                   tenant settings overrides, display name, provisioning credential hash
 //	TENANT#acme       USER#100 | EXT#100 | MAILBOX#100 | ENDPOINT#100-acme | CONTACT#100 | DID#+1415… | ROUTE#+1415…
-//	TENANT#acme       SECRET#100-acme            envelope-encrypted SIP secret (+ PIN, portal credential until sent)
+//	TENANT#acme       SECRET#100-acme            envelope-encrypted SIP secret, PIN, portal credential until sent;
+//	                                             email ledger "welcome.Status" etc.: RESERVED, then SENT with MessageId
 //	TENANT#acme       JOB#<job>                  job status, counts, options, keys
-//	TENANT#acme       EMAIL#acme-100#welcome     email ledger: RESERVED, then SENT with MessageId
 //	TENANT#acme       PROVISIONING               hash of the tenant's phone (HTTP Basic) credential
 //	INVITE#<sha256>   INVITE                     global: one-time invite, expires through the TTL
 //	DID#+14155550100  OWNER                      global: the tenant owning a DID
@@ -47,16 +47,15 @@ const (
 	SKOwner        = "OWNER"
 )
 
-func UserSK(ext string) string            { return "USER#" + ext }
-func ExtensionSK(ext string) string       { return "EXT#" + ext }
-func MailboxSK(ext string) string         { return "MAILBOX#" + ext }
-func EndpointSK(sipUser string) string    { return "ENDPOINT#" + sipUser }
-func ContactSK(ext string) string         { return "CONTACT#" + ext }
-func DIDSK(did string) string             { return "DID#" + did }
-func RouteSK(did string) string           { return "ROUTE#" + did }
-func SecretSK(sipUser string) string      { return "SECRET#" + sipUser }
-func JobSK(job string) string             { return "JOB#" + job }
-func EmailSK(user, purpose string) string { return "EMAIL#" + user + "#" + purpose }
+func UserSK(ext string) string         { return "USER#" + ext }
+func ExtensionSK(ext string) string    { return "EXT#" + ext }
+func MailboxSK(ext string) string      { return "MAILBOX#" + ext }
+func EndpointSK(sipUser string) string { return "ENDPOINT#" + sipUser }
+func ContactSK(ext string) string      { return "CONTACT#" + ext }
+func DIDSK(did string) string          { return "DID#" + did }
+func RouteSK(did string) string        { return "ROUTE#" + did }
+func SecretSK(sipUser string) string   { return "SECRET#" + sipUser }
+func JobSK(job string) string          { return "JOB#" + job }
 
 // Store reads and writes the table through the real DynamoDB client.
 type Store struct {

@@ -14,36 +14,42 @@ import (
 	"github.com/bulkprov/bulkprov/internal/pbx"
 )
 
-// The email ledger: one item per user and purpose (PK TENANT#t, SK
-// EMAIL#<user>#<purpose>) that makes an email go out at most once.
+// The email ledger makes an email go out at most once. It lives on the
+// endpoint's SECRET# item (PK TENANT#t, SK SECRET#<sip user>), in
+// attributes named "<purpose>.<field>", not in an item of its own: the
+// SECRET item holds the portal credential the email delivers and drops it
+// at SENT anyway, so reserving and closing an email each write one item
+// per user (2 WCU per transactional update instead of 2 + 4 with a
+// separate EMAIL# item).
 //
-//	(none) ──reserve──▶ RESERVED ──SES accepted──▶ SENT (MessageId)
+//	(none) ──reserve──▶ RESERVED ──SES accepted──▶ SENT (MessageId; portal credential removed)
 //	                       │  └──SES refused, or not sent──▶ FAILED ──reserve──▶ RESERVED …
 //	                       └──crash / unknown outcome: stays RESERVED ("uncertain"):
 //	                          only an explicit take-over (resend-uncertain) reserves it again
 //
-// A reservation is a conditional Put: it succeeds on no item, on a FAILED
-// item, or on a RESERVED item of the same attempt (so a retried request is
-// harmless). SENT is final.
+// A reservation is a conditional Update of an existing SECRET item: it
+// succeeds when the purpose has no ledger state, a FAILED one, or a
+// RESERVED one of the same attempt (so a retried request is harmless). SENT
+// is final. A user without a SECRET item cannot be reserved (there is no
+// credential to send): its result has an empty Existing.Status.
 const (
 	LedgerReserved = "RESERVED"
 	LedgerSent     = "SENT"
 	LedgerFailed   = "FAILED"
 )
 
-// Ledger item attributes.
+// Ledger fields; the attribute name is ledgerAttr(purpose, field).
 const (
-	attrLedgerUser    = "User"
-	attrLedgerPurpose = "Purpose"
-	attrLedgerStatus  = "Status"
-	attrLedgerJob     = "Job"
-	attrLedgerLine    = "Line"
-	attrLedgerAttempt = "Attempt"
-	attrLedgerAt      = "AttemptAt"
-	attrLedgerMsgID   = "MessageId"
-	attrLedgerDoneAt  = "DoneAt"
-	attrLedgerCode    = "Code"
-	attrLedgerMessage = "Message"
+	ledgerUser    = "User"
+	ledgerStatus  = "Status"
+	ledgerJob     = "Job"
+	ledgerLine    = "Line"
+	ledgerAttempt = "Attempt"
+	ledgerAt      = "At"
+	ledgerMsgID   = "MessageId"
+	ledgerDoneAt  = "DoneAt"
+	ledgerCode    = "Code"
+	ledgerMessage = "Message"
 
 	maxTransactItems = 100 // TransactWriteItems' limit
 	ledgerTries      = 8
@@ -51,12 +57,16 @@ const (
 	ledgerMaxPause   = 2 * time.Second
 )
 
-// LedgerEntry is one email ledger item.
+// ledgerAttr names one ledger field of purpose on the SECRET item.
+func ledgerAttr(purpose, field string) string { return purpose + "." + field }
+
+// LedgerEntry is one email's ledger state.
 type LedgerEntry struct {
 	User      string
+	SIPUser   string // the endpoint whose SECRET item holds the entry
 	Purpose   string
-	Status    string // LedgerReserved | LedgerSent | LedgerFailed
-	Job       string // the job whose attempt wrote the item
+	Status    string // LedgerReserved | LedgerSent | LedgerFailed; "" when none (or no SECRET item)
+	Job       string // the job whose attempt wrote the entry
 	Line      int
 	Attempt   string // opaque id of the reserving attempt
 	AttemptAt time.Time
@@ -68,7 +78,8 @@ type LedgerEntry struct {
 
 // EmailReservation asks to reserve one user's email for an attempt.
 type EmailReservation struct {
-	User    string
+	User    string // portal user name, recorded in the entry
+	SIPUser string // the user's endpoint: its SECRET item holds the entry
 	Purpose string
 	Job     string
 	Line    int
@@ -83,10 +94,10 @@ type EmailReservation struct {
 // ReserveResult is the outcome of one reservation.
 type ReserveResult struct {
 	Reserved bool        // the attempt holds the reservation: send
-	Existing LedgerEntry // otherwise, the entry that stood in the way
+	Existing LedgerEntry // otherwise, the entry that stood in the way (Status "": no SECRET item)
 }
 
-// ReserveEmails reserves the given emails with conditional writes, up to
+// ReserveEmails reserves the given emails with conditional updates, up to
 // 100 per TransactWriteItems. A reservation that meets a SENT entry, or a
 // RESERVED one of another attempt (without TakeOver), is not an error: its
 // result carries the existing entry. One call per 100 emails unless some
@@ -95,7 +106,12 @@ func (s *Store) ReserveEmails(ctx context.Context, tenant string, rs []EmailRese
 	if err := pbx.ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
-	if err := checkUniqueLedgerKeys(len(rs), func(i int) string { return rs[i].User + "#" + rs[i].Purpose }); err != nil {
+	for _, r := range rs {
+		if r.SIPUser == "" || r.Purpose == "" {
+			return nil, pbx.Errorf(pbx.EINVALID, "sip_user", "email reservation of %q names no endpoint or purpose", r.User)
+		}
+	}
+	if err := checkUniqueLedgerKeys(len(rs), func(i int) string { return rs[i].SIPUser + "#" + rs[i].Purpose }); err != nil {
 		return nil, err
 	}
 	results := make([]ReserveResult, len(rs))
@@ -118,7 +134,7 @@ func (s *Store) reserveChunk(ctx context.Context, tenant string, rs []EmailReser
 	for try := 1; len(pending) > 0; try++ {
 		items := make([]types.TransactWriteItem, len(pending))
 		for j, i := range pending {
-			items[j] = types.TransactWriteItem{Put: s.reservePut(tenant, rs[i])}
+			items[j] = types.TransactWriteItem{Update: s.reserveUpdate(tenant, rs[i])}
 		}
 		_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 			TransactItems:          items,
@@ -141,10 +157,10 @@ func (s *Store) reserveChunk(ctx context.Context, tenant string, rs []EmailReser
 			switch aws.ToString(reason.Code) {
 			case "ConditionalCheckFailed":
 				if reason.Item == nil {
-					unread = append(unread, i)
+					unread = append(unread, i) // no SECRET item, or the reason was not returned
 					continue
 				}
-				results[i] = ReserveResult{Existing: ledgerEntryFromItem(reason.Item)}
+				results[i] = ReserveResult{Existing: ledgerEntryFromItem(reason.Item, rs[i].Purpose)}
 			case "", "None":
 				retry = append(retry, i)
 			default: // TransactionConflict, ThrottlingError, ...: back off
@@ -166,50 +182,56 @@ func (s *Store) reserveChunk(ctx context.Context, tenant string, rs []EmailReser
 	if len(unread) > 0 {
 		keys := make([]map[string]types.AttributeValue, len(unread))
 		for j, i := range unread {
-			keys[j] = itemKey(TenantPK(tenant), EmailSK(rs[i].User, rs[i].Purpose))
+			keys[j] = itemKey(TenantPK(tenant), SecretSK(rs[i].SIPUser))
 		}
 		items, err := s.batchGet(ctx, keys)
 		if err != nil {
 			return fmt.Errorf("read email ledger of tenant %s: %w", tenant, err)
 		}
-		bySK := make(map[string]LedgerEntry, len(items))
+		bySK := make(map[string]map[string]types.AttributeValue, len(items))
 		for _, item := range items {
-			bySK[stringAttr(item, AttrSK)] = ledgerEntryFromItem(item)
+			bySK[stringAttr(item, AttrSK)] = item
 		}
 		for _, i := range unread {
-			results[i] = ReserveResult{Existing: bySK[EmailSK(rs[i].User, rs[i].Purpose)]}
+			e := LedgerEntry{User: rs[i].User, SIPUser: rs[i].SIPUser, Purpose: rs[i].Purpose}
+			if item, ok := bySK[SecretSK(rs[i].SIPUser)]; ok {
+				e = ledgerEntryFromItem(item, rs[i].Purpose)
+			}
+			results[i] = ReserveResult{Existing: e}
 		}
 	}
 	return nil
 }
 
-func (s *Store) reservePut(tenant string, r EmailReservation) *types.Put {
-	cond := "attribute_not_exists(#pk) OR #status = :failed OR (#status = :reserved AND #attempt = :attempt)"
-	names := map[string]string{"#pk": AttrPK, "#status": attrLedgerStatus, "#attempt": attrLedgerAttempt}
+func (s *Store) reserveUpdate(tenant string, r EmailReservation) *types.Update {
+	names := map[string]string{
+		"#pk": AttrPK, "#status": ledgerAttr(r.Purpose, ledgerStatus), "#attempt": ledgerAttr(r.Purpose, ledgerAttempt),
+		"#user": ledgerAttr(r.Purpose, ledgerUser), "#job": ledgerAttr(r.Purpose, ledgerJob),
+		"#line": ledgerAttr(r.Purpose, ledgerLine), "#at": ledgerAttr(r.Purpose, ledgerAt),
+		"#msg": ledgerAttr(r.Purpose, ledgerMsgID), "#done": ledgerAttr(r.Purpose, ledgerDoneAt),
+		"#code": ledgerAttr(r.Purpose, ledgerCode), "#message": ledgerAttr(r.Purpose, ledgerMessage),
+	}
 	values := map[string]types.AttributeValue{
 		":failed":   &types.AttributeValueMemberS{Value: LedgerFailed},
 		":reserved": &types.AttributeValueMemberS{Value: LedgerReserved},
 		":attempt":  &types.AttributeValueMemberS{Value: r.Attempt},
+		":user":     &types.AttributeValueMemberS{Value: r.User},
+		":job":      &types.AttributeValueMemberS{Value: r.Job},
+		":line":     &types.AttributeValueMemberN{Value: strconv.Itoa(r.Line)},
+		":at":       &types.AttributeValueMemberS{Value: r.At.UTC().Format(time.RFC3339Nano)},
 	}
+	// The item must exist: an Update would otherwise create a bare SECRET item.
+	cond := "attribute_exists(#pk) AND (attribute_not_exists(#status) OR #status = :failed OR (#status = :reserved AND #attempt = :attempt))"
 	if r.TakeOver {
-		// DynamoDB rejects names and values an expression does not use.
-		cond = "attribute_not_exists(#pk) OR #status = :failed OR #status = :reserved"
-		delete(names, "#attempt")
-		delete(values, ":attempt")
+		cond = "attribute_exists(#pk) AND (attribute_not_exists(#status) OR #status = :failed OR #status = :reserved)"
 	}
-	return &types.Put{
-		TableName: aws.String(s.Table),
-		Item: map[string]types.AttributeValue{
-			AttrPK:            &types.AttributeValueMemberS{Value: TenantPK(tenant)},
-			AttrSK:            &types.AttributeValueMemberS{Value: EmailSK(r.User, r.Purpose)},
-			attrLedgerUser:    &types.AttributeValueMemberS{Value: r.User},
-			attrLedgerPurpose: &types.AttributeValueMemberS{Value: r.Purpose},
-			attrLedgerStatus:  &types.AttributeValueMemberS{Value: LedgerReserved},
-			attrLedgerJob:     &types.AttributeValueMemberS{Value: r.Job},
-			attrLedgerLine:    &types.AttributeValueMemberN{Value: strconv.Itoa(r.Line)},
-			attrLedgerAttempt: &types.AttributeValueMemberS{Value: r.Attempt},
-			attrLedgerAt:      &types.AttributeValueMemberS{Value: r.At.UTC().Format(time.RFC3339Nano)},
-		},
+	// A reservation replaces the whole entry, as a Put of its own item would.
+	update := "SET #status = :reserved, #attempt = :attempt, #user = :user, #job = :job, #line = :line, #at = :at " +
+		"REMOVE #msg, #done, #code, #message"
+	return &types.Update{
+		TableName:                           aws.String(s.Table),
+		Key:                                 itemKey(TenantPK(tenant), SecretSK(r.SIPUser)),
+		UpdateExpression:                    aws.String(update),
 		ConditionExpression:                 aws.String(cond),
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
@@ -219,10 +241,12 @@ func (s *Store) reservePut(tenant string, r EmailReservation) *types.Put {
 
 // EmailOutcome closes one reservation.
 type EmailOutcome struct {
-	User    string
+	SIPUser string // the endpoint whose SECRET item holds the entry
 	Purpose string
 	Attempt string // the reservation's attempt; another attempt's entry is left alone
-	Sent    bool
+	// Sent records SENT and removes the sealed portal credential (invite
+	// token or temporary password) it delivered, in the same write.
+	Sent bool
 	// MessageID is SES's id when Sent.
 	MessageID string
 	// Code and Message say why it was not sent (FAILED: a later attempt may
@@ -230,79 +254,63 @@ type EmailOutcome struct {
 	Code    string
 	Message string
 	At      time.Time
-	// DropPortalOf, when Sent, is the SIP user whose sealed portal
-	// credential is removed in the same transaction (DropPortalCredential).
-	DropPortalOf string
 }
 
-// FinishEmails marks reservations SENT (and drops the sent portal
-// credentials) or FAILED, up to 100 items per TransactWriteItems: one call
-// for a batch of up to 50 sent emails. An entry that is no longer this
-// attempt's reservation, or a credentials item that is gone, is skipped.
+// FinishEmails marks reservations SENT (dropping the sent portal
+// credentials) or FAILED, one item per email and up to 100 per
+// TransactWriteItems. An entry that is no longer this attempt's
+// reservation, or a SECRET item that is gone, is skipped.
 func (s *Store) FinishEmails(ctx context.Context, tenant string, outcomes []EmailOutcome) error {
 	if err := pbx.ValidateTenantName(tenant); err != nil {
 		return err
 	}
-	if err := checkUniqueLedgerKeys(len(outcomes), func(i int) string { return outcomes[i].User + "#" + outcomes[i].Purpose }); err != nil {
+	if err := checkUniqueLedgerKeys(len(outcomes), func(i int) string { return outcomes[i].SIPUser + "#" + outcomes[i].Purpose }); err != nil {
 		return err
 	}
-	var chunk []types.TransactWriteItem
-	for _, o := range outcomes {
-		items := s.finishItems(tenant, o)
-		if len(chunk)+len(items) > maxTransactItems {
-			if err := s.transactSkippingFailedConditions(ctx, chunk); err != nil {
-				return fmt.Errorf("finish emails of tenant %s: %w", tenant, err)
-			}
-			chunk = nil
+	for start := 0; start < len(outcomes); start += maxTransactItems {
+		chunk := outcomes[start:min(start+maxTransactItems, len(outcomes))]
+		items := make([]types.TransactWriteItem, len(chunk))
+		for i, o := range chunk {
+			items[i] = types.TransactWriteItem{Update: s.finishUpdate(tenant, o)}
 		}
-		chunk = append(chunk, items...)
-	}
-	if len(chunk) > 0 {
-		if err := s.transactSkippingFailedConditions(ctx, chunk); err != nil {
+		if err := s.transactSkippingFailedConditions(ctx, items); err != nil {
 			return fmt.Errorf("finish emails of tenant %s: %w", tenant, err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) finishItems(tenant string, o EmailOutcome) []types.TransactWriteItem {
+func (s *Store) finishUpdate(tenant string, o EmailOutcome) *types.Update {
 	values := map[string]types.AttributeValue{
 		":reserved": &types.AttributeValueMemberS{Value: LedgerReserved},
 		":attempt":  &types.AttributeValueMemberS{Value: o.Attempt},
 		":at":       &types.AttributeValueMemberS{Value: o.At.UTC().Format(time.RFC3339Nano)},
 	}
-	names := map[string]string{"#status": attrLedgerStatus, "#attempt": attrLedgerAttempt, "#at": attrLedgerDoneAt}
+	names := map[string]string{
+		"#status": ledgerAttr(o.Purpose, ledgerStatus), "#attempt": ledgerAttr(o.Purpose, ledgerAttempt),
+		"#at": ledgerAttr(o.Purpose, ledgerDoneAt), "#code": ledgerAttr(o.Purpose, ledgerCode),
+		"#message": ledgerAttr(o.Purpose, ledgerMessage),
+	}
 	var update string
 	if o.Sent {
-		update = "SET #status = :sent, #msg = :msg, #at = :at REMOVE #code, #message"
+		update = "SET #status = :sent, #msg = :msg, #at = :at REMOVE #code, #message, #portal"
 		values[":sent"] = &types.AttributeValueMemberS{Value: LedgerSent}
 		values[":msg"] = &types.AttributeValueMemberS{Value: o.MessageID}
-		names["#msg"], names["#code"], names["#message"] = attrLedgerMsgID, attrLedgerCode, attrLedgerMessage
+		names["#msg"], names["#portal"] = ledgerAttr(o.Purpose, ledgerMsgID), attrPortal
 	} else {
 		update = "SET #status = :failed, #code = :code, #message = :message, #at = :at"
 		values[":failed"] = &types.AttributeValueMemberS{Value: LedgerFailed}
 		values[":code"] = &types.AttributeValueMemberS{Value: o.Code}
 		values[":message"] = &types.AttributeValueMemberS{Value: o.Message}
-		names["#code"], names["#message"] = attrLedgerCode, attrLedgerMessage
 	}
-	items := []types.TransactWriteItem{{Update: &types.Update{
+	return &types.Update{
 		TableName:                 aws.String(s.Table),
-		Key:                       itemKey(TenantPK(tenant), EmailSK(o.User, o.Purpose)),
+		Key:                       itemKey(TenantPK(tenant), SecretSK(o.SIPUser)),
 		UpdateExpression:          aws.String(update),
 		ConditionExpression:       aws.String("#status = :reserved AND #attempt = :attempt"),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
-	}}}
-	if o.Sent && o.DropPortalOf != "" {
-		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName:                aws.String(s.Table),
-			Key:                      itemKey(TenantPK(tenant), SecretSK(o.DropPortalOf)),
-			UpdateExpression:         aws.String("REMOVE #portal"),
-			ConditionExpression:      aws.String("attribute_exists(#pk)"),
-			ExpressionAttributeNames: map[string]string{"#portal": attrPortal, "#pk": AttrPK},
-		}})
 	}
-	return items
 }
 
 // transactSkippingFailedConditions writes items in one transaction; items
@@ -348,18 +356,19 @@ func (s *Store) transactSkippingFailedConditions(ctx context.Context, items []ty
 	return nil
 }
 
-// GetEmailLedger returns the ledger entries of users for purpose, keyed by
-// user; users without an entry are absent.
-func (s *Store) GetEmailLedger(ctx context.Context, tenant, purpose string, users []string) (map[string]LedgerEntry, error) {
+// GetEmailLedger returns the ledger entries for purpose of the given
+// endpoints (SIP users), keyed by SIP user; endpoints without an entry (or
+// without a SECRET item) are absent. It reads the SECRET items consistently.
+func (s *Store) GetEmailLedger(ctx context.Context, tenant, purpose string, sipUsers []string) (map[string]LedgerEntry, error) {
 	if err := pbx.ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
-	seen := make(map[string]bool, len(users))
+	seen := make(map[string]bool, len(sipUsers))
 	var keys []map[string]types.AttributeValue
-	for _, u := range users {
+	for _, u := range sipUsers {
 		if u != "" && !seen[u] {
 			seen[u] = true
-			keys = append(keys, itemKey(TenantPK(tenant), EmailSK(u, purpose)))
+			keys = append(keys, itemKey(TenantPK(tenant), SecretSK(u)))
 		}
 	}
 	out := make(map[string]LedgerEntry, len(keys))
@@ -369,29 +378,33 @@ func (s *Store) GetEmailLedger(ctx context.Context, tenant, purpose string, user
 			return nil, fmt.Errorf("read email ledger of tenant %s: %w", tenant, err)
 		}
 		for _, item := range items {
-			e := ledgerEntryFromItem(item)
-			out[e.User] = e
+			if e := ledgerEntryFromItem(item, purpose); e.Status != "" {
+				out[e.SIPUser] = e
+			}
 		}
 	}
 	return out, nil
 }
 
-func ledgerEntryFromItem(item map[string]types.AttributeValue) LedgerEntry {
+// ledgerEntryFromItem reads purpose's entry from a SECRET item.
+func ledgerEntryFromItem(item map[string]types.AttributeValue, purpose string) LedgerEntry {
+	field := func(name string) string { return stringAttr(item, ledgerAttr(purpose, name)) }
 	e := LedgerEntry{
-		User:      stringAttr(item, attrLedgerUser),
-		Purpose:   stringAttr(item, attrLedgerPurpose),
-		Status:    stringAttr(item, attrLedgerStatus),
-		Job:       stringAttr(item, attrLedgerJob),
-		Attempt:   stringAttr(item, attrLedgerAttempt),
-		MessageID: stringAttr(item, attrLedgerMsgID),
-		Code:      stringAttr(item, attrLedgerCode),
-		Message:   stringAttr(item, attrLedgerMessage),
+		User:      field(ledgerUser),
+		SIPUser:   stringAttr(item, "SIPUser"),
+		Purpose:   purpose,
+		Status:    field(ledgerStatus),
+		Job:       field(ledgerJob),
+		Attempt:   field(ledgerAttempt),
+		MessageID: field(ledgerMsgID),
+		Code:      field(ledgerCode),
+		Message:   field(ledgerMessage),
 	}
-	if n, ok := item[attrLedgerLine].(*types.AttributeValueMemberN); ok {
+	if n, ok := item[ledgerAttr(purpose, ledgerLine)].(*types.AttributeValueMemberN); ok {
 		e.Line, _ = strconv.Atoi(n.Value)
 	}
-	e.AttemptAt, _ = time.Parse(time.RFC3339Nano, stringAttr(item, attrLedgerAt))
-	e.DoneAt, _ = time.Parse(time.RFC3339Nano, stringAttr(item, attrLedgerDoneAt))
+	e.AttemptAt, _ = time.Parse(time.RFC3339Nano, field(ledgerAt))
+	e.DoneAt, _ = time.Parse(time.RFC3339Nano, field(ledgerDoneAt))
 	return e
 }
 

@@ -34,19 +34,24 @@ func TestEmailLedger(t *testing.T) {
 	})
 	st := store.New(stack.Clients.DynamoDB, stack.Table)
 	at := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
-	reservation := func(user, job, attempt string) store.EmailReservation {
-		return store.EmailReservation{User: user, Purpose: "welcome", Job: job, Line: 2, Attempt: attempt, At: at}
+	// Users are named <tenant>-<ext>, their endpoints <ext>-<tenant>.
+	reservation := func(tenant, ext, job, attempt string) store.EmailReservation {
+		return store.EmailReservation{User: tenant + "-" + ext, SIPUser: ext + "-" + tenant, Purpose: "welcome", Job: job, Line: 2, Attempt: attempt, At: at}
 	}
-	ledger := func(t *testing.T, tenant, user string) store.LedgerEntry {
+	sent := func(tenant, ext, attempt, msg string) store.EmailOutcome {
+		return store.EmailOutcome{SIPUser: ext + "-" + tenant, Purpose: "welcome", Attempt: attempt, Sent: true, MessageID: msg, At: at}
+	}
+	ledger := func(t *testing.T, tenant, ext string) store.LedgerEntry {
 		t.Helper()
-		m, err := st.GetEmailLedger(ctx, tenant, "welcome", []string{user})
+		m, err := st.GetEmailLedger(ctx, tenant, "welcome", []string{ext + "-" + tenant})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return m[user]
+		return m[ext+"-"+tenant]
 	}
-	putSecret := func(t *testing.T, tenant, sipUser string) {
+	putSecret := func(t *testing.T, tenant, ext string) {
 		t.Helper()
+		sipUser := ext + "-" + tenant
 		_, err := stack.Clients.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(stack.Table),
 			Item: map[string]types.AttributeValue{
@@ -65,96 +70,130 @@ func TestEmailLedger(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// items counts the tenant's items: the ledger adds none.
+	items := func(t *testing.T, tenant string) int32 {
+		t.Helper()
+		out, err := stack.Clients.DynamoDB.Query(ctx, &dynamodb.QueryInput{
+			TableName: aws.String(stack.Table), ConsistentRead: aws.Bool(true), Select: types.SelectCount,
+			KeyConditionExpression:    aws.String("PK = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: store.TenantPK(tenant)}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Count
+	}
 
 	t.Run("reserve, send, never again", func(t *testing.T) {
 		const tenant = "ledgera"
-		putSecret(t, tenant, "100-ledgera")
-		res, err := st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation("ledgera-100", "j1", "a1")})
+		putSecret(t, tenant, "100")
+		res, err := st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation(tenant, "100", "j1", "a1")})
 		if err != nil || !res[0].Reserved {
 			t.Fatalf("first reservation = %+v, %v", res, err)
 		}
 		// The same attempt again (a retried request) still holds it.
-		res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation("ledgera-100", "j1", "a1")})
+		res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation(tenant, "100", "j1", "a1")})
 		if err != nil || !res[0].Reserved {
 			t.Fatalf("same attempt = %+v, %v", res, err)
 		}
 		// Another attempt (a replay after a crash) does not.
-		res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation("ledgera-100", "j1", "a2")})
-		if err != nil || res[0].Reserved || res[0].Existing.Status != store.LedgerReserved || res[0].Existing.Attempt != "a1" || res[0].Existing.Job != "j1" {
+		res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation(tenant, "100", "j1", "a2")})
+		if err != nil || res[0].Reserved || res[0].Existing.Status != store.LedgerReserved || res[0].Existing.Attempt != "a1" ||
+			res[0].Existing.Job != "j1" || res[0].Existing.User != "ledgera-100" {
 			t.Fatalf("other attempt = %+v, %v", res, err)
 		}
-		err = st.FinishEmails(ctx, tenant, []store.EmailOutcome{{User: "ledgera-100", Purpose: "welcome", Attempt: "a1", Sent: true, MessageID: "m-1", At: at, DropPortalOf: "100-ledgera"}})
-		if err != nil {
+		if err := st.FinishEmails(ctx, tenant, []store.EmailOutcome{sent(tenant, "100", "a1", "m-1")}); err != nil {
 			t.Fatal(err)
 		}
-		e := ledger(t, tenant, "ledgera-100")
-		if e.Status != store.LedgerSent || e.MessageID != "m-1" || e.Job != "j1" || e.Line != 2 || !e.DoneAt.Equal(at) || !e.AttemptAt.Equal(at) {
+		e := ledger(t, tenant, "100")
+		if e.Status != store.LedgerSent || e.MessageID != "m-1" || e.Job != "j1" || e.Line != 2 || !e.DoneAt.Equal(at) || !e.AttemptAt.Equal(at) ||
+			e.User != "ledgera-100" || e.SIPUser != "100-ledgera" {
 			t.Fatalf("entry after send = %+v", e)
 		}
 		creds, err := st.GetCredentials(ctx, tenant, []string{"100-ledgera"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c, ok := creds["100-ledgera"]; !ok || c.Portal != nil {
-			t.Fatalf("portal credential not dropped with the SENT mark: %+v", c)
+		if c, ok := creds["100-ledgera"]; !ok || c.Portal != nil || c.PortalKind != "invite" {
+			t.Fatalf("portal credential not dropped with the SENT mark (or the item lost): %+v", c)
 		}
-		for _, r := range []store.EmailReservation{reservation("ledgera-100", "j2", "a3"), {User: "ledgera-100", Purpose: "welcome", Job: "j2", Attempt: "a4", At: at, TakeOver: true}} {
+		take := reservation(tenant, "100", "j2", "a4")
+		take.TakeOver = true
+		for _, r := range []store.EmailReservation{reservation(tenant, "100", "j2", "a3"), take} {
 			res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{r})
 			if err != nil || res[0].Reserved || res[0].Existing.Status != store.LedgerSent || res[0].Existing.MessageID != "m-1" {
 				t.Fatalf("reservation after SENT (take-over %v) = %+v, %v", r.TakeOver, res, err)
 			}
 		}
+		if n := items(t, tenant); n != 1 {
+			t.Errorf("tenant has %d items, want only its SECRET item", n)
+		}
+	})
+
+	t.Run("no SECRET item: not reserved, nothing created", func(t *testing.T) {
+		const tenant = "ledgere"
+		res, err := st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation(tenant, "1", "j1", "a1")})
+		if err != nil || res[0].Reserved || res[0].Existing.Status != "" {
+			t.Fatalf("reservation without credentials = %+v, %v", res, err)
+		}
+		if err := st.FinishEmails(ctx, tenant, []store.EmailOutcome{sent(tenant, "1", "a1", "m")}); err != nil {
+			t.Fatal(err)
+		}
+		if n := items(t, tenant); n != 0 {
+			t.Errorf("tenant has %d items, want none", n)
+		}
 	})
 
 	t.Run("failed is reserved again, uncertain only by take-over", func(t *testing.T) {
 		const tenant = "ledgerb"
-		res, err := st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation("ledgerb-1", "j1", "a1"), reservation("ledgerb-2", "j1", "a1")})
+		putSecret(t, tenant, "1")
+		putSecret(t, tenant, "2")
+		res, err := st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation(tenant, "1", "j1", "a1"), reservation(tenant, "2", "j1", "a1")})
 		if err != nil || !res[0].Reserved || !res[1].Reserved {
 			t.Fatalf("reserve = %+v, %v", res, err)
 		}
-		err = st.FinishEmails(ctx, tenant, []store.EmailOutcome{{User: "ledgerb-1", Purpose: "welcome", Attempt: "a1", Code: pbx.CodeEmailRejected, Message: "rejected", At: at}})
+		err = st.FinishEmails(ctx, tenant, []store.EmailOutcome{{SIPUser: "1-ledgerb", Purpose: "welcome", Attempt: "a1", Code: pbx.CodeEmailRejected, Message: "rejected", At: at}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e := ledger(t, tenant, "ledgerb-1"); e.Status != store.LedgerFailed || e.Code != pbx.CodeEmailRejected || e.Message != "rejected" {
+		if e := ledger(t, tenant, "1"); e.Status != store.LedgerFailed || e.Code != pbx.CodeEmailRejected || e.Message != "rejected" {
 			t.Fatalf("failed entry = %+v", e)
 		}
-		res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation("ledgerb-1", "j2", "a2"), reservation("ledgerb-2", "j2", "a2")})
+		if c, _ := st.GetCredentials(ctx, tenant, []string{"1-ledgerb"}); c["1-ledgerb"].Portal == nil {
+			t.Fatal("a FAILED email dropped the portal credential")
+		}
+		res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation(tenant, "1", "j2", "a2"), reservation(tenant, "2", "j2", "a2")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !res[0].Reserved {
 			t.Errorf("FAILED entry not reserved again: %+v", res[0])
 		}
+		if e := ledger(t, tenant, "1"); e.Status != store.LedgerReserved || e.Code != "" || e.Message != "" || e.Job != "j2" {
+			t.Errorf("a new reservation kept the old outcome: %+v", e)
+		}
 		if res[1].Reserved || res[1].Existing.Status != store.LedgerReserved {
 			t.Errorf("uncertain entry reserved without take-over: %+v", res[1])
 		}
-		take := reservation("ledgerb-2", "j2", "a3")
+		take := reservation(tenant, "2", "j2", "a3")
 		take.TakeOver = true
 		res, err = st.ReserveEmails(ctx, tenant, []store.EmailReservation{take})
 		if err != nil || !res[0].Reserved {
 			t.Fatalf("take-over = %+v, %v", res, err)
 		}
 		// The old attempt can no longer close it; the new one can.
-		err = st.FinishEmails(ctx, tenant, []store.EmailOutcome{
-			{User: "ledgerb-2", Purpose: "welcome", Attempt: "a1", Sent: true, MessageID: "stale", At: at},
-		})
-		if err != nil {
+		if err := st.FinishEmails(ctx, tenant, []store.EmailOutcome{sent(tenant, "2", "a1", "stale")}); err != nil {
 			t.Fatal(err)
 		}
-		if e := ledger(t, tenant, "ledgerb-2"); e.Status != store.LedgerReserved || e.Attempt != "a3" {
+		if e := ledger(t, tenant, "2"); e.Status != store.LedgerReserved || e.Attempt != "a3" {
 			t.Fatalf("a stale attempt closed the entry: %+v", e)
 		}
-		err = st.FinishEmails(ctx, tenant, []store.EmailOutcome{
-			{User: "ledgerb-1", Purpose: "welcome", Attempt: "a2", Sent: true, MessageID: "m-1", At: at, DropPortalOf: "1-ledgerb"}, // no SECRET item: skipped
-			{User: "ledgerb-2", Purpose: "welcome", Attempt: "a3", Sent: true, MessageID: "m-2", At: at},
-		})
-		if err != nil {
+		if err := st.FinishEmails(ctx, tenant, []store.EmailOutcome{sent(tenant, "1", "a2", "m-1"), sent(tenant, "2", "a3", "m-2")}); err != nil {
 			t.Fatal(err)
 		}
-		for user, id := range map[string]string{"ledgerb-1": "m-1", "ledgerb-2": "m-2"} {
-			if e := ledger(t, tenant, user); e.Status != store.LedgerSent || e.MessageID != id || e.Code != "" {
-				t.Errorf("%s = %+v", user, e)
+		for ext, id := range map[string]string{"1": "m-1", "2": "m-2"} {
+			if e := ledger(t, tenant, ext); e.Status != store.LedgerSent || e.MessageID != id || e.Code != "" {
+				t.Errorf("%s = %+v", ext, e)
 			}
 		}
 	})
@@ -163,10 +202,13 @@ func TestEmailLedger(t *testing.T) {
 		const tenant = "ledgerc"
 		var rs []store.EmailReservation
 		var outcomes []store.EmailOutcome
+		var sipUsers []string
 		for i := range 130 {
-			user := fmt.Sprintf("ledgerc-%d", 100+i)
-			rs = append(rs, reservation(user, "j1", "a1"))
-			outcomes = append(outcomes, store.EmailOutcome{User: user, Purpose: "welcome", Attempt: "a1", Sent: true, MessageID: "m", At: at})
+			ext := fmt.Sprint(100 + i)
+			putSecret(t, tenant, ext)
+			rs = append(rs, reservation(tenant, ext, "j1", "a1"))
+			outcomes = append(outcomes, sent(tenant, ext, "a1", "m"))
+			sipUsers = append(sipUsers, ext+"-"+tenant)
 		}
 		// One entry exists already: its condition fails and the rest are
 		// written by a second transaction of that chunk.
@@ -198,11 +240,7 @@ func TestEmailLedger(t *testing.T) {
 		if calls := counter.Snapshot().Sub(before).Calls["DynamoDB.TransactWriteItems"]; calls != 2 {
 			t.Errorf("FinishEmails TransactWriteItems calls = %d, want 2", calls)
 		}
-		users := make([]string, len(rs))
-		for i, r := range rs {
-			users[i] = r.User
-		}
-		m, err := st.GetEmailLedger(ctx, tenant, "welcome", users)
+		m, err := st.GetEmailLedger(ctx, tenant, "welcome", sipUsers)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,9 +255,14 @@ func TestEmailLedger(t *testing.T) {
 	})
 
 	t.Run("bad requests", func(t *testing.T) {
-		_, err := st.ReserveEmails(ctx, "ledgerd", []store.EmailReservation{reservation("ledgerd-1", "j", "a"), reservation("ledgerd-1", "j", "a")})
+		_, err := st.ReserveEmails(ctx, "ledgerd", []store.EmailReservation{reservation("ledgerd", "1", "j", "a"), reservation("ledgerd", "1", "j", "a")})
 		if pbx.ErrorCode(err) != pbx.EINVALID {
 			t.Errorf("duplicate user: err = %v", err)
+		}
+		noEndpoint := reservation("ledgerd", "1", "j", "a")
+		noEndpoint.SIPUser = ""
+		if _, err := st.ReserveEmails(ctx, "ledgerd", []store.EmailReservation{noEndpoint}); pbx.ErrorCode(err) != pbx.EINVALID {
+			t.Errorf("no endpoint: err = %v", err)
 		}
 		if _, err := st.ReserveEmails(ctx, "Bad-Tenant", nil); pbx.ErrorCode(err) != pbx.EINVALID {
 			t.Errorf("bad tenant: err = %v", err)

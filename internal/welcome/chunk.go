@@ -36,7 +36,7 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 	rs := make([]store.EmailReservation, len(chunk))
 	for i, w := range chunk {
 		rs[i] = store.EmailReservation{
-			User: w.row.User, Purpose: Purpose, Job: env.in.Job, Line: w.row.Line,
+			User: w.row.User, SIPUser: w.row.SIPUser, Purpose: Purpose, Job: env.in.Job, Line: w.row.Line,
 			Attempt: env.attempt, At: now, TakeOver: env.opt.ResendUncertain,
 		}
 	}
@@ -59,6 +59,9 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 				w.result.EmailStatus = events.EmailSent
 			}
 			w.result.EmailMessageID = e.MessageID
+		case "":
+			// No SECRET item: nothing to deliver, and nothing was reserved.
+			w.fail(pbx.EINTERNAL, "the user's credentials are missing (never created, or the endpoint was removed)")
 		default:
 			w.fail(CodeEmailUncertain, uncertainMessage)
 			log.WarnContext(ctx, "welcome email outcome unknown, not resent", "row", w.row.Line,
@@ -108,10 +111,10 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 	blocked := ""
 	var outcomes []store.EmailOutcome
 	for _, w := range reserved {
-		o := store.EmailOutcome{User: w.row.User, Purpose: Purpose, Attempt: env.attempt, At: h.now()}
+		o := store.EmailOutcome{SIPUser: w.row.SIPUser, Purpose: Purpose, Attempt: env.attempt, At: h.now()}
 		switch w.kind {
 		case sendOK:
-			o.Sent, o.MessageID, o.DropPortalOf = true, w.result.EmailMessageID, w.row.SIPUser
+			o.Sent, o.MessageID = true, w.result.EmailMessageID
 		case sendUncertain:
 			continue // stays RESERVED: never resent automatically
 		case sendBlocked:

@@ -75,7 +75,8 @@ type SettingsFunc func(ctx context.Context, tenant, job string) (pbx.Settings, e
 // TransactWriteItems, render and send each reserved email through SES
 // (Workers in parallel, never above MaxSendRate/Concurrency), then mark the
 // chunk SENT (dropping each sent user's sealed portal credential) or FAILED
-// in one TransactWriteItems. Finally write the outcomes to
+// in one TransactWriteItems. The ledger lives on each endpoint's SECRET
+// item, so reserving and closing write one item per row each. Finally write the outcomes to
 // jobfiles.EmailResultKey. DynamoDB calls per row: 1/100 (credentials) +
 // 2/ChunkSize (reserve, finish), about 0.09 with the defaults.
 //
@@ -266,7 +267,7 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 	tags := map[string]string{"tenant": in.Tenant, "job": in.Job, "purpose": Purpose}
 	env := sendEnv{in: in, settings: s, from: from, tpl: tpl, creds: creds, tags: tags, attempt: attempt, opt: opt, sender: snd}
 
-	chunkSize := min(orDefault(h.ChunkSize, DefaultChunkSize), 50) // FinishEmails: 2 items per sent row, ≤ 100
+	chunkSize := min(orDefault(h.ChunkSize, DefaultChunkSize), 100) // one ledger item per row, ≤ 100 per transaction
 	blocked := ""
 	for start := 0; start < len(work); start += chunkSize {
 		chunk := work[start:min(start+chunkSize, len(work))]

@@ -256,14 +256,14 @@ func TestHandlerSendsOncePerCreatedUser(t *testing.T) {
 			t.Errorf("%s still has its portal credential", u)
 		}
 	}
-	ledger, err := f.st.GetEmailLedger(ctx, tenant, Purpose, []string{"wsend-100", "wsend-105"})
+	ledger, err := f.st.GetEmailLedger(ctx, tenant, Purpose, []string{"100-wsend", "105-wsend"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := ledger["wsend-100"]; e.Status != store.LedgerSent || e.MessageID != results[2].EmailMessageID {
+	if e := ledger["100-wsend"]; e.Status != store.LedgerSent || e.MessageID != results[2].EmailMessageID {
 		t.Errorf("ledger = %+v", e)
 	}
-	if e := ledger["wsend-105"]; e.Status != store.LedgerFailed {
+	if e := ledger["105-wsend"]; e.Status != store.LedgerFailed {
 		t.Errorf("injected row's ledger = %+v, want FAILED (released)", e)
 	}
 
@@ -361,16 +361,53 @@ func TestHandlerRejectedAddressFailsThatRowOnly(t *testing.T) {
 	if r.EmailStatus != events.EmailFailed || r.Code != pbx.CodeEmailRejected || !strings.Contains(r.Message, "rejected") {
 		t.Fatalf("rejected row = %+v", r)
 	}
-	ledger, err := f.st.GetEmailLedger(ctx, tenant, Purpose, []string{"wrej-101"})
+	ledger, err := f.st.GetEmailLedger(ctx, tenant, Purpose, []string{"101-wrej"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ledger["wrej-101"].Status != store.LedgerFailed {
-		t.Fatalf("rejected row's ledger = %+v, want FAILED so a later run may try again", ledger["wrej-101"])
+	if ledger["101-wrej"].Status != store.LedgerFailed {
+		t.Fatalf("rejected row's ledger = %+v, want FAILED so a later run may try again", ledger["101-wrej"])
 	}
 	creds, _ := f.st.GetCredentials(ctx, tenant, []string{"101-wrej"})
 	if creds["101-wrej"].Portal == nil {
 		t.Fatal("the portal credential of an unsent email was dropped")
+	}
+}
+
+// TestHandlerMissingCredentials: the ledger lives on the SECRET item, so a
+// row whose SECRET item is gone is neither reserved nor sent, fails with
+// EINTERNAL, and no item is created for it.
+func TestHandlerMissingCredentials(t *testing.T) {
+	ctx := context.Background()
+	const tenant = "wmiss"
+	f := newFixture(t, tenant, pbx.WelcomeInvite, []events.RowResult{
+		created(2, "100", tenant, "ann@wmiss.example"), created(3, "101", tenant, "bob@wmiss.example"),
+	})
+	if _, err := stack.Clients.DynamoDB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(stack.Table), Key: map[string]types.AttributeValue{
+		store.AttrPK: &types.AttributeValueMemberS{Value: store.TenantPK(tenant)},
+		store.AttrSK: &types.AttributeValueMemberS{Value: store.SecretSK("101-wmiss")},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.handler().Handle(ctx, f.input(f.job, f.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Sent != 1 || out.Failed != 1 || out.Uncertain != 0 {
+		t.Fatalf("output = %+v", out)
+	}
+	if r := f.emailResults(t, out)[3]; r.EmailStatus != events.EmailFailed || r.Code != pbx.EINTERNAL {
+		t.Fatalf("row without credentials = %+v", r)
+	}
+	if n := len(f.outbox(t)["bob@wmiss.example"]); n != 0 {
+		t.Fatalf("%d emails to the row without credentials", n)
+	}
+	got, err := stack.Clients.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(stack.Table), ConsistentRead: aws.Bool(true), Key: map[string]types.AttributeValue{
+		store.AttrPK: &types.AttributeValueMemberS{Value: store.TenantPK(tenant)},
+		store.AttrSK: &types.AttributeValueMemberS{Value: store.SecretSK("101-wmiss")},
+	}})
+	if err != nil || got.Item != nil {
+		t.Fatalf("the ledger created a SECRET item: %v, %v", got.Item, err)
 	}
 }
 
@@ -427,7 +464,7 @@ func TestHandlerUncertainIsNotResent(t *testing.T) {
 	const tenant = "wunc"
 	f := newFixture(t, tenant, pbx.WelcomeInvite, []events.RowResult{created(2, "100", tenant, "ann@wunc.example"), created(3, "101", tenant, "bob@wunc.example")})
 	// A run that died after reserving ann's email, before recording SES's answer.
-	res, err := f.st.ReserveEmails(ctx, tenant, []store.EmailReservation{{User: "wunc-100", Purpose: Purpose, Job: f.job, Line: 2, Attempt: "crashed", At: time.Now()}})
+	res, err := f.st.ReserveEmails(ctx, tenant, []store.EmailReservation{{User: "wunc-100", SIPUser: "100-wunc", Purpose: Purpose, Job: f.job, Line: 2, Attempt: "crashed", At: time.Now()}})
 	if err != nil || !res[0].Reserved {
 		t.Fatal(res, err)
 	}
@@ -593,14 +630,14 @@ func TestHandlerStopsWhenTheAccountCannotSend(t *testing.T) {
 	}
 	// Nothing is left uncertain: the first chunk's reservations are
 	// released, the second chunk was never reserved.
-	ledger, err := f.st.GetEmailLedger(ctx, tenant, Purpose, []string{"wsusp-100", "wsusp-124", "wsusp-125"})
+	ledger, err := f.st.GetEmailLedger(ctx, tenant, Purpose, []string{"100-wsusp", "124-wsusp", "125-wsusp"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ledger["wsusp-100"].Status != store.LedgerFailed || ledger["wsusp-124"].Status != store.LedgerFailed {
-		t.Errorf("first chunk ledger = %+v / %+v, want FAILED", ledger["wsusp-100"], ledger["wsusp-124"])
+	if ledger["100-wsusp"].Status != store.LedgerFailed || ledger["124-wsusp"].Status != store.LedgerFailed {
+		t.Errorf("first chunk ledger = %+v / %+v, want FAILED", ledger["100-wsusp"], ledger["124-wsusp"])
 	}
-	if _, ok := ledger["wsusp-125"]; ok {
-		t.Errorf("second chunk was reserved: %+v", ledger["wsusp-125"])
+	if _, ok := ledger["125-wsusp"]; ok {
+		t.Errorf("second chunk was reserved: %+v", ledger["125-wsusp"])
 	}
 }
