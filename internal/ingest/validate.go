@@ -118,10 +118,7 @@ func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 		report:  &Report{Tenant: in.Tenant, Errors: []Issue{}, Warnings: []Issue{}},
 		known:   in.KnownPhoneModel,
 		seed:    maphash.MakeSeed(),
-		exts:    map[uint64]int32{},
-		emails:  map[uint64]int32{},
-		dids:    map[uint64]int32{},
-		macs:    map[uint64]int32{},
+		phones:  pbx.NewPhoneNormalizer(4096),
 		batchN:  in.LookupBatch,
 		macsOff: !s.Provisioning.Enabled || s.Provisioning.DefaultPhoneModel == "",
 	}
@@ -205,11 +202,13 @@ type validator struct {
 	present  [csvin.NumColumns]bool
 	macsOff  bool
 
-	// In-file duplicate indexes: a compact key per value and the line it
-	// was first seen on. Emails are keyed by a 64-bit hash of the lowercased
-	// address (a false duplicate needs a collision, ~1e-9 at 100k rows).
-	seed                     maphash.Seed
-	exts, emails, dids, macs map[uint64]int32
+	// In-file duplicate index: a compact key per value and the line it
+	// was first seen on. Emails are keyed by a 61-bit hash of the lowercased
+	// address (a false duplicate needs a collision, ~4e-9 at 100k rows).
+	seed  maphash.Seed
+	dedup dedupIndex
+
+	phones *pbx.PhoneNormalizer
 
 	batch  []pending
 	batchN int
@@ -301,14 +300,14 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 
 	// Phone numbers, each parsed once.
 	if m := f[csvin.Mobile]; m != "" {
-		if n, err := pbx.NormalizePhone(m, s.DefaultRegion, "mobile"); err != nil {
+		if n, err := v.phones.Normalize(m, s.DefaultRegion, "mobile"); err != nil {
 			p.failErr(csvin.Mobile, err)
 		} else {
 			p.row.Mobile = n
 		}
 	}
 	if d := f[csvin.DID]; d != "" {
-		if n, err := pbx.NormalizePhone(d, s.DefaultRegion, "did"); err != nil {
+		if n, err := v.phones.Normalize(d, s.DefaultRegion, "did"); err != nil {
 			p.failErr(csvin.DID, err)
 		} else {
 			p.row.DID = n
@@ -350,7 +349,7 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 // always points at a row that could be created.
 func (v *validator) checkDuplicates(p *pending) {
 	type claim struct {
-		index   map[uint64]int32
+		kind    uint64
 		key     uint64
 		ok      bool
 		col     csvin.Column
@@ -359,10 +358,10 @@ func (v *validator) checkDuplicates(p *pending) {
 	}
 	r := &p.row
 	claims := [4]claim{
-		{index: v.exts, col: csvin.Extension, what: "extension", display: r.Extension},
-		{index: v.emails, col: csvin.Email, what: "email", display: r.Email},
-		{index: v.dids, col: csvin.DID, what: "DID", display: r.DID},
-		{index: v.macs, col: csvin.MAC, what: "MAC", display: r.MAC},
+		{kind: kindExtension, col: csvin.Extension, what: "extension", display: r.Extension},
+		{kind: kindEmail, col: csvin.Email, what: "email", display: r.Email},
+		{kind: kindDID, col: csvin.DID, what: "DID", display: r.DID},
+		{kind: kindMAC, col: csvin.MAC, what: "MAC", display: r.MAC},
 	}
 	claims[0].key, claims[0].ok = extensionKey(r.Extension), p.extOK
 	if r.Email != "" {
@@ -379,7 +378,7 @@ func (v *validator) checkDuplicates(p *pending) {
 		if !c.ok {
 			continue
 		}
-		if line, dup := c.index[c.key]; dup {
+		if line, dup := v.dedup.lookup(c.kind, c.key); dup {
 			p.fail(c.col, pbx.CodeDuplicateInFile, "%s %s is already on line %d", c.what, c.display, line)
 		}
 	}
@@ -388,7 +387,7 @@ func (v *validator) checkDuplicates(p *pending) {
 	}
 	for _, c := range claims {
 		if c.ok {
-			c.index[c.key] = int32(r.Line)
+			v.dedup.claim(c.kind, c.key, int32(r.Line))
 		}
 	}
 }
