@@ -25,7 +25,8 @@
 //     (OWASP minimum parameters); hashing is spread over all cores because
 //     it dominates that mode's cost. Invite tokens (welcome=invite, and
 //     welcome=none for a later email) are 256-bit random and stored as
-//     SHA-256 on the USER item and a global INVITE# item that expires by TTL.
+//     SHA-256 on the USER item; the global INVITE# item (expiring by TTL) is
+//     written by the welcome email that delivers the token, not here.
 package records
 
 import (

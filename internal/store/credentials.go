@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,15 +34,20 @@ type Credentials struct {
 	// email is sent, then nil; binding: PortalBinding(SIPUser).
 	Portal     *secrets.Sealed `dynamodbav:"Portal,omitempty"`
 	PortalKind pbx.WelcomeMode `dynamodbav:"PortalKind"` // invite | password (what Portal holds)
+	// InviteExpires is the invite token's expiry (epoch seconds, from
+	// User.InviteExpires; WriteRows sets it), for the INVITE# item the
+	// welcome email writes with PutInvites. 0 when PortalKind is password.
+	InviteExpires int64 `dynamodbav:"InviteExpires,omitempty"`
 }
 
 // Attribute names of a credentials item.
 const (
-	attrPortal     = "Portal"
-	batchGetMax    = 100 // BatchGetItem's limit
-	batchGetTries  = 8
-	batchGetPause  = 50 * time.Millisecond
-	batchGetMaxGap = 2 * time.Second
+	attrPortal        = "Portal"
+	attrInviteExpires = "InviteExpires"
+	batchGetMax       = 100 // BatchGetItem's limit
+	batchGetTries     = 8
+	batchGetPause     = 50 * time.Millisecond
+	batchGetMaxGap    = 2 * time.Second
 )
 
 // credentialsItem is the SECRET# item for c.
@@ -154,6 +160,82 @@ func (s *Store) DropPortalCredential(ctx context.Context, tenant, sipUser string
 		return pbx.Errorf(pbx.ENOTFOUND, "sip_user", "endpoint %q has no credentials", sipUser)
 	case err != nil:
 		return fmt.Errorf("drop portal credential of %s/%s: %w", tenant, sipUser, err)
+	}
+	return nil
+}
+
+// Invite is a one-time portal invite: item PK INVITE#<hash>, SK INVITE,
+// global so that the portal resolves /invite/<token> without knowing the
+// tenant, and expiring through the table's TTL.
+type Invite struct {
+	Hash    string // secrets.InviteHash(token): 64 hex digits
+	User    string // portal user name
+	SIPUser string
+	Job     string
+	Expires time.Time
+}
+
+// batchWriteMax is BatchWriteItem's limit.
+const batchWriteMax = 25
+
+// PutInvites writes invite items, 25 per BatchWriteItem (1 WCU each, not
+// transactional), retrying unprocessed items with backoff. The welcome
+// email writes them before it reserves and sends: an invite needs no
+// condition (the hash is of a 256-bit random token, and writing it again
+// writes the same item) and no atomicity with the row (its records exist
+// already; an invite whose email never goes out expires unused).
+func (s *Store) PutInvites(ctx context.Context, tenant string, invites []Invite) error {
+	if err := pbx.ValidateTenantName(tenant); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(invites))
+	var reqs []types.WriteRequest
+	for _, in := range invites {
+		if len(in.Hash) != 64 || in.User == "" || in.SIPUser == "" || in.Expires.IsZero() {
+			return pbx.Errorf(pbx.EINVALID, "invite", "invite of %q is incomplete", in.User)
+		}
+		if seen[in.Hash] { // BatchWriteItem rejects a key twice
+			continue
+		}
+		seen[in.Hash] = true
+		item := attrs("Type", "INVITE", "Tenant", tenant, "User", in.User, "SIPUser", in.SIPUser, "Job", in.Job)
+		item[AttrPK] = &types.AttributeValueMemberS{Value: InvitePK(in.Hash)}
+		item[AttrSK] = &types.AttributeValueMemberS{Value: SKInvite}
+		item[AttrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(in.Expires.Unix(), 10)}
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	}
+	for start := 0; start < len(reqs); start += batchWriteMax {
+		if err := s.batchWrite(ctx, reqs[start:min(start+batchWriteMax, len(reqs))]); err != nil {
+			return fmt.Errorf("put invites of tenant %s: %w", tenant, err)
+		}
+	}
+	return nil
+}
+
+// batchWrite writes up to 25 requests, retrying unprocessed ones.
+func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
+	pause := batchGetPause
+	for try := 1; len(reqs) > 0; try++ {
+		res, err := s.DB.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+			RequestItems:           map[string][]types.WriteRequest{s.Table: reqs},
+			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return fmt.Errorf("batch write: %w", err)
+		}
+		reqs = res.UnprocessedItems[s.Table]
+		if len(reqs) == 0 {
+			return nil
+		}
+		if try == batchGetTries {
+			return fmt.Errorf("batch write: %d items still unprocessed after %d attempts", len(reqs), try)
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		pause = min(2*pause, batchGetMaxGap)
 	}
 	return nil
 }

@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/bulkprov/bulkprov/internal/callstats"
@@ -120,6 +124,50 @@ func TestRowsAndCredentials(t *testing.T) {
 		}
 		if _, err := st.GetCredentials(ctx, "Bad-Tenant", sipUsers[:1]); pbx.ErrorCode(err) != pbx.EINVALID {
 			t.Errorf("GetCredentials for an invalid tenant = %v", err)
+		}
+	})
+
+	t.Run("invites in batches of 25", func(t *testing.T) {
+		expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+		var invites []store.Invite
+		for i := range 30 {
+			invites = append(invites, store.Invite{Hash: fmt.Sprintf("%064x", i+1), User: fmt.Sprintf("inv-%d", 100+i),
+				SIPUser: fmt.Sprintf("%d-inv", 100+i), Job: "j1", Expires: expires})
+		}
+		before := counter.Snapshot()
+		// A repeated invite is written once; writing all again is harmless.
+		for range 2 {
+			if err := st.PutInvites(ctx, "inv", append(invites, invites[0])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := counter.Snapshot().Sub(before).Calls["DynamoDB.BatchWriteItem"]; n != 4 {
+			t.Errorf("%d BatchWriteItem calls for 2 × 30 invites, want 4", n)
+		}
+		got, err := stack.Clients.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(stack.Table), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{
+				store.AttrPK: &types.AttributeValueMemberS{Value: store.InvitePK(invites[29].Hash)},
+				store.AttrSK: &types.AttributeValueMemberS{Value: store.SKInvite},
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"Type": "INVITE", "Tenant": "inv", "User": "inv-129", "SIPUser": "129-inv", "Job": "j1"}
+		for k, v := range want {
+			if s, _ := got.Item[k].(*types.AttributeValueMemberS); s == nil || s.Value != v {
+				t.Errorf("invite %s = %v, want %s", k, got.Item[k], v)
+			}
+		}
+		if n, _ := got.Item[store.AttrTTL].(*types.AttributeValueMemberN); n == nil || n.Value != fmt.Sprint(expires.Unix()) {
+			t.Errorf("invite TTL = %v, want %d", got.Item[store.AttrTTL], expires.Unix())
+		}
+		bad := invites[0]
+		bad.Hash = "short"
+		if err := st.PutInvites(ctx, "inv", []store.Invite{bad}); pbx.ErrorCode(err) != pbx.EINVALID {
+			t.Errorf("invalid hash: err = %v", err)
+		}
+		if err := st.PutInvites(ctx, "Bad-Tenant", invites[:1]); pbx.ErrorCode(err) != pbx.EINVALID {
+			t.Errorf("invalid tenant: err = %v", err)
 		}
 	})
 

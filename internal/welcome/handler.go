@@ -54,6 +54,7 @@ type Ledger interface {
 	GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]store.Credentials, error)
 	ReserveEmails(ctx context.Context, tenant string, rs []store.EmailReservation) ([]store.ReserveResult, error)
 	FinishEmails(ctx context.Context, tenant string, outcomes []store.EmailOutcome) error
+	PutInvites(ctx context.Context, tenant string, invites []store.Invite) error
 }
 
 // Opener opens sealed credentials; *secrets.Box satisfies it.
@@ -70,7 +71,8 @@ type SettingsFunc func(ctx context.Context, tenant, job string) (pbx.Settings, e
 // Flow per batch: read the batch's results object; keep the rows created
 // with an email address; in welcome=none mode record them deferred and stop
 // (unless SendDeferred); otherwise read the account's send rate once, the
-// batch's sealed credentials in one BatchGetItem, and then, chunk by chunk
+// batch's sealed credentials in one BatchGetItem, write the invite items of
+// the tokens to deliver (BatchWriteItem, 25 a call), and then, chunk by chunk
 // (ChunkSize rows): reserve the chunk's ledger items in one conditional
 // TransactWriteItems, render and send each reserved email through SES
 // (Workers in parallel, never above MaxSendRate/Concurrency), then mark the
@@ -78,7 +80,9 @@ type SettingsFunc func(ctx context.Context, tenant, job string) (pbx.Settings, e
 // in one TransactWriteItems. The ledger lives on each endpoint's SECRET
 // item, so reserving and closing write one item per row each. Finally write the outcomes to
 // jobfiles.EmailResultKey. DynamoDB calls per row: 1/100 (credentials) +
-// 2/ChunkSize (reserve, finish), about 0.09 with the defaults.
+// 1/25 (invites, welcome=invite) + 2/ChunkSize (reserve, finish), about 0.13
+// with the defaults; write units per row: 1 (invite) + 2 + 2 (the SECRET
+// item's ledger, reserved and closed).
 //
 // At-most-once decision: an email is sent only under a reservation, and a
 // reservation that was never closed (the process died between the
@@ -260,6 +264,9 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 	if err != nil {
 		return fmt.Errorf("welcome credentials: %w", err)
 	}
+	if err := h.putInvites(ctx, in, work, creds); err != nil {
+		return err
+	}
 	attempt, err := newAttempt()
 	if err != nil {
 		return err
@@ -285,6 +292,36 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 		if blocked, err = h.sendChunk(ctx, log, env, chunk); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// putInvites writes the INVITE# items of the rows whose portal credential
+// is an invite token still to be delivered, before any of them is reserved:
+// every email that may have gone out has its invite, whatever crashes
+// later. Rows already sent have no portal credential left and are skipped;
+// a token that does not open is skipped here and fails its row in build.
+// Credentials without InviteExpires were written with their INVITE# item
+// by an older create-records.
+func (h *Handler) putInvites(ctx context.Context, in events.WelcomeInput, work []*rowWork, creds map[string]store.Credentials) error {
+	var invites []store.Invite
+	for _, w := range work {
+		c, ok := creds[w.row.SIPUser]
+		if !ok || c.Portal == nil || c.PortalKind != pbx.WelcomeInvite || c.InviteExpires == 0 {
+			continue
+		}
+		token, err := h.Secrets.Open(ctx, in.Tenant, *c.Portal, store.PortalBinding(w.row.SIPUser))
+		if err != nil {
+			continue
+		}
+		invites = append(invites, store.Invite{Hash: secrets.InviteHash(string(token)), User: w.row.User,
+			SIPUser: w.row.SIPUser, Job: in.Job, Expires: time.Unix(c.InviteExpires, 0)})
+	}
+	if len(invites) == 0 {
+		return nil
+	}
+	if err := h.Store.PutInvites(ctx, in.Tenant, invites); err != nil {
+		return fmt.Errorf("welcome invites: %w", err)
 	}
 	return nil
 }

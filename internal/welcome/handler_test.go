@@ -90,7 +90,7 @@ func newFixture(t *testing.T, tenant string, mode pbx.WelcomeMode, rows []events
 		}
 		portal := seal(sec.Portal, store.PortalBinding(r.SIPUser))
 		item, err := attributevalue.MarshalMap(store.Credentials{
-			SIPUser: r.SIPUser, Extension: r.Extension, PortalKind: kind, Portal: &portal,
+			SIPUser: r.SIPUser, Extension: r.Extension, PortalKind: kind, Portal: &portal, InviteExpires: inviteExpires(kind),
 			SIPSecret: seal(sec.SIPSecret, store.SIPSecretBinding(r.SIPUser)), PIN: seal(sec.PIN, store.PINBinding(r.SIPUser)),
 		})
 		if err != nil {
@@ -104,6 +104,14 @@ func newFixture(t *testing.T, tenant string, mode pbx.WelcomeMode, rows []events
 	}
 	f.key = f.putBatch(t, f.job, rows)
 	return f
+}
+
+// inviteExpires is the fixtures' invite expiry (epoch seconds), 0 for a password.
+func inviteExpires(kind pbx.WelcomeMode) int64 {
+	if kind != pbx.WelcomeInvite {
+		return 0
+	}
+	return time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).Unix()
 }
 
 // putBatch writes a batch results object for job and returns its key.
@@ -266,6 +274,12 @@ func TestHandlerSendsOncePerCreatedUser(t *testing.T) {
 	if e := ledger["105-wsend"]; e.Status != store.LedgerFailed {
 		t.Errorf("injected row's ledger = %+v, want FAILED (released)", e)
 	}
+	// The invite the email delivers resolves to its user and expires by TTL.
+	inv := inviteItem(t, annSec.Portal)
+	if inv == nil || attrString(inv, "User") != "wsend-100" || attrString(inv, "Tenant") != tenant || attrString(inv, "SIPUser") != "100-wsend" ||
+		attrString(inv, "Job") != f.job || inv[store.AttrTTL].(*types.AttributeValueMemberN).Value != fmt.Sprint(inviteExpires(pbx.WelcomeInvite)) {
+		t.Errorf("invite item = %v", inv)
+	}
 
 	// Replay of the same batch (a retried step): nothing new, same outcome.
 	again, err := f.handler().Handle(ctx, f.input(f.job, f.key))
@@ -317,6 +331,9 @@ func TestHandlerNoneModeDefersUntilAsked(t *testing.T) {
 			t.Errorf("line %d = %+v, want deferred", line, r)
 		}
 	}
+	if inviteItem(t, f.secrets["100-wnone"].Portal) != nil {
+		t.Error("an invite item exists before its email is sent")
+	}
 	// The admin is ready: bulkprov send-welcome.
 	out, err = f.handler().Send(ctx, f.input(f.job, f.key), Options{SendDeferred: true})
 	if err != nil {
@@ -329,6 +346,32 @@ func TestHandlerNoneModeDefersUntilAsked(t *testing.T) {
 	if !strings.Contains(box["ann@wnone.example"][0].text, "/invite/portal-100-wnone") {
 		t.Errorf("deferred email lacks the invite link:\n%s", box["ann@wnone.example"][0].text)
 	}
+	if inv := inviteItem(t, f.secrets["100-wnone"].Portal); inv == nil || attrString(inv, "User") != "wnone-100" {
+		t.Errorf("deferred email's invite item = %v", inv)
+	}
+}
+
+// inviteItem reads the INVITE# item of token, nil when there is none.
+func inviteItem(t *testing.T, token string) map[string]types.AttributeValue {
+	t.Helper()
+	out, err := stack.Clients.DynamoDB.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(stack.Table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{
+			store.AttrPK: &types.AttributeValueMemberS{Value: store.InvitePK(secrets.InviteHash(token))},
+			store.AttrSK: &types.AttributeValueMemberS{Value: store.SKInvite},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Item
+}
+
+func attrString(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
 }
 
 func TestHandlerPasswordMode(t *testing.T) {
@@ -572,6 +615,7 @@ func TestHandlerCallsPerRow(t *testing.T) {
 	d := calls.Snapshot().Sub(before)
 	want := map[string]int{
 		"DynamoDB.BatchGetItem":       1,
+		"DynamoDB.BatchWriteItem":     2, // 50 invites, 25 a call
 		"DynamoDB.TransactWriteItems": 4,
 		"DynamoDB.GetItem":            2, // settings: system defaults + tenant
 		"KMS.Decrypt":                 1,
@@ -583,8 +627,8 @@ func TestHandlerCallsPerRow(t *testing.T) {
 			t.Errorf("%s: %d calls, want %d\n%s", op, d.Calls[op], n, d.Table())
 		}
 	}
-	if n := d.Service("DynamoDB"); n != 7 {
-		t.Errorf("%d DynamoDB calls for 50 rows, want 7\n%s", n, d.Table())
+	if n := d.Service("DynamoDB"); n != 9 {
+		t.Errorf("%d DynamoDB calls for 50 rows, want 9\n%s", n, d.Table())
 	}
 }
 
