@@ -298,6 +298,8 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
 	ingest.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, []string{tableArn}, nil)
 	ingest.allow("StartWorkflow", []string{"states:StartExecution"}, []string{stateMachineArn}, nil)
+	// S3 events ingest still fails after Lambda's retries land in a queue.
+	ingestFailed := addIngestFailureDestination(stack, ingest, cfg.Stage, removal)
 
 	createRecords := newGoFunction(stack, "CreateRecords", defaults, functionSpec{
 		Name: "create-records", Description: "Writes each row's PBX objects in one DynamoDB transaction",
@@ -551,6 +553,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	output("AccessLogsBucketName", *accessLogs.BucketName(), "S3 and CloudFront access logs")
 	output("TableName", *table.TableName(), "DynamoDB table")
 	output("StateMachineArn", *stateMachine.StateMachineArn(), "Workflow")
+	output("IngestFailuresQueueUrl", *ingestFailed.Queue.QueueUrl(), "S3 events of uploads ingest gave up on (Lambda onFailure records, kept 14 days)")
 	output("SipSecretsKeyArn", *sipKey.KeyArn(), "KMS key for SIP secrets")
 	output("ProvisioningUrl", provisioningURL, "Phones fetch <this>/<tenant provisioning path>/<file> with the tenant's Basic credential")
 	output("ProvisioningCredentialsStoreArn", *credentials.KeyValueStoreArn(), "CloudFront KeyValueStore of provisioning credentials: key = tenant provisioning path, value = sha256$<salt>$<hex sha256(salt+password)>")

@@ -259,6 +259,8 @@ func testStack(t *testing.T, s *synthesized) {
 			"ListJobFiles":  listJobFiles,
 			"TableAccess":   {Actions: []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}, Resources: table},
 			"StartWorkflow": {Actions: []string{"states:StartExecution"}, Resources: []string{smArn}},
+			// Lambda's onFailure destination for events ingest gave up on.
+			"SendFailedEvents": {Actions: []string{"sqs:SendMessage"}, Resources: []string{`{"Fn::GetAtt":["IngestFailures`, `","Arn"]}`}},
 		},
 		"CreateRecordsRole": {
 			"WriteOwnLogs": logs("CreateRecords"),
@@ -450,7 +452,7 @@ func testStack(t *testing.T, s *synthesized) {
 
 	t.Run("alarms", func(t *testing.T) {
 		alarms := s.resources("AWS::CloudWatch::Alarm")
-		var errorsAlarms, failed int
+		var errorsAlarms, failed, ingestFailed int
 		for _, a := range alarms {
 			p := props(a)
 			switch {
@@ -458,13 +460,15 @@ func testStack(t *testing.T, s *synthesized) {
 				errorsAlarms++
 			case p["MetricName"] == "ExecutionsFailed" && p["Namespace"] == "AWS/States":
 				failed++
+			case p["MetricName"] == "ApproximateNumberOfMessagesVisible" && p["Namespace"] == "AWS/SQS":
+				ingestFailed++
 			}
 			if p["Threshold"] != float64(1) || p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" {
 				t.Errorf("alarm %v: want >= 1", p["AlarmDescription"])
 			}
 		}
-		if errorsAlarms != 6 || failed != 1 || len(alarms) != 7 {
-			t.Errorf("alarms: %d Lambda Errors, %d ExecutionsFailed of %d; want 6 and 1", errorsAlarms, failed, len(alarms))
+		if errorsAlarms != 6 || failed != 1 || ingestFailed != 1 || len(alarms) != 8 {
+			t.Errorf("alarms: %d Lambda Errors, %d ExecutionsFailed, %d ingest-failures queue of %d; want 6, 1 and 1", errorsAlarms, failed, ingestFailed, len(alarms))
 		}
 	})
 
@@ -537,7 +541,7 @@ func testStack(t *testing.T, s *synthesized) {
 
 	t.Run("outputs", func(t *testing.T) {
 		outputs := s.JSON["Outputs"].(map[string]any)
-		want := []string{"AccessLogsBucketName", "ApiUrl", "JobsBucketName", "PortalSiteBucketName", "PortalUrl",
+		want := []string{"AccessLogsBucketName", "ApiUrl", "IngestFailuresQueueUrl", "JobsBucketName", "PortalSiteBucketName", "PortalUrl",
 			"ProvisioningBucketName", "ProvisioningCredentialsStoreArn", "ProvisioningUrl", "SipSecretsKeyArn",
 			"StateMachineArn", "TableName", "UploadsBucketName", "UserPoolClientId", "UserPoolDomainUrl", "UserPoolId"}
 		if got := sortedKeys(outputs); !reflect.DeepEqual(got, want) {
