@@ -2,6 +2,8 @@ package pbx
 
 import (
 	"errors"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -113,11 +115,107 @@ func nanpValid(national uint64) bool {
 	return phonenumbers.IsValidNumberForRegion(n, "US") || phonenumbers.IsValidNumber(n)
 }
 
+// nanpValid is the package-level nanpValid with the US check run on
+// patterns compiled once, instead of through libphonenumber's per-call
+// pattern building and shared regexp cache.
+func (p *PhoneNormalizer) nanpValid(national uint64) bool {
+	if !p.usSet {
+		p.us, p.usSet = newRegionMatcher("US"), true
+	}
+	if p.us != nil && p.us.valid(strconv.FormatUint(national, 10)) {
+		return true
+	}
+	n := &phonenumbers.PhoneNumber{CountryCode: new(int32(1)), NationalNumber: new(national)}
+	return phonenumbers.IsValidNumber(n)
+}
+
+// regionMatcher answers phonenumbers.IsValidNumberForRegion for one
+// region and numbers of that region's country code, with the region's
+// patterns compiled once. It follows getNumberTypeHelper: a number is
+// valid when it matches the general description and one of the type
+// descriptions (mobile counts only when its pattern differs from fixed
+// line's); each description matches when the number has one of its
+// possible lengths (if it lists any) and matches its whole pattern.
+type regionMatcher struct {
+	general descMatcher
+	types   []descMatcher // fixed line, mobile (if distinct), then the rest
+}
+
+type descMatcher struct {
+	lengths []int32
+	re      *regexp.Regexp
+}
+
+func (d *descMatcher) match(nsn string) bool {
+	if len(d.lengths) > 0 && !slices.Contains(d.lengths, int32(len(nsn))) {
+		return false
+	}
+	return d.re.MatchString(nsn)
+}
+
+// newRegionMatcher compiles region's patterns from the metadata
+// libphonenumber itself loaded, or returns nil when they are not there.
+func newRegionMatcher(region string) *regionMatcher {
+	coll, err := phonenumbers.MetadataCollection()
+	if err != nil {
+		return nil
+	}
+	for _, m := range coll.GetMetadata() {
+		if m.GetId() != region {
+			continue
+		}
+		compile := func(d *phonenumbers.PhoneNumberDesc) (descMatcher, bool) {
+			re, err := regexp.Compile("^(?:" + d.GetNationalNumberPattern() + ")$")
+			if err != nil {
+				return descMatcher{}, false
+			}
+			return descMatcher{lengths: d.GetPossibleLength(), re: re}, true
+		}
+		rm := &regionMatcher{}
+		var ok bool
+		if rm.general, ok = compile(m.GetGeneralDesc()); !ok {
+			return nil
+		}
+		descs := []*phonenumbers.PhoneNumberDesc{m.GetFixedLine()}
+		if !m.GetSameMobileAndFixedLinePattern() {
+			descs = append(descs, m.GetMobile())
+		}
+		descs = append(descs, m.GetPremiumRate(), m.GetTollFree(), m.GetSharedCost(), m.GetVoip(),
+			m.GetPersonalNumber(), m.GetPager(), m.GetUan(), m.GetVoicemail())
+		for _, d := range descs {
+			if d == nil { // no such numbers: matches nothing but ""
+				continue
+			}
+			dm, ok := compile(d)
+			if !ok {
+				return nil
+			}
+			rm.types = append(rm.types, dm)
+		}
+		return rm
+	}
+	return nil
+}
+
+func (rm *regionMatcher) valid(nsn string) bool {
+	if nsn == "" || !rm.general.match(nsn) {
+		return false
+	}
+	for i := range rm.types {
+		if rm.types[i].match(nsn) {
+			return true
+		}
+	}
+	return false
+}
+
 // PhoneNormalizer normalizes many numbers, as NormalizePhone does, and
 // remembers the answers for recent inputs: HR exports repeat office and
 // switchboard numbers. Memory is bounded by the size given to
 // NewPhoneNormalizer. Not safe for concurrent use.
 type PhoneNormalizer struct {
+	us    *regionMatcher // compiled on first use; nil if unavailable
+	usSet bool
 	max   int
 	memo  map[phoneKey]phoneResult // slow-path answers by (region, input)
 	valid map[uint64]bool          // NANP validity by national number
@@ -146,7 +244,7 @@ func (p *PhoneNormalizer) Normalize(s, region, field string) (string, error) {
 	if national, ok := parseNANP(s, region); ok {
 		valid, seen := p.valid[national]
 		if !seen {
-			valid = nanpValid(national)
+			valid = p.nanpValid(national)
 			if len(p.valid) >= p.max {
 				clear(p.valid)
 			}

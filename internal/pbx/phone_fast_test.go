@@ -174,3 +174,35 @@ func FuzzNormalizePhone(f *testing.F) {
 		}
 	})
 }
+
+// TestRegionMatcherMatchesLibrary compares the precompiled US check with
+// phonenumbers.IsValidNumberForRegion on numbers of every area code and
+// of wrong lengths.
+func TestRegionMatcherMatchesLibrary(t *testing.T) {
+	rm := newRegionMatcher("US")
+	if rm == nil {
+		t.Fatal("no US matcher: metadata not found")
+	}
+	rng := rand.New(rand.NewPCG(7, 1))
+	valid := 0
+	for i := range 20000 {
+		national := uint64(2_000_000_000 + rng.Int64N(8_000_000_000))
+		switch i % 10 {
+		case 0:
+			national /= 10 // 9 digits
+		case 1:
+			national = national*10 + uint64(rng.IntN(10)) // 11 digits
+		}
+		n := &phonenumbers.PhoneNumber{CountryCode: new(int32(1)), NationalNumber: new(national)}
+		want := phonenumbers.IsValidNumberForRegion(n, "US")
+		if got := rm.valid(fmt.Sprint(national)); got != want {
+			t.Errorf("US matcher says %d valid = %v; libphonenumber says %v", national, got, want)
+		}
+		if want {
+			valid++
+		}
+	}
+	if valid < 1000 {
+		t.Errorf("only %d valid numbers drawn; the test does not exercise the valid side", valid)
+	}
+}
