@@ -89,3 +89,52 @@ func sampleHeap(done chan struct{}, base uint64, max *atomic.Uint64) {
 		}
 	}
 }
+
+// BenchmarkDedupIndex claims 1M values (3 kinds) in the dedup index and,
+// in the same run, in a Go map[uint64]int32 per kind (the index it
+// replaced), reporting heap bytes per value and time per claim of each.
+func BenchmarkDedupIndex(b *testing.B) {
+	const n = 1_000_000
+	kinds := []uint64{kindExtension, kindEmail, kindMAC}
+	heapDelta := func(fill func()) (uint64, time.Duration) {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		fill()
+		took := time.Since(start)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		return after.HeapAlloc - before.HeapAlloc, took
+	}
+	var idxBytes, mapBytes uint64
+	var idxTime, mapTime time.Duration
+	for b.Loop() {
+		var d *dedupIndex
+		bts, took := heapDelta(func() {
+			d = new(dedupIndex)
+			for i := range n {
+				d.claim(kinds[i%3], uint64(i), int32(i))
+			}
+		})
+		idxBytes, idxTime = bts, took
+		runtime.KeepAlive(d)
+		var maps [3]map[uint64]int32
+		bts, took = heapDelta(func() {
+			for i := range maps {
+				maps[i] = map[uint64]int32{}
+			}
+			for i := range n {
+				maps[i%3][uint64(i)] = int32(i)
+			}
+		})
+		mapBytes, mapTime = bts, took
+		runtime.KeepAlive(maps)
+	}
+	b.ReportMetric(float64(idxBytes)/n, "index-B/value")
+	b.ReportMetric(float64(mapBytes)/n, "map-B/value")
+	b.ReportMetric(float64(idxBytes)/float64(mapBytes), "index/map-bytes")
+	b.ReportMetric(float64(idxTime.Nanoseconds())/n, "index-ns/claim")
+	b.ReportMetric(float64(mapTime.Nanoseconds())/n, "map-ns/claim")
+	b.ReportMetric(0, "ns/op")
+}
