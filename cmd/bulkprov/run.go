@@ -7,15 +7,19 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/bulkprov/bulkprov/internal/callstats"
+	"github.com/bulkprov/bulkprov/internal/cost"
 	"github.com/bulkprov/bulkprov/internal/localrun"
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/stepfn"
 	"github.com/bulkprov/bulkprov/internal/store"
 	"github.com/bulkprov/bulkprov/internal/tenants"
 )
@@ -111,12 +115,15 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	counter := &callstats.Counter{}
+	meter := &cost.Meter{}
+	tasks := &taskCounter{}
 	prog := newProgress(stdout)
 	fmt.Fprintln(stdout, "starting the embedded stack (S3, DynamoDB Local, SES, KMS, Step Functions)…")
 	started := time.Now()
 	p, err := localrun.Start(ctx, localrun.Config{
 		Tenant: *tenant, StateDir: *stateDir, OutboxDir: filepath.Join(*outDir, "outbox"), Logger: logger,
-		APIOptions: []func(*middleware.Stack) error{counter.Middleware()}, OnEvent: prog.event,
+		APIOptions:      []func(*middleware.Stack) error{counter.Middleware(), meter.Middleware()},
+		OnEvent:         func(ev stepfn.Event) { prog.event(ev); tasks.event(ev) },
 		TenantOverrides: tenantOverrides,
 	})
 	if err != nil {
@@ -133,7 +140,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var results []runResult
 	code := exitOK
 	for _, file := range files {
-		before := counter.Snapshot()
+		before, meterBefore, tasksBefore := counter.Snapshot(), meter.Snapshot(), tasks.snapshot()
 		res, err := runOne(ctx, p, file, meta, *outDir)
 		if err != nil {
 			fmt.Fprintf(stderr, "bulkprov run: %s: %v\n", file, err)
@@ -141,6 +148,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		res.stats = counter.Snapshot().Sub(before)
+		res.metered = meter.Snapshot().Sub(meterBefore)
+		res.invocations = tasks.since(tasksBefore)
 		results = append(results, res)
 		for _, j := range res.jobs {
 			if !jobSucceeded(j) {
@@ -164,10 +173,48 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 type runResult struct {
-	file  string
-	key   string
-	jobs  []store.Job
-	stats callstats.Stats
+	file        string
+	key         string
+	jobs        []store.Job
+	stats       callstats.Stats
+	metered     cost.Metered
+	invocations map[string]int // Lambda invocations by state, from the engine
+}
+
+// taskCounter counts task invocations (Lambda requests in AWS) by state.
+type taskCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *taskCounter) event(ev stepfn.Event) {
+	if ev.Type != stepfn.EventTaskSucceeded && ev.Type != stepfn.EventTaskFailed && ev.Type != stepfn.EventTaskRetrying {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[ev.State]++
+}
+
+func (c *taskCounter) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.n))
+	for k, v := range c.n {
+		out[k] = v
+	}
+	return out
+}
+
+func (c *taskCounter) since(before map[string]int) map[string]int {
+	out := c.snapshot()
+	for k, v := range before {
+		out[k] -= v
+	}
+	return out
 }
 
 // runOne uploads one file and waits for its jobs to end.
@@ -228,6 +275,26 @@ func printRunSummary(w io.Writer, outDir string, results []runResult, withStats 
 				ids[i] = j.ID
 			}
 			fmt.Fprintf(w, "\nAWS calls for %s (job %s):\n%s", filepath.Base(r.file), strings.Join(ids, ", "), r.stats.Table())
+			rows := 0
+			for _, j := range r.jobs {
+				rows += j.Counts.Rows
+			}
+			m := r.metered
+			fmt.Fprintf(w, "DynamoDB request units as AWS bills them (modelled from item sizes; DynamoDB Local reports a flat figure): %.1f write, %.1f read", m.WriteUnits, m.ReadUnits)
+			if rows > 0 {
+				fmt.Fprintf(w, " (%.2f write per row)", m.WriteUnits/float64(rows))
+			}
+			fmt.Fprintln(w)
+			states := make([]string, 0, len(r.invocations))
+			for s := range r.invocations {
+				states = append(states, s)
+			}
+			sort.Strings(states)
+			fmt.Fprint(w, "Lambda invocations by step:")
+			for _, s := range states {
+				fmt.Fprintf(w, " %s=%d", s, r.invocations[s])
+			}
+			fmt.Fprintln(w, " (plus one ingest per S3 event)")
 		}
 	}
 }
