@@ -5,9 +5,10 @@ import "math/bits"
 // dedupIndex remembers, for every value claimed in the file so far, the
 // line that claimed it, in 12 bytes a slot: 64-bit keys and int32 lines in
 // open-addressing tables with linear probing, no per-entry overhead. The
-// key's top 8 bits pick one of 256 segments, each grown by 1/4 when it is
-// 7/8 full, so tables stay 70-87% full (~14-17 bytes a value) and growing
-// one segment never holds two copies of the whole index. A Go map of the
+// key's top 8 bits pick one of 256 segments, each grown when it is 7/8
+// full: doubled while small (under 2048 slots, 6 MB in all), then by a
+// quarter, so large tables stay 70-87% full (~14-17 bytes a value) and
+// growing one segment never holds two copies of the whole index. A Go map of the
 // same entries costs ~26-40 bytes a value. The file's max-rows setting
 // bounds it: at most four values (extension, email, DID, MAC) per row.
 //
@@ -117,7 +118,12 @@ func (s *dedupSegment) put(k uint64, line int32) bool {
 }
 
 func (s *dedupSegment) grow() {
-	size := max(16, len(s.keys)+len(s.keys)/4)
+	// Small tables double (cheap to copy, few rehashes for small files);
+	// large ones grow by a quarter, so they stay at least 70% full.
+	size := max(16, 2*len(s.keys))
+	if len(s.keys) >= 2048 {
+		size = len(s.keys) + len(s.keys)/4
+	}
 	keys, lines := s.keys, s.lines
 	s.keys, s.lines = make([]uint64, size), make([]int32, size)
 	for i, k := range keys {
