@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,30 +26,131 @@ func PortalBinding(sipUser string) string    { return sipUser + "#portal" }
 // Credentials are one endpoint's sealed secrets (item PK TENANT#t, SK
 // SECRET#<sip user>). Open each value with secrets.Box.Open(ctx, tenant,
 // value, <Binding>(SIPUser)).
+//
+// Item layout (MarshalDynamoDBAttributeValue): SIPUser, Extension,
+// PortalKind, InviteExpires, Key (the KMS-encrypted data key, once), and
+// SIPSecret, PIN, Portal as maps {n: nonce, d: ciphertext} that carry
+// their own k only when sealed under another data key. The values of one
+// row share one data key (one Sealer per batch), and a real KMS blob is
+// ~184 bytes: storing it once keeps the item, email ledger included, well
+// under the 1 KB that a write unit covers. Items with k in every value
+// (written before) decode the same.
 type Credentials struct {
-	SIPUser   string         `dynamodbav:"SIPUser"`
-	Extension string         `dynamodbav:"Extension"`
-	SIPSecret secrets.Sealed `dynamodbav:"SIPSecret"` // binding: SIPSecretBinding(SIPUser)
-	PIN       secrets.Sealed `dynamodbav:"PIN"`       // voicemail PIN; binding: PINBinding(SIPUser)
+	SIPUser   string
+	Extension string
+	SIPSecret secrets.Sealed // binding: SIPSecretBinding(SIPUser)
+	PIN       secrets.Sealed // voicemail PIN; binding: PINBinding(SIPUser)
 	// Portal is the invite token or temporary password until the welcome
 	// email is sent, then nil; binding: PortalBinding(SIPUser).
-	Portal     *secrets.Sealed `dynamodbav:"Portal,omitempty"`
-	PortalKind pbx.WelcomeMode `dynamodbav:"PortalKind"` // invite | password (what Portal holds)
+	Portal     *secrets.Sealed
+	PortalKind pbx.WelcomeMode // invite | password (what Portal holds)
 	// InviteExpires is the invite token's expiry (epoch seconds, from
 	// User.InviteExpires; WriteRows sets it), for the INVITE# item the
 	// welcome email writes with PutInvites. 0 when PortalKind is password.
-	InviteExpires int64 `dynamodbav:"InviteExpires,omitempty"`
+	InviteExpires int64
 }
 
 // Attribute names of a credentials item.
 const (
 	attrPortal        = "Portal"
 	attrInviteExpires = "InviteExpires"
+	attrSharedKey     = "Key"
 	batchGetMax       = 100 // BatchGetItem's limit
 	batchGetTries     = 8
 	batchGetPause     = 50 * time.Millisecond
 	batchGetMaxGap    = 2 * time.Second
 )
+
+// MarshalDynamoDBAttributeValue encodes c as the SECRET item's attributes
+// (without its key); see Credentials.
+func (c Credentials) MarshalDynamoDBAttributeValue() (types.AttributeValue, error) {
+	m := map[string]types.AttributeValue{
+		"SIPUser":    &types.AttributeValueMemberS{Value: c.SIPUser},
+		"Extension":  &types.AttributeValueMemberS{Value: c.Extension},
+		"PortalKind": &types.AttributeValueMemberS{Value: string(c.PortalKind)},
+	}
+	shared := c.SIPSecret.Key
+	if len(shared) > 0 {
+		m[attrSharedKey] = &types.AttributeValueMemberB{Value: shared}
+	}
+	for name, v := range map[string]*secrets.Sealed{"SIPSecret": &c.SIPSecret, "PIN": &c.PIN, attrPortal: c.Portal} {
+		if v == nil || v.IsZero() {
+			continue
+		}
+		sv := map[string]types.AttributeValue{
+			"n": &types.AttributeValueMemberB{Value: v.Nonce},
+			"d": &types.AttributeValueMemberB{Value: v.Data},
+		}
+		if !bytes.Equal(v.Key, shared) {
+			sv["k"] = &types.AttributeValueMemberB{Value: v.Key}
+		}
+		m[name] = &types.AttributeValueMemberM{Value: sv}
+	}
+	if c.InviteExpires != 0 {
+		m[attrInviteExpires] = &types.AttributeValueMemberN{Value: strconv.FormatInt(c.InviteExpires, 10)}
+	}
+	return &types.AttributeValueMemberM{Value: m}, nil
+}
+
+// UnmarshalDynamoDBAttributeValue decodes a SECRET item's attributes,
+// in the shared-key layout or with a key in every value.
+func (c *Credentials) UnmarshalDynamoDBAttributeValue(av types.AttributeValue) error {
+	m, ok := av.(*types.AttributeValueMemberM)
+	if !ok {
+		return fmt.Errorf("credentials: want a map, not %T", av)
+	}
+	item := m.Value
+	*c = Credentials{
+		SIPUser:    stringAttr(item, "SIPUser"),
+		Extension:  stringAttr(item, "Extension"),
+		PortalKind: pbx.WelcomeMode(stringAttr(item, "PortalKind")),
+	}
+	var shared []byte
+	if b, ok := item[attrSharedKey].(*types.AttributeValueMemberB); ok {
+		shared = b.Value
+	}
+	sealed := func(name string) (secrets.Sealed, error) {
+		av, ok := item[name]
+		if !ok {
+			return secrets.Sealed{}, nil
+		}
+		sv, ok := av.(*types.AttributeValueMemberM)
+		if !ok {
+			return secrets.Sealed{}, fmt.Errorf("credentials: %s is a %T, not a map", name, av)
+		}
+		field := func(f string) []byte {
+			if b, ok := sv.Value[f].(*types.AttributeValueMemberB); ok {
+				return b.Value
+			}
+			return nil
+		}
+		v := secrets.Sealed{Key: field("k"), Nonce: field("n"), Data: field("d")}
+		if v.Key == nil {
+			v.Key = shared
+		}
+		return v, nil
+	}
+	var err error
+	if c.SIPSecret, err = sealed("SIPSecret"); err != nil {
+		return err
+	}
+	if c.PIN, err = sealed("PIN"); err != nil {
+		return err
+	}
+	portal, err := sealed(attrPortal)
+	if err != nil {
+		return err
+	}
+	if !portal.IsZero() {
+		c.Portal = &portal
+	}
+	if n := numberAttr(item, attrInviteExpires); n != "" {
+		if c.InviteExpires, err = strconv.ParseInt(n, 10, 64); err != nil {
+			return fmt.Errorf("credentials: InviteExpires %q: %w", n, err)
+		}
+	}
+	return nil
+}
 
 // credentialsItem is the SECRET# item for c.
 func credentialsItem(tenant string, c Credentials) (map[string]types.AttributeValue, error) {
@@ -66,9 +168,6 @@ func credentialsFromItem(item map[string]types.AttributeValue) (Credentials, err
 	var c Credentials
 	if err := attributevalue.UnmarshalMap(item, &c); err != nil {
 		return Credentials{}, fmt.Errorf("unmarshal credentials item %s: %w", stringAttr(item, AttrSK), err)
-	}
-	if c.Portal != nil && c.Portal.IsZero() {
-		c.Portal = nil
 	}
 	return c, nil
 }
