@@ -40,4 +40,3 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	}
 	return nil
 }
-
