@@ -48,3 +48,19 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	}
 	return fs
 }
+
+// parseFlagsOnly parses a command that takes flags and no arguments. ok is
+// false when the command should exit now with code (0 after -h).
+func parseFlagsOnly(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage, false
+	}
+	return exitOK, true
+}

@@ -35,15 +35,8 @@ func runPortal(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "usage: bulkprov portal [--addr 127.0.0.1:8080] [--tenant acme] [--state DIR] [--outbox DIR]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "portal: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
+		return code
 	}
 	if err := pbx.ValidateTenantName(*tenant); err != nil {
 		fmt.Fprintf(stderr, "portal: --tenant: %s\n", pbx.ErrorMessage(err))

@@ -52,15 +52,8 @@ func runSendWelcome(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprint(stderr, sendWelcomeUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "send-welcome: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
+		return code
 	}
 	if err := pbx.ValidateTenantName(*tenant); err != nil {
 		fmt.Fprintf(stderr, "send-welcome: --tenant: %v\n", pbx.ErrorMessage(err))

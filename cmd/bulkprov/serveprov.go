@@ -39,15 +39,8 @@ func runServeProvisioning(ctx context.Context, args []string, stdout, stderr io.
 		fmt.Fprintln(stderr, "usage: bulkprov serve-provisioning [--addr 127.0.0.1:8088] [--state DIR] [--tenant a,b]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "serve-provisioning: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
+		return code
 	}
 	var extra []string
 	for t := range strings.SplitSeq(*tenants, ",") {
