@@ -17,9 +17,11 @@ func testNag(t *testing.T, s *synthesized) {
 		ann := assertions.Annotations_FromStack(s.Stack)
 		match := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
 		for _, f := range *ann.FindError(jsii.String("*"), match) {
+			//lint:ignore SA1019 aws-cdk-go exposes synthesis messages only through this deprecated cxapi type
 			t.Errorf("nag error at %s: %.300v", *f.Id, f.Entry.Data)
 		}
 		for _, f := range *ann.FindWarning(jsii.String("*"), match) {
+			//lint:ignore SA1019 aws-cdk-go exposes synthesis messages only through this deprecated cxapi type
 			t.Errorf("nag warning at %s: %.300v", *f.Id, f.Entry.Data)
 		}
 		// Every suppression has a reason that says something.

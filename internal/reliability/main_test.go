@@ -37,7 +37,6 @@ type harness struct {
 
 	cleanOnce sync.Once
 	clean     *observed
-	cleanErr  error
 }
 
 func TestMain(m *testing.M) { os.Exit(runSuite(m)) }
