@@ -43,8 +43,7 @@ package: build
 run: deps
 	$(GO) run ./cmd/bulkprov run --tenant $(TENANT) --out $(OUT) --create-dids $(SAMPLE)
 
-test: deps build
-	$(GO) vet ./...
+test: deps build lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) synth
 
