@@ -202,8 +202,7 @@ func TestCreatesEveryObject(t *testing.T) {
 			"CallerIDNum": "100", "Mailbox": "100", "MAC": "0015651a0001", "Model": "yealink-t54w", "DID": "+14155551000"}},
 		{pk, "CONTACT#100", map[string]any{"Extension": "100", "FirstName": "Ann", "LastName": "Lee",
 			"Email": "ann@objects.example", "Department": "Sales"}},
-		{pk, "DID#+14155551000", map[string]any{"Number": "+14155551000", "Tenant": "objects"}},
-		{pk, "ROUTE#+14155551000", map[string]any{"DID": "+14155551000", "Extension": "100"}},
+		{pk, "DID#+14155551000", map[string]any{"Number": "+14155551000", "Tenant": "objects", "Extension": "100"}},
 		{"DID#+14155551000", "OWNER", map[string]any{"Tenant": "objects", "Number": "+14155551000"}},
 		{"MAC#0015651a0001", "OWNER", map[string]any{"Tenant": "objects", "Endpoint": "100-objects", "MAC": "0015651a0001"}},
 		{pk, "SECRET#100-objects", map[string]any{"SIPUser": "100-objects", "Extension": "100", "PortalKind": "invite", "Job": job}},
@@ -382,8 +381,9 @@ func TestDIDs(t *testing.T) {
 	}
 	// A DID the tenant already owns (its route now removed by an admin)
 	// can be routed without create-dids.
-	if _, err := stack.Clients.DynamoDB.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(stack.Table),
-		Key: map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "TENANT#didowner"}, "SK": &types.AttributeValueMemberS{Value: "ROUTE#+14155552001"}}}); err != nil {
+	if _, err := stack.Clients.DynamoDB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String(stack.Table),
+		Key:              map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "TENANT#didowner"}, "SK": &types.AttributeValueMemberS{Value: "DID#+14155552001"}},
+		UpdateExpression: aws.String("REMOVE Extension")}); err != nil {
 		t.Fatal(err)
 	}
 	res = owner.run(t, owner.job(t, "job-route", options(nil)),
@@ -394,7 +394,7 @@ func TestDIDs(t *testing.T) {
 	wantStatus(t, res, events.StatusCreated, events.StatusFailed, events.StatusFailed, events.StatusCreated)
 	wantFailed(t, res.Rows[1], pbx.CodeDIDNotOwned)
 	wantFailed(t, res.Rows[2], pbx.CodeDIDTaken)
-	if r := item(t, "TENANT#didowner", "ROUTE#+14155552001"); r == nil || r["Extension"] != "410" {
+	if r := item(t, "TENANT#didowner", "DID#+14155552001"); r == nil || r["Extension"] != "410" || r["Tenant"] != "didowner" {
 		t.Errorf("route = %v, want to 410", r)
 	}
 	if item(t, "TENANT#didowner", "USER#411") != nil || item(t, "TENANT#didowner", "ENDPOINT#412-didowner") != nil {
@@ -592,7 +592,10 @@ func TestUpdateInPlace(t *testing.T) {
 		if item(t, "MAC#0015651a0900", "OWNER") != nil || item(t, "MAC#0015651a0901", "OWNER")["Endpoint"] != "900-update" {
 			t.Error("the MAC change did not move the owner item")
 		}
-		if item(t, "TENANT#update", "ROUTE#+14155555000") != nil || item(t, "TENANT#update", "ROUTE#+14155555001")["Extension"] != "900" {
+		if old := item(t, "TENANT#update", "DID#+14155555000"); old == nil || old["Extension"] != nil {
+			t.Errorf("previous DID after update = %v, want kept without a route", old)
+		}
+		if item(t, "TENANT#update", "DID#+14155555001")["Extension"] != "900" {
 			t.Error("the DID change did not move the route")
 		}
 		if fmt.Sprint(item(t, "TENANT#update", "SECRET#900-update")) != fmt.Sprint(secretBefore) {

@@ -366,7 +366,7 @@ func checkMixRun(t checker, o *observed, rows []mixRow) {
 }
 
 // checkNoHalfMixRows: a row's USER never exists without its EXT, MAILBOX,
-// ENDPOINT, CONTACT, SECRET (and DID, ROUTE, owners when it has them), no
+// ENDPOINT, CONTACT, SECRET (and DID with its route, owners when it has them), no
 // row record exists without its USER, and no shared DID or MAC record is
 // left without a created row that uses it.
 func checkNoHalfMixRows(t checker, o *observed, rows []mixRow) {
@@ -393,7 +393,7 @@ func checkNoHalfMixRows(t checker, o *observed, rows []mixRow) {
 		if r.DID >= 0 {
 			usedDID[r.DID] = true
 			d := fmt.Sprintf("did%d", r.DID)
-			want = append(want, "TENANT#T|DID#"+d, "TENANT#T|ROUTE#"+d, "DID#"+d+"|OWNER")
+			want = append(want, "TENANT#T|DID#"+d, "DID#"+d+"|OWNER")
 		}
 		if r.MAC >= 0 {
 			usedMAC[r.MAC] = true
@@ -407,7 +407,7 @@ func checkNoHalfMixRows(t checker, o *observed, rows []mixRow) {
 	}
 	for i := range didPool {
 		d := fmt.Sprintf("did%d", i)
-		for _, k := range []string{"TENANT#T|DID#" + d, "TENANT#T|ROUTE#" + d, "DID#" + d + "|OWNER"} {
+		for _, k := range []string{"TENANT#T|DID#" + d, "DID#" + d + "|OWNER"} {
 			if have[k] && !usedDID[i] {
 				t.Errorf("orphan: %s but no created row has that DID", k)
 			}

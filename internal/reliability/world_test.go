@@ -338,7 +338,7 @@ func (h *harness) messages(t *testing.T) []message {
 
 // checkNoHalfRows asserts that each input row has either all of its
 // records or none: a USER never exists without its EXT, MAILBOX,
-// ENDPOINT, CONTACT and SECRET (and DID, ROUTE, owners when the row has
+// ENDPOINT, CONTACT and SECRET (and DID with its route, owners when the row has
 // them), nor any of those without the USER.
 func checkNoHalfRows(t *testing.T, o *observed, rows []userRow) {
 	t.Helper()
@@ -355,7 +355,7 @@ func checkNoHalfRows(t *testing.T, o *observed, rows []userRow) {
 			"TENANT#T|ENDPOINT#" + r.Ext + "-T", "TENANT#T|CONTACT#" + r.Ext, "TENANT#T|SECRET#" + r.Ext + "-T",
 		}
 		if r.DID != "" {
-			want = append(want, "TENANT#T|DID#did"+r.Ext, "TENANT#T|ROUTE#did"+r.Ext, "DID#did"+r.Ext+"|OWNER")
+			want = append(want, "TENANT#T|DID#did"+r.Ext, "DID#did"+r.Ext+"|OWNER")
 		}
 		if r.MAC != "" {
 			want = append(want, "MAC#mac"+r.Ext+"|OWNER")

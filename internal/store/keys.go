@@ -5,7 +5,8 @@
 //	PK                SK                         item
 //	SYSTEM            DEFAULTS                   system settings (JSON override of pbx.SystemDefaults)
 //	TENANT#acme       SETTINGS                   tenant settings overrides, display name, provisioning credential hash
-//	TENANT#acme       USER#100 | EXT#100 | MAILBOX#100 | ENDPOINT#100-acme | CONTACT#100 | DID#+1415… | ROUTE#+1415…
+//	TENANT#acme       USER#100 | EXT#100 | MAILBOX#100 | ENDPOINT#100-acme | CONTACT#100 | DID#+1415…
+//	                                             (a DID# item holds the DID's inbound route: Extension)
 //	TENANT#acme       SECRET#100-acme            envelope-encrypted SIP secret, PIN, portal credential until sent;
 //	                                             email ledger "welcome.Status" etc.: RESERVED, then SENT with MessageId
 //	TENANT#acme       JOB#<job>                  job status, counts, options, keys
@@ -53,7 +54,6 @@ func MailboxSK(ext string) string      { return "MAILBOX#" + ext }
 func EndpointSK(sipUser string) string { return "ENDPOINT#" + sipUser }
 func ContactSK(ext string) string      { return "CONTACT#" + ext }
 func DIDSK(did string) string          { return "DID#" + did }
-func RouteSK(did string) string        { return "ROUTE#" + did }
 func SecretSK(sipUser string) string   { return "SECRET#" + sipUser }
 func JobSK(job string) string          { return "JOB#" + job }
 

@@ -84,6 +84,10 @@ type WriteStats struct {
 	ModelWCU float64
 }
 
+// attrRouteExtension is the attribute of a tenant's DID item naming the
+// extension its inbound route rings.
+const attrRouteExtension = "Extension"
+
 // item roles, to map a cancellation reason back to what it means for a row.
 type role int
 
@@ -537,18 +541,34 @@ func (s *Store) rowItems(tenant string, w RowWrite, opt WriteOptions, prev previ
 			b.put(roleDIDOwner, DIDOwnerPK(did), SKOwner, attrs("Type", "DID_OWNER", "Tenant", tenant, "Number", did),
 				"attribute_not_exists(#pk) OR #tenant = :tenant", map[string]string{"#pk": AttrPK, "#tenant": "Tenant"},
 				map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: tenant}})
-			b.put(roleDID, pk, DIDSK(did), attrs("Type", "DID", "Number", did, "Tenant", tenant), "", nil, nil)
 		} else {
 			b.check(roleDIDCheck, DIDOwnerPK(did), SKOwner, "#tenant = :tenant", map[string]string{"#tenant": "Tenant"},
 				map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: tenant}})
 		}
-		b.put(roleRoute, pk, RouteSK(did), attrs("Type", "ROUTE", "DID", did, "Extension", ext),
-			"attribute_not_exists(#pk) OR #ext = :ext", map[string]string{"#pk": AttrPK, "#ext": "Extension"},
-			map[string]types.AttributeValue{":ext": &types.AttributeValueMemberS{Value: ext}})
+		// The tenant's DID item holds its inbound route (Extension): one
+		// transactional item instead of a DID and a ROUTE item.
+		b.add(roleRoute, pk, DIDSK(did), types.TransactWriteItem{Update: &types.Update{
+			TableName: b.table, Key: itemKey(pk, DIDSK(did)),
+			UpdateExpression:    aws.String("SET #type = :type, #num = :num, #tenant = :tenant, #ext = :ext"),
+			ConditionExpression: aws.String("attribute_not_exists(#ext) OR #ext = :ext"),
+			ExpressionAttributeNames: map[string]string{"#type": "Type", "#num": "Number", "#tenant": "Tenant",
+				"#ext": attrRouteExtension},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":type":   &types.AttributeValueMemberS{Value: "DID"},
+				":num":    &types.AttributeValueMemberS{Value: did},
+				":tenant": &types.AttributeValueMemberS{Value: tenant},
+				":ext":    &types.AttributeValueMemberS{Value: ext},
+			},
+		}})
 		if w.Update && prev.DID != "" {
-			b.del(roleOldRoute, pk, RouteSK(prev.DID), "attribute_not_exists(#pk) OR #ext = :ext",
-				map[string]string{"#pk": AttrPK, "#ext": "Extension"},
-				map[string]types.AttributeValue{":ext": &types.AttributeValueMemberS{Value: ext}})
+			// Release the previous DID's route, keeping the DID itself.
+			b.add(roleOldRoute, pk, DIDSK(prev.DID), types.TransactWriteItem{Update: &types.Update{
+				TableName: b.table, Key: itemKey(pk, DIDSK(prev.DID)),
+				UpdateExpression:          aws.String("REMOVE #ext"),
+				ConditionExpression:       aws.String("attribute_exists(#pk) AND #ext = :ext"),
+				ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#ext": attrRouteExtension},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":ext": &types.AttributeValueMemberS{Value: ext}},
+			}})
 		}
 	}
 	if d := o.Endpoint.Device; d != nil && (!w.Update || d.MAC != prev.MAC) {

@@ -210,6 +210,67 @@ func TestRowsAndCredentials(t *testing.T) {
 		}
 	})
 
+	t.Run("a DID row writes the owner and one DID item holding its route", func(t *testing.T) {
+		sealer, err := box.Sealer(ctx, "didrow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		withDID := func(line int, ext, did string) store.RowWrite {
+			w := rowWrite(t, sealer, "didrow", pbx.UserRow{Line: line, Extension: ext, DID: did})
+			w.CreateDIDs = true
+			return w
+		}
+		rows := []store.RowWrite{withDID(2, "300", "+14155553000"), withDID(3, "301", "+14155553001")}
+		out, stats, err := st.WriteRows(ctx, "didrow", rows, store.WriteOptions{Job: "j1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range out {
+			if o.Err != nil || o.Already {
+				t.Errorf("line %d: %+v", o.Line, o)
+			}
+		}
+		// 6 row items + DID owner + tenant DID item, 2 WCU each.
+		if want := float64(len(rows) * 8 * 2); stats.ModelWCU != want {
+			t.Errorf("modelled %.0f WCU, want %.0f", stats.ModelWCU, want)
+		}
+		got, err := stack.Clients.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(stack.Table),
+			ConsistentRead: aws.Bool(true), Key: map[string]types.AttributeValue{
+				store.AttrPK: &types.AttributeValueMemberS{Value: store.TenantPK("didrow")},
+				store.AttrSK: &types.AttributeValueMemberS{Value: store.DIDSK("+14155553000")},
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range map[string]string{"Type": "DID", "Number": "+14155553000", "Tenant": "didrow", "Extension": "300"} {
+			if s, _ := got.Item[k].(*types.AttributeValueMemberS); s == nil || s.Value != v {
+				t.Errorf("DID item %s = %v, want %s", k, got.Item[k], v)
+			}
+		}
+		// The same DID to another extension of the tenant fails that row only.
+		out, _, err = st.WriteRows(ctx, "didrow", []store.RowWrite{withDID(4, "302", "+14155553000")}, store.WriteOptions{Job: "j2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pbx.ErrorCode(out[0].Err) != pbx.CodeDIDTaken {
+			t.Errorf("DID routed elsewhere: %+v", out[0])
+		}
+		td, err := st.LookupTenantData(ctx, "didrow", nil, []string{"+14155553000", "+14155553999"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !td.OwnedDIDs["+14155553000"] || td.OwnedDIDs["+14155553999"] || len(td.TakenDIDs) != 0 {
+			t.Errorf("lookup = %+v", td)
+		}
+		other, err := st.LookupTenantData(ctx, "didother", nil, []string{"+14155553000"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if other.OwnedDIDs["+14155553000"] || !other.TakenDIDs["+14155553000"] {
+			t.Errorf("another tenant's lookup = %+v", other)
+		}
+	})
+
 	t.Run("concurrent transactions", func(t *testing.T) {
 		sealer, err := box.Sealer(ctx, "conc")
 		if err != nil {
