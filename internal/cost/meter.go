@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // Meter models what DynamoDB bills for the requests a piece of code makes
@@ -110,7 +112,7 @@ func (m *Meter) record(params, result any) {
 		out, _ := result.(*dynamodb.GetItemOutput)
 		size := 0
 		if out != nil {
-			size = itemSize(out.Item)
+			size = store.ItemSize(out.Item)
 		}
 		d.ReadUnits = readUnits(size, aws.ToBool(in.ConsistentRead))
 	case *dynamodb.BatchGetItemInput:
@@ -123,7 +125,7 @@ func (m *Meter) record(params, result any) {
 				continue
 			}
 			for _, it := range out.Responses[table] {
-				d.ReadUnits += readUnits(itemSize(it), consistent) - readUnits(0, consistent)
+				d.ReadUnits += readUnits(store.ItemSize(it), consistent) - readUnits(0, consistent)
 			}
 		}
 	case *dynamodb.QueryInput:
@@ -131,7 +133,7 @@ func (m *Meter) record(params, result any) {
 		size := 0
 		if out != nil {
 			for _, it := range out.Items {
-				size += itemSize(it)
+				size += store.ItemSize(it)
 			}
 		}
 		d.ReadUnits = readUnits(size, aws.ToBool(in.ConsistentRead))
@@ -156,7 +158,7 @@ func (m *Meter) record(params, result any) {
 
 // writeUnits: one unit per started KB, at least one.
 func writeUnits(item map[string]types.AttributeValue) float64 {
-	return math.Max(1, math.Ceil(float64(itemSize(item))/1024))
+	return math.Max(1, math.Ceil(float64(store.ItemSize(item))/1024))
 }
 
 // readUnits: one unit per started 4 KB for a strongly consistent read,
@@ -167,43 +169,4 @@ func readUnits(size int, consistent bool) float64 {
 		u /= 2
 	}
 	return u
-}
-
-// itemSize is an item's size as DynamoDB counts it: attribute names plus
-// values (numbers about one byte per two digits plus one, containers 3 bytes
-// plus 1 per element).
-func itemSize(item map[string]types.AttributeValue) int {
-	n := 0
-	for name, v := range item {
-		n += len(name) + valueSize(v)
-	}
-	return n
-}
-
-func valueSize(v types.AttributeValue) int {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		return len(v.Value)
-	case *types.AttributeValueMemberB:
-		return len(v.Value)
-	case *types.AttributeValueMemberN:
-		return (len(v.Value)+1)/2 + 1
-	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
-		return 1
-	case *types.AttributeValueMemberSS:
-		n := 3
-		for _, s := range v.Value {
-			n += 1 + len(s)
-		}
-		return n
-	case *types.AttributeValueMemberM:
-		return 3 + len(v.Value) + itemSize(v.Value)
-	case *types.AttributeValueMemberL:
-		n := 3 + len(v.Value)
-		for _, e := range v.Value {
-			n += valueSize(e)
-		}
-		return n
-	}
-	return 0
 }

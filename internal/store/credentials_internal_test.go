@@ -133,7 +133,7 @@ func TestSecretItemFitsOneKB(t *testing.T) {
 	} {
 		item[ledgerAttr("welcome", field)] = v
 	}
-	n := itemSize(item)
+	n := ItemSize(item)
 	if n > 1024 {
 		t.Errorf("reserved SECRET item is %d bytes, over 1 KB", n)
 	}

@@ -685,43 +685,10 @@ func numberAttr(item map[string]types.AttributeValue, name string) string {
 func modelWCU(it types.TransactWriteItem) float64 {
 	switch {
 	case it.Put != nil:
-		kb := (itemSize(it.Put.Item) + 1023) / 1024
+		kb := (ItemSize(it.Put.Item) + 1023) / 1024
 		return float64(2 * max(kb, 1))
 	case it.Update != nil, it.Delete != nil:
 		return 2
-	}
-	return 0
-}
-
-// itemSize estimates an item's size the way DynamoDB counts it: attribute
-// names plus values (numbers ~ half their digits, maps and lists 3 bytes
-// of overhead plus 1 per element).
-func itemSize(item map[string]types.AttributeValue) int {
-	n := 0
-	for name, v := range item {
-		n += len(name) + valueSize(v)
-	}
-	return n
-}
-
-func valueSize(v types.AttributeValue) int {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		return len(v.Value)
-	case *types.AttributeValueMemberB:
-		return len(v.Value)
-	case *types.AttributeValueMemberN:
-		return (len(v.Value)+1)/2 + 1
-	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
-		return 1
-	case *types.AttributeValueMemberM:
-		return 3 + len(v.Value) + itemSize(v.Value)
-	case *types.AttributeValueMemberL:
-		n := 3 + len(v.Value)
-		for _, e := range v.Value {
-			n += valueSize(e)
-		}
-		return n
 	}
 	return 0
 }
