@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"time"
 
 	"github.com/bulkprov/bulkprov/internal/pbx"
 )
@@ -63,4 +67,26 @@ func parseFlagsOnly(fs *flag.FlagSet, args []string, stderr io.Writer) (code int
 		return exitUsage, false
 	}
 	return exitOK, true
+}
+
+// serveUntilDone serves srv on ln until ctx ends (Ctrl-C), then shuts it
+// down within grace. ready runs once the server is accepting.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, grace time.Duration, ready func()) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	ready()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -99,22 +98,8 @@ func servePortal(ctx context.Context, ln net.Listener, p *localrun.Pipeline, std
 		WriteTimeout:      2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "Portal ready at %s/ (sign in as tenant %s)\n", base, p.Tenant)
-	fmt.Fprintf(stdout, "Welcome emails are written to %s\n", p.Stack.OutboxDir)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serveUntilDone(ctx, srv, ln, 10*time.Second, func() {
+		fmt.Fprintf(stdout, "Portal ready at %s/ (sign in as tenant %s)\n", base, p.Tenant)
+		fmt.Fprintf(stdout, "Welcome emails are written to %s\n", p.Stack.OutboxDir)
+	})
 }
