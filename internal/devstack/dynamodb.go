@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,10 @@ import (
 // JarEnv names the environment variable that points at DynamoDBLocal.jar
 // when it is not under node_modules.
 const JarEnv = "BULKPROV_DYNAMODB_JAR"
+
+// JVMOptionsEnv adds JVM options (space-separated) before DynamoDB Local's
+// own, e.g. a flight recording when profiling the local stack.
+const JVMOptionsEnv = "BULKPROV_DYNAMODB_JVM_OPTS"
 
 // jarInNodeModules is where the pinned npm package ships the jar.
 const jarInNodeModules = "node_modules/amplify-dynamodb-simulator/emulator/DynamoDBLocal.jar"
@@ -92,8 +97,11 @@ func startDynamoDB(dbDir string, log *slog.Logger) (*dynamoProcess, error) {
 		// Tests start many short-lived JVMs on a small machine: a small heap
 		// and one GC thread are plenty for test data.
 		"-Xms64m", "-XX:+UseSerialGC",
-		"-jar", jar, "-port", strconv.Itoa(port), "-sharedDb",
 	}
+	args = append(args, strings.Fields(os.Getenv(JVMOptionsEnv))...)
+	args = append(args,
+		"-jar", jar, "-port", strconv.Itoa(port), "-sharedDb",
+	)
 	if dbDir == "" {
 		args = append(args, "-inMemory")
 	} else {
