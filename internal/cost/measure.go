@@ -61,6 +61,9 @@ type MeasureConfig struct {
 	// BeforeUpload runs on the started pipeline before the upload (a
 	// baseline measured on the same stack, for example).
 	BeforeUpload func(ctx context.Context, p *localrun.Pipeline) error
+	// AfterJob runs on the pipeline after the job ended, outside the
+	// measured time (a ceiling measured on the job's own items, for example).
+	AfterJob func(ctx context.Context, p *localrun.Pipeline, job store.Job) error
 }
 
 // Measure starts the local pipeline, uploads cfg.Rows generated rows with
@@ -145,6 +148,11 @@ func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
 	}
 	calls := counter.Snapshot().Sub(calls0)
 	metered := meter.Snapshot().Sub(meter0)
+	if cfg.AfterJob != nil {
+		if err := cfg.AfterJob(ctx, p, jobs[0]); err != nil {
+			return Usage{}, fmt.Errorf("measure: after job: %w", err)
+		}
+	}
 
 	u := Usage{
 		Rows:                       cfg.Rows,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulkprov/bulkprov/internal/cost"
 	"github.com/bulkprov/bulkprov/internal/localrun"
+	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // bareTransactions measures DynamoDB Local's rate of plain 8-item
@@ -36,6 +37,10 @@ func bareTransactions(ctx context.Context, p *localrun.Pipeline, n int) (float64
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
 }
+
+// recordsConcurrency is the phase-1 MaxConcurrency ingest puts in the
+// execution input by default: the write ceiling replays at the same.
+const recordsConcurrency = 4
 
 // pipelineSizes are the upload sizes BenchmarkPipeline runs; BULKPROV_E2E_ROWS
 // (comma-separated) replaces them, e.g. to skip the 100k run.
@@ -78,7 +83,10 @@ func splitComma(s string) []string {
 // from upload to the job's end, DynamoDB Local's bare 8-item transactions/s
 // on the same stack (baseline) and the ratio, each step's rows per
 // handler-second, billable requests per row and the modelled USD per 10,000
-// rows without email.
+// rows without email. After the job, outside the measured time, the job's
+// items are written again by DynamoDB Local alone (see writeCeiling):
+// ddb_write_ceiling_rows/s is the most any pipeline writing these items
+// could reach on this stack, rows_per_ceiling how close this one gets.
 //
 //	go test -run '^$' -bench BenchmarkPipeline -benchtime 1x -timeout 60m ./internal/e2ebench
 func BenchmarkPipeline(b *testing.B) {
@@ -88,11 +96,16 @@ func BenchmarkPipeline(b *testing.B) {
 			var baseline float64
 			var elapsed time.Duration
 			var last cost.Usage
+			var ceiling writeCeiling
 			for b.Loop() {
 				u, err := cost.Measure(ctx, cost.MeasureConfig{
 					Rows: rows, Dir: b.TempDir(), SESMaxSendRate: 100_000,
 					BeforeUpload: func(ctx context.Context, p *localrun.Pipeline) (err error) {
 						baseline, err = bareTransactions(ctx, p, 200)
+						return err
+					},
+					AfterJob: func(ctx context.Context, p *localrun.Pipeline, job store.Job) (err error) {
+						ceiling, err = measureWriteCeiling(ctx, p, job, rows, recordsConcurrency)
 						return err
 					},
 				})
@@ -107,6 +120,10 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(rate, "rows/s")
 			b.ReportMetric(baseline, "bare_8item_tx/s")
 			b.ReportMetric(rate/baseline, "rows_per_bare_tx")
+			b.ReportMetric(ceiling.rowsPerSecond, "ddb_write_ceiling_rows/s")
+			b.ReportMetric(rate/ceiling.rowsPerSecond, "rows_per_ceiling")
+			b.ReportMetric(ceiling.itemsPerRow, "items/row")
+			b.ReportMetric(ceiling.serialParallel, "ddb_parallel_speedup")
 			b.ReportMetric(est.CallsPerRow, "calls/row")
 			b.ReportMetric(est.USDWithoutEmail, "usd_per_10k_rows_without_email")
 			for _, f := range last.Functions {
