@@ -101,6 +101,8 @@ func startDynamoDB(dbDir string, log *slog.Logger) (*dynamoProcess, error) {
 	args = append(args, strings.Fields(os.Getenv(JVMOptionsEnv))...)
 	args = append(args,
 		"-jar", jar, "-port", strconv.Itoa(port), "-sharedDb",
+		// A local tool does not report usage to anyone (and has no network here).
+		"-disableTelemetry",
 	)
 	if dbDir == "" {
 		args = append(args, "-inMemory")
