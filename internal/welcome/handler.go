@@ -264,7 +264,7 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 	if err != nil {
 		return fmt.Errorf("welcome credentials: %w", err)
 	}
-	if err := h.putInvites(ctx, in, work, creds); err != nil {
+	if err := h.putInvites(ctx, in, s, work, creds); err != nil {
 		return err
 	}
 	attempt, err := newAttempt()
@@ -297,13 +297,18 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 }
 
 // putInvites writes the INVITE# items of the rows whose portal credential
-// is an invite token still to be delivered, before any of them is reserved:
+// is an invite token still to be delivered, before any of them is sent:
 // every email that may have gone out has its invite, whatever crashes
 // later. Rows already sent have no portal credential left and are skipped;
 // a token that does not open is skipped here and fails its row in build.
 // Credentials without InviteExpires were written with their INVITE# item
 // by an older create-records.
-func (h *Handler) putInvites(ctx context.Context, in events.WelcomeInput, work []*rowWork, creds map[string]store.Credentials) error {
+//
+// The invite expires at the later of the stored expiry (create time + TTL)
+// and now + TTL: an email deferred (welcome=none) and sent days later
+// promises "valid for invite_ttl_hours" and must keep that promise.
+func (h *Handler) putInvites(ctx context.Context, in events.WelcomeInput, s pbx.Settings, work []*rowWork, creds map[string]store.Credentials) error {
+	earliest := h.now().Add(time.Duration(s.Email.InviteTTLHours) * time.Hour)
 	var invites []store.Invite
 	for _, w := range work {
 		c, ok := creds[w.row.SIPUser]
@@ -315,7 +320,7 @@ func (h *Handler) putInvites(ctx context.Context, in events.WelcomeInput, work [
 			continue
 		}
 		invites = append(invites, store.Invite{Hash: secrets.InviteHash(string(token)), User: w.row.User,
-			SIPUser: w.row.SIPUser, Job: in.Job, Expires: time.Unix(c.InviteExpires, 0)})
+			SIPUser: w.row.SIPUser, Job: in.Job, Expires: laterOf(time.Unix(c.InviteExpires, 0), earliest)})
 	}
 	if len(invites) == 0 {
 		return nil
@@ -324,6 +329,13 @@ func (h *Handler) putInvites(ctx context.Context, in events.WelcomeInput, work [
 		return fmt.Errorf("welcome invites: %w", err)
 	}
 	return nil
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // chunkDuration is how long a chunk takes at the rate limit.

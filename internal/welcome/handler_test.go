@@ -685,3 +685,53 @@ func TestHandlerStopsWhenTheAccountCannotSend(t *testing.T) {
 		t.Errorf("second chunk was reserved: %+v", ledger["125-wsusp"])
 	}
 }
+
+// TestDeferredInviteValidWhenSent: the invite item's expiry is the later of
+// the stored one (create time + TTL) and send time + TTL, so an email sent
+// days after the job (welcome=none, then bulkprov send-welcome) keeps its
+// "valid for invite_ttl_hours" promise.
+func TestDeferredInviteValidWhenSent(t *testing.T) {
+	stored := time.Unix(inviteExpires(pbx.WelcomeInvite), 0)
+	tests := []struct {
+		name, tenant string
+		sentAfter    time.Duration // after creation
+		wantFromSend bool          // expiry = send time + TTL, else the stored expiry
+	}{
+		{"five days after creation", "wexplate", 5 * 24 * time.Hour, true},
+		{"right at creation", "wexpnow", 0, false},
+		{"before the stored expiry was set (clock skew)", "wexpskew", -time.Hour, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, tt.tenant, pbx.WelcomeNone, []events.RowResult{created(2, "100", tt.tenant, "ann@"+tt.tenant+".example")})
+			h := f.handler()
+			s, err := h.Settings(ctx, f.tenant, f.job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ttl := time.Duration(s.Email.InviteTTLHours) * time.Hour
+			sendTime := stored.Add(-ttl).Add(tt.sentAfter)
+			h.Now = func() time.Time { return sendTime }
+			out, err := h.Send(ctx, f.input(f.job, f.key), Options{SendDeferred: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Sent != 1 {
+				t.Fatalf("output = %+v", out)
+			}
+			inv := inviteItem(t, f.secrets["100-"+tt.tenant].Portal)
+			n, ok := inv[store.AttrTTL].(*types.AttributeValueMemberN)
+			if !ok {
+				t.Fatalf("invite item without expiry: %v", inv)
+			}
+			want := stored
+			if tt.wantFromSend {
+				want = sendTime.Add(ttl)
+			}
+			if n.Value != fmt.Sprint(want.Unix()) {
+				t.Errorf("invite expires at %s, want %d (%s); sent %s, stored %s", n.Value, want.Unix(), want.UTC(), sendTime.UTC(), stored.UTC())
+			}
+		})
+	}
+}
