@@ -735,3 +735,53 @@ func TestDeferredInviteValidWhenSent(t *testing.T) {
 		})
 	}
 }
+
+// failingInvites is the real store whose invite writes fail (DynamoDB
+// unavailable for BatchWriteItem): the fault is injected at the one method.
+type failingInvites struct {
+	*store.Store
+}
+
+func (failingInvites) PutInvites(ctx context.Context, tenant string, invites []store.Invite) error {
+	return errors.New("injected: BatchWriteItem unavailable")
+}
+
+// TestHandlerInviteWriteFailureReleasesTheFirstChunk: the first chunk is
+// reserved while the invites are written; when that write fails nothing is
+// sent, the reservations are released (FAILED, not uncertain) and the
+// workflow's retry sends every email.
+func TestHandlerInviteWriteFailureReleasesTheFirstChunk(t *testing.T) {
+	ctx := context.Background()
+	const tenant = "wrelease"
+	f := newFixture(t, tenant, pbx.WelcomeInvite, []events.RowResult{created(2, "100", tenant, "ann@wrelease.example"), created(3, "101", tenant, "bob@wrelease.example")})
+	h := f.handler()
+	h.Store = failingInvites{f.st}
+	if _, err := h.Handle(ctx, f.input(f.job, f.key)); err == nil {
+		t.Fatal("send with failing invite writes: no error")
+	}
+	if box := f.outbox(t); len(box) != 0 {
+		t.Fatalf("emails sent without their invites: %v", keys(box))
+	}
+	m, err := f.st.GetEmailLedger(ctx, tenant, Purpose, []string{"100-" + tenant, "101-" + tenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 2 {
+		t.Fatalf("ledger after the failed invite write = %+v, want 2 entries", m)
+	}
+	for u, e := range m {
+		if e.Status != store.LedgerFailed {
+			t.Errorf("%s after the failed invite write = %+v, want FAILED", u, e)
+		}
+	}
+	out, err := f.handler().Handle(ctx, f.input(f.job, f.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if box := f.outbox(t); out.Sent != 2 || out.Uncertain != 0 || len(box) != 2 {
+		t.Fatalf("retry: output %+v, outbox %v", out, keys(box))
+	}
+	if inviteItem(t, f.secrets["100-"+tenant].Portal) == nil {
+		t.Error("retry sent an email without its invite item")
+	}
+}
