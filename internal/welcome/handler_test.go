@@ -616,7 +616,7 @@ func TestHandlerCallsPerRow(t *testing.T) {
 	want := map[string]int{
 		"DynamoDB.BatchGetItem":       1,
 		"DynamoDB.BatchWriteItem":     2, // 50 invites, 25 a call
-		"DynamoDB.TransactWriteItems": 4,
+		"DynamoDB.TransactWriteItems": 3, // reserve 1, finish 1 + reserve 2, finish 2
 		"DynamoDB.GetItem":            2, // settings: system defaults + tenant
 		"KMS.Decrypt":                 1,
 		"SESv2.GetAccount":            1,
@@ -627,8 +627,8 @@ func TestHandlerCallsPerRow(t *testing.T) {
 			t.Errorf("%s: %d calls, want %d\n%s", op, d.Calls[op], n, d.Table())
 		}
 	}
-	if n := d.Service("DynamoDB"); n != 9 {
-		t.Errorf("%d DynamoDB calls for 50 rows, want 9\n%s", n, d.Table())
+	if n := d.Service("DynamoDB"); n != 8 {
+		t.Errorf("%d DynamoDB calls for 50 rows, want 8\n%s", n, d.Table())
 	}
 }
 
@@ -683,5 +683,105 @@ func TestHandlerStopsWhenTheAccountCannotSend(t *testing.T) {
 	}
 	if _, ok := ledger["125-wsusp"]; ok {
 		t.Errorf("second chunk was reserved: %+v", ledger["125-wsusp"])
+	}
+}
+
+// TestDeferredInviteValidWhenSent: the invite item's expiry is the later of
+// the stored one (create time + TTL) and send time + TTL, so an email sent
+// days after the job (welcome=none, then bulkprov send-welcome) keeps its
+// "valid for invite_ttl_hours" promise.
+func TestDeferredInviteValidWhenSent(t *testing.T) {
+	stored := time.Unix(inviteExpires(pbx.WelcomeInvite), 0)
+	tests := []struct {
+		name, tenant string
+		sentAfter    time.Duration // after creation
+		wantFromSend bool          // expiry = send time + TTL, else the stored expiry
+	}{
+		{"five days after creation", "wexplate", 5 * 24 * time.Hour, true},
+		{"right at creation", "wexpnow", 0, false},
+		{"before the stored expiry was set (clock skew)", "wexpskew", -time.Hour, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, tt.tenant, pbx.WelcomeNone, []events.RowResult{created(2, "100", tt.tenant, "ann@"+tt.tenant+".example")})
+			h := f.handler()
+			s, err := h.Settings(ctx, f.tenant, f.job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ttl := time.Duration(s.Email.InviteTTLHours) * time.Hour
+			sendTime := stored.Add(-ttl).Add(tt.sentAfter)
+			h.Now = func() time.Time { return sendTime }
+			out, err := h.Send(ctx, f.input(f.job, f.key), Options{SendDeferred: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Sent != 1 {
+				t.Fatalf("output = %+v", out)
+			}
+			inv := inviteItem(t, f.secrets["100-"+tt.tenant].Portal)
+			n, ok := inv[store.AttrTTL].(*types.AttributeValueMemberN)
+			if !ok {
+				t.Fatalf("invite item without expiry: %v", inv)
+			}
+			want := stored
+			if tt.wantFromSend {
+				want = sendTime.Add(ttl)
+			}
+			if n.Value != fmt.Sprint(want.Unix()) {
+				t.Errorf("invite expires at %s, want %d (%s); sent %s, stored %s", n.Value, want.Unix(), want.UTC(), sendTime.UTC(), stored.UTC())
+			}
+		})
+	}
+}
+
+// failingInvites is the real store whose invite writes fail (DynamoDB
+// unavailable for BatchWriteItem): the fault is injected at the one method.
+type failingInvites struct {
+	*store.Store
+}
+
+func (failingInvites) PutInvites(ctx context.Context, tenant string, invites []store.Invite) error {
+	return errors.New("injected: BatchWriteItem unavailable")
+}
+
+// TestHandlerInviteWriteFailureReleasesTheFirstChunk: the first chunk is
+// reserved while the invites are written; when that write fails nothing is
+// sent, the reservations are released (FAILED, not uncertain) and the
+// workflow's retry sends every email.
+func TestHandlerInviteWriteFailureReleasesTheFirstChunk(t *testing.T) {
+	ctx := context.Background()
+	const tenant = "wrelease"
+	f := newFixture(t, tenant, pbx.WelcomeInvite, []events.RowResult{created(2, "100", tenant, "ann@wrelease.example"), created(3, "101", tenant, "bob@wrelease.example")})
+	h := f.handler()
+	h.Store = failingInvites{f.st}
+	if _, err := h.Handle(ctx, f.input(f.job, f.key)); err == nil {
+		t.Fatal("send with failing invite writes: no error")
+	}
+	if box := f.outbox(t); len(box) != 0 {
+		t.Fatalf("emails sent without their invites: %v", keys(box))
+	}
+	m, err := f.st.GetEmailLedger(ctx, tenant, Purpose, []string{"100-" + tenant, "101-" + tenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 2 {
+		t.Fatalf("ledger after the failed invite write = %+v, want 2 entries", m)
+	}
+	for u, e := range m {
+		if e.Status != store.LedgerFailed {
+			t.Errorf("%s after the failed invite write = %+v, want FAILED", u, e)
+		}
+	}
+	out, err := f.handler().Handle(ctx, f.input(f.job, f.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if box := f.outbox(t); out.Sent != 2 || out.Uncertain != 0 || len(box) != 2 {
+		t.Fatalf("retry: output %+v, outbox %v", out, keys(box))
+	}
+	if inviteItem(t, f.secrets["100-"+tenant].Portal) == nil {
+		t.Error("retry sent an email without its invite item")
 	}
 }
