@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -279,7 +278,7 @@ type Invite struct {
 const batchWriteMax = 25
 
 // PutInvites writes invite items, 25 per BatchWriteItem (1 WCU each, not
-// transactional), up to 4 calls at once, retrying unprocessed items with backoff. The welcome
+// transactional), retrying unprocessed items with backoff. The welcome
 // email writes them before it reserves and sends: an invite needs no
 // condition (the hash is of a 256-bit random token, and writing it again
 // writes the same item) and no atomicity with the row (its records exist
@@ -304,29 +303,13 @@ func (s *Store) PutInvites(ctx context.Context, tenant string, invites []Invite)
 		item[AttrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(in.Expires.Unix(), 10)}
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 	}
-	// The calls of one batch go out together (at most putInvitesParallel):
-	// they are independent, and the emails wait for all of them.
-	var wg sync.WaitGroup
-	errs := make([]error, (len(reqs)+batchWriteMax-1)/batchWriteMax)
-	slots := make(chan struct{}, putInvitesParallel)
 	for start := 0; start < len(reqs); start += batchWriteMax {
-		part := reqs[start:min(start+batchWriteMax, len(reqs))]
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			errs[start/batchWriteMax] = s.batchWrite(ctx, part)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("put invites of tenant %s: %w", tenant, err)
+		if err := s.batchWrite(ctx, reqs[start:min(start+batchWriteMax, len(reqs))]); err != nil {
+			return fmt.Errorf("put invites of tenant %s: %w", tenant, err)
+		}
 	}
 	return nil
 }
-
-// putInvitesParallel bounds PutInvites' concurrent BatchWriteItem calls.
-const putInvitesParallel = 4
 
 // batchWrite writes up to 25 requests, retrying unprocessed ones.
 func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {

@@ -117,79 +117,14 @@ func (s *Store) ReserveEmails(ctx context.Context, tenant string, rs []EmailRese
 	results := make([]ReserveResult, len(rs))
 	for start := 0; start < len(rs); start += maxTransactItems {
 		end := min(start+maxTransactItems, len(rs))
-		if err := s.reserveChunk(ctx, tenant, nil, rs[start:end], results[start:end]); err != nil {
+		if err := s.reserveChunk(ctx, tenant, rs[start:end], results[start:end]); err != nil {
 			return nil, err
 		}
 	}
 	return results, nil
 }
 
-// FinishAndReserveEmails closes one chunk's reservations and reserves the
-// next chunk in one TransactWriteItems (one round trip instead of two): an
-// outcome whose condition fails is skipped as in FinishEmails, a
-// reservation that meets another entry gets it in its result as in
-// ReserveEmails. At no moment does this hold more reservations open than
-// either call alone. When the two do not fit one transaction (over 100
-// items), or the transaction fails for another reason than its conditions,
-// the outcomes are written first and the reservations after, as the two
-// calls would (both are idempotent for one attempt).
-func (s *Store) FinishAndReserveEmails(ctx context.Context, tenant string, outcomes []EmailOutcome, rs []EmailReservation) ([]ReserveResult, error) {
-	if len(outcomes) == 0 || len(outcomes)+len(rs) > maxTransactItems {
-		if err := s.FinishEmails(ctx, tenant, outcomes); err != nil {
-			return nil, err
-		}
-		return s.ReserveEmails(ctx, tenant, rs)
-	}
-	if err := pbx.ValidateTenantName(tenant); err != nil {
-		return nil, err
-	}
-	n := len(outcomes) + len(rs)
-	err := checkUniqueLedgerKeys(n, func(i int) string {
-		if i < len(outcomes) {
-			return outcomes[i].SIPUser + "#" + outcomes[i].Purpose
-		}
-		return rs[i-len(outcomes)].SIPUser + "#" + rs[i-len(outcomes)].Purpose
-	})
-	if err == nil {
-		for _, r := range rs {
-			if r.SIPUser == "" || r.Purpose == "" {
-				err = pbx.Errorf(pbx.EINVALID, "sip_user", "email reservation of %q names no endpoint or purpose", r.User)
-			}
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	finish := make([]types.TransactWriteItem, len(outcomes))
-	for i, o := range outcomes {
-		finish[i] = types.TransactWriteItem{Update: s.finishUpdate(tenant, o)}
-	}
-	results := make([]ReserveResult, len(rs))
-	if err := s.reserveChunk(ctx, tenant, finish, rs, results); err != nil {
-		var combined *combinedFailedError
-		if !errors.As(err, &combined) {
-			return nil, err
-		}
-		// Written or not, both calls are idempotent for this attempt.
-		if err := s.FinishEmails(ctx, tenant, outcomes); err != nil {
-			return nil, err
-		}
-		return s.ReserveEmails(ctx, tenant, rs)
-	}
-	return results, nil
-}
-
-// combinedFailedError: a finish-and-reserve transaction failed for another
-// reason than its conditions (it may or may not have been written).
-type combinedFailedError struct{ err error }
-
-func (e *combinedFailedError) Error() string { return e.err.Error() }
-func (e *combinedFailedError) Unwrap() error { return e.err }
-
-// reserveChunk reserves rs (at most 100 with finish), writing the finish
-// items (closing earlier reservations) in the same transactions until they
-// are written; a finish item whose condition fails is dropped.
-func (s *Store) reserveChunk(ctx context.Context, tenant string, finish []types.TransactWriteItem, rs []EmailReservation, results []ReserveResult) error {
+func (s *Store) reserveChunk(ctx context.Context, tenant string, rs []EmailReservation, results []ReserveResult) error {
 	pending := make([]int, len(rs))
 	for i := range rs {
 		pending[i] = i
@@ -197,10 +132,9 @@ func (s *Store) reserveChunk(ctx context.Context, tenant string, finish []types.
 	var unread []int // condition failed but the reason carried no item
 	pause := ledgerPause
 	for try := 1; len(pending) > 0; try++ {
-		items := make([]types.TransactWriteItem, 0, len(finish)+len(pending))
-		items = append(items, finish...)
-		for _, i := range pending {
-			items = append(items, types.TransactWriteItem{Update: s.reserveUpdate(tenant, rs[i])})
+		items := make([]types.TransactWriteItem, len(pending))
+		for j, i := range pending {
+			items[j] = types.TransactWriteItem{Update: s.reserveUpdate(tenant, rs[i])}
 		}
 		_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 			TransactItems:          items,
@@ -214,22 +148,11 @@ func (s *Store) reserveChunk(ctx context.Context, tenant string, finish []types.
 			break
 		}
 		var canceled *types.TransactionCanceledException
-		if !errors.As(err, &canceled) || len(canceled.CancellationReasons) != len(items) {
-			err = fmt.Errorf("reserve %d emails of tenant %s: %w", len(pending), tenant, err)
-			if len(finish) > 0 {
-				return &combinedFailedError{err}
-			}
-			return err
+		if !errors.As(err, &canceled) || len(canceled.CancellationReasons) != len(pending) {
+			return fmt.Errorf("reserve %d emails of tenant %s: %w", len(pending), tenant, err)
 		}
-		kept := finish[:0:0]
-		for j, reason := range canceled.CancellationReasons[:len(finish)] {
-			if aws.ToString(reason.Code) != "ConditionalCheckFailed" {
-				kept = append(kept, finish[j])
-			}
-		}
-		finish = kept
 		var retry []int
-		for j, reason := range canceled.CancellationReasons[len(items)-len(pending):] {
+		for j, reason := range canceled.CancellationReasons {
 			i := pending[j]
 			switch aws.ToString(reason.Code) {
 			case "ConditionalCheckFailed":
@@ -246,12 +169,6 @@ func (s *Store) reserveChunk(ctx context.Context, tenant string, finish []types.
 		}
 		pending = retry
 		if len(pending) == 0 {
-			if len(finish) > 0 {
-				// Every reservation is settled; the outcomes still stand.
-				if err := s.transactSkippingFailedConditions(ctx, finish); err != nil {
-					return fmt.Errorf("finish emails of tenant %s: %w", tenant, err)
-				}
-			}
 			break
 		}
 		if try == ledgerTries {

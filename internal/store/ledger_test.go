@@ -254,67 +254,6 @@ func TestEmailLedger(t *testing.T) {
 		}
 	})
 
-	t.Run("finish one chunk and reserve the next in one transaction", func(t *testing.T) {
-		const tenant = "ledgerf"
-		for _, ext := range []string{"1", "2", "3", "4", "6", "7"} {
-			putSecret(t, tenant, ext)
-		}
-		if _, err := st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation(tenant, "1", "j1", "a1"), reservation(tenant, "2", "j1", "a1"),
-			reservation(tenant, "6", "j1", "a1")}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.ReserveEmails(ctx, tenant, []store.EmailReservation{reservation(tenant, "3", "j0", "a0")}); err != nil {
-			t.Fatal(err)
-		}
-		failed := store.EmailOutcome{SIPUser: "6-ledgerf", Purpose: "welcome", Attempt: "a1", Code: pbx.CodeEmailRejected, Message: "rejected", At: at}
-		before := counter.Snapshot()
-		res, err := st.FinishAndReserveEmails(ctx, tenant,
-			[]store.EmailOutcome{sent(tenant, "1", "a1", "m-1"), sent(tenant, "2", "stale", "m-x"), failed},
-			[]store.EmailReservation{reservation(tenant, "3", "j1", "a1"), reservation(tenant, "4", "j1", "a1"), reservation(tenant, "5", "j1", "a1")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Conditions fail (2: stale attempt, 3: reserved by a0, 5: no
-		// item); the rest is written by a second transaction.
-		if calls := counter.Snapshot().Sub(before).Calls["DynamoDB.TransactWriteItems"]; calls != 2 {
-			t.Errorf("TransactWriteItems calls = %d, want 2", calls)
-		}
-		if len(res) != 3 || res[0].Reserved || res[0].Existing.Status != store.LedgerReserved || res[0].Existing.Attempt != "a0" ||
-			!res[1].Reserved || res[2].Reserved || res[2].Existing.Status != "" {
-			t.Fatalf("reservations = %+v", res)
-		}
-		want := map[string]string{"1": store.LedgerSent, "2": store.LedgerReserved, "3": store.LedgerReserved, "4": store.LedgerReserved, "6": store.LedgerFailed}
-		for ext, status := range want {
-			if e := ledger(t, tenant, ext); e.Status != status {
-				t.Errorf("%s = %+v, want %s", ext, e, status)
-			}
-		}
-		if e := ledger(t, tenant, "1"); e.MessageID != "m-1" {
-			t.Errorf("1 = %+v", e)
-		}
-		if c, _ := st.GetCredentials(ctx, tenant, []string{"1-ledgerf"}); c["1-ledgerf"].Portal != nil {
-			t.Error("SENT in a combined transaction kept the portal credential")
-		}
-
-		// Nothing in the way: one call.
-		before = counter.Snapshot()
-		res, err = st.FinishAndReserveEmails(ctx, tenant, []store.EmailOutcome{sent(tenant, "4", "a1", "m-4")}, []store.EmailReservation{reservation(tenant, "7", "j1", "a1")})
-		if err != nil || len(res) != 1 || !res[0].Reserved {
-			t.Fatalf("reservations = %+v, %v", res, err)
-		}
-		if calls := counter.Snapshot().Sub(before).Calls["DynamoDB.TransactWriteItems"]; calls != 1 {
-			t.Errorf("TransactWriteItems calls = %d, want 1", calls)
-		}
-		if e := ledger(t, tenant, "4"); e.Status != store.LedgerSent {
-			t.Errorf("4 = %+v", e)
-		}
-
-		_, err = st.FinishAndReserveEmails(ctx, tenant, []store.EmailOutcome{sent(tenant, "7", "a1", "m")}, []store.EmailReservation{reservation(tenant, "7", "j1", "a1")})
-		if pbx.ErrorCode(err) != pbx.EINVALID {
-			t.Errorf("one email closed and reserved at once: err = %v", err)
-		}
-	})
-
 	t.Run("bad requests", func(t *testing.T) {
 		_, err := st.ReserveEmails(ctx, "ledgerd", []store.EmailReservation{reservation("ledgerd", "1", "j", "a"), reservation("ledgerd", "1", "j", "a")})
 		if pbx.ErrorCode(err) != pbx.EINVALID {

@@ -29,15 +29,9 @@ import (
 // context ended: a sent email left RESERVED would be reported uncertain.
 const finishTimeout = 5 * time.Second
 
-// chunkRequest is one chunk's reservation request.
-type chunkRequest struct {
-	rows []*rowWork
-	rs   []store.EmailReservation
-	now  time.Time // of the reservation, and the messages' Date
-}
-
-// reservations asks to reserve chunk's emails for this attempt.
-func (h *Handler) reservations(env sendEnv, chunk []*rowWork) chunkRequest {
+// sendChunk reserves, renders, sends and records one chunk. It returns a
+// non-empty message when the account cannot send, so the caller stops.
+func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, chunk []*rowWork) (string, error) {
 	now := h.now()
 	rs := make([]store.EmailReservation, len(chunk))
 	for i, w := range chunk {
@@ -46,28 +40,13 @@ func (h *Handler) reservations(env sendEnv, chunk []*rowWork) chunkRequest {
 			Attempt: env.attempt, At: now, TakeOver: env.opt.ResendUncertain,
 		}
 	}
-	return chunkRequest{rows: chunk, rs: rs, now: now}
-}
-
-// release marks a chunk's reservations FAILED when nothing of it was sent
-// (the step failed before sending), so that a retry sends them.
-func (h *Handler) release(ctx context.Context, log *slog.Logger, env sendEnv, c chunkRequest, res []store.ReserveResult, cause error) {
-	var outcomes []store.EmailOutcome
-	for i, r := range res {
-		if r.Reserved {
-			outcomes = append(outcomes, store.EmailOutcome{SIPUser: c.rows[i].row.SIPUser, Purpose: Purpose, Attempt: env.attempt, At: h.now(),
-				Code: pbx.EINTERNAL, Message: "not sent: " + pbx.ErrorMessage(cause)})
-		}
+	res, err := h.Store.ReserveEmails(ctx, env.in.Tenant, rs)
+	if err != nil {
+		return "", fmt.Errorf("reserve welcome emails: %w", err)
 	}
-	h.finish(ctx, log, env, outcomes)
-}
-
-// sendChunk renders and sends the emails of a reserved chunk and returns
-// the rows it reserved, each with its kind and result.
-func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, c chunkRequest, res []store.ReserveResult) []*rowWork {
 	var reserved []*rowWork
 	for i, r := range res {
-		w := c.rows[i]
+		w := chunk[i]
 		if r.Reserved {
 			reserved = append(reserved, w)
 			continue
@@ -94,7 +73,7 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 	var stopped atomic.Value // the account's refusal, once SES said it cannot send
 	slots := make(chan struct{}, orDefault(h.Workers, DefaultWorkers))
 	for _, w := range reserved {
-		raw, err := h.build(ctx, env, w, c.now)
+		raw, err := h.build(ctx, env, w, now)
 		if err != nil {
 			w.kind = sendRefused
 			w.fail(pbx.ErrorCode(err), pbx.ErrorMessage(err))
@@ -128,12 +107,7 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 		}()
 	}
 	wg.Wait()
-	return reserved
-}
 
-// outcomes are the ledger outcomes of a sent chunk's reserved rows, and
-// the account's refusal when SES said it cannot send.
-func (h *Handler) outcomes(env sendEnv, reserved []*rowWork) ([]store.EmailOutcome, string) {
 	blocked := ""
 	var outcomes []store.EmailOutcome
 	for _, w := range reserved {
@@ -151,22 +125,17 @@ func (h *Handler) outcomes(env sendEnv, reserved []*rowWork) ([]store.EmailOutco
 		}
 		outcomes = append(outcomes, o)
 	}
-	return outcomes, blocked
-}
-
-// finish records outcomes, even after the invocation's context ended.
-func (h *Handler) finish(ctx context.Context, log *slog.Logger, env sendEnv, outcomes []store.EmailOutcome) {
-	if len(outcomes) == 0 {
-		return
+	if len(outcomes) > 0 {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+		err := h.Store.FinishEmails(fctx, env.in.Tenant, outcomes)
+		cancel()
+		if err != nil {
+			// The emails went out; the report says so. Their ledger items
+			// stay RESERVED, so nothing resends them.
+			log.ErrorContext(ctx, "welcome emails sent but not recorded in the ledger", "emails", len(outcomes), "err", err)
+		}
 	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-	err := h.Store.FinishEmails(fctx, env.in.Tenant, outcomes)
-	cancel()
-	if err != nil {
-		// The emails went out; the report says so. Their ledger items
-		// stay RESERVED, so nothing resends them.
-		log.ErrorContext(ctx, "welcome emails sent but not recorded in the ledger", "emails", len(outcomes), "err", err)
-	}
+	return blocked, nil
 }
 
 // classifyLocal returns err as a *sendError (the sender's errors are).

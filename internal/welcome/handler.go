@@ -54,7 +54,6 @@ type Ledger interface {
 	GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]store.Credentials, error)
 	ReserveEmails(ctx context.Context, tenant string, rs []store.EmailReservation) ([]store.ReserveResult, error)
 	FinishEmails(ctx context.Context, tenant string, outcomes []store.EmailOutcome) error
-	FinishAndReserveEmails(ctx context.Context, tenant string, outcomes []store.EmailOutcome, rs []store.EmailReservation) ([]store.ReserveResult, error)
 	PutInvites(ctx context.Context, tenant string, invites []store.Invite) error
 }
 
@@ -71,20 +70,17 @@ type SettingsFunc func(ctx context.Context, tenant, job string) (pbx.Settings, e
 //
 // Flow per batch: read the batch's results object; keep the rows created
 // with an email address; in welcome=none mode record them deferred and stop
-// (unless SendDeferred); otherwise read the account's send rate once, then
-// reserve the first chunk's ledger items (one conditional
-// TransactWriteItems) while the batch's sealed credentials are read (one
-// BatchGetItem) and the invite items of the tokens to deliver are written
-// (BatchWriteItem, 25 a call, the calls in parallel); no email goes out
-// before both are done. Then chunk by chunk (ChunkSize rows): render and
-// send each reserved email through SES (Workers in parallel, never above
-// MaxSendRate/Concurrency), then in one TransactWriteItems mark the chunk
-// SENT (dropping each sent user's sealed portal credential) or FAILED and
-// reserve the next chunk. The ledger lives on each endpoint's SECRET item,
-// so reserving and closing write one item per row each. Finally write the
-// outcomes to jobfiles.EmailResultKey. DynamoDB calls per row: 1/100
-// (credentials) + 1/25 (invites, welcome=invite) + 1/ChunkSize (reserve
-// and close, one transaction per chunk boundary) + 1 per batch, about 0.1
+// (unless SendDeferred); otherwise read the account's send rate once, the
+// batch's sealed credentials in one BatchGetItem, write the invite items of
+// the tokens to deliver (BatchWriteItem, 25 a call), and then, chunk by chunk
+// (ChunkSize rows): reserve the chunk's ledger items in one conditional
+// TransactWriteItems, render and send each reserved email through SES
+// (Workers in parallel, never above MaxSendRate/Concurrency), then mark the
+// chunk SENT (dropping each sent user's sealed portal credential) or FAILED
+// in one TransactWriteItems. The ledger lives on each endpoint's SECRET
+// item, so reserving and closing write one item per row each. Finally write the outcomes to
+// jobfiles.EmailResultKey. DynamoDB calls per row: 1/100 (credentials) +
+// 1/25 (invites, welcome=invite) + 2/ChunkSize (reserve, finish), about 0.13
 // with the defaults; write units per row: 1 (invite) + 2 + 2 (the SECRET
 // item's ledger, reserved and closed).
 //
@@ -95,10 +91,7 @@ type SettingsFunc func(ctx context.Context, tenant, job string) (pbx.Settings, e
 // Such a row is reported failed with code email_uncertain, and only
 // `bulkprov send-welcome --resend-uncertain` (Options.ResendUncertain) takes
 // the reservation over. The window is one chunk: at most ChunkSize emails
-// of an invocation can become uncertain when it dies (a chunk is closed in
-// the same transaction that reserves the next, so two chunks are never
-// open at once; a reservation made before a failed credentials read or
-// invite write is released as FAILED, nothing of it having been sent). SDK retries are off
+// of an invocation can become uncertain when it dies. SDK retries are off
 // for SendEmail for the same reason; throttling (which SES answers before
 // accepting anything) is retried with backoff.
 type Handler struct {
@@ -263,98 +256,44 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 		backoff:     orDefaultDuration(h.Backoff, DefaultBackoff),
 		maxBackoff:  orDefaultDuration(h.MaxBackoff, DefaultMaxBackoff),
 	}
-	attempt, err := newAttempt()
-	if err != nil {
-		return err
-	}
-	tags := map[string]string{"tenant": in.Tenant, "job": in.Job, "purpose": Purpose}
-	env := sendEnv{in: in, settings: s, from: from, tpl: tpl, tags: tags, attempt: attempt, opt: opt, sender: snd}
-
-	chunkSize := min(orDefault(h.ChunkSize, DefaultChunkSize), 100) // one ledger item per row, ≤ 100 per transaction
-	var chunks [][]*rowWork
-	for start := 0; start < len(work); start += chunkSize {
-		chunks = append(chunks, work[start:min(start+chunkSize, len(work))])
-	}
-	if err := h.checkTime(ctx, in, len(chunks[0]), limit); err != nil {
-		return err
-	}
-	// The first chunk is reserved while the credentials are read and the
-	// invites written: no email goes out before both are done.
-	first := h.reservations(env, chunks[0])
-	var res []store.ReserveResult
-	var reserveErr error
-	reserved := make(chan struct{})
-	go func() {
-		defer close(reserved)
-		res, reserveErr = h.Store.ReserveEmails(ctx, in.Tenant, first.rs)
-	}()
-	env.creds, err = h.prepare(ctx, in, s, work)
-	<-reserved
-	if reserveErr != nil {
-		return fmt.Errorf("reserve welcome emails: %w", reserveErr)
-	}
-	if err != nil {
-		// Nothing was sent: release the reservations (FAILED), so that the
-		// workflow's retry reserves and sends them again.
-		h.release(ctx, log, env, first, res, err)
-		return err
-	}
-
-	cur := first
-	for k := range chunks {
-		sent := h.sendChunk(ctx, log, env, cur, res)
-		outcomes, blocked := h.outcomes(env, sent)
-		if k+1 == len(chunks) {
-			h.finish(ctx, log, env, outcomes)
-			break
-		}
-		if blocked != "" {
-			h.finish(ctx, log, env, outcomes)
-			for _, c := range chunks[k+1:] {
-				for _, w := range c {
-					w.fail(pbx.CodeEmailRejected, blocked)
-				}
-			}
-			break
-		}
-		if err := h.checkTime(ctx, in, len(chunks[k+1]), limit); err != nil {
-			h.finish(ctx, log, env, outcomes)
-			return err
-		}
-		// Close this chunk and reserve the next in one transaction.
-		cur = h.reservations(env, chunks[k+1])
-		if res, err = h.Store.FinishAndReserveEmails(ctx, in.Tenant, outcomes, cur.rs); err != nil {
-			h.finish(ctx, log, env, outcomes) // idempotent: skipped when written
-			return fmt.Errorf("reserve welcome emails: %w", err)
-		}
-	}
-	return nil
-}
-
-// checkTime fails when the Lambda's deadline leaves no time to send n more
-// emails. The workflow retries: rows done so far are recorded in the
-// ledger and come back as sent.
-func (h *Handler) checkTime(ctx context.Context, in events.WelcomeInput, n int, limit rate.Limit) error {
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < deadlineMargin+chunkDuration(n, limit) {
-		return fmt.Errorf("welcome emails of %s/%s: not enough time left for the next %d emails", in.Tenant, in.Job, n)
-	}
-	return nil
-}
-
-// prepare reads the rows' sealed credentials and writes their invites.
-func (h *Handler) prepare(ctx context.Context, in events.WelcomeInput, s pbx.Settings, work []*rowWork) (map[string]store.Credentials, error) {
 	sipUsers := make([]string, len(work))
 	for i, w := range work {
 		sipUsers[i] = w.row.SIPUser
 	}
 	creds, err := h.Store.GetCredentials(ctx, in.Tenant, sipUsers)
 	if err != nil {
-		return nil, fmt.Errorf("welcome credentials: %w", err)
+		return fmt.Errorf("welcome credentials: %w", err)
 	}
 	if err := h.putInvites(ctx, in, s, work, creds); err != nil {
-		return nil, err
+		return err
 	}
-	return creds, nil
+	attempt, err := newAttempt()
+	if err != nil {
+		return err
+	}
+	tags := map[string]string{"tenant": in.Tenant, "job": in.Job, "purpose": Purpose}
+	env := sendEnv{in: in, settings: s, from: from, tpl: tpl, creds: creds, tags: tags, attempt: attempt, opt: opt, sender: snd}
+
+	chunkSize := min(orDefault(h.ChunkSize, DefaultChunkSize), 100) // one ledger item per row, ≤ 100 per transaction
+	blocked := ""
+	for start := 0; start < len(work); start += chunkSize {
+		chunk := work[start:min(start+chunkSize, len(work))]
+		if blocked != "" {
+			for _, w := range chunk {
+				w.fail(pbx.CodeEmailRejected, blocked)
+			}
+			continue
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < deadlineMargin+chunkDuration(len(chunk), limit) {
+			// Retried by the workflow: rows done so far are recorded in the
+			// ledger and come back as sent.
+			return fmt.Errorf("welcome emails of %s/%s: not enough time left for the next %d emails", in.Tenant, in.Job, len(chunk))
+		}
+		if blocked, err = h.sendChunk(ctx, log, env, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // putInvites writes the INVITE# items of the rows whose portal credential
@@ -413,7 +352,7 @@ type sendEnv struct {
 	settings pbx.Settings
 	from     *mail.Address
 	tpl      *Templates
-	creds    map[string]store.Credentials // set once read, before any send
+	creds    map[string]store.Credentials
 	tags     map[string]string
 	attempt  string
 	opt      Options
