@@ -3,6 +3,7 @@ package e2ebench
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -67,10 +68,7 @@ func measureWriteCeiling(ctx context.Context, p *localrun.Pipeline, job store.Jo
 		for start := 0; start < len(items); start += store.MaxTransactionItems {
 			var tx []types.TransactWriteItem
 			for _, it := range items[start:min(start+store.MaxTransactionItems, len(items))] {
-				copyItem := make(map[string]types.AttributeValue, len(it))
-				for k, v := range it {
-					copyItem[k] = v
-				}
+				copyItem := maps.Clone(it)
 				copyItem[store.AttrPK] = &types.AttributeValueMemberS{Value: round + attrString(it, store.AttrPK)}
 				tx = append(tx, types.TransactWriteItem{Put: &types.Put{
 					TableName: aws.String(table), Item: copyItem,
