@@ -119,7 +119,9 @@ func (s *Store) DIDRoute(ctx context.Context, tenant, did string) (ext string, o
 }
 
 // userItems are the stored items that make up one user.
-type userItems struct{ user, endpoint, mailbox map[string]types.AttributeValue }
+type userItems struct {
+	user, endpoint, mailbox map[string]types.AttributeValue
+}
 
 func (u userItems) record() UserRecord {
 	r := UserRecord{
