@@ -315,7 +315,8 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		Name: "write-provisioning", Description: "Writes the desk phones' provisioning files",
 		MemoryMiB: 512, TimeoutSec: 240,
 		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(),
-			"PROVISIONING_BUCKET", *provisioning.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn()),
+			"PROVISIONING_BUCKET", *provisioning.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn(),
+			"PROVISIONING_URL", provisioningURL),
 	})
 	writeProvisioning.allow("TableRead", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem"}, []string{tableArn}, nil)
 	writeProvisioning.allow("OpenSecrets", []string{"kms:Decrypt"}, []string{*sipKey.KeyArn()}, tenantContext)
