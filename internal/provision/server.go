@@ -164,4 +164,3 @@ func isNoSuchKey(err error) bool {
 	var nf *s3types.NotFound
 	return errors.As(err, &nsk) || errors.As(err, &nf)
 }
-
