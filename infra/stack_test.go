@@ -555,7 +555,7 @@ func testStack(t *testing.T, s *synthesized) {
 				}
 			}
 		}
-		if got, _ := outputs["ProvisioningCredentialsStoreArn"].(map[string]any)["Description"].(string); !strings.Contains(got, "sha256$<salt>$<hex sha256(salt+password)>") {
+		if got, _ := outputs["ProvisioningCredentialsStoreArn"].(map[string]any)["Description"].(string); !strings.Contains(got, "<path> = hmac1$<device key>") {
 			t.Errorf("credentials store output %s should give the value format", got)
 		}
 	})
