@@ -179,13 +179,13 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 
 	// ---- CloudFront: provisioning (phones) and portal site -------------
 	credentials := awscloudfront.NewKeyValueStore(stack, jsii.String("ProvisioningCredentials"), &awscloudfront.KeyValueStoreProps{
-		Comment: jsii.String("bulkprov " + cfg.Stage + ": <tenant provisioning path> -> sha256$<salt>$<hex sha256(salt+password)>"),
+		Comment: jsii.String("bulkprov " + cfg.Stage + ": <path> -> hmac1$<device key>; <path>/<mac> -> rotation generation"),
 	})
 	authFunction := awscloudfront.NewFunction(stack, jsii.String("ProvisioningAuth"), &awscloudfront.FunctionProps{
 		Code:          awscloudfront.FunctionCode_FromFile(&awscloudfront.FileCodeOptions{FilePath: jsii.String(props.Paths.ViewerRequestCode)}),
 		Runtime:       awscloudfront.FunctionRuntime_JS_2_0(),
 		KeyValueStore: credentials,
-		Comment:       jsii.String("bulkprov " + cfg.Stage + ": per-tenant HTTP Basic check for phone provisioning files"),
+		Comment:       jsii.String("bulkprov " + cfg.Stage + ": per-device HTTP Basic check for phone provisioning files"),
 	})
 	// A phone with the right credential asking for a file that doesn't exist
 	// gets S3's 403 (OAC has no s3:ListBucket). It must get the same 401 as
@@ -315,7 +315,8 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		Name: "write-provisioning", Description: "Writes the desk phones' provisioning files",
 		MemoryMiB: 512, TimeoutSec: 240,
 		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(),
-			"PROVISIONING_BUCKET", *provisioning.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn()),
+			"PROVISIONING_BUCKET", *provisioning.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn(),
+			"PROVISIONING_URL", provisioningURL),
 	})
 	writeProvisioning.allow("TableRead", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem"}, []string{tableArn}, nil)
 	writeProvisioning.allow("OpenSecrets", []string{"kms:Decrypt"}, []string{*sipKey.KeyArn()}, tenantContext)
@@ -555,8 +556,8 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	output("StateMachineArn", *stateMachine.StateMachineArn(), "Workflow")
 	output("IngestFailuresQueueUrl", *ingestFailed.Queue.QueueUrl(), "S3 events of uploads ingest gave up on (Lambda onFailure records, kept 14 days)")
 	output("SipSecretsKeyArn", *sipKey.KeyArn(), "KMS key for SIP secrets")
-	output("ProvisioningUrl", provisioningURL, "Phones fetch <this>/<tenant provisioning path>/<file> with the tenant's Basic credential")
-	output("ProvisioningCredentialsStoreArn", *credentials.KeyValueStoreArn(), "CloudFront KeyValueStore of provisioning credentials: key = tenant provisioning path, value = sha256$<salt>$<hex sha256(salt+password)>")
+	output("ProvisioningUrl", provisioningURL, "Phones fetch <this>/<tenant provisioning path>/<file> with their own Basic credential (bulkprov phone credential)")
+	output("ProvisioningCredentialsStoreArn", *credentials.KeyValueStoreArn(), "CloudFront KeyValueStore of device credential keys: <path> = hmac1$<device key>, <path>/<mac> = generation (bulkprov phone kvs)")
 	output("PortalUrl", portalURL, "Tenant portal")
 	output("ApiUrl", *stage.Url(), "Portal HTTP API")
 	output("UserPoolId", *userPool.UserPoolId(), "Cognito user pool of tenant admins (custom:tenant)")

@@ -164,7 +164,7 @@ func testStack(t *testing.T, s *synthesized) {
 		wants := map[string]want{
 			"ingest":             {"Ingest", 1024, 300, 0, []string{"JOBS_BUCKET", "STATE_MACHINE_ARN", "TABLE_NAME", "UPLOADS_BUCKET"}},
 			"create-records":     {"CreateRecords", 512, 240, cfg.CreateRecordsReservedConcurrency, []string{"JOBS_BUCKET", "KMS_KEY_ID", "TABLE_NAME"}},
-			"write-provisioning": {"WriteProvisioning", 512, 240, 0, []string{"JOBS_BUCKET", "KMS_KEY_ID", "PROVISIONING_BUCKET", "TABLE_NAME"}},
+			"write-provisioning": {"WriteProvisioning", 512, 240, 0, []string{"JOBS_BUCKET", "KMS_KEY_ID", "PROVISIONING_BUCKET", "PROVISIONING_URL", "TABLE_NAME"}},
 			"send-welcome":       {"SendWelcome", 256, 840, cfg.SendWelcomeReservedConcurrency, []string{"JOBS_BUCKET", "KMS_KEY_ID", "PORTAL_URL", "PROVISIONING_URL", "SES_CONFIGURATION_SET", "SES_FROM_DOMAIN", "TABLE_NAME"}},
 			"finalize":           {"Finalize", 512, 240, 0, []string{"JOBS_BUCKET", "PORTAL_URL", "SES_CONFIGURATION_SET", "SES_FROM_DOMAIN", "TABLE_NAME"}},
 			"portal-api":         {"PortalApi", 256, 29, 0, []string{"JOBS_BUCKET", "PORTAL_URL", "TABLE_NAME", "UPLOADS_BUCKET"}},
@@ -555,7 +555,7 @@ func testStack(t *testing.T, s *synthesized) {
 				}
 			}
 		}
-		if got, _ := outputs["ProvisioningCredentialsStoreArn"].(map[string]any)["Description"].(string); !strings.Contains(got, "sha256$<salt>$<hex sha256(salt+password)>") {
+		if got, _ := outputs["ProvisioningCredentialsStoreArn"].(map[string]any)["Description"].(string); !strings.Contains(got, "<path> = hmac1$<device key>") {
 			t.Errorf("credentials store output %s should give the value format", got)
 		}
 	})

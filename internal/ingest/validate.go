@@ -120,7 +120,7 @@ func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 		seed:    maphash.MakeSeed(),
 		phones:  pbx.NewPhoneNormalizer(4096),
 		batchN:  in.LookupBatch,
-		macsOff: !s.Provisioning.Enabled || s.Provisioning.DefaultPhoneModel == "",
+		macsOff: !s.Provisioning.Enabled,
 	}
 	if v.known == nil {
 		v.known = defaultKnownPhoneModel
@@ -314,25 +314,40 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 		}
 	}
 
-	// MAC, only meaningful when phones are provisioned.
-	if m := f[csvin.MAC]; m != "" {
-		if v.macsOff {
-			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: device provisioning is not enabled or has no default phone model", clip(m))
-		} else if mac, err := pbx.NormalizeMAC(m); err != nil {
-			p.failErr(csvin.MAC, err)
-		} else {
-			p.row.MAC = mac
-		}
-	}
-
-	if pm := f[csvin.PhoneModel]; pm != "" {
-		pm = strings.ToLower(pm)
+	// MAC, only meaningful when phones are provisioned; the row's
+	// phone_model (else the tenant's default) decides the file.
+	pm := strings.ToLower(f[csvin.PhoneModel])
+	if pm != "" {
 		if !v.known(pm) {
-			p.fail(csvin.PhoneModel, pbx.CodeInvalidPhoneModel, "phone model %q is not one bulkprov can provision", clip(pm))
+			p.failErr(csvin.PhoneModel, pbx.UnknownPhoneModelError(clip(pm)))
+			pm = ""
 		} else {
 			p.row.PhoneModel = pm
 		}
 	}
+	if m := f[csvin.MAC]; m != "" {
+		prov := s.Provisioning
+		model := pm
+		if model == "" {
+			model = prov.DefaultPhoneModel
+		}
+		switch {
+		case v.macsOff:
+			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: device provisioning is not enabled for this tenant", clip(m))
+		case model == "" && f[csvin.PhoneModel] == "":
+			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: the row has no phone_model and the tenant has no default phone model", clip(m))
+		default:
+			if mac, err := pbx.NormalizeMAC(m); err != nil {
+				p.failErr(csvin.MAC, err)
+			} else {
+				p.row.MAC = mac
+				if model != "" && pbx.PhoneFamily(model) != "" && !prov.ProvisionsFamily(pbx.PhoneFamily(model)) {
+					p.warn(csvin.PhoneModel.String(), pbx.CodeMACIgnored, "%s", strings.TrimPrefix(pbx.FamilyNotProvisionedWarning(model), pbx.CodeMACIgnored+": "))
+				}
+			}
+		}
+	}
+
 	for _, c := range []csvin.Column{csvin.CallerID, csvin.Department} {
 		if n := utf8.RuneCountInString(f[c]); n > maxLabelRunes {
 			p.fail(c, pbx.CodeFieldTooLong, "%s is %d characters long; at most %d are allowed", c, n, maxLabelRunes)

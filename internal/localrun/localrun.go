@@ -129,6 +129,7 @@ func Start(ctx context.Context, cfg Config) (_ *Pipeline, err error) {
 	res := pipeline.Resources{
 		Table: stack.Table, UploadsBucket: stack.UploadsBucket, JobsBucket: stack.JobsBucket,
 		ProvisioningBucket: stack.ProvisioningBucket, KMSKeyID: stack.KMSKeyID,
+		ProvisioningURL: LocalProvisioningURL,
 	}
 	tasks := map[string]stepfn.Handler{}
 	subs := map[string]string{}
@@ -182,6 +183,10 @@ func (p *Pipeline) loadEngine(c *awsconf.Clients, res pipeline.Resources, log *s
 	}
 	return engine, h, nil
 }
+
+// LocalProvisioningURL is where `bulkprov serve-provisioning` listens by
+// default; the local run's bootstrap files point phones there.
+const LocalProvisioningURL = "http://127.0.0.1:8088"
 
 // seed stores the tenant with the local settings and a provisioning
 // credential. A kept state keeps the tenant it has (settings saved with

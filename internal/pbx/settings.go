@@ -63,6 +63,10 @@ type PasswordPolicy struct {
 type Provisioning struct {
 	Enabled           bool   `json:"enabled"`
 	DefaultPhoneModel string `json:"default_phone_model"`
+	// Families limits provisioning to these phone families (PhoneFamilies);
+	// empty means every family. A row naming a model of another family
+	// gets its user and a warning, no phone file.
+	Families []string `json:"families,omitempty"`
 	// Path is the tenant's folder in the provisioning bucket; empty means
 	// the tenant name. Phones are given <base URL>/<Path>/ as their URL.
 	Path            string `json:"path"`
@@ -182,6 +186,13 @@ func (s Settings) Validate() error {
 	}
 	if s.Provisioning.Enabled && s.Provisioning.Registrar == "" {
 		return Errorf(EINVALID, "provisioning.registrar", "is required when provisioning is enabled")
+	}
+	if err := validatePhoneFamilies(s.Provisioning.Families); err != nil {
+		return err
+	}
+	if m := s.Provisioning.DefaultPhoneModel; m != "" && PhoneFamily(m) == "" {
+		return Errorf(EINVALID, "provisioning.default_phone_model", "%q is not a supported phone model; supported models: %s",
+			truncate(m, 40), strings.Join(PhoneModels(), ", "))
 	}
 	return s.Upload.Validate()
 }

@@ -29,6 +29,7 @@ type Resources struct {
 	ProvisioningBucket string
 	KMSKeyID           string
 	StateMachineARN    string
+	ProvisioningURL    string // the URL phones are given; bootstrap files point at it
 }
 
 // ResourcesFromEnv reads the names the CDK stack sets on each function.
@@ -40,6 +41,7 @@ func ResourcesFromEnv(getenv func(string) string) Resources {
 		ProvisioningBucket: getenv("PROVISIONING_BUCKET"),
 		KMSKeyID:           getenv("KMS_KEY_ID"),
 		StateMachineARN:    getenv("STATE_MACHINE_ARN"),
+		ProvisioningURL:    getenv("PROVISIONING_URL"),
 	}
 }
 
@@ -49,6 +51,7 @@ func (r Resources) Require(names ...string) error {
 	values := map[string]string{
 		"TABLE_NAME": r.Table, "UPLOADS_BUCKET": r.UploadsBucket, "JOBS_BUCKET": r.JobsBucket,
 		"PROVISIONING_BUCKET": r.ProvisioningBucket, "KMS_KEY_ID": r.KMSKeyID, "STATE_MACHINE_ARN": r.StateMachineARN,
+		"PROVISIONING_URL": r.ProvisioningURL,
 	}
 	for _, n := range names {
 		v, known := values[n]
@@ -127,7 +130,7 @@ func NewProvisioning(c *awsconf.Clients, st *store.Store, box *secrets.Box, r Re
 	}
 	return &provision.Step{
 		S3: c.S3, Settings: st, Credentials: st, Secrets: box, Renderer: renderer,
-		ProvisioningBucket: r.ProvisioningBucket, Logger: log,
+		ProvisioningBucket: r.ProvisioningBucket, BaseURL: r.ProvisioningURL, Logger: log,
 	}, nil
 }
 

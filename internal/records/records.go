@@ -223,7 +223,7 @@ func (h *Handler) prepare(ctx context.Context, bc events.BatchContext, items []p
 		objects[i] = o
 		r.User, r.SIPUser, r.Warnings = o.User.Name, o.Endpoint.SIPUser, o.Warnings
 		if o.Endpoint.Device != nil {
-			r.MAC = o.Endpoint.Device.MAC
+			r.MAC, r.PhoneModel = o.Endpoint.Device.MAC, o.Endpoint.Device.Model
 		}
 		if !row.Exists {
 			fresh = append(fresh, i)
