@@ -100,6 +100,7 @@ func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
 	tr := newTracker(def)
 	p, err := localrun.Start(ctx, localrun.Config{
 		Tenant: cfg.Tenant, OutboxDir: filepath.Join(cfg.Dir, "outbox"), Logger: cfg.Logger,
+		DIDs:       DIDs(0, cfg.Rows),
 		APIOptions: []func(*middleware.Stack) error{counter.Middleware(), meter.Middleware()},
 		OnEvent:    tr.event,
 		Wrap:       tr.wrap,

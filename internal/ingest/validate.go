@@ -220,7 +220,8 @@ type pending struct {
 	errs     []Issue
 	warnings []Issue
 	skipped  bool
-	extOK    bool // the extension is well-formed (worth looking up)
+	extOK    bool   // the extension is well-formed (worth looking up)
+	callerID string // the caller ID number shown, E.164, when not the extension
 }
 
 func (p *pending) fail(col csvin.Column, code, format string, args ...any) {
@@ -355,6 +356,7 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 		}
 	}
 	p.row.CallerID, p.row.Department = f[csvin.CallerID], f[csvin.Department]
+	v.checkCallerID(p)
 
 	v.checkDuplicates(p)
 }
@@ -490,6 +492,9 @@ func (v *validator) checkTenantData(ctx context.Context) error {
 		if r.DID != "" {
 			dids = append(dids, r.DID)
 		}
+		if n := v.batch[i].callerID; n != "" && n != r.DID {
+			dids = append(dids, n) // its owner item says whether it is the tenant's
+		}
 		if r.MAC != "" {
 			macs = append(macs, r.MAC)
 		}
@@ -512,20 +517,29 @@ func (v *validator) checkTenantData(ctx context.Context) error {
 				p.fail(csvin.Extension, pbx.CodeExtensionExists, "extension %s already exists; upload with on-existing=update or skip to change or keep it", r.Extension)
 			}
 		}
+		// Issue #17: a DID the tenant may not use gets one answer whatever
+		// the reason (another tenant's, not in the operator's inventory, free
+		// but not allowed), so validation is no oracle of other tenants'
+		// numbers. A free number the operator lets the tenant take is named
+		// as such: it belongs to nobody.
 		if r.DID != "" {
 			switch {
-			case td.TakenDIDs[r.DID]:
-				// The same words whatever the reason: nothing about another tenant leaks.
-				p.fail(csvin.DID, pbx.CodeDIDTaken, "DID %s is not available", r.DID)
-			case !td.OwnedDIDs[r.DID] && !opts.CreateDIDs:
-				p.fail(csvin.DID, pbx.CodeDIDNotOwned, "DID %s does not belong to this tenant; assign it first or upload with create-dids", r.DID)
+			case td.OwnedDIDs[r.DID]:
+			case td.ClaimableDIDs[r.DID] && opts.CreateDIDs:
+			case td.ClaimableDIDs[r.DID]:
+				p.fail(csvin.DID, pbx.CodeDIDNotOwned, "DID %s is a free number, not yet this tenant's; upload with create-dids to take it", r.DID)
+			default:
+				p.fail(csvin.DID, pbx.CodeDIDUnavailable, "DID %s is not available to this tenant; use one of its own numbers or ask the operator to assign it", r.DID)
 			}
 		}
+		if n := p.callerID; n != "" && n != r.DID && !td.OwnedDIDs[n] && !td.AllowedCallerIDs[n] {
+			p.fail(csvin.CallerID, pbx.CodeCallerIDNotAllowed, "caller ID %s is not one of this tenant's numbers; use one of its DIDs or a number the operator allowed", n)
+		}
+		// Only the tenant's own MACs are looked at: a MAC on another
+		// tenant's phone is answered like a MAC never seen (it fails when
+		// the row is written), so validation lists no other tenant's phones.
 		if r.MAC != "" {
-			switch ep, ours := td.MACEndpoints[r.MAC]; {
-			case td.TakenMACs[r.MAC]:
-				p.fail(csvin.MAC, pbx.CodeMACTaken, "MAC %s is not available", r.MAC)
-			case ours && ep != pbx.SIPUserName(r.Extension, v.in.Tenant):
+			if ep, ours := td.MACEndpoints[r.MAC]; ours && ep != pbx.SIPUserName(r.Extension, v.in.Tenant) {
 				p.fail(csvin.MAC, pbx.CodeMACTaken, "MAC %s is already used by endpoint %s", r.MAC, ep)
 			}
 		}
@@ -602,4 +616,37 @@ func clip(s string) string {
 		return s
 	}
 	return string([]rune(s)[:40]) + "…"
+}
+
+// checkCallerID normalizes the caller_id cell's number to E.164 (or takes
+// the DID with dids-as-caller-id) and refuses emergency and other short
+// numbers. Whether the number is the tenant's is checked against stored
+// data (checkTenantData).
+func (v *validator) checkCallerID(p *pending) {
+	r := &p.row
+	if r.CallerID == "" {
+		if v.in.Settings.Upload.DIDsAsCallerID && r.DID != "" {
+			p.callerID = r.DID
+		}
+		return
+	}
+	name, num := pbx.ParseCallerID(r.CallerID)
+	if num == "" {
+		return // a name only; Build reports it
+	}
+	if pbx.IsEmergencyNumber(num) {
+		p.fail(csvin.CallerID, pbx.CodeCallerIDNotAllowed, "caller ID %s is an emergency or short service number; use one of the tenant's numbers", clip(num))
+		return
+	}
+	n, err := v.phones.Normalize(num, v.in.Settings.DefaultRegion, "caller_id")
+	if err != nil {
+		p.failErr(csvin.CallerID, err)
+		return
+	}
+	p.callerID = n
+	if name != "" {
+		r.CallerID = name + " <" + n + ">"
+	} else {
+		r.CallerID = n
+	}
 }

@@ -50,7 +50,15 @@ type Config struct {
 	// TenantOverrides are laid over pbx.LocalTenantOverrides(Tenant) when
 	// the tenant is seeded (e.g. `bulkprov run --settings FILE`).
 	TenantOverrides []byte
+	// DIDs are put in the operator's free inventory when the tenant is
+	// seeded, and the tenant may take free numbers with create-dids; nil
+	// means LocalTestDIDs (issue #17: DIDs come from the operator).
+	DIDs []string
 }
+
+// LocalTestDIDRange is the test range every seeded local tenant may take
+// numbers from (the example uploads use it).
+var LocalTestDIDRange = [2]string{"+14155550100", "+14155550199"}
 
 // DefaultSESMaxSendRate is the local SES account's quota: an account out of
 // the SES sandbox with a raised rate, so that a local run of thousands of
@@ -206,6 +214,9 @@ func (p *Pipeline) seed(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("seed tenant %s: %w", cfg.Tenant, err)
 		}
 	}
+	if err := p.seedDIDs(ctx, cfg); err != nil {
+		return err
+	}
 	if _, err := p.Store.ProvisioningCredential(ctx, cfg.Tenant); err == nil {
 		return nil
 	} else if pbx.ErrorCode(err) != pbx.ENOTFOUND {
@@ -214,6 +225,30 @@ func (p *Pipeline) seed(ctx context.Context, cfg Config) error {
 	p.ProvisioningPassword = store.GenerateProvisioningCredential()
 	if err := p.Store.SetProvisioningCredential(ctx, cfg.Tenant, p.ProvisioningPassword); err != nil {
 		return fmt.Errorf("seed provisioning credential: %w", err)
+	}
+	return nil
+}
+
+// seedDIDs puts cfg.DIDs (or the local test range) in the free inventory,
+// keeping numbers already there, and lets the tenant take free numbers.
+func (p *Pipeline) seedDIDs(ctx context.Context, cfg Config) error {
+	dids := cfg.DIDs
+	if dids == nil {
+		var err error
+		if dids, err = store.ExpandDIDRange(LocalTestDIDRange[0], LocalTestDIDRange[1]); err != nil {
+			return err
+		}
+	}
+	if _, _, err := p.Store.AddDIDs(ctx, dids, ""); err != nil {
+		return fmt.Errorf("seed DID inventory: %w", err)
+	}
+	policy, err := p.Store.GetDIDPolicy(ctx, cfg.Tenant)
+	if err != nil {
+		return fmt.Errorf("seed DID policy: %w", err)
+	}
+	policy.ClaimFree = true
+	if err := p.Store.SetDIDPolicy(ctx, cfg.Tenant, policy); err != nil {
+		return fmt.Errorf("seed DID policy: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -184,6 +185,9 @@ func (s Settings) Validate() error {
 	default:
 		return Errorf(EINVALID, "provisioning.transport", "must be udp, tcp or tls, not %q", truncate(s.Provisioning.Transport, 10))
 	}
+	if p := s.Provisioning.Path; p != "" && !ProvisioningPathRE.MatchString(p) {
+		return Errorf(EINVALID, "provisioning.path", "must be one folder name of 1-63 lowercase letters, digits and hyphens, starting with a letter or digit (no / or ..), not %q", truncate(p, 70))
+	}
 	if s.Provisioning.Enabled && s.Provisioning.Registrar == "" {
 		return Errorf(EINVALID, "provisioning.registrar", "is required when provisioning is enabled")
 	}
@@ -196,6 +200,10 @@ func (s Settings) Validate() error {
 	}
 	return s.Upload.Validate()
 }
+
+// ProvisioningPathRE is the shape of provisioning.path: one safe key
+// segment, so that no tenant's files can land in another's folder.
+var ProvisioningPathRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // ProvisioningPath is the tenant's folder in the provisioning bucket.
 func (s Settings) ProvisioningPath(tenant string) string {

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,6 +55,8 @@ import (
 type Store interface {
 	LoadSettings(ctx context.Context, tenant string, extra ...[]byte) (pbx.Settings, error)
 	WriteRows(ctx context.Context, tenant string, rows []store.RowWrite, opt store.WriteOptions) ([]store.RowOutcome, store.WriteStats, error)
+	// LookupTenantData reads the operator's DID rules for the batch (boundary.go).
+	LookupTenantData(ctx context.Context, tenant string, exts, dids, macs []string) (store.TenantData, error)
 }
 
 // ObjectPutter writes the batch's results object; *s3.Client satisfies it.
@@ -230,6 +233,11 @@ func (h *Handler) prepare(ctx context.Context, bc events.BatchContext, items []p
 		}
 	}
 
+	claimDIDs, err := h.tenantBoundary(ctx, bc.Tenant, settings, objects, rows)
+	if err != nil {
+		return nil, w, err
+	}
+	fresh = slices.DeleteFunc(fresh, func(i int) bool { return rows[i].Status == events.StatusFailed })
 	creds, err := h.credentials(ctx, bc.Tenant, settings, w.createdAt, items, objects, fresh)
 	if err != nil {
 		return nil, w, err
@@ -238,7 +246,7 @@ func (h *Handler) prepare(ctx context.Context, bc events.BatchContext, items []p
 		if rows[i].Status == events.StatusFailed {
 			continue
 		}
-		rw := store.RowWrite{Line: row.Line, Objects: objects[i], Update: row.Exists, CreateDIDs: settings.Upload.CreateDIDs}
+		rw := store.RowWrite{Line: row.Line, Objects: objects[i], Update: row.Exists, CreateDIDs: claimDIDs}
 		if c, ok := creds[i]; ok {
 			rw.Objects.User = c.user
 			rw.Credentials = c.sealed

@@ -74,7 +74,23 @@ func (h *harness) newTenant(t *testing.T, prefix string, extra map[string]any) t
 	if err := h.p.Store.SetProvisioningCredential(ctx, name, pw); err != nil {
 		t.Fatalf("seed credential of %s: %v", name, err)
 	}
-	return tenantEnv{Name: name, K: k, ProvPassword: pw}
+	env := tenantEnv{Name: name, K: k, ProvPassword: pw}
+	// The operator's inventory holds the numbers users() and mixEnv use,
+	// free, and the tenant may take them with create-dids (issue #17).
+	var dids []string
+	for i := range 100 {
+		dids = append(dids, fmt.Sprintf("+1415%03d%04d", 200+k, i))
+	}
+	for i := range didPool {
+		dids = append(dids, mixEnv{env}.did(i))
+	}
+	if _, _, err := h.p.Store.AddDIDs(ctx, dids, ""); err != nil {
+		t.Fatalf("seed DIDs of %s: %v", name, err)
+	}
+	if err := h.p.Store.SetDIDPolicy(ctx, name, store.DIDPolicy{ClaimFree: true}); err != nil {
+		t.Fatalf("seed DID policy of %s: %v", name, err)
+	}
+	return env
 }
 
 // users returns n rows for tenant env: extensions 200.., unique emails,

@@ -14,6 +14,7 @@
 //	INVITE#<sha256>   INVITE                     global: one-time invite, expires through the TTL
 //	DID#+14155550100  OWNER                      global: the tenant owning a DID
 //	MAC#001565a1b2c3  OWNER                      global: the endpoint owning a MAC
+//	PROVPATH#acme     OWNER                      global: the tenant whose provisioning folder this is
 package store
 
 import (

@@ -33,8 +33,10 @@ type RowWrite struct {
 	// fields are updated in place and credentials are neither written nor
 	// regenerated.
 	Update bool
-	// CreateDIDs: a row's DID is claimed for the tenant when unowned;
-	// otherwise it must already belong to the tenant.
+	// CreateDIDs: a row's DID is taken from the operator's free inventory
+	// when not yet the tenant's (the caller passes the upload's option only
+	// where the operator allows it, DIDPolicy.ClaimFree); otherwise it must
+	// already belong to the tenant.
 	CreateDIDs  bool
 	Credentials Credentials // new rows only
 }
@@ -372,10 +374,8 @@ func rowFailure(w RowWrite, failed []txItem, old []map[string]types.AttributeVal
 		} else {
 			e = pbx.Errorf(pbx.CodeExtensionExists, "extension", "extension %s already exists", o.Ext.Number)
 		}
-	case roleDIDOwner:
-		e = pbx.Errorf(pbx.CodeDIDTaken, "did", "DID %s is not available", o.DID.Number)
-	case roleDIDCheck:
-		e = pbx.Errorf(pbx.CodeDIDNotOwned, "did", "DID %s is not assigned to this tenant; assign it first or upload with create-dids", o.DID.Number)
+	case roleDIDOwner, roleDIDCheck: // one answer whatever the reason (inventory.go)
+		return false, didUnavailable(o.DID.Number)
 	case roleRoute, roleDID:
 		e = pbx.Errorf(pbx.CodeDIDTaken, "did", "DID %s already routes to another extension", o.DID.Number)
 	case roleOldRoute:
@@ -537,14 +537,7 @@ func (s *Store) rowItems(tenant string, w RowWrite, opt WriteOptions, prev previ
 	}
 	if o.DID != nil && (!w.Update || o.DID.Number != prev.DID) {
 		did := o.DID.Number
-		if w.CreateDIDs {
-			b.put(roleDIDOwner, DIDOwnerPK(did), SKOwner, attrs("Type", "DID_OWNER", "Tenant", tenant, "Number", did),
-				"attribute_not_exists(#pk) OR #tenant = :tenant", map[string]string{"#pk": AttrPK, "#tenant": "Tenant"},
-				map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: tenant}})
-		} else {
-			b.check(roleDIDCheck, DIDOwnerPK(did), SKOwner, "#tenant = :tenant", map[string]string{"#tenant": "Tenant"},
-				map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: tenant}})
-		}
+		b.didOwnership(did, w.CreateDIDs) // inventory.go: claim from the free inventory, or check ours
 		// The tenant's DID item holds its inbound route (Extension): one
 		// transactional item instead of a DID and a ROUTE item.
 		b.add(roleRoute, pk, DIDSK(did), types.TransactWriteItem{Update: &types.Update{

@@ -220,6 +220,10 @@ func TestRowsAndCredentials(t *testing.T) {
 			w.CreateDIDs = true
 			return w
 		}
+		// The operator's free inventory holds them (issue #17).
+		if _, _, err := st.AddDIDs(ctx, []string{"+14155553000", "+14155553001"}, ""); err != nil {
+			t.Fatal(err)
+		}
 		rows := []store.RowWrite{withDID(2, "300", "+14155553000"), withDID(3, "301", "+14155553001")}
 		out, stats, err := st.WriteRows(ctx, "didrow", rows, store.WriteOptions{Job: "j1"})
 		if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,7 +36,10 @@ func (s *Store) PutSystemDefaults(ctx context.Context, overrides []byte) error {
 }
 
 // PutTenant creates or replaces a tenant and its settings overrides, after
-// checking that they merge into valid settings.
+// checking that they merge into valid settings. The tenant's provisioning
+// folder (provisioning.path, or its name) is claimed in the same
+// transaction (a PROVPATH# item): no two tenants share a folder, and no
+// tenant may take another tenant's name as its folder.
 func (s *Store) PutTenant(ctx context.Context, t pbx.Tenant, overrides []byte) error {
 	if err := t.Validate(); err != nil {
 		return err
@@ -44,22 +48,72 @@ func (s *Store) PutTenant(ctx context.Context, t pbx.Tenant, overrides []byte) e
 	if err != nil {
 		return err
 	}
-	if _, err := pbx.Merge(pbx.SystemDefaults(), system, overrides); err != nil {
+	merged, err := pbx.Merge(pbx.SystemDefaults(), system, overrides)
+	if err != nil {
 		return err
 	}
-	_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.Table),
-		Item: map[string]types.AttributeValue{
-			AttrPK:        &types.AttributeValueMemberS{Value: TenantPK(t.Name)},
-			AttrSK:        &types.AttributeValueMemberS{Value: SKSettings},
-			"DisplayName": &types.AttributeValueMemberS{Value: t.DisplayName},
-			attrOverrides: &types.AttributeValueMemberS{Value: string(overrides)},
-		},
+	old, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.Table), Key: itemKey(TenantPK(t.Name), SKSettings), ConsistentRead: aws.Bool(true),
 	})
+	if err != nil {
+		return fmt.Errorf("get tenant %s settings: %w", t.Name, err)
+	}
+	item := map[string]types.AttributeValue{
+		AttrPK:        &types.AttributeValueMemberS{Value: TenantPK(t.Name)},
+		AttrSK:        &types.AttributeValueMemberS{Value: SKSettings},
+		"DisplayName": &types.AttributeValueMemberS{Value: t.DisplayName},
+		attrOverrides: &types.AttributeValueMemberS{Value: string(overrides)},
+	}
+	items := append([]types.TransactWriteItem{{Put: &types.Put{TableName: aws.String(s.Table), Item: item}}},
+		s.provisioningPathClaim(t.Name, merged.ProvisioningPath(t.Name), stringAttr(old.Item, attrProvisioningPath), item)...)
+	_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var cancelled *types.TransactionCanceledException
+	if errors.As(err, &cancelled) {
+		return pbx.Errorf(pbx.ECONFLICT, "provisioning.path", "the provisioning folder %q is already used by another tenant; choose another provisioning.path", merged.ProvisioningPath(t.Name))
+	}
 	if err != nil {
 		return fmt.Errorf("put tenant %s: %w", t.Name, err)
 	}
 	return nil
+}
+
+// attrProvisioningPath on a tenant's SETTINGS item is the folder it has
+// claimed, so that a change can release the old one.
+const attrProvisioningPath = "ProvisioningPath"
+
+// ProvisioningPathPK is the key of the item claiming a provisioning folder.
+func ProvisioningPathPK(path string) string { return "PROVPATH#" + path }
+
+// provisioningPathClaim returns the transaction items claiming folder for
+// tenant (and releasing old), and records the claim on the settings item.
+func (s *Store) provisioningPathClaim(tenant, folder, old string, settings map[string]types.AttributeValue) []types.TransactWriteItem {
+	settings[attrProvisioningPath] = &types.AttributeValueMemberS{Value: folder}
+	names := map[string]string{"#pk": AttrPK, "#tenant": attrOwnerTenant}
+	mine := map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: tenant}}
+	items := []types.TransactWriteItem{{Put: &types.Put{
+		TableName: aws.String(s.Table),
+		Item: map[string]types.AttributeValue{
+			AttrPK: &types.AttributeValueMemberS{Value: ProvisioningPathPK(folder)}, AttrSK: &types.AttributeValueMemberS{Value: SKOwner},
+			"Type": &types.AttributeValueMemberS{Value: "PROVPATH_OWNER"}, attrOwnerTenant: &types.AttributeValueMemberS{Value: tenant},
+		},
+		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #tenant = :tenant"),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: mine,
+	}}}
+	if folder != tenant {
+		// Another tenant's name is that tenant's folder by default.
+		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String(s.Table), Key: itemKey(TenantPK(folder), SKSettings),
+			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
+		}})
+	}
+	if old != "" && old != folder {
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
+			TableName: aws.String(s.Table), Key: itemKey(ProvisioningPathPK(old), SKOwner),
+			ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #tenant = :tenant"),
+			ExpressionAttributeNames: names, ExpressionAttributeValues: mine,
+		}})
+	}
+	return items
 }
 
 // LoadSettings returns the tenant's effective settings: system defaults,
