@@ -354,16 +354,24 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		Name: "portal-api", Description: "The tenant portal's HTTP API",
 		MemoryMiB: 256, TimeoutSec: 29,
 		Env: env("TABLE_NAME", *table.TableName(), "UPLOADS_BUCKET", *uploads.BucketName(),
-			"JOBS_BUCKET", *jobs.BucketName(), "PORTAL_URL", portalURL),
+			"JOBS_BUCKET", *jobs.BucketName(), "PORTAL_URL", portalURL, "KMS_KEY_ID", *sipKey.KeyArn()),
 	})
 	// PutObject only to presign tenant uploads; the tenant comes from the
 	// JWT claim, and ingest re-derives it from the key.
 	portalAPI.allow("PresignUploads", []string{"s3:PutObject"}, []string{uploadsObjects}, nil)
-	portalAPI.allow("ReadJobFiles", []string{"s3:GetObject"}, []string{jobObjects}, nil)
+	// Job files: reads, and the email outcomes and refreshed report of the
+	// welcome emails an admin releases or resends from the job view.
+	portalAPI.allow("JobFiles", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
 	// Progress: counts a running job's result objects.
 	portalAPI.allow("ListJobFiles", []string{"s3:ListBucket"}, []string{*jobs.BucketArn()},
 		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
-	portalAPI.allow("TableRead", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}, []string{tableArn}, nil)
+	// Reads; the tenant's settings item (settings page); the email ledger,
+	// invites and job counts of released emails (the send-welcome path).
+	portalAPI.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+		"dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"}, []string{tableArn}, nil)
+	portalAPI.allow("OpenSecrets", []string{"kms:Decrypt"}, []string{*sipKey.KeyArn()}, tenantContext)
+	portalAPI.allow("SendEmail", []string{"ses:SendEmail"}, sendEmailResources, nil)
+	portalAPI.allow("ReadSendQuota", []string{"ses:GetAccount"}, []string{"*"}, nil)
 
 	uploads.AddEventNotification(awss3.EventType_OBJECT_CREATED, awss3notifications.NewLambdaDestination(ingest.Function),
 		&awss3.NotificationKeyFilter{Prefix: jsii.String(uploadsPrefix), Suffix: jsii.String(".csv")})
@@ -576,7 +584,11 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		AppliesTo: []string{`/^Resource::\*$/`},
 	})
 	except(finalize.Role, objectsUnder("Jobs", jobsPrefix))
-	except(portalAPI.Role, objectsUnder("Uploads", uploadsPrefix), objectsUnder("Jobs", jobsPrefix))
+	except(portalAPI.Role, objectsUnder("Uploads", uploadsPrefix), objectsUnder("Jobs", jobsPrefix), nagException{
+		Rule:      "AwsSolutions-IAM5",
+		Reason:    "ses:GetAccount (the send quota and rate that pace the emails an admin releases) supports no resource-level permissions; IAM requires Resource \"*\" for it.",
+		AppliesTo: []string{`/^Resource::\*$/`},
+	})
 	except(smRole, objectsUnder("Jobs", jobsPrefix), nagException{
 		Rule: "AwsSolutions-IAM5",
 		Reason: "lambda:InvokeFunction on <function ARN>:* lets Step Functions invoke published versions and aliases of the four step functions only " +

@@ -167,7 +167,7 @@ func testStack(t *testing.T, s *synthesized) {
 			"write-provisioning": {"WriteProvisioning", 512, 240, 0, []string{"JOBS_BUCKET", "KMS_KEY_ID", "PROVISIONING_BUCKET", "PROVISIONING_URL", "TABLE_NAME"}},
 			"send-welcome":       {"SendWelcome", 256, 840, cfg.SendWelcomeReservedConcurrency, []string{"JOBS_BUCKET", "KMS_KEY_ID", "PORTAL_URL", "PROVISIONING_URL", "SES_CONFIGURATION_SET", "SES_FROM_DOMAIN", "TABLE_NAME"}},
 			"finalize":           {"Finalize", 512, 240, 0, []string{"JOBS_BUCKET", "PORTAL_URL", "SES_CONFIGURATION_SET", "SES_FROM_DOMAIN", "TABLE_NAME"}},
-			"portal-api":         {"PortalApi", 256, 29, 0, []string{"JOBS_BUCKET", "PORTAL_URL", "TABLE_NAME", "UPLOADS_BUCKET"}},
+			"portal-api":         {"PortalApi", 256, 29, 0, []string{"JOBS_BUCKET", "KMS_KEY_ID", "PORTAL_URL", "TABLE_NAME", "UPLOADS_BUCKET"}},
 		}
 		if cfg.CreateRecordsReservedConcurrency == 0 || cfg.SendWelcomeReservedConcurrency == 0 {
 			t.Fatalf("cdk.json's %s stage should reserve concurrency for create-records and send-welcome", stage)
@@ -293,9 +293,13 @@ func testStack(t *testing.T, s *synthesized) {
 		"PortalApiRole": {
 			"WriteOwnLogs":   logs("PortalApi"),
 			"PresignUploads": {Actions: []string{"s3:PutObject"}, Resources: uploadObjects},
-			"ReadJobFiles":   {Actions: []string{"s3:GetObject"}, Resources: jobObjects},
+			"JobFiles":       {Actions: []string{"s3:GetObject", "s3:PutObject"}, Resources: jobObjects},
 			"ListJobFiles":   listJobFiles,
-			"TableRead":      {Actions: []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"}, Resources: table},
+			"TableAccess": {Actions: []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem",
+				"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}, Resources: table},
+			"OpenSecrets":   {Actions: []string{"kms:Decrypt"}, Resources: []string{"SipSecretsKey"}, Condition: tenantCondition},
+			"SendEmail":     {Actions: []string{"ses:SendEmail"}, Resources: sesResources},
+			"ReadSendQuota": {Actions: []string{"ses:GetAccount"}, Resources: []string{`"*"`}},
 		},
 		"StateMachineRole": {
 			"InvokeSteps": {Actions: []string{"lambda:InvokeFunction"}, Resources: []string{

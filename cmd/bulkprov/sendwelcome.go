@@ -12,18 +12,14 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/awsconf"
 	"github.com/bulkprov/bulkprov/internal/devstack"
-	"github.com/bulkprov/bulkprov/internal/jobfiles"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/pipeline"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
 	"github.com/bulkprov/bulkprov/internal/welcome"
+	"github.com/bulkprov/bulkprov/internal/welcomejob"
 )
 
 const sendWelcomeUsage = `usage: bulkprov send-welcome --tenant T --job J [--state DIR] [--resend-uncertain] [--json]
@@ -104,10 +100,8 @@ func runSendWelcome(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // welcomeEnv is where send-welcome works: the local stack or AWS.
 type welcomeEnv struct {
-	handler    *welcome.Handler
-	s3         *s3.Client
-	jobsBucket string
-	outbox     string // local stack only
+	sender *welcomejob.Sender
+	outbox string // local stack only
 }
 
 func sendWelcomeEnv(ctx context.Context, stateDir string, log *slog.Logger) (*welcomeEnv, func(), error) {
@@ -136,48 +130,16 @@ func sendWelcomeEnv(ctx context.Context, stateDir string, log *slog.Logger) (*we
 
 func newWelcomeEnv(c *awsconf.Clients, table, keyID, jobsBucket string, log *slog.Logger) *welcomeEnv {
 	st := store.New(c.DynamoDB, table)
-	return &welcomeEnv{
-		s3: c.S3, jobsBucket: jobsBucket,
-		handler: pipeline.NewWelcome(c, st, secrets.NewBox(c.KMS, keyID), log),
-	}
+	return &welcomeEnv{sender: &welcomejob.Sender{
+		Welcome:  pipeline.NewWelcome(c, st, secrets.NewBox(c.KMS, keyID), log),
+		Finalize: pipeline.NewFinalize(c, st, log),
+		Jobs:     st, S3: c.S3, JobsBucket: jobsBucket,
+	}}
 }
 
-// sendJobWelcome runs the handler over every batch results object of the
-// job, one at a time with the whole send rate.
+// sendJobWelcome sends the job's due emails (welcomejob, the code path the
+// portal uses too) and refreshes its report.
 func sendJobWelcome(ctx context.Context, env *welcomeEnv, tenant, job string, opt welcome.Options) (welcome.Output, error) {
-	total := welcome.Output{Tenant: tenant, Job: job}
-	if _, err := env.handler.Settings(ctx, tenant, job); err != nil {
-		return total, err
-	}
-	prefix := jobfiles.ResultsPrefix(tenant, job)
-	pages := s3.NewListObjectsV2Paginator(env.s3, &s3.ListObjectsV2Input{Bucket: aws.String(env.jobsBucket), Prefix: aws.String(prefix)})
-	batches := 0
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return total, fmt.Errorf("list results of job %s/%s: %w", tenant, job, err)
-		}
-		for _, obj := range page.Contents {
-			key := aws.ToString(obj.Key)
-			if !strings.HasSuffix(key, ".json") {
-				continue
-			}
-			out, err := env.handler.Send(ctx, events.WelcomeInput{
-				Tenant: tenant, Job: job, JobsBucket: env.jobsBucket, Key: key, Concurrency: 1,
-			}, opt)
-			if err != nil {
-				return total, err
-			}
-			batches++
-			total.Sent += out.Sent
-			total.AlreadySent += out.AlreadySent
-			total.Failed += out.Failed
-			total.Uncertain += out.Uncertain
-			total.Deferred += out.Deferred
-		}
-	}
-	if batches == 0 {
-		return total, pbx.Errorf(pbx.ENOTFOUND, "job", "job %s has no created rows yet (no results under %s)", job, prefix)
-	}
-	return total, nil
+	res, err := env.sender.Send(ctx, welcomejob.Request{Tenant: tenant, Job: job, ResendUncertain: opt.ResendUncertain})
+	return res.Total, err
 }

@@ -37,6 +37,7 @@ type SESServer struct {
 	maxSendRate float64
 	max24h      float64
 	rejected    map[string]bool
+	rejectOnce  map[string]bool
 	throttle    int
 }
 
@@ -48,7 +49,7 @@ const (
 )
 
 func newSESServer(outbox string, log *slog.Logger) (*SESServer, error) {
-	s := &SESServer{outbox: outbox, log: log, maxSendRate: defaultMaxSendRate, max24h: defaultMax24h, rejected: map[string]bool{}}
+	s := &SESServer{outbox: outbox, log: log, maxSendRate: defaultMaxSendRate, max24h: defaultMax24h, rejected: map[string]bool{}, rejectOnce: map[string]bool{}}
 	// Continue the numbering of a persistent outbox.
 	names, err := filepath.Glob(filepath.Join(outbox, "*.eml"))
 	if err != nil {
@@ -81,6 +82,15 @@ func (s *SESServer) RejectAddress(addr string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejected[strings.ToLower(addr)] = true
+}
+
+// RejectAddressOnce makes the next message to addr fail with
+// MessageRejected, and the ones after it go through: an address that was
+// suppressed and then cleared (the portal's resend test).
+func (s *SESServer) RejectAddressOnce(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rejectOnce[strings.ToLower(addr)] = true
 }
 
 // Throttle makes the next n calls fail with 429 TooManyRequestsException.
@@ -256,7 +266,8 @@ func (s *SESServer) sendEmail(r *http.Request) (any, *sesError) {
 
 	s.mu.Lock()
 	for _, a := range rcpts {
-		if s.rejected[strings.ToLower(a)] {
+		if s.rejected[strings.ToLower(a)] || s.rejectOnce[strings.ToLower(a)] {
+			delete(s.rejectOnce, strings.ToLower(a))
 			s.mu.Unlock()
 			return nil, rejected("Email address is on the suppression list or was rejected: %s", a)
 		}

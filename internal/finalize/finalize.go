@@ -220,6 +220,14 @@ func WriteReport(w io.Writer, rows []events.RowResult) error {
 	return nil
 }
 
+// Rows returns the job's rows as its report shows them, from the job's files
+// as they are now: the valid rows, the rows ingest rejected, each batch's
+// results and each batch's email outcomes, in line order. The portal's job
+// view reads a job's users with it.
+func (h *Handler) Rows(ctx context.Context, in events.FinalizeInput, welcome pbx.WelcomeMode) ([]events.RowResult, error) {
+	return h.merge(ctx, in, welcome)
+}
+
 // merge builds the final per-row results in line order. Rows are few enough
 // per job (bounded by the max-rows setting) to hold their results; the
 // result objects are read one by one.

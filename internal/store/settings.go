@@ -179,3 +179,74 @@ func stringAttr(item map[string]types.AttributeValue, name string) string {
 	}
 	return ""
 }
+
+// TenantOverrides returns a tenant's display name and its stored settings
+// overrides as saved (the JSON document, "" when none). An unknown tenant
+// is ENOTFOUND.
+func (s *Store) TenantOverrides(ctx context.Context, tenant string) (displayName string, overrides []byte, err error) {
+	if err := pbx.ValidateTenantName(tenant); err != nil {
+		return "", nil, err
+	}
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.Table),
+		Key:            itemKey(TenantPK(tenant), SKSettings),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("get tenant %s settings: %w", tenant, err)
+	}
+	if out.Item == nil {
+		return "", nil, pbx.Errorf(pbx.ENOTFOUND, "tenant", "tenant %q does not exist", tenant)
+	}
+	return stringAttr(out.Item, "DisplayName"), []byte(stringAttr(out.Item, attrOverrides)), nil
+}
+
+// SystemOverrides returns the installation's stored overrides of
+// pbx.SystemDefaults ("" when none).
+func (s *Store) SystemOverrides(ctx context.Context) ([]byte, error) {
+	return s.systemOverrides(ctx)
+}
+
+// ReplaceTenantOverrides stores new overrides for an existing tenant if its
+// stored overrides are still prev (an optimistic lock: two admins saving at
+// once do not silently undo each other). A changed document is ECONFLICT,
+// an unknown tenant ENOTFOUND; overrides that do not merge into valid
+// settings (over the stored system overrides) are refused as PutTenant does.
+func (s *Store) ReplaceTenantOverrides(ctx context.Context, tenant string, prev, overrides []byte) error {
+	if err := pbx.ValidateTenantName(tenant); err != nil {
+		return err
+	}
+	system, err := s.systemOverrides(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := pbx.Merge(pbx.SystemDefaults(), system, overrides); err != nil {
+		return err
+	}
+	cond := "attribute_exists(#pk) AND #o = :prev"
+	if len(prev) == 0 {
+		cond = "attribute_exists(#pk) AND (attribute_not_exists(#o) OR #o = :prev)"
+	}
+	_, err = s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.Table),
+		Key:                      itemKey(TenantPK(tenant), SKSettings),
+		UpdateExpression:         aws.String("SET #o = :new"),
+		ConditionExpression:      aws.String(cond),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#o": attrOverrides},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":prev": &types.AttributeValueMemberS{Value: string(prev)},
+			":new":  &types.AttributeValueMemberS{Value: string(overrides)},
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var failed *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &failed) && len(failed.Item) > 0:
+		return pbx.Errorf(pbx.ECONFLICT, "settings", "the settings were changed by someone else since you loaded them")
+	case errors.As(err, &failed):
+		return pbx.Errorf(pbx.ENOTFOUND, "tenant", "tenant %q does not exist", tenant)
+	case err != nil:
+		return fmt.Errorf("update tenant %s settings: %w", tenant, err)
+	}
+	return nil
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/pbx"
@@ -213,6 +214,32 @@ func (h *Handler) readBatch(ctx context.Context, in events.WelcomeInput) (events
 		b.Batch = strings.TrimSuffix(path.Base(in.Key), ".json")
 	}
 	return b, nil
+}
+
+// otherResults returns the batch's stored email outcomes of every user but
+// the one with extension ext (none when the batch has no outcomes yet).
+func (h *Handler) otherResults(ctx context.Context, in events.WelcomeInput, key, ext string) ([]events.RowResult, error) {
+	obj, err := h.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(in.JobsBucket), Key: aws.String(key)})
+	if err != nil {
+		var nsk *s3types.NoSuchKey
+		var nf *s3types.NotFound
+		if errors.As(err, &nsk) || errors.As(err, &nf) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get email results %s: %w", key, err)
+	}
+	defer obj.Body.Close()
+	var b events.BatchResult
+	if err := json.NewDecoder(io.LimitReader(obj.Body, 16<<20)).Decode(&b); err != nil {
+		return nil, fmt.Errorf("decode email results %s: %w", key, err)
+	}
+	var rows []events.RowResult
+	for _, r := range b.Rows {
+		if r.Extension != ext {
+			rows = append(rows, r)
+		}
+	}
+	return rows, nil
 }
 
 // writeResults stores the batch's email outcomes for finalize.

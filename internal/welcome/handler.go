@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,6 +118,10 @@ type Options struct {
 	SendDeferred bool
 	// ResendUncertain takes over reservations whose outcome is unknown.
 	ResendUncertain bool
+	// Extension limits the run to the one user of the batch with this
+	// extension (the portal's resend); the batch's other email outcomes
+	// are kept as they were. A batch without that user is left untouched.
+	Extension string
 }
 
 // Output is send-welcome's small result.
@@ -130,6 +135,9 @@ type Output struct {
 	Failed      int    `json:"failed"`
 	Uncertain   int    `json:"uncertain"` // also counted in Failed
 	Deferred    int    `json:"deferred"`
+	// Matched counts the rows this run handled; 0 with Options.Extension
+	// means the user is not in this batch (nothing was written).
+	Matched int `json:"-"`
 }
 
 // Handle is the Lambda entry point.
@@ -161,6 +169,23 @@ func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options)
 	out := Output{Tenant: in.Tenant, Job: in.Job, Batch: batch.Batch, EmailKey: jobfiles.EmailResultKey(in.Tenant, in.Job, batch.Batch)}
 
 	work := eligible(batch.Rows)
+	var kept []events.RowResult
+	if opt.Extension != "" {
+		var one []*rowWork
+		for _, w := range work {
+			if w.row.Extension == opt.Extension {
+				one = append(one, w)
+			}
+		}
+		if len(one) == 0 {
+			return out, nil
+		}
+		if kept, err = h.otherResults(ctx, in, out.EmailKey, opt.Extension); err != nil {
+			return Output{}, err
+		}
+		work = one
+	}
+	out.Matched = len(work)
 	if len(work) > 0 {
 		settings, err := h.Settings(ctx, in.Tenant, in.Job)
 		if err != nil {
@@ -175,7 +200,7 @@ func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options)
 		}
 	}
 
-	rows := make([]events.RowResult, len(work))
+	rows := make([]events.RowResult, len(work), len(work)+len(kept))
 	for i, w := range work {
 		rows[i] = w.result
 		switch {
@@ -192,6 +217,8 @@ func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options)
 			out.Failed++
 		}
 	}
+	rows = append(rows, kept...)
+	slices.SortFunc(rows, func(a, b events.RowResult) int { return a.Line - b.Line })
 	if err := h.writeResults(ctx, in, batch.Batch, out.EmailKey, rows); err != nil {
 		return Output{}, err
 	}

@@ -735,3 +735,39 @@ func TestDeferredInviteValidWhenSent(t *testing.T) {
 		})
 	}
 }
+
+func TestHandlerOneUserKeepsTheOthersOutcomes(t *testing.T) {
+	ctx := context.Background()
+	const tenant = "wone"
+	rows := []events.RowResult{created(2, "100", tenant, "ann@wone.example"), created(3, "101", tenant, "bob@wone.example"), created(4, "102", tenant, "cy@wone.example")}
+	f := newFixture(t, tenant, pbx.WelcomeNone, rows)
+	// The workflow's run: every email held.
+	out, err := f.handler().Handle(ctx, f.input(f.job, f.key))
+	if err != nil || out.Deferred != 3 {
+		t.Fatalf("held run: %+v, %v", out, err)
+	}
+	// The admin sends bob's alone.
+	out, err = f.handler().Send(ctx, f.input(f.job, f.key), Options{SendDeferred: true, Extension: "101"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Sent != 1 || out.Matched != 1 || out.Deferred != 0 {
+		t.Fatalf("one-user run: %+v", out)
+	}
+	got := f.emailResults(t, out)
+	if len(got) != 3 || got[2].EmailStatus != events.EmailDeferred || got[3].EmailStatus != events.EmailSent || got[4].EmailStatus != events.EmailDeferred {
+		t.Fatalf("email results after the one-user run: %+v", got)
+	}
+	box := f.outbox(t)
+	if len(box["bob@wone.example"]) != 1 || len(box["ann@wone.example"]) != 0 || len(box["cy@wone.example"]) != 0 {
+		t.Fatalf("outbox: %v", keys(box))
+	}
+	// An extension that is not in the batch touches nothing.
+	out, err = f.handler().Send(ctx, f.input(f.job, f.key), Options{SendDeferred: true, Extension: "999"})
+	if err != nil || out.Matched != 0 || out.Sent != 0 {
+		t.Fatalf("unknown extension: %+v, %v", out, err)
+	}
+	if got := f.emailResults(t, Output{EmailKey: jobfiles.EmailResultKey(tenant, f.job, out.Batch), Batch: out.Batch}); got[3].EmailStatus != events.EmailSent || len(got) != 3 {
+		t.Fatalf("email results after an unknown extension: %+v", got)
+	}
+}
