@@ -143,6 +143,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		TimeToLiveAttribute: jsii.String("ExpiresAt"),
 		Encryption:          awsdynamodb.TableEncryption_AWS_MANAGED,
 		RemovalPolicy:       removal,
+		WarmThroughput:      tableWarmThroughput(cfg),
 	})
 
 	// ---- KMS key for SIP secrets --------------------------------------

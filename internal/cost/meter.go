@@ -30,7 +30,12 @@ type Metered struct {
 	WriteUnits         float64 // all DynamoDB write request units
 	TransactWriteUnits float64 // the part written inside TransactWriteItems
 	TransactPutItems   int     // items Put inside transactions (objects created)
-	ReadUnits          float64
+	TransactPutUnits   float64 // the part of TransactWriteUnits those Puts cost
+	// ItemWrites counts every item written (Put, Update or Delete, inside
+	// a transaction or not, each BatchWriteItem request and each PartiQL
+	// write statement), whatever its size.
+	ItemWrites int
+	ReadUnits  float64
 	S3Puts             map[string]int // PutObject calls by bucket
 }
 
@@ -52,6 +57,8 @@ func (m Metered) Sub(earlier Metered) Metered {
 		WriteUnits:         m.WriteUnits - earlier.WriteUnits,
 		TransactWriteUnits: m.TransactWriteUnits - earlier.TransactWriteUnits,
 		TransactPutItems:   m.TransactPutItems - earlier.TransactPutItems,
+		TransactPutUnits:   m.TransactPutUnits - earlier.TransactPutUnits,
+		ItemWrites:         m.ItemWrites - earlier.ItemWrites,
 		ReadUnits:          m.ReadUnits - earlier.ReadUnits,
 		S3Puts:             map[string]int{},
 	}
@@ -86,9 +93,12 @@ func (m *Meter) record(params, result any) {
 			switch {
 			case it.Put != nil:
 				d.TransactWriteUnits += 2 * writeUnits(it.Put.Item)
+				d.TransactPutUnits += 2 * writeUnits(it.Put.Item)
 				d.TransactPutItems++
+				d.ItemWrites++
 			case it.Update != nil, it.Delete != nil:
 				d.TransactWriteUnits += 2 // assumed within 1 KB
+				d.ItemWrites++
 			case it.ConditionCheck != nil:
 				d.ReadUnits += 2 // a transactional read of an item ≤ 4 KB
 			}
@@ -96,11 +106,14 @@ func (m *Meter) record(params, result any) {
 		d.WriteUnits = d.TransactWriteUnits
 	case *dynamodb.PutItemInput:
 		d.WriteUnits = writeUnits(in.Item)
+		d.ItemWrites = 1
 	case *dynamodb.UpdateItemInput, *dynamodb.DeleteItemInput:
 		d.WriteUnits = 1 // assumed within 1 KB
+		d.ItemWrites = 1
 	case *dynamodb.BatchWriteItemInput:
 		for _, reqs := range in.RequestItems {
 			for _, r := range reqs {
+				d.ItemWrites++
 				if r.PutRequest != nil {
 					d.WriteUnits += writeUnits(r.PutRequest.Item)
 				} else {
@@ -147,6 +160,8 @@ func (m *Meter) record(params, result any) {
 	m.m.WriteUnits += d.WriteUnits
 	m.m.TransactWriteUnits += d.TransactWriteUnits
 	m.m.TransactPutItems += d.TransactPutItems
+	m.m.TransactPutUnits += d.TransactPutUnits
+	m.m.ItemWrites += d.ItemWrites
 	m.m.ReadUnits += d.ReadUnits
 	for k, v := range d.S3Puts {
 		if m.m.S3Puts == nil {

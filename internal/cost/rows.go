@@ -28,3 +28,14 @@ func WriteRows(w io.Writer, first, n int) error {
 	}
 	return bw.Flush()
 }
+
+// GeneratedDIDs is how many of WriteRows' rows first..first+n-1 have a DID.
+func GeneratedDIDs(first, n int) int {
+	c := 0
+	for i := first; i < first+n; i++ {
+		if i%2 == 0 {
+			c++
+		}
+	}
+	return c
+}

@@ -201,8 +201,13 @@ func checkEveryUserIsWhole(t *testing.T, records []byte) {
 		}
 		pk, sk := item[store.AttrPK].(string), item[store.AttrSK].(string)
 		keys[pk+"|"+sk] = true
-		if strings.HasPrefix(sk, "USER#") && pk == store.TenantPK("acme") {
-			users = append(users, strings.TrimPrefix(sk, "USER#"))
+		if strings.HasPrefix(sk, "EXT#") && pk == store.TenantPK("acme") {
+			users = append(users, strings.TrimPrefix(sk, "EXT#"))
+			for _, g := range []string{"User", "Ext", "Mailbox", "Endpoint", "Contact"} {
+				if _, ok := item[g].(map[string]any); !ok {
+					t.Errorf("%s has no %s group", sk, g)
+				}
+			}
 		}
 	}
 	if len(users) == 0 {
@@ -210,7 +215,7 @@ func checkEveryUserIsWhole(t *testing.T, records []byte) {
 	}
 	pk := store.TenantPK("acme")
 	for _, ext := range users {
-		for _, sk := range []string{store.ExtensionSK(ext), store.MailboxSK(ext), store.EndpointSK(ext + "-acme"), store.ContactSK(ext), store.SecretSK(ext + "-acme")} {
+		for _, sk := range []string{store.ExtensionSK(ext), store.SecretSK(ext + "-acme")} {
 			if !keys[pk+"|"+sk] {
 				t.Errorf("user %s has no %s item", ext, sk)
 			}
