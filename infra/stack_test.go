@@ -287,7 +287,7 @@ func testStack(t *testing.T, s *synthesized) {
 		},
 		"SendWelcomeRole": {
 			"WriteOwnLogs":  logs("SendWelcome"),
-			"TableAccess":   {Actions: []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, Resources: table},
+			"TableAccess":   {Actions: []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PartiQLUpdate", "dynamodb:PutItem", "dynamodb:UpdateItem"}, Resources: table},
 			"OpenSecrets":   {Actions: []string{"kms:Decrypt"}, Resources: []string{"SipSecretsKey"}, Condition: tenantCondition},
 			"SendEmail":     {Actions: []string{"ses:SendEmail"}, Resources: sesResources},
 			"ReadSendQuota": {Actions: []string{"ses:GetAccount"}, Resources: []string{`"*"`}},

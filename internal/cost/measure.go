@@ -114,7 +114,7 @@ func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
 				}
 			}
 		},
-		Wrap:       tr.wrap,
+		Wrap: tr.wrap,
 	})
 	if err != nil {
 		return Usage{}, fmt.Errorf("measure: %w", err)

@@ -3,6 +3,7 @@ package cost
 import (
 	"context"
 	"math"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,7 +37,7 @@ type Metered struct {
 	// write statement), whatever its size.
 	ItemWrites int
 	ReadUnits  float64
-	S3Puts             map[string]int // PutObject calls by bucket
+	S3Puts     map[string]int // PutObject calls by bucket
 }
 
 // Snapshot returns a copy of the totals so far.
@@ -119,6 +120,19 @@ func (m *Meter) record(params, result any) {
 				} else {
 					d.WriteUnits++
 				}
+			}
+		}
+	case *dynamodb.BatchExecuteStatementInput:
+		// Each PartiQL write statement is billed as its single-item write
+		// (assumed within 1 KB), whether its condition held or not.
+		for _, st := range in.Statements {
+			verb, _, _ := strings.Cut(strings.TrimSpace(aws.ToString(st.Statement)), " ")
+			switch strings.ToUpper(verb) {
+			case "UPDATE", "INSERT", "DELETE":
+				d.WriteUnits++
+				d.ItemWrites++
+			default:
+				d.ReadUnits++
 			}
 		}
 	case *dynamodb.GetItemInput:

@@ -37,6 +37,9 @@ func TestMeterUnits(t *testing.T) {
 			}}, nil, 2 + 4 + 2, 8, 2, 2, 0},
 		{"put item 1 KB + 1 byte", &dynamodb.PutItemInput{Item: map[string]types.AttributeValue{"a": str(1024)}}, nil, 2, 0, 0, 0, 0},
 		{"update item", &dynamodb.UpdateItemInput{}, nil, 1, 0, 0, 0, 0},
+		{"two PartiQL updates", &dynamodb.BatchExecuteStatementInput{Statements: []types.BatchStatementRequest{
+			{Statement: aws.String(`UPDATE "t" SET a = ? WHERE PK = ?`)}, {Statement: aws.String(` update "t" REMOVE a WHERE PK = ?`)}}},
+			nil, 2, 0, 0, 0, 0},
 		{"get item, eventually consistent, missing", &dynamodb.GetItemInput{}, &dynamodb.GetItemOutput{}, 0, 0, 0.5, 0, 0},
 		{"get item, consistent, 5 KB", &dynamodb.GetItemInput{ConsistentRead: aws.Bool(true)},
 			&dynamodb.GetItemOutput{Item: map[string]types.AttributeValue{"a": str(5000)}}, 0, 0, 2, 0, 0},
