@@ -213,6 +213,21 @@ func checkEveryUserIsWhole(t *testing.T, records []byte) {
 	if len(users) == 0 {
 		t.Fatal("no users in records.jsonl")
 	}
+	// The global items that belong to the tenant are read by key.
+	for _, mac := range []string{"001565a1b2c3", "001565a1b2c4", "001565a1b2c5", "001565a1b2c6"} {
+		if !keys[store.MACOwnerPK(mac)+"|"+store.SKOwner] {
+			t.Errorf("records.jsonl has no owner item of MAC %s", mac)
+		}
+	}
+	invites := 0
+	for k := range keys {
+		if strings.HasPrefix(k, "INVITE#") {
+			invites++
+		}
+	}
+	if invites == 0 {
+		t.Error("records.jsonl has no invite item")
+	}
 	pk := store.TenantPK("acme")
 	for _, ext := range users {
 		for _, sk := range []string{store.ExtensionSK(ext), store.SecretSK(ext + "-acme")} {

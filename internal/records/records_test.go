@@ -208,8 +208,7 @@ func TestCreatesEveryObject(t *testing.T) {
 			"Endpoint": map[string]any{"SIPUser": "100-objects", "CallerIDName": "Ann Lee",
 				"CallerIDNum": "100", "MAC": "0015651a0001", "Model": "yealink-t54w", "DID": "+14155551000"},
 			"Contact": map[string]any{"FirstName": "Ann", "LastName": "Lee", "Email": "ann@objects.example", "Department": "Sales"}}},
-		{pk, "DID#+14155551000", map[string]any{"Number": "+14155551000", "Tenant": "objects", "Extension": "100"}},
-		{"DID#+14155551000", "OWNER", map[string]any{"Tenant": "objects", "Number": "+14155551000"}},
+		{"DID#+14155551000", "OWNER", map[string]any{"Tenant": "objects", "Number": "+14155551000", "Extension": "100"}},
 		{"MAC#0015651a0001", "OWNER", map[string]any{"Tenant": "objects", "Endpoint": "100-objects", "MAC": "0015651a0001"}},
 		{pk, "SECRET#100-objects", map[string]any{"SIPUser": "100-objects", "Extension": "100", "PortalKind": "invite", "Job": job}},
 	} {
@@ -398,13 +397,13 @@ func TestDIDs(t *testing.T) {
 		pbx.UserRow{Line: 2, Extension: "400", DID: "+14155552000"},
 		pbx.UserRow{Line: 3, Extension: "401", DID: "+14155552001"})
 	wantStatus(t, res, events.StatusCreated, events.StatusCreated)
-	if item(t, "TENANT#didowner", "DID#+14155552000") == nil {
+	if item(t, "DID#+14155552000", "OWNER")["Tenant"] != "didowner" {
 		t.Fatal("create-dids did not assign the DID to the tenant")
 	}
 	// A DID the tenant already owns (its route now removed by an admin)
 	// can be routed without create-dids.
 	if _, err := stack.Clients.DynamoDB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String(stack.Table),
-		Key:              map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "TENANT#didowner"}, "SK": &types.AttributeValueMemberS{Value: "DID#+14155552001"}},
+		Key:              map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "DID#+14155552001"}, "SK": &types.AttributeValueMemberS{Value: "OWNER"}},
 		UpdateExpression: aws.String("REMOVE Extension")}); err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +415,7 @@ func TestDIDs(t *testing.T) {
 	wantStatus(t, res, events.StatusCreated, events.StatusFailed, events.StatusFailed, events.StatusCreated)
 	wantFailed(t, res.Rows[1], pbx.CodeDIDNotOwned)
 	wantFailed(t, res.Rows[2], pbx.CodeDIDTaken)
-	if r := item(t, "TENANT#didowner", "DID#+14155552001"); r == nil || r["Extension"] != "410" || r["Tenant"] != "didowner" {
+	if r := item(t, "DID#+14155552001", "OWNER"); r == nil || r["Extension"] != "410" || r["Tenant"] != "didowner" {
 		t.Errorf("route = %v, want to 410", r)
 	}
 	if item(t, "TENANT#didowner", "EXT#411") != nil || item(t, "TENANT#didowner", "EXT#412") != nil {
@@ -615,10 +614,10 @@ func TestUpdateInPlace(t *testing.T) {
 		if item(t, "MAC#0015651a0900", "OWNER") != nil || item(t, "MAC#0015651a0901", "OWNER")["Endpoint"] != "900-update" {
 			t.Error("the MAC change did not move the owner item")
 		}
-		if old := item(t, "TENANT#update", "DID#+14155555000"); old == nil || old["Extension"] != nil {
+		if old := item(t, "DID#+14155555000", "OWNER"); old == nil || old["Extension"] != nil || old["Tenant"] != "update" {
 			t.Errorf("previous DID after update = %v, want kept without a route", old)
 		}
-		if item(t, "TENANT#update", "DID#+14155555001")["Extension"] != "900" {
+		if item(t, "DID#+14155555001", "OWNER")["Extension"] != "900" {
 			t.Error("the DID change did not move the route")
 		}
 		if fmt.Sprint(item(t, "TENANT#update", "SECRET#900-update")) != fmt.Sprint(secretBefore) {

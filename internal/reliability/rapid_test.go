@@ -394,7 +394,7 @@ func checkNoHalfMixRows(t checker, o *observed, rows []mixRow) {
 		if r.DID >= 0 {
 			usedDID[r.DID] = true
 			d := fmt.Sprintf("did%d", r.DID)
-			want = append(want, "TENANT#T|DID#"+d, "DID#"+d+"|OWNER")
+			want = append(want, "DID#"+d+"|OWNER")
 		}
 		if r.MAC >= 0 {
 			usedMAC[r.MAC] = true
@@ -402,13 +402,13 @@ func checkNoHalfMixRows(t checker, o *observed, rows []mixRow) {
 		}
 		for _, k := range want {
 			if !have[k] {
-				t.Errorf("half row: line %d has its USER but not %s", i+2, k)
+				t.Errorf("half row: line %d has its EXT# item but not %s", i+2, k)
 			}
 		}
 	}
 	for i := range didPool {
 		d := fmt.Sprintf("did%d", i)
-		for _, k := range []string{"TENANT#T|DID#" + d, "DID#" + d + "|OWNER"} {
+		for _, k := range []string{"DID#" + d + "|OWNER"} {
 			if have[k] && !usedDID[i] {
 				t.Errorf("orphan: %s but no created row has that DID", k)
 			}

@@ -354,7 +354,7 @@ func checkNoHalfRows(t *testing.T, o *observed, rows []userRow) {
 			"TENANT#T|EXT#" + r.Ext, "TENANT#T|SECRET#" + r.Ext + "-T",
 		}
 		if r.DID != "" {
-			want = append(want, "TENANT#T|DID#did"+r.Ext, "DID#did"+r.Ext+"|OWNER")
+			want = append(want, "DID#did"+r.Ext+"|OWNER")
 		}
 		if r.MAC != "" {
 			want = append(want, "MAC#mac"+r.Ext+"|OWNER")

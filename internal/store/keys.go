@@ -7,13 +7,12 @@
 //	TENANT#acme       SETTINGS                   tenant settings overrides, display name, provisioning credential hash
 //	TENANT#acme       EXT#100                    one user's PBX objects, one map attribute each: User, Ext,
 //	                                             Mailbox, Endpoint (SIP user 100-acme), Contact (see extItem)
-//	TENANT#acme       DID#+1415…                 a DID of the tenant and its inbound route (Extension)
 //	TENANT#acme       SECRET#100-acme            envelope-encrypted SIP secret, PIN, portal credential until sent;
 //	                                             email ledger "welcome.Status" etc.: RESERVED, then SENT with MessageId
 //	TENANT#acme       JOB#<job>                  job status, counts, options, keys
 //	TENANT#acme       PROVISIONING               hash of the tenant's phone (HTTP Basic) credential
 //	INVITE#<sha256>   INVITE                     global: one-time invite, expires through the TTL
-//	DID#+14155550100  OWNER                      global: the tenant owning a DID
+//	DID#+14155550100  OWNER                      global: the tenant owning a DID and its inbound route (Extension)
 //	MAC#001565a1b2c3  OWNER                      global: the endpoint owning a MAC
 package store
 
@@ -54,7 +53,6 @@ const (
 // user name is <ext>-<tenant>, so it leads back to the same key
 // (ExtensionOfSIPUser); the tenant's directory is a Query on "EXT#".
 func ExtensionSK(ext string) string  { return extPrefix + ext }
-func DIDSK(did string) string        { return "DID#" + did }
 func SecretSK(sipUser string) string { return "SECRET#" + sipUser }
 func JobSK(job string) string        { return "JOB#" + job }
 

@@ -30,8 +30,8 @@ const (
 // batchGetLimit is DynamoDB's BatchGetItem maximum of keys per request.
 const batchGetLimit = 100
 
-// LookupTenantData reads, in batches of 100 keys, the tenant's EXT# and
-// DID# items and the global DID and MAC owner items for the given values.
+// LookupTenantData reads, in batches of 100 keys, the tenant's EXT# items
+// and the global DID and MAC owner items for the given values.
 // Unprocessed keys are retried with backoff.
 func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids, macs []string) (TenantData, error) {
 	td := TenantData{
@@ -56,7 +56,6 @@ func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids,
 		add(TenantPK(tenant), ExtensionSK(e), func(map[string]types.AttributeValue) { td.Extensions[e] = true })
 	}
 	for _, d := range dids {
-		add(TenantPK(tenant), DIDSK(d), func(map[string]types.AttributeValue) { td.OwnedDIDs[d] = true })
 		add(DIDOwnerPK(d), SKOwner, func(item map[string]types.AttributeValue) {
 			if stringAttr(item, attrOwnerTenant) == tenant {
 				td.OwnedDIDs[d] = true
@@ -84,10 +83,6 @@ func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids,
 		if err != nil {
 			return TenantData{}, fmt.Errorf("look up tenant %s data: %w", tenant, err)
 		}
-	}
-	// Another tenant's owner item wins over a stale tenant-side DID item.
-	for d := range td.TakenDIDs {
-		delete(td.OwnedDIDs, d)
 	}
 	return td, nil
 }

@@ -95,10 +95,7 @@ type role int
 const (
 	roleExt role = iota // the user's EXT# aggregate
 	roleSecret
-	roleDIDOwner
-	roleDIDCheck
-	roleDID
-	roleRoute
+	roleDID // the DID's owner item, which holds its route
 	roleOldRoute
 	roleMACOwner
 	roleOldMAC
@@ -373,12 +370,17 @@ func rowFailure(w RowWrite, failed []txItem, old []map[string]types.AttributeVal
 		} else {
 			e = pbx.Errorf(pbx.CodeExtensionExists, "extension", "extension %s already exists", o.Ext.Number)
 		}
-	case roleDIDOwner:
-		e = pbx.Errorf(pbx.CodeDIDTaken, "did", "DID %s is not available", o.DID.Number)
-	case roleDIDCheck:
-		e = pbx.Errorf(pbx.CodeDIDNotOwned, "did", "DID %s is not assigned to this tenant; assign it first or upload with create-dids", o.DID.Number)
-	case roleRoute, roleDID:
-		e = pbx.Errorf(pbx.CodeDIDTaken, "did", "DID %s already routes to another extension", o.DID.Number)
+	case roleDID:
+		// The same words whichever tenant holds it: nothing about it leaks.
+		was := old[0]
+		switch {
+		case was != nil && stringAttr(was, attrOwnerTenant) == w.Objects.User.Tenant:
+			e = pbx.Errorf(pbx.CodeDIDTaken, "did", "DID %s already routes to another extension", o.DID.Number)
+		case !w.CreateDIDs:
+			e = pbx.Errorf(pbx.CodeDIDNotOwned, "did", "DID %s is not assigned to this tenant; assign it first or upload with create-dids", o.DID.Number)
+		default:
+			e = pbx.Errorf(pbx.CodeDIDTaken, "did", "DID %s is not available", o.DID.Number)
+		}
 	case roleOldRoute:
 		e = pbx.Errorf(pbx.CodeDIDTaken, "did", "the route of the extension's previous DID was changed meanwhile; upload the row again")
 	case roleMACOwner, roleOldMAC:
@@ -508,7 +510,7 @@ func (s *Store) rowItems(tenant string, w RowWrite, opt WriteOptions, prev previ
 		b.putNew(roleSecret, pk, SecretSK(sip), secret, false)
 	}
 	if o.DID != nil && (!w.Update || o.DID.Number != prev.DID) {
-		b.didRoute(pk, ext, o.DID.Number, w.CreateDIDs, prev.DID)
+		b.didRoute(ext, o.DID.Number, w.CreateDIDs, prev.DID)
 	}
 	if d := o.Endpoint.Device; d != nil && (!w.Update || d.MAC != prev.MAC) {
 		b.macOwner(sip, d.MAC, prev.MAC)
@@ -587,42 +589,41 @@ func (b *itemBuilder) updateExt(pk, ext, job string, o pbx.RowObjects) {
 	}})
 }
 
-// didRoute claims (createDIDs) or checks the DID's global owner item and
-// points the tenant's DID# item (its inbound route) at ext; prevDID's
-// route is released in the same transaction when an update moves it.
-func (b *itemBuilder) didRoute(pk, ext, did string, createDIDs bool, prevDID string) {
-	tenant := b.tenant
+// didRoute points the DID's global owner item (DID#<number>, OWNER) at ext:
+// the one item holds who owns the DID (Tenant) and where its inbound route
+// rings (Extension). With createDIDs an unowned DID is claimed for the
+// tenant; without, it must already be the tenant's. Its route must be free
+// or already ext's. prevDID's route is released in the same transaction
+// when an update moves it (the DID stays the tenant's).
+func (b *itemBuilder) didRoute(ext, did string, createDIDs bool, prevDID string) {
+	owned := "#tenant = :tenant"
 	if createDIDs {
-		b.put(roleDIDOwner, DIDOwnerPK(did), SKOwner, attrs("Type", "DID_OWNER", "Tenant", tenant, "Number", did),
-			"attribute_not_exists(#pk) OR #tenant = :tenant", map[string]string{"#pk": AttrPK, "#tenant": "Tenant"},
-			map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: tenant}})
-	} else {
-		b.check(roleDIDCheck, DIDOwnerPK(did), SKOwner, "#tenant = :tenant", map[string]string{"#tenant": "Tenant"},
-			map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: tenant}})
+		owned = "(attribute_not_exists(#pk) OR #tenant = :tenant)"
 	}
-	// The tenant's DID item holds its inbound route (Extension): one
-	// transactional item instead of a DID and a ROUTE item.
-	b.add(roleRoute, pk, DIDSK(did), types.TransactWriteItem{Update: &types.Update{
-		TableName: b.table, Key: itemKey(pk, DIDSK(did)),
+	b.add(roleDID, DIDOwnerPK(did), SKOwner, types.TransactWriteItem{Update: &types.Update{
+		TableName: b.table, Key: itemKey(DIDOwnerPK(did), SKOwner),
 		UpdateExpression:    aws.String("SET #type = :type, #num = :num, #tenant = :tenant, #ext = :ext"),
-		ConditionExpression: aws.String("attribute_not_exists(#ext) OR #ext = :ext"),
-		ExpressionAttributeNames: map[string]string{"#type": "Type", "#num": "Number", "#tenant": "Tenant",
+		ConditionExpression: aws.String(owned + " AND (attribute_not_exists(#ext) OR #ext = :ext)"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#type": "Type", "#num": "Number", "#tenant": attrOwnerTenant,
 			"#ext": attrRouteExtension},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":type":   &types.AttributeValueMemberS{Value: "DID"},
+			":type":   &types.AttributeValueMemberS{Value: "DID_OWNER"},
 			":num":    &types.AttributeValueMemberS{Value: did},
-			":tenant": &types.AttributeValueMemberS{Value: tenant},
+			":tenant": &types.AttributeValueMemberS{Value: b.tenant},
 			":ext":    &types.AttributeValueMemberS{Value: ext},
 		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}})
 	if prevDID != "" {
-		// Release the previous DID's route, keeping the DID itself.
-		b.add(roleOldRoute, pk, DIDSK(prevDID), types.TransactWriteItem{Update: &types.Update{
-			TableName: b.table, Key: itemKey(pk, DIDSK(prevDID)),
-			UpdateExpression:          aws.String("REMOVE #ext"),
-			ConditionExpression:       aws.String("attribute_exists(#pk) AND #ext = :ext"),
-			ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#ext": attrRouteExtension},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":ext": &types.AttributeValueMemberS{Value: ext}},
+		b.add(roleOldRoute, DIDOwnerPK(prevDID), SKOwner, types.TransactWriteItem{Update: &types.Update{
+			TableName: b.table, Key: itemKey(DIDOwnerPK(prevDID), SKOwner),
+			UpdateExpression:         aws.String("REMOVE #ext"),
+			ConditionExpression:      aws.String("#tenant = :tenant AND #ext = :ext"),
+			ExpressionAttributeNames: map[string]string{"#tenant": attrOwnerTenant, "#ext": attrRouteExtension},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":tenant": &types.AttributeValueMemberS{Value: b.tenant},
+				":ext":    &types.AttributeValueMemberS{Value: ext},
+			},
 		}})
 	}
 }

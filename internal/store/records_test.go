@@ -211,7 +211,7 @@ func TestRowsAndCredentials(t *testing.T) {
 		}
 	})
 
-	t.Run("a DID row writes the owner and one DID item holding its route", func(t *testing.T) {
+	t.Run("a DID row writes one DID item: its owner and route", func(t *testing.T) {
 		sealer, err := box.Sealer(ctx, "didrow")
 		if err != nil {
 			t.Fatal(err)
@@ -231,19 +231,19 @@ func TestRowsAndCredentials(t *testing.T) {
 				t.Errorf("line %d: %+v", o.Line, o)
 			}
 		}
-		// EXT# + SECRET# + DID owner + tenant DID item, 2 WCU each.
-		if want := float64(len(rows) * 4 * 2); stats.ModelWCU != want {
+		// EXT# + SECRET# + the DID's owner item holding its route, 2 WCU each.
+		if want := float64(len(rows) * 3 * 2); stats.ModelWCU != want {
 			t.Errorf("modelled %.0f WCU, want %.0f", stats.ModelWCU, want)
 		}
 		got, err := stack.Clients.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(stack.Table),
 			ConsistentRead: aws.Bool(true), Key: map[string]types.AttributeValue{
-				store.AttrPK: &types.AttributeValueMemberS{Value: store.TenantPK("didrow")},
-				store.AttrSK: &types.AttributeValueMemberS{Value: store.DIDSK("+14155553000")},
+				store.AttrPK: &types.AttributeValueMemberS{Value: store.DIDOwnerPK("+14155553000")},
+				store.AttrSK: &types.AttributeValueMemberS{Value: store.SKOwner},
 			}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for k, v := range map[string]string{"Type": "DID", "Number": "+14155553000", "Tenant": "didrow", "Extension": "300"} {
+		for k, v := range map[string]string{"Type": "DID_OWNER", "Number": "+14155553000", "Tenant": "didrow", "Extension": "300"} {
 			if s, _ := got.Item[k].(*types.AttributeValueMemberS); s == nil || s.Value != v {
 				t.Errorf("DID item %s = %v, want %s", k, got.Item[k], v)
 			}

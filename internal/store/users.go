@@ -217,12 +217,17 @@ func (s *Store) DIDRoute(ctx context.Context, tenant, did string) (ext string, o
 	if did == "" {
 		return "", false, pbx.Errorf(pbx.EINVALID, "did", "the DID is empty")
 	}
+	// The DID's owner item holds its route; another tenant's DID routes nowhere for this one.
 	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.Table), Key: itemKey(TenantPK(tenant), DIDSK(did)), ConsistentRead: aws.Bool(true),
-		ProjectionExpression: aws.String("#ext"), ExpressionAttributeNames: map[string]string{"#ext": attrRouteExtension},
+		TableName: aws.String(s.Table), Key: itemKey(DIDOwnerPK(did), SKOwner), ConsistentRead: aws.Bool(true),
+		ProjectionExpression:     aws.String("#t, #ext"),
+		ExpressionAttributeNames: map[string]string{"#t": attrOwnerTenant, "#ext": attrRouteExtension},
 	})
 	if err != nil {
 		return "", false, fmt.Errorf("get route of DID %s of %s: %w", did, tenant, err)
+	}
+	if stringAttr(out.Item, attrOwnerTenant) != tenant {
+		return "", false, nil
 	}
 	ext = stringAttr(out.Item, attrRouteExtension)
 	return ext, ext != "", nil
@@ -269,9 +274,14 @@ func (s *Store) queryPrefix(ctx context.Context, pk, prefix, projection string, 
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}, ":prefix": &types.AttributeValueMemberS{Value: prefix}},
 		ConsistentRead:            aws.Bool(true),
 	}
+	if prefix == "" { // the whole partition
+		in.KeyConditionExpression = aws.String("#pk = :pk")
+		delete(in.ExpressionAttributeValues, ":prefix")
+		delete(in.ExpressionAttributeNames, "#sk")
+	}
 	if projection != "" {
 		in.ProjectionExpression = aws.String("#sk, #p")
-		in.ExpressionAttributeNames["#p"] = projection
+		in.ExpressionAttributeNames["#sk"], in.ExpressionAttributeNames["#p"] = AttrSK, projection
 	}
 	if s.queryPageLimit > 0 {
 		in.Limit = aws.Int32(s.queryPageLimit)
