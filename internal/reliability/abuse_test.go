@@ -359,9 +359,10 @@ func TestHostileUploadThroughPipeline(t *testing.T) {
 func TestSecretsNeverLeak(t *testing.T) {
 	ctx := context.Background()
 	var secrets []string
-	var pins []string
+	var pins, tenants []string
 	for _, mode := range []string{"invite", "password"} {
 		env := suite.newTenant(t, "sec"+mode, nil)
+		tenants = append(tenants, env.Name)
 		rows := env.users(5)
 		meta := stdMeta()
 		meta["welcome"] = mode
@@ -406,7 +407,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	dir := t.TempDir()
 	records := filepath.Join(dir, "records.jsonl")
-	if err := suite.p.ExportRecords(ctx, records); err != nil {
+	if err := suite.p.ExportRecords(ctx, records, tenants...); err != nil {
 		t.Fatal(err)
 	}
 	recordBytes, _ := os.ReadFile(records)
