@@ -37,9 +37,9 @@ const (
 	DefaultMaxAttempts = 6  // per email, throttling only
 	DefaultBackoff     = 200 * time.Millisecond
 	DefaultMaxBackoff  = 5 * time.Second
-	// deadlineMargin is kept free before the Lambda's deadline: a chunk is
-	// not started (nor reserved) without it.
-	deadlineMargin = 10 * time.Second
+	// DefaultDeadlineMargin is kept free before the Lambda's deadline: a
+	// chunk is not started (nor reserved) without it.
+	DefaultDeadlineMargin = 10 * time.Second
 )
 
 // ObjectStore is the part of *s3.Client the handler uses.
@@ -108,6 +108,9 @@ type Handler struct {
 	MaxAttempts int
 	Backoff     time.Duration
 	MaxBackoff  time.Duration
+	// DeadlineMargin: DefaultDeadlineMargin when 0 (a local run with a
+	// faster clock scales it).
+	DeadlineMargin time.Duration
 }
 
 // Options adjust one run; the Lambda uses the zero value.
@@ -284,7 +287,7 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 			}
 			continue
 		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < deadlineMargin+chunkDuration(len(chunk), limit) {
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < orDefaultDuration(h.DeadlineMargin, DefaultDeadlineMargin)+chunkDuration(len(chunk), limit) {
 			// Retried by the workflow: rows done so far are recorded in the
 			// ledger and come back as sent.
 			return fmt.Errorf("welcome emails of %s/%s: not enough time left for the next %d emails", in.Tenant, in.Job, len(chunk))
