@@ -72,6 +72,10 @@ type Config struct {
 // rows is not paced like a new account (14/s) while still being paced.
 const DefaultSESMaxSendRate = 1000
 
+// DefaultSESMax24HourSend is the local account's 24-hour quota: more than a
+// few 100k-row runs.
+const DefaultSESMax24HourSend = 10_000_000
+
 // Pipeline is a running local pipeline.
 type Pipeline struct {
 	Tenant   string
@@ -117,6 +121,7 @@ func Start(ctx context.Context, cfg Config) (_ *Pipeline, err error) {
 		rate = DefaultSESMaxSendRate
 	}
 	stack.SES().SetMaxSendRate(rate)
+	stack.SES().SetMax24HourSend(DefaultSESMax24HourSend)
 	defer func() {
 		if err != nil {
 			_ = p.Close()

@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,29 +162,57 @@ type route struct {
 	serve func(h *Handler, ctx context.Context, r *request) (any, error)
 }
 
+// Route is one endpoint of the API. Routes() is the one table: the handler
+// matches requests against it and the CDK stack (infra) creates an API
+// Gateway route for each entry, so an endpoint can't exist in one only.
+type Route struct {
+	Method string // GET or POST (GET also answers HEAD)
+	Path   string // "/jobs/{id}": {id} is a job id (checkJobID)
+	serve  func(h *Handler, ctx context.Context, r *request) (any, error)
+}
+
+var routes = []Route{
+	{"GET", "/me", (*Handler).me},
+	{"GET", "/template", (*Handler).template},
+	{"POST", "/validate", (*Handler).validate},
+	{"POST", "/uploads", (*Handler).createUpload},
+	{"GET", "/jobs", (*Handler).listJobs},
+	{"GET", "/jobs/{id}", (*Handler).getJob},
+	{"GET", "/jobs/{id}/report", (*Handler).jobReport},
+}
+
+// Routes returns the API's endpoints (a copy).
+func Routes() []Route { return slices.Clone(routes) }
+
 // match finds the endpoint for a path's segments, or nil.
 func match(seg []string) (*route, map[string]string, error) {
-	switch {
-	case len(seg) == 1 && seg[0] == "me":
-		return &route{"GET", (*Handler).me}, nil, nil
-	case len(seg) == 1 && seg[0] == "template":
-		return &route{"GET", (*Handler).template}, nil, nil
-	case len(seg) == 1 && seg[0] == "validate":
-		return &route{"POST", (*Handler).validate}, nil, nil
-	case len(seg) == 1 && seg[0] == "uploads":
-		return &route{"POST", (*Handler).createUpload}, nil, nil
-	case len(seg) == 1 && seg[0] == "jobs":
-		return &route{"GET", (*Handler).listJobs}, nil, nil
-	case len(seg) == 2 && seg[0] == "jobs":
-		if err := checkJobID(seg[1]); err != nil {
-			return nil, nil, err
+	for _, rt := range routes {
+		pattern := strings.Split(strings.Trim(rt.Path, "/"), "/")
+		if len(pattern) != len(seg) {
+			continue
 		}
-		return &route{"GET", (*Handler).getJob}, map[string]string{"id": seg[1]}, nil
-	case len(seg) == 3 && seg[0] == "jobs" && seg[2] == "report":
-		if err := checkJobID(seg[1]); err != nil {
-			return nil, nil, err
+		params := map[string]string{}
+		ok := true
+		for i, p := range pattern {
+			if name, isParam := strings.CutPrefix(p, "{"); isParam {
+				params[strings.TrimSuffix(name, "}")] = seg[i]
+			} else if p != seg[i] {
+				ok = false
+				break
+			}
 		}
-		return &route{"GET", (*Handler).jobReport}, map[string]string{"id": seg[1]}, nil
+		if !ok {
+			continue
+		}
+		if id, has := params["id"]; has {
+			if err := checkJobID(id); err != nil {
+				return nil, nil, err
+			}
+		}
+		if len(params) == 0 {
+			params = nil
+		}
+		return &route{rt.Method, rt.serve}, params, nil
 	}
 	return nil, nil, nil
 }

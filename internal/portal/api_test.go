@@ -650,3 +650,33 @@ func TestJobReport(t *testing.T) {
 		})
 	}
 }
+
+// TestRouteTable: every route of the one table (which infra deploys as API
+// Gateway routes) is answered by its handler with its method, and refuses
+// the others; each path has one method.
+func TestRouteTable(t *testing.T) {
+	paths := map[string]bool{}
+	for _, r := range Routes() {
+		if paths[r.Path] {
+			t.Errorf("path %s is in the table twice", r.Path)
+		}
+		paths[r.Path] = true
+		if r.Method != "GET" && r.Method != "POST" {
+			t.Errorf("%s %s: method must be GET or POST", r.Method, r.Path)
+		}
+		seg := strings.Split(strings.Trim(strings.ReplaceAll(r.Path, "{id}", "job-1"), "/"), "/")
+		rt, params, err := match(seg)
+		if err != nil || rt == nil || rt.allow != r.Method {
+			t.Errorf("%s %s: match = %v, %v", r.Method, r.Path, rt, err)
+		}
+		if strings.Contains(r.Path, "{id}") && params["id"] != "job-1" {
+			t.Errorf("%s: params = %v", r.Path, params)
+		}
+	}
+	if rt, _, _ := match([]string{"jobs", "x", "nope"}); rt != nil {
+		t.Error("an unknown path matched")
+	}
+	if _, _, err := match([]string{"jobs", "..", "report"}); err == nil {
+		t.Error("a bad job id was accepted")
+	}
+}
