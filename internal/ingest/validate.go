@@ -20,6 +20,7 @@ import (
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/csvin"
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/peers"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
@@ -76,6 +77,9 @@ type Report struct {
 	FileError *Issue  `json:"file_error,omitempty"`
 	Errors    []Issue `json:"errors"`
 	Warnings  []Issue `json:"warnings"`
+	// Source is the column report: the peer whose export the file is (or
+	// bulkprov's own format) and what each column fed or why it was ignored.
+	Source *peers.Source `json:"source,omitempty"`
 }
 
 // fileError records a file-level problem (also listed in Errors).
@@ -132,22 +136,24 @@ func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 	for _, e := range s.ReservedExtensions {
 		v.reserved[e] = true
 	}
-	rd := csvin.NewReader(r, csvin.Limits{MaxBytes: s.MaxObjectBytes, MaxRows: s.MaxRows})
-	h, err := rd.Header()
+	rd := peers.NewReader(r, csvin.Limits{MaxBytes: s.MaxObjectBytes, MaxRows: s.MaxRows}, peers.Options{ImportSecrets: s.Upload.ImportSecrets})
+	src, h, err := rd.Header()
 	if err != nil {
 		return v.finish(rd, err)
 	}
-	v.report.Encoding, v.report.Delimiter = rd.Encoding(), string(h.Delimiter)
-	v.present = h.Present
-	for _, name := range h.Unknown {
-		v.report.Warnings = append(v.report.Warnings, Issue{Line: h.Line, Column: name, Code: pbx.CodeUnknownColumn,
-			Message: fmt.Sprintf("column %q is not one bulkprov knows and is ignored; known columns: %s", name, strings.Join(csvin.CanonicalHeader(), ", "))})
+	v.report.Encoding, v.report.Delimiter, v.report.Source = rd.Encoding(), string(h.Delimiter), src
+	v.kind, v.peer = src.Kind, src.Peer != peers.OwnFormat
+	if !v.peer {
+		for _, name := range h.Unknown {
+			v.report.Warnings = append(v.report.Warnings, Issue{Line: h.Line, Column: name, Code: pbx.CodeUnknownColumn,
+				Message: fmt.Sprintf("column %q is not one bulkprov knows and is ignored; known columns: %s", name, strings.Join(csvin.CanonicalHeader(), ", "))})
+		}
 	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return v.report, err
 		}
-		rec, err := rd.Read()
+		row, err := rd.Read()
 		if err == io.EOF {
 			break
 		}
@@ -155,7 +161,7 @@ func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 			return v.finish(rd, err)
 		}
 		v.batch = append(v.batch, pending{})
-		v.checkRow(rec, &v.batch[len(v.batch)-1])
+		v.checkPeerRow(row, &v.batch[len(v.batch)-1])
 		if len(v.batch) >= v.batchN {
 			if err := v.flush(ctx); err != nil {
 				return v.report, err
@@ -166,12 +172,17 @@ func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 		return v.report, err
 	}
 	v.report.Encoding = rd.Encoding() // Windows-1252 may have been detected late
+	if v.report.Rows == 0 {
+		// An exported template or an empty tenant's export: say so rather
+		// than end a job DONE with nothing in it.
+		v.report.fileError(h.Line, pbx.Errorf(pbx.CodeNoRows, "", "the file has a header but no data rows; there is nothing to import"))
+	}
 	return v.report, nil
 }
 
 // finish ends validation on a reader error: a *pbx.Error is the file's
 // problem, recorded in the report; anything else is returned.
-func (v *validator) finish(rd *csvin.Reader, err error) (*Report, error) {
+func (v *validator) finish(rd *peers.Reader, err error) (*Report, error) {
 	var e *pbx.Error
 	if !errors.As(err, &e) {
 		return v.report, err
@@ -199,8 +210,9 @@ type validator struct {
 	report   *Report
 	known    func(string) bool
 	reserved map[string]bool
-	present  [csvin.NumColumns]bool
 	macsOff  bool
+	kind     peers.Kind // users, or a companion file's rows
+	peer     bool       // read with a peer's mapping
 
 	// In-file duplicate index: a compact key per value and the line it
 	// was first seen on. Emails are keyed by a 61-bit hash of the lowercased
@@ -233,6 +245,26 @@ func (p *pending) failErr(col csvin.Column, err error) {
 
 func (p *pending) warn(col string, code, format string, args ...any) {
 	p.warnings = append(p.warnings, Issue{Line: p.row.Line, Column: col, Code: code, Message: fmt.Sprintf(format, args...)})
+}
+
+// checkPeerRow applies what the peer's mapping found (a row that is not a
+// user to create, warnings) and validates the row.
+func (v *validator) checkPeerRow(row *peers.Row, p *pending) {
+	if row.Skip != nil {
+		p.row.Line = row.Line
+		p.row.Extension = strings.TrimSpace(row.Fields[csvin.Extension])
+		p.row.FirstName, p.row.LastName = strings.TrimSpace(row.Fields[csvin.FirstName]), strings.TrimSpace(row.Fields[csvin.LastName])
+		for _, n := range row.Notes {
+			p.warn(n.Column, n.Code, "%s", n.Message)
+		}
+		p.warn(row.Skip.Column, row.Skip.Code, "%s", row.Skip.Message)
+		p.skipped = true
+		return
+	}
+	v.checkRow(&row.Record, p)
+	for _, n := range row.Notes {
+		p.warn(n.Column, n.Code, "%s", n.Message)
+	}
 }
 
 // checkRow validates one row on its own and against earlier rows.
@@ -279,6 +311,11 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 	// Names.
 	p.row.FirstName, p.row.LastName = f[csvin.FirstName], f[csvin.LastName]
 	switch {
+	case v.kind == peers.KindDIDRoutes && f[csvin.DID] == "" && !bad[csvin.DID]:
+		p.fail(csvin.DID, pbx.CodeRequired, "the route has no DID number")
+	case v.kind == peers.KindDevices && f[csvin.MAC] == "" && !bad[csvin.MAC]:
+		p.fail(csvin.MAC, pbx.CodeRequired, "the device has no MAC address")
+	case v.kind != peers.KindUsers: // companion rows attach to a user: no names
 	case p.row.FirstName == "" && p.row.LastName == "" && !bad[csvin.FirstName] && !bad[csvin.LastName]:
 		p.fail(csvin.FirstName, pbx.CodeRequired, "a first name or a last name is required")
 	default:
@@ -340,8 +377,29 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 		}
 	}
 	p.row.CallerID, p.row.Department = f[csvin.CallerID], f[csvin.Department]
+	if v.peer && p.row.CallerID != "" {
+		p.row.CallerID = v.callerIDE164(p.row.CallerID)
+	}
 
 	v.checkDuplicates(p)
+}
+
+// callerIDE164 writes a peer's caller ID number ("4155550100",
+// `"Ann Lee" <4155550100>`) in E.164 by the tenant's region; a value that
+// is not a phone number is kept as it is.
+func (v *validator) callerIDE164(cid string) string {
+	name, num := "", cid
+	if i := strings.LastIndexByte(cid, '<'); i >= 0 && strings.HasSuffix(cid, ">") {
+		name, num = strings.TrimSpace(cid[:i]), strings.TrimSpace(cid[i+1:len(cid)-1])
+	}
+	n, err := v.phones.Normalize(num, v.in.Settings.DefaultRegion, "caller_id")
+	if err != nil {
+		return cid
+	}
+	if name != "" {
+		return name + " <" + n + ">"
+	}
+	return n
 }
 
 // checkDuplicates compares the row's values with earlier rows'. Only a
