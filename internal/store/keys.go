@@ -61,6 +61,8 @@ func JobSK(job string) string          { return "JOB#" + job }
 type Store struct {
 	DB    *dynamodb.Client
 	Table string
+
+	queryPageLimit int32 // tests: items per Query page, to exercise paging; 0 is DynamoDB's 1 MB pages
 }
 
 // New returns a Store on table.

@@ -1,0 +1,140 @@
+package store_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/secrets"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// TestReadUsersBack writes rows with WriteRows (new and update) and reads
+// them back with ListUsers, GetUser and DIDRoute, against DynamoDB Local.
+func TestReadUsersBack(t *testing.T) {
+	ctx := context.Background()
+	stack, err := devstack.Start(ctx, devstack.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stack.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	st := store.New(stack.Clients.DynamoDB, stack.Table)
+	box := secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)
+	settings := pbx.SystemDefaults()
+	settings.Provisioning.Enabled, settings.Provisioning.Registrar, settings.Provisioning.DefaultPhoneModel = true, "sip.example", "yealink-t54w"
+
+	write := func(t *testing.T, tenant, job string, update bool, rows ...pbx.UserRow) {
+		t.Helper()
+		sealer, err := box.Sealer(ctx, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ws []store.RowWrite
+		for _, row := range rows {
+			o, err := pbx.Build(tenant, settings, row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := store.RowWrite{Line: row.Line, Objects: o, Update: update, CreateDIDs: true}
+			if !update {
+				sip := o.Endpoint.SIPUser
+				c := store.Credentials{SIPUser: sip, Extension: row.Extension, PortalKind: pbx.WelcomeInvite}
+				c.SIPSecret, _ = sealer.Seal([]byte("sip-"+sip), store.SIPSecretBinding(sip))
+				c.PIN, _ = sealer.Seal([]byte("pin-"+sip), store.PINBinding(sip))
+				w.Credentials = c
+			}
+			ws = append(ws, w)
+		}
+		out, _, err := st.WriteRows(ctx, tenant, ws, store.WriteOptions{Job: job})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range out {
+			if o.Err != nil {
+				t.Fatalf("line %d: %v", o.Line, o.Err)
+			}
+		}
+	}
+
+	write(t, "users", "j1", false,
+		pbx.UserRow{Line: 2, Extension: "100", FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com",
+			Mobile: "+14155550199", Department: "Eng", DID: "+14155553100", MAC: "0015651c0001", PhoneModel: "polycom-vvx450"},
+		pbx.UserRow{Line: 3, Extension: "9", FirstName: "Bob"},
+		pbx.UserRow{Line: 4, Extension: "10", LastName: "Front", CallerID: "Reception <+14155553000>"},
+		pbx.UserRow{Line: 5, Extension: "0100", FirstName: "Zero", CallerID: "+14155553001"},
+		pbx.UserRow{Line: 6, Extension: "11", FirstName: "Moves", DID: "+14155553111", MAC: "0015651c0011"},
+	)
+	write(t, "others", "j9", false, pbx.UserRow{Line: 2, Extension: "100", FirstName: "Not", LastName: "Mine"})
+	write(t, "users", "j2", true, pbx.UserRow{Line: 2, Extension: "11", FirstName: "Moved", DID: "+14155553112", MAC: "0015651c0012"})
+
+	// "0100" and "100" are the same number; the text orders them.
+	want := []store.UserRecord{
+		{Extension: "9", SIPUser: "9-users", FirstName: "Bob", Voicemail: true, JobID: "j1", CreatedBy: "j1",
+			CallerIDName: "Bob", CallerIDNum: "9"},
+		{Extension: "10", SIPUser: "10-users", LastName: "Front", CallerID: "Reception <+14155553000>", Voicemail: true,
+			JobID: "j1", CreatedBy: "j1", CallerIDName: "Reception", CallerIDNum: "+14155553000"},
+		{Extension: "11", SIPUser: "11-users", FirstName: "Moved", DID: "+14155553112", MAC: "0015651c0012",
+			PhoneModel: "yealink-t54w", Voicemail: true, JobID: "j2", CreatedBy: "j1", CallerIDName: "Moved", CallerIDNum: "11"},
+		{Extension: "0100", SIPUser: "0100-users", FirstName: "Zero", CallerID: "+14155553001", Voicemail: true,
+			JobID: "j1", CreatedBy: "j1", CallerIDName: "Zero", CallerIDNum: "+14155553001"},
+		{Extension: "100", SIPUser: "100-users", FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com",
+			Mobile: "+14155550199", Department: "Eng", DID: "+14155553100", MAC: "0015651c0001", PhoneModel: "polycom-vvx450",
+			Voicemail: true, JobID: "j1", CreatedBy: "j1", CallerIDName: "Ada Lovelace", CallerIDNum: "100"},
+	}
+
+	t.Run("list, one page and many", func(t *testing.T) {
+		paged := store.New(stack.Clients.DynamoDB, stack.Table)
+		store.SetQueryPageLimit(paged, 2)
+		for name, s := range map[string]*store.Store{"1 MB pages": st, "2 items per page": paged} {
+			got, err := s.ListUsers(ctx, "users")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: ListUsers =\n%+v\nwant\n%+v", name, got, want)
+			}
+		}
+		if got, err := st.ListUsers(ctx, "nobody"); err != nil || len(got) != 0 {
+			t.Errorf("ListUsers of an empty tenant = %v, %v", got, err)
+		}
+		if _, err := st.ListUsers(ctx, "Bad-Tenant"); pbx.ErrorCode(err) != pbx.EINVALID {
+			t.Errorf("ListUsers of an invalid tenant: err = %v", err)
+		}
+	})
+
+	t.Run("get", func(t *testing.T) {
+		for _, w := range want {
+			got, ok, err := st.GetUser(ctx, "users", w.Extension)
+			if err != nil || !ok || got != w {
+				t.Errorf("GetUser(%s) = %+v, %v, %v; want %+v", w.Extension, got, ok, err, w)
+			}
+		}
+		if _, ok, err := st.GetUser(ctx, "users", "12"); ok || err != nil {
+			t.Errorf("GetUser of a missing extension: ok %v, err %v", ok, err)
+		}
+		if got, ok, err := st.GetUser(ctx, "others", "100"); !ok || err != nil || got.FirstName != "Not" {
+			t.Errorf("GetUser of the other tenant = %+v, %v, %v", got, ok, err)
+		}
+		if _, _, err := st.GetUser(ctx, "users", "1x"); pbx.ErrorCode(err) != pbx.EINVALID {
+			t.Errorf("GetUser of an invalid extension: err = %v", err)
+		}
+	})
+
+	t.Run("DID routes follow an update", func(t *testing.T) {
+		for did, wantExt := range map[string]string{"+14155553100": "100", "+14155553112": "11", "+14155553111": "", "+14155559999": ""} {
+			ext, ok, err := st.DIDRoute(ctx, "users", did)
+			if err != nil || ext != wantExt || ok != (wantExt != "") {
+				t.Errorf("DIDRoute(%s) = %q, %v, %v; want %q", did, ext, ok, err, wantExt)
+			}
+		}
+		if _, ok, err := st.DIDRoute(ctx, "others", "+14155553100"); ok || err != nil {
+			t.Errorf("another tenant's DID routes: ok %v, err %v", ok, err)
+		}
+	})
+}
