@@ -7,6 +7,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -21,6 +22,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/csvin"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/peers"
+	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
@@ -28,6 +30,11 @@ import (
 // a batch of rows; *store.Store satisfies it.
 type TenantLookup interface {
 	LookupTenantData(ctx context.Context, tenant string, exts, dids, macs []string) (store.TenantData, error)
+}
+
+// Sealers hands out a tenant's sealer; *secrets.Box satisfies it.
+type Sealers interface {
+	Sealer(ctx context.Context, tenant string) (*secrets.Sealer, error)
 }
 
 // Input is what Validate needs besides the file.
@@ -50,7 +57,10 @@ type Input struct {
 	// LookupBatch is the number of rows checked against stored data per
 	// lookup (default 250).
 	LookupBatch int
-	Logger      *slog.Logger
+	// Secrets seals the SIP secrets and PINs an upload imports (option
+	// import-secrets). Nil checks them without sealing (`bulkprov validate`).
+	Secrets Sealers
+	Logger  *slog.Logger
 }
 
 // Issue is one problem in the upload: a row's error or warning, or the
@@ -233,6 +243,9 @@ type pending struct {
 	warnings []Issue
 	skipped  bool
 	extOK    bool // the extension is well-formed (worth looking up)
+	// sipSecret and pin are imported plaintexts, sealed and cleared at
+	// flush; never reported.
+	sipSecret, pin string
 }
 
 func (p *pending) fail(col csvin.Column, code, format string, args ...any) {
@@ -265,6 +278,71 @@ func (v *validator) checkPeerRow(row *peers.Row, p *pending) {
 	for _, n := range row.Notes {
 		p.warn(n.Column, n.Code, "%s", n.Message)
 	}
+	if v.kind == peers.KindUsers {
+		v.checkImported(row, p)
+	}
+}
+
+// checkImported keeps a row's own SIP secret and PIN when they are usable;
+// the values themselves never appear in a message.
+func (v *validator) checkImported(row *peers.Row, p *pending) {
+	if s := row.SIPSecret; s != "" {
+		if len(s) < 8 || len(s) > 128 || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			p.warn("sip_secret", pbx.CodeInvalidValue, "the imported SIP secret is not 8-128 printable characters without spaces; a new one is generated")
+		} else {
+			p.sipSecret = s
+		}
+	}
+	if pin := row.PIN; pin != "" {
+		if !allDigits(pin) || len(pin) < 4 || len(pin) > 12 {
+			p.warn("voicemail_pin", pbx.CodeInvalidValue, "the imported voicemail PIN is not 4-12 digits; a new one is generated")
+		} else {
+			p.pin = pin
+		}
+	}
+}
+
+// sealImported seals the batch's imported secrets with one data key and
+// clears the plaintexts.
+func (v *validator) sealImported(ctx context.Context) error {
+	var sealer *secrets.Sealer
+	for i := range v.batch {
+		p := &v.batch[i]
+		if p.sipSecret == "" && p.pin == "" {
+			continue
+		}
+		if len(p.errs) > 0 || p.skipped || v.in.Secrets == nil {
+			p.sipSecret, p.pin = "", ""
+			continue
+		}
+		if sealer == nil {
+			var err error
+			if sealer, err = v.in.Secrets.Sealer(ctx, v.in.Tenant); err != nil {
+				return fmt.Errorf("seal imported secrets of tenant %s: %w", v.in.Tenant, err)
+			}
+		}
+		sip := pbx.SIPUserName(p.row.Extension, v.in.Tenant)
+		imp := &pbx.ImportedCredentials{}
+		for _, x := range []struct {
+			plain   string
+			binding string
+			out     *json.RawMessage
+		}{{p.sipSecret, store.SIPSecretBinding(sip), &imp.SIPSecret}, {p.pin, store.PINBinding(sip), &imp.PIN}} {
+			if x.plain == "" {
+				continue
+			}
+			sealed, err := sealer.Seal([]byte(x.plain), x.binding)
+			if err != nil {
+				return fmt.Errorf("seal imported secret of line %d: %w", p.row.Line, err)
+			}
+			if *x.out, err = json.Marshal(sealed); err != nil {
+				return err
+			}
+		}
+		p.row.Imported = imp
+		p.sipSecret, p.pin = "", ""
+	}
+	return nil
 }
 
 // checkRow validates one row on its own and against earlier rows.
@@ -277,6 +355,9 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 		f[c] = strings.TrimSpace(rec.Fields[c])
 		if f[c] == "" {
 			continue
+		}
+		if len(f[c]) > 1 && f[c][0] == '\'' && strings.IndexByte("=@+-", f[c][1]) >= 0 {
+			f[c] = f[c][1:] // a formula-escaped cell, as `bulkprov export` writes it
 		}
 		if msg := badCharacters(f[c]); msg != "" {
 			code := pbx.CodeControlCharacter
@@ -437,6 +518,13 @@ func (v *validator) checkDuplicates(p *pending) {
 			continue
 		}
 		if line, dup := v.dedup.lookup(c.kind, c.key); dup {
+			if c.kind == kindExtension && v.kind != peers.KindUsers && len(p.errs) == 0 {
+				// A second route or phone for one user: ours have one each.
+				p.warn(c.col.String(), pbx.CodeDuplicateInFile, "extension %s already gets %s from line %d; one per user here, this row is skipped",
+					c.display, map[peers.Kind]string{peers.KindDIDRoutes: "a DID", peers.KindDevices: "a phone"}[v.kind], line)
+				p.skipped = true
+				return
+			}
 			p.fail(c.col, pbx.CodeDuplicateInFile, "%s %s is already on line %d", c.what, c.display, line)
 		}
 	}
@@ -459,6 +547,9 @@ func (v *validator) flush(ctx context.Context) error {
 		if err := v.checkTenantData(ctx); err != nil {
 			return err
 		}
+	}
+	if err := v.sealImported(ctx); err != nil {
+		return err
 	}
 	rep := v.report
 	for i := range v.batch {
@@ -545,7 +636,16 @@ func (v *validator) checkTenantData(ctx context.Context) error {
 	for i := range v.batch {
 		p := &v.batch[i]
 		r := &p.row
-		if p.extOK && td.Extensions[r.Extension] {
+		switch {
+		case p.skipped:
+			continue
+		case v.kind != peers.KindUsers:
+			// A companion row attaches to an existing user, whatever on-existing says.
+			if p.extOK && !td.Extensions[r.Extension] {
+				p.fail(csvin.Extension, pbx.CodeNoSuchUser, "no user has extension %s: %s attach to existing users and never create one; import the users file first",
+					r.Extension, companionWhat(v.kind))
+			}
+		case p.extOK && td.Extensions[r.Extension]:
 			switch opts.OnExisting {
 			case pbx.OnExistingSkip:
 				p.skipped = true
@@ -575,6 +675,65 @@ func (v *validator) checkTenantData(ctx context.Context) error {
 		if p.skipped && len(p.errs) == 0 {
 			p.warn(csvin.Extension.String(), pbx.CodeExtensionExists, "extension %s already exists; row skipped (on-existing=skip)", r.Extension)
 		}
+	}
+	if v.kind != peers.KindUsers {
+		return v.attach(ctx)
+	}
+	return nil
+}
+
+// UserReader reads a stored user back; *store.Store satisfies it.
+type UserReader interface {
+	GetUser(ctx context.Context, tenant, ext string) (store.UserRecord, bool, error)
+}
+
+func companionWhat(k peers.Kind) string {
+	if k == peers.KindDevices {
+		return "device rows"
+	}
+	return "DID routes"
+}
+
+// attach turns each valid companion row into an update of its user: the
+// stored user with the route's DID, or the device's MAC and model.
+func (v *validator) attach(ctx context.Context) error {
+	ur, ok := v.in.Lookup.(UserReader)
+	if !ok {
+		return nil
+	}
+	for i := range v.batch {
+		p := &v.batch[i]
+		if p.skipped || len(p.errs) > 0 {
+			continue
+		}
+		r := &p.row
+		u, found, err := ur.GetUser(ctx, v.in.Tenant, r.Extension)
+		if err != nil {
+			return fmt.Errorf("read user %s of tenant %s (line %d): %w", r.Extension, v.in.Tenant, r.Line, err)
+		}
+		if !found {
+			p.fail(csvin.Extension, pbx.CodeNoSuchUser, "no user has extension %s: %s attach to existing users and never create one; import the users file first",
+				r.Extension, companionWhat(v.kind))
+			continue
+		}
+		merged := pbx.UserRow{Line: r.Line, Extension: r.Extension, FirstName: u.FirstName, LastName: u.LastName, Email: u.Email,
+			Mobile: u.Mobile, DID: u.DID, MAC: u.MAC, CallerID: u.CallerID, PhoneModel: u.PhoneModel, Department: u.Department, Exists: true}
+		switch v.kind {
+		case peers.KindDIDRoutes:
+			if u.DID != "" && u.DID != r.DID {
+				p.warn(csvin.DID.String(), pbx.CodeMultipleValues, "extension %s had DID %s; the route's DID %s replaces it (one DID per user)", r.Extension, u.DID, r.DID)
+			}
+			merged.DID = r.DID
+		case peers.KindDevices:
+			if u.MAC != "" && u.MAC != r.MAC {
+				p.warn(csvin.MAC.String(), pbx.CodeMultipleValues, "extension %s had phone %s; this device %s replaces it (one phone per user)", r.Extension, u.MAC, r.MAC)
+			}
+			merged.MAC = r.MAC
+			if r.PhoneModel != "" {
+				merged.PhoneModel = r.PhoneModel
+			}
+		}
+		*r = merged
 	}
 	return nil
 }

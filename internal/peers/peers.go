@@ -87,11 +87,10 @@ type Options struct {
 
 // Reader reads an upload, detecting the peer from its header.
 type Reader struct {
-	rd     *csvin.Reader
-	opts   Options
-	src    *Source
-	srcErr error
-	row    Row
+	rd   *csvin.Reader
+	opts Options
+	src  *Source
+	row  Row
 }
 
 // NewReader returns a Reader of r within lim.

@@ -272,3 +272,26 @@ func TestParseFlag(t *testing.T) {
 		t.Error("maybe")
 	}
 }
+
+// TestFreePBXHeaderVariants: the Bulk Handler header changes with the
+// version and the installed modules; older exports are upper case, and
+// the legacy Bulk Extensions module has an action column.
+func TestFreePBXHeaderVariants(t *testing.T) {
+	upper := "EXTENSION,PASSWORD,NAME,VOICEMAIL,RINGTIMER,OUTBOUNDCID,SIPNAME,ID,TECH,DIAL,DEVICETYPE,USER,DESCRIPTION,CALLERID,SECRET,VOICEMAIL_ENABLE,VOICEMAIL_VMPWD,VOICEMAIL_EMAIL\n" +
+		"5000,,\"User 5000 functional testing\",default,0,,,5000,sip,SIP/5000,fixed,5000,\"User 5000 functional testing\",\"device <5000>\",a35fe7f7fe8217b4369a0af4244d1fca,yes,1234,u5000@example.com\n"
+	src, rows := readAll(t, upper, Options{})
+	if src.Peer != "freepbx-extensions" || field(rows[0], csvin.Extension) != "5000" || field(rows[0], csvin.LastName) != "testing" ||
+		field(rows[0], csvin.CallerID) != "" || field(rows[0], csvin.Email) != "u5000@example.com" {
+		t.Errorf("upper-case export: %s %+v", src.Peer, rows[0].Fields)
+	}
+	legacy := "action,extension,name,cid_masquerade,sipname,directdid,outboundcid,ringtimer,callwaiting,tech,devinfo_secret,devinfo_dtmfmode,vm,vmpwd,email\n" +
+		"add,12345,John Doe,,,4155550199,,,enabled,sip,1234,rfc2833,enabled,123456789,jdoe@example.com\n" +
+		"del,12346,,,,,,,,,,,,,\n"
+	src, rows = readAll(t, legacy, Options{})
+	if src.Peer != "freepbx-extensions" || field(rows[0], csvin.DID) != "4155550199" || field(rows[0], csvin.Email) != "jdoe@example.com" {
+		t.Errorf("legacy export: %s %+v", src.Peer, rows[0].Fields)
+	}
+	if rows[1].Skip == nil || rows[1].Skip.Code != pbx.CodeDeleteRow {
+		t.Errorf("del row: %+v", rows[1].Skip)
+	}
+}
