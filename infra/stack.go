@@ -364,6 +364,11 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
 	portalAPI.allow("TableRead", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}, []string{tableArn}, nil)
 
+	// The softswitch read path (infra/softswitch.go).
+	if _, err := addSoftswitchLookup(stack, defaults, table, sipKey, tenantContext); err != nil {
+		return nil, err
+	}
+
 	uploads.AddEventNotification(awss3.EventType_OBJECT_CREATED, awss3notifications.NewLambdaDestination(ingest.Function),
 		&awss3.NotificationKeyFilter{Prefix: jsii.String(uploadsPrefix), Suffix: jsii.String(".csv")})
 
