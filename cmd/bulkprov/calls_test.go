@@ -305,4 +305,3 @@ func flipFirst(s string) string {
 	}
 	return "a" + s[1:]
 }
-
