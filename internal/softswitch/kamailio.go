@@ -5,7 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"net"
-	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -33,7 +33,7 @@ type KamailioConfig struct {
 	// TrunkPort takes carriers' INVITEs to DIDs (UDP), unauthenticated:
 	// restrict it to the carriers' addresses.
 	TrunkPort int
-	// LookupURL is the SIP lookup API's base URL (no trailing slash).
+	// LookupURL is the SIP lookup API's base URL.
 	LookupURL string
 	// Token is the bearer token the API accepts.
 	Token string
@@ -67,9 +67,8 @@ func (c KamailioConfig) Validate() error {
 			return fmt.Errorf("kamailio config: transport %q (udp or tcp; put TLS in front with your certificates)", t)
 		}
 	}
-	u, err := url.Parse(c.LookupURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.HasSuffix(c.LookupURL, "/") {
-		return fmt.Errorf("kamailio config: lookup URL %q must be http(s)://host[/path] without a trailing slash", c.LookupURL)
+	if !lookupURLRE.MatchString(c.LookupURL) {
+		return fmt.Errorf("kamailio config: lookup URL %q must be http(s)://host[:port][/path] (no query, no quotes, no $)", c.LookupURL)
 	}
 	if !ValidToken(c.Token) {
 		return fmt.Errorf("kamailio config: the token must be %d-%d URL-safe characters", minTokenLen, maxTokenLen)
@@ -83,8 +82,14 @@ func (c KamailioConfig) Validate() error {
 	return nil
 }
 
-// RenderKamailio returns the Kamailio configuration file for c.
+// lookupURLRE: the URL goes into a Kamailio string, where '"' ends it and
+// '$' starts a pseudo-variable.
+var lookupURLRE = regexp.MustCompile(`^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/%-]*)?$`)
+
+// RenderKamailio returns the Kamailio configuration file for c. A trailing
+// slash of LookupURL (as the stack's SipLookupUrl output has) is dropped.
 func RenderKamailio(c KamailioConfig) ([]byte, error) {
+	c.LookupURL = strings.TrimRight(c.LookupURL, "/")
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
