@@ -29,7 +29,9 @@ a phone's HA1, an extension's SIP user or a DID's inbound route with
 The token is read from --token-file; when the file does not exist a new token
 is generated and written there (mode 0600); without --token-file a new token
 is printed. --kamailio-cfg FILE writes a ready Kamailio configuration that
-uses this server (kamailio -DD -E -f FILE).
+uses this server (kamailio -DD -E -f FILE); with --lookup-url URL (e.g. the
+stack's SipLookupUrl output) it writes the configuration for that URL and
+exits without serving.
 
 flags:
 `
@@ -47,6 +49,7 @@ func runSIPLookup(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	trunkPort := fs.Int("trunk-port", 5070, "Kamailio's port for carriers' DID calls (with --kamailio-cfg)")
 	transports := fs.String("transport", "udp,tcp", "Kamailio's transports for phones (with --kamailio-cfg)")
 	cacheTTL := fs.Duration("cache-ttl", softswitch.DefaultCacheTTL, "how long Kamailio caches an answer (with --kamailio-cfg)")
+	lookupURL := fs.String("lookup-url", "", "with --kamailio-cfg: write the configuration for this API `URL` and exit")
 	if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
 		return code
 	}
@@ -58,22 +61,34 @@ func runSIPLookup(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
+	writeCfg := func(base string) error {
+		cfg, err := softswitch.RenderKamailio(softswitch.KamailioConfig{
+			Address: *sipAddr, Port: *sipPort, TrunkPort: *trunkPort, Transports: splitList(*transports),
+			LookupURL: base, Token: token, CacheTTL: *cacheTTL, Debug: 2,
+		})
+		if err != nil {
+			return err
+		}
+		// The file holds the token: owner-only, like the token file.
+		return os.WriteFile(*kamCfg, cfg, 0o600)
+	}
+	if *lookupURL != "" {
+		if *kamCfg == "" || *tokenFile == "" {
+			return fail(exitUsage, "--lookup-url needs --kamailio-cfg FILE and --token-file FILE (the token the deployed API accepts)")
+		}
+		if err := writeCfg(*lookupURL); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		fmt.Fprintf(stdout, "Kamailio configuration for %s written to %s\n", *lookupURL, *kamCfg)
+		return exitOK
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
 	base := "http://" + ln.Addr().String()
 	if *kamCfg != "" {
-		cfg, err := softswitch.RenderKamailio(softswitch.KamailioConfig{
-			Address: *sipAddr, Port: *sipPort, TrunkPort: *trunkPort, Transports: splitList(*transports),
-			LookupURL: base, Token: token, CacheTTL: *cacheTTL, Debug: 2,
-		})
-		if err != nil {
-			_ = ln.Close()
-			return fail(exitUsage, "%v", err)
-		}
-		// The file holds the token: owner-only, like the token file.
-		if err := os.WriteFile(*kamCfg, cfg, 0o600); err != nil {
+		if err := writeCfg(base); err != nil {
 			_ = ln.Close()
 			return fail(exitUsage, "%v", err)
 		}

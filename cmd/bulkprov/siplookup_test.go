@@ -83,6 +83,19 @@ func TestSIPLookupCommand(t *testing.T) {
 	serve("new bearer token written to " + tokenFile)
 	serve("bearer token read from " + tokenFile)
 
+	// For the deployed API: the configuration only, no server.
+	var out syncBuffer
+	deployed := "https://abcdef.lambda-url.eu-west-1.on.aws/"
+	if code := dispatch(context.Background(), []string{"sip-lookup", "--lookup-url", deployed, "--token-file", tokenFile,
+		"--kamailio-cfg", cfgFile, "--sip-addr", "192.0.2.10"}, &out, &out); code != exitOK {
+		t.Fatalf("--lookup-url: exit %d %s", code, out.String())
+	}
+	cfg, err := os.ReadFile(cfgFile)
+	must(t, err)
+	if !strings.Contains(string(cfg), `"https://abcdef.lambda-url.eu-west-1.on.aws/v1/sip/did?`) || !strings.Contains(string(cfg), "listen=udp:192.0.2.10:5060") {
+		t.Errorf("config for the deployed URL:\n%s", cfg)
+	}
+
 	must(t, os.WriteFile(tokenFile, []byte("short\n"), 0o600))
 	var stderr syncBuffer
 	if code := dispatch(context.Background(), []string{"sip-lookup", "--token-file", tokenFile}, &syncBuffer{}, &stderr); code != exitUsage ||
