@@ -33,8 +33,8 @@ import (
 const callsCacheTTL = 2 * time.Second
 
 // callsSlack is what the bound may be exceeded by: htable's expiry has
-// one-second resolution, plus one call attempt of the polling loop.
-const callsSlack = 2 * time.Second
+// one-second resolution.
+const callsSlack = time.Second
 
 // TestCallsThroughKamailio: users created from one CSV by `bulkprov run`
 // register with the credentials of their phone files on a real Kamailio
@@ -188,7 +188,7 @@ func TestCallsThroughKamailio(t *testing.T) {
 	}
 	changed := time.Now()
 	took := pollUntilRefused(t, carrier, didURI("+14155550101"), brunoUA, changed)
-	t.Logf("DID +14155550101 moved away by on-existing=update: refused (404) %.2fs after the job finished (bound %s + %s)", took.Seconds(), callsCacheTTL, callsSlack)
+	t.Logf("DID +14155550101 moved away by on-existing=update: the first call refused (404) started %.2fs after the job finished (bound %s + %s)", took.Seconds(), callsCacheTTL, callsSlack)
 	if answered, status := carrier.call(t, didURI("+14155550111"), brunoUA); !answered {
 		t.Errorf("the moved-to DID +14155550111: %s", status)
 	}
@@ -205,7 +205,7 @@ func TestCallsThroughKamailio(t *testing.T) {
 	deleteUser(t, ctx, p.Stack.Clients.DynamoDB, p.Stack.Table, "acme", "100")
 	deleted := time.Now()
 	took = pollUntilRefused(t, brunoUA, "100", annUA, deleted)
-	t.Logf("user 100-acme deleted: calls to extension 100 refused (404) %.2fs after the deletion (bound %s + %s)", took.Seconds(), callsCacheTTL, callsSlack)
+	t.Logf("user 100-acme deleted: the first call to extension 100 refused (404) started %.2fs after the deletion (bound %s + %s)", took.Seconds(), callsCacheTTL, callsSlack)
 	time.Sleep(time.Until(deleted.Add(callsCacheTTL + time.Second)))
 	if got := register("100-acme after deletion", accountFromPhone(ann)); got != "REGISTER_FAIL" {
 		t.Errorf("deleted user's phone: %s, want REGISTER_FAIL", got)
@@ -216,25 +216,25 @@ func TestCallsThroughKamailio(t *testing.T) {
 }
 
 // pollUntilRefused calls target until the call is refused with 404 and
-// returns how long after since that was; it fails beyond the bound.
+// returns when, after since, the refused attempt started. It fails when an
+// attempt that started later than the bound was still answered: an
+// answered call was routed before Kamailio's cache expired, so its start
+// is a lower bound of that moment whatever the machine's load.
 func pollUntilRefused(t *testing.T, from *ua, target string, callee *ua, since time.Time) time.Duration {
 	t.Helper()
 	for {
+		start := time.Since(since)
 		answered, status := from.call(t, target, callee)
-		took := time.Since(since)
 		if !answered && strings.Contains(status, "404") {
-			if took > callsCacheTTL+callsSlack {
-				t.Errorf("%s refused only after %s, beyond the bound %s + %s", target, took, callsCacheTTL, callsSlack)
-			}
-			return took
+			return start
 		}
 		if !answered {
 			t.Fatalf("%s: %q while waiting for 404", target, status)
 		}
-		if took > callsCacheTTL+callsSlack+5*time.Second {
-			t.Fatalf("%s still answered %s after the change (bound %s + %s)", target, took, callsCacheTTL, callsSlack)
+		if start > callsCacheTTL+callsSlack {
+			t.Fatalf("%s: a call started %s after the change was still answered (bound %s + %s)", target, start, callsCacheTTL, callsSlack)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

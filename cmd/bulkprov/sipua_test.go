@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -372,8 +371,6 @@ func (u *ua) drain() {
 		}
 	}
 }
-
-var sipStatusRE = regexp.MustCompile(`\b([1-6][0-9][0-9])\b`)
 
 // call dials target and reports whether the call was answered, with the
 // final status of a failed one (e.g. "404 Not Found"). When callee is
