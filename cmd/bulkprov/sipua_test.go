@@ -212,7 +212,8 @@ type uaEvent struct {
 }
 
 // ua is a running baresip driven over its ctrl_tcp interface (netstring
-// JSON commands and events).
+// JSON commands and events, as baresip's modules/ctrl_tcp documents them;
+// commands are the menu module's: uanew, dial, hangup).
 type ua struct {
 	name   string
 	proc   *proc
