@@ -17,10 +17,10 @@ import (
 
 	"github.com/bulkprov/bulkprov/internal/callstats"
 	"github.com/bulkprov/bulkprov/internal/cost"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/localrun"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/stepfn"
-	"github.com/bulkprov/bulkprov/internal/store"
 	"github.com/bulkprov/bulkprov/internal/tenants"
 )
 
@@ -175,7 +175,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type runResult struct {
 	file        string
 	key         string
-	jobs        []store.Job
+	jobs        []jobmodel.Job
 	stats       callstats.Stats
 	metered     cost.Metered
 	invocations map[string]int // Lambda invocations by state, from the engine
@@ -243,11 +243,11 @@ func runOne(ctx context.Context, p *localrun.Pipeline, file string, meta map[str
 }
 
 // jobSucceeded: the job finished and no row failed or was invalid.
-func jobSucceeded(j store.Job) bool {
+func jobSucceeded(j jobmodel.Job) bool {
 	switch j.Status {
-	case store.JobDone:
+	case jobmodel.Done:
 		return true
-	case store.JobDryRun:
+	case jobmodel.DryRun:
 		return j.Counts.Invalid == 0 && j.Counts.Failed == 0
 	}
 	return false

@@ -25,8 +25,8 @@ import (
 
 	steps "github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // Objects is the S3 API the handler uses; *s3.Client satisfies it.
@@ -39,7 +39,7 @@ type Objects interface {
 type Jobs interface {
 	TenantLookup
 	LoadSettings(ctx context.Context, tenant string, extra ...[]byte) (pbx.Settings, error)
-	CreateJob(ctx context.Context, job store.Job) (created bool, existing store.Job, err error)
+	CreateJob(ctx context.Context, job jobmodel.Job) (created bool, existing jobmodel.Job, err error)
 	UpdateJobStatus(ctx context.Context, tenant, id, status string, counts steps.Counts, errMsg string) error
 }
 
@@ -174,7 +174,7 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) er
 		}
 		return fmt.Errorf("load settings of tenant %s: %w", tenant, err)
 	}
-	upload := store.JobUpload{Bucket: bucket, Key: key, VersionID: rec.S3.Object.VersionID, ETag: rec.S3.Object.ETag}
+	upload := jobmodel.Upload{Bucket: bucket, Key: key, VersionID: rec.S3.Object.VersionID, ETag: rec.S3.Object.ETag}
 	jobID := JobID(bucket, key, upload.VersionID, upload.ETag, rec.S3.Object.Sequencer)
 	log := h.log.With("job", jobID, "tenant", tenant)
 
@@ -204,15 +204,15 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) er
 			return fmt.Errorf("load settings of tenant %s: %w", tenant, err)
 		}
 	}
-	created, existing, err := h.jobs.CreateJob(ctx, store.Job{
-		Tenant: tenant, ID: jobID, Status: store.JobValidating, Upload: upload, Options: settings.Upload,
+	created, existing, err := h.jobs.CreateJob(ctx, jobmodel.Job{
+		Tenant: tenant, ID: jobID, Status: jobmodel.Validating, Upload: upload, Options: settings.Upload,
 		RowsKey: jobfiles.RowsKey(tenant, jobID), ValidationKey: jobfiles.ValidationJSONKey(tenant, jobID),
 		CreatedAt: time.Now().UTC(),
 	})
 	if err != nil {
 		return fmt.Errorf("create job %s: %w", jobID, err)
 	}
-	if !created && existing.Status != store.JobValidating {
+	if !created && existing.Status != jobmodel.Validating {
 		log.InfoContext(ctx, "duplicate event: job already exists", "status", existing.Status)
 		return nil
 	}
@@ -311,16 +311,16 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 	var status, heldBecause, errMsg string
 	switch {
 	case report.Valid == 0 && report.Invalid == 0 && report.Skipped > 0:
-		status = store.JobDone // every row exists already and on-existing is skip
+		status = jobmodel.Done // every row exists already and on-existing is skip
 	case report.Valid == 0:
-		status, errMsg = store.JobRejected, "no row is valid"
+		status, errMsg = jobmodel.Rejected, "no row is valid"
 	case j.settings.Upload.DryRun:
-		status, heldBecause = store.JobDryRun, "dry run: nothing was created"
+		status, heldBecause = jobmodel.DryRun, "dry run: nothing was created"
 	case j.settings.AllOrNothing && report.Invalid > 0:
-		status, heldBecause = store.JobHeld, "held back: the file has invalid rows and this tenant processes files all or nothing"
+		status, heldBecause = jobmodel.Held, "held back: the file has invalid rows and this tenant processes files all or nothing"
 		errMsg = fmt.Sprintf("%d invalid rows; nothing was created", report.Invalid)
 	default:
-		status = store.JobRunning
+		status = jobmodel.Running
 	}
 
 	rejectedBody := io.ReadSeeker(rejected.f)
@@ -343,7 +343,7 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 	if err := j.putReport(ctx, report); err != nil {
 		return err
 	}
-	if status == store.JobRunning {
+	if status == jobmodel.Running {
 		if err := j.put(ctx, jobfiles.RowsKey(j.tenant, j.id), rows.f, "application/x-ndjson"); err != nil {
 			return err
 		}
@@ -352,7 +352,7 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 		}
 	}
 	if err := j.h.jobs.UpdateJobStatus(ctx, j.tenant, j.id, status, counts, errMsg); err != nil {
-		if status == store.JobRunning && pbx.ErrorCode(err) == pbx.ECONFLICT {
+		if status == jobmodel.Running && pbx.ErrorCode(err) == pbx.ECONFLICT {
 			// The workflow finished before RUNNING was recorded: its final
 			// status stands.
 			j.log.InfoContext(ctx, "workflow finished before ingest recorded RUNNING")
@@ -362,7 +362,7 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 	}
 	j.log.InfoContext(ctx, "upload ingested", "status", status, "rows", report.Rows, "valid", report.Valid,
 		"invalid", report.Invalid, "skipped", report.Skipped, "held", counts.Held)
-	if status != store.JobRunning {
+	if status != jobmodel.Running {
 		return j.finalize(ctx)
 	}
 	return nil
@@ -387,8 +387,8 @@ func (j *jobRun) reject(ctx context.Context, report *Report) error {
 		return err
 	}
 	counts := steps.Counts{Rows: report.Rows}
-	if err := j.h.jobs.UpdateJobStatus(ctx, j.tenant, j.id, store.JobRejected, counts, report.FileError.Message); err != nil {
-		return fmt.Errorf("job %s status %s: %w", j.id, store.JobRejected, err)
+	if err := j.h.jobs.UpdateJobStatus(ctx, j.tenant, j.id, jobmodel.Rejected, counts, report.FileError.Message); err != nil {
+		return fmt.Errorf("job %s status %s: %w", j.id, jobmodel.Rejected, err)
 	}
 	j.log.WarnContext(ctx, "upload rejected", "code", report.FileError.Code, "line", report.FileError.Line, "reason", report.FileError.Message)
 	return j.finalize(ctx)

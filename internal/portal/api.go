@@ -28,8 +28,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bulkprov/bulkprov/internal/ingest"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // TenantClaim is the JWT claim that names the caller's tenant.
@@ -43,8 +43,8 @@ const (
 
 // JobStore reads a tenant's jobs; *store.Store satisfies it.
 type JobStore interface {
-	GetJob(ctx context.Context, tenant, id string) (store.Job, error)
-	ListJobs(ctx context.Context, tenant string, limit int) ([]store.Job, error)
+	GetJob(ctx context.Context, tenant, id string) (jobmodel.Job, error)
+	ListJobs(ctx context.Context, tenant string, limit int) ([]jobmodel.Job, error)
 }
 
 // SettingsLoader returns a tenant's effective settings with extra overrides

@@ -26,6 +26,7 @@ import (
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/callstats"
 	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/records"
 	"github.com/bulkprov/bulkprov/internal/secrets"
@@ -80,7 +81,7 @@ func options(mod func(*pbx.Options)) pbx.Options {
 // job stores a job item the way ingest does.
 func (e *env) job(t testing.TB, id string, o pbx.Options) string {
 	t.Helper()
-	if _, _, err := e.st.CreateJob(context.Background(), store.Job{Tenant: e.tenant, ID: id, Status: store.JobRunning, Options: o, CreatedAt: jobCreated}); err != nil {
+	if _, _, err := e.st.CreateJob(context.Background(), jobmodel.Job{Tenant: e.tenant, ID: id, Status: jobmodel.Running, Options: o, CreatedAt: jobCreated}); err != nil {
 		t.Fatal(err)
 	}
 	return id

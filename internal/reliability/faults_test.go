@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
-	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/welcome"
 )
 
@@ -16,7 +16,7 @@ import (
 func TestCleanRun(t *testing.T) {
 	c := suite.cleanRun(t)
 	rows := tenantEnv{Name: "T"}.users(stdRows)
-	if !slices.Equal(c.JobStatuses, []string{store.JobDone}) {
+	if !slices.Equal(c.JobStatuses, []string{jobmodel.Done}) {
 		t.Fatalf("clean run jobs = %v, want one DONE", c.JobStatuses)
 	}
 	checkEveryLineOnce(t, c, stdRows)

@@ -12,7 +12,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
-	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/welcome"
 )
 
@@ -203,7 +203,7 @@ func (h *harness) observeMix(t *testing.T, env mixEnv, key string) *observed {
 	for _, j := range jobs {
 		o.JobStatuses = append(o.JobStatuses, j.Status)
 	}
-	if len(jobs) == 1 && jobs[0].Status != store.JobRunning {
+	if len(jobs) == 1 && jobs[0].Status != jobmodel.Running {
 		o.Report, o.ReportCodes = h.report(t, env.Name, jobs[0].ID, norm)
 	}
 	o.Items = h.items(t, env.Name, norm)
@@ -341,7 +341,7 @@ func checkMixRun(t checker, o *observed, rows []mixRow) {
 		t.Fatalf("jobs = %v, want exactly one", o.JobStatuses)
 	}
 	switch s := o.JobStatuses[0]; s {
-	case store.JobDone, store.JobPartial, store.JobFailed, store.JobRejected:
+	case jobmodel.Done, jobmodel.Partial, jobmodel.Failed, jobmodel.Rejected:
 	default:
 		t.Fatalf("job status %s is not final", s)
 	}
