@@ -125,7 +125,7 @@ func JobID(bucket, key, versionID, etag, sequencer string) string {
 // a key: other prefixes, "..", "//", backslashes, control characters.
 func TenantFromKey(key string) (string, error) {
 	bad := func(why string) error {
-		return pbx.Errorf(pbx.CodeBadKey, "key", "upload key %q %s", clip(key), why)
+		return pbx.Errorf(pbx.CodeBadKey, "key", "upload key %q %s", pbx.Clip(key), why)
 	}
 	const prefix = "tenants/"
 	switch {
@@ -149,7 +149,7 @@ func TenantFromKey(key string) (string, error) {
 		return "", bad("is not a .csv file")
 	}
 	if err := pbx.ValidateTenantName(tenant); err != nil {
-		return "", pbx.Errorf(pbx.CodeBadTenant, "key", "upload key %q: %s", clip(key), pbx.ErrorMessage(err))
+		return "", pbx.Errorf(pbx.CodeBadTenant, "key", "upload key %q: %s", pbx.Clip(key), pbx.ErrorMessage(err))
 	}
 	return tenant, nil
 }
@@ -159,17 +159,17 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) er
 	// S3 URL-encodes event keys, spaces as '+'.
 	key, err := url.QueryUnescape(rec.S3.Object.Key)
 	if err != nil {
-		h.log.WarnContext(ctx, "upload rejected: undecodable key", "bucket", bucket, "key", clip(rec.S3.Object.Key))
+		h.log.WarnContext(ctx, "upload rejected: undecodable key", "bucket", bucket, "key", pbx.Clip(rec.S3.Object.Key))
 		return nil
 	}
 	tenant, err := TenantFromKey(key)
 	if err != nil {
-		h.log.WarnContext(ctx, "upload rejected", "bucket", bucket, "key", clip(key), "code", pbx.ErrorCode(err), "reason", pbx.ErrorMessage(err))
+		h.log.WarnContext(ctx, "upload rejected", "bucket", bucket, "key", pbx.Clip(key), "code", pbx.ErrorCode(err), "reason", pbx.ErrorMessage(err))
 		return nil
 	}
 	if _, err := h.jobs.LoadSettings(ctx, tenant); err != nil {
 		if code := pbx.ErrorCode(err); code == pbx.ENOTFOUND || code == pbx.EINVALID {
-			h.log.WarnContext(ctx, "upload rejected: unknown tenant", "bucket", bucket, "key", clip(key), "tenant", tenant)
+			h.log.WarnContext(ctx, "upload rejected: unknown tenant", "bucket", bucket, "key", pbx.Clip(key), "tenant", tenant)
 			return nil
 		}
 		return fmt.Errorf("load settings of tenant %s: %w", tenant, err)
@@ -186,7 +186,7 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) er
 	var noKey *s3types.NoSuchKey
 	switch {
 	case errors.As(err, &noKey):
-		log.WarnContext(ctx, "upload gone before ingest read it", "key", clip(key))
+		log.WarnContext(ctx, "upload gone before ingest read it", "key", pbx.Clip(key))
 		return nil
 	case err != nil:
 		return fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)

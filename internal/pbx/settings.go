@@ -40,12 +40,12 @@ func (o Options) Validate() error {
 	switch o.OnExisting {
 	case OnExistingFail, OnExistingSkip, OnExistingUpdate:
 	default:
-		return Errorf(EINVALID, "on-existing", "must be fail, skip or update, not %q", truncate(string(o.OnExisting), 20))
+		return Errorf(EINVALID, "on-existing", "must be fail, skip or update, not %q", ClipN(string(o.OnExisting), 20))
 	}
 	switch o.Welcome {
 	case WelcomeInvite, WelcomePassword, WelcomeNone:
 	default:
-		return Errorf(EINVALID, "welcome", "must be invite, password or none, not %q", truncate(string(o.Welcome), 20))
+		return Errorf(EINVALID, "welcome", "must be invite, password or none, not %q", ClipN(string(o.Welcome), 20))
 	}
 	return nil
 }
@@ -161,7 +161,7 @@ func (s Settings) Validate() error {
 	case s.ExtensionMinLen < 1 || s.ExtensionMaxLen < s.ExtensionMinLen || s.ExtensionMaxLen > 12:
 		return Errorf(EINVALID, "extension_min_len", "extension lengths %d-%d are not a valid range within 1-12", s.ExtensionMinLen, s.ExtensionMaxLen)
 	case len(s.DefaultRegion) != 2 || strings.ToUpper(s.DefaultRegion) != s.DefaultRegion:
-		return Errorf(EINVALID, "default_region", "must be a two-letter ISO 3166 region such as US, not %q", truncate(s.DefaultRegion, 10))
+		return Errorf(EINVALID, "default_region", "must be a two-letter ISO 3166 region such as US, not %q", ClipN(s.DefaultRegion, 10))
 	case s.MaxObjectBytes <= 0:
 		return Errorf(EINVALID, "max_object_bytes", "must be positive")
 	case s.MaxRows <= 0:
@@ -178,7 +178,7 @@ func (s Settings) Validate() error {
 	switch s.Provisioning.Transport {
 	case "udp", "tcp", "tls":
 	default:
-		return Errorf(EINVALID, "provisioning.transport", "must be udp, tcp or tls, not %q", truncate(s.Provisioning.Transport, 10))
+		return Errorf(EINVALID, "provisioning.transport", "must be udp, tcp or tls, not %q", ClipN(s.Provisioning.Transport, 10))
 	}
 	if s.Provisioning.Enabled && s.Provisioning.Registrar == "" {
 		return Errorf(EINVALID, "provisioning.registrar", "is required when provisioning is enabled")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
+	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/welcome"
 )
 
@@ -198,12 +199,12 @@ func compareWithClean(t *testing.T, got, clean *observed, rows []userRow, emails
 	// and got at most one message; every other row is as in the clean run.
 	uncertain := 0
 	for line, code := range got.ReportCodes {
-		if code == welcome.CodeEmailUncertain {
+		if code == pbx.CodeEmailUncertain {
 			uncertain++
 			continue
 		}
 		if code != "" {
-			t.Errorf("line %d: code %q, want none or %s", line, code, welcome.CodeEmailUncertain)
+			t.Errorf("line %d: code %q, want none or %s", line, code, pbx.CodeEmailUncertain)
 		}
 	}
 	if uncertain > welcome.DefaultChunkSize {

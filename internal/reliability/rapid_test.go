@@ -13,6 +13,7 @@ import (
 
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
+	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/welcome"
 )
 
@@ -447,12 +448,12 @@ func compareMix(t checker, got, clean *observed, emailsAtMostOnce bool) {
 	}
 	uncertain := 0
 	for line, code := range got.ReportCodes {
-		if code == welcome.CodeEmailUncertain && clean.ReportCodes[line] == "" {
+		if code == pbx.CodeEmailUncertain && clean.ReportCodes[line] == "" {
 			uncertain++
 			continue
 		}
 		if code != clean.ReportCodes[line] {
-			t.Errorf("line %d: code %q, clean run %q (only %s may differ)", line, code, clean.ReportCodes[line], welcome.CodeEmailUncertain)
+			t.Errorf("line %d: code %q, clean run %q (only %s may differ)", line, code, clean.ReportCodes[line], pbx.CodeEmailUncertain)
 		}
 	}
 	if uncertain > welcome.DefaultChunkSize {

@@ -21,11 +21,8 @@ import (
 // Purpose is the ledger purpose and SES tag of the welcome email.
 const Purpose = "welcome"
 
-// CodeEmailUncertain marks a row whose email may or may not have gone out:
-// an earlier attempt reserved it and never recorded the outcome. It is
-// reported as a failed email with this code; only an explicit
-// `bulkprov send-welcome --resend-uncertain` sends it again.
-const CodeEmailUncertain = "email_uncertain"
+// pbx.CodeEmailUncertain is pbx.CodeEmailUncertain, kept while callers move.
+const CodeEmailUncertain = pbx.CodeEmailUncertain
 
 const uncertainMessage = "an earlier attempt was interrupted while sending: the email may or may not have been delivered; " +
 	"run bulkprov send-welcome --resend-uncertain to send it again"
@@ -185,7 +182,7 @@ func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options)
 			out.AlreadySent++
 		case w.result.EmailStatus == events.EmailDeferred:
 			out.Deferred++
-		case w.result.Code == CodeEmailUncertain:
+		case w.result.Code == pbx.CodeEmailUncertain:
 			out.Uncertain++
 			out.Failed++
 		default:

@@ -516,7 +516,7 @@ func TestHandlerUncertainIsNotResent(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := f.emailResults(t, out)[2]
-	if out.Sent != 1 || out.Uncertain != 1 || r.EmailStatus != events.EmailFailed || r.Code != CodeEmailUncertain || !strings.Contains(r.Message, "--resend-uncertain") {
+	if out.Sent != 1 || out.Uncertain != 1 || r.EmailStatus != events.EmailFailed || r.Code != pbx.CodeEmailUncertain || !strings.Contains(r.Message, "--resend-uncertain") {
 		t.Fatalf("output %+v, ann %+v", out, r)
 	}
 	if n := len(f.outbox(t)["ann@wunc.example"]); n != 0 {
