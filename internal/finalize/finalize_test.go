@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -21,14 +20,13 @@ import (
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var stack *devstack.Stack
 
 func TestMain(m *testing.M) {
-	os.Exit(devstack.ForTests(m, devstack.Config{}, func(s *devstack.Stack) { stack = s }))
+	os.Exit(testkit.ForTests(m, devstack.Config{}, func(s *devstack.Stack) { stack = s }))
 }
 
 var created = time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
@@ -110,19 +108,7 @@ func get(t *testing.T, key string) []byte {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n%s", name, got)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name), got)
 }
 
 func TestReportAccountsForEveryLine(t *testing.T) {

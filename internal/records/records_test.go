@@ -31,6 +31,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/records"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
 
 // One devstack (DynamoDB Local, S3, KMS) for the package; tests keep apart
@@ -43,7 +44,7 @@ var (
 
 func TestMain(m *testing.M) {
 	cfg := devstack.Config{APIOptions: []func(*middleware.Stack) error{counter.Middleware()}}
-	os.Exit(devstack.ForTests(m, cfg, func(s *devstack.Stack) { stack = s }))
+	os.Exit(testkit.ForTests(m, cfg, func(s *devstack.Stack) { stack = s }))
 }
 
 // jobCreated is recent: DynamoDB Local applies TTL, and invite items
