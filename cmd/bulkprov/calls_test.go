@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/localrun"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/softswitch"
@@ -183,7 +184,7 @@ func TestCallsThroughKamailio(t *testing.T) {
 	must(t, err)
 	jobs, err := p.JobsFor(ctx, key)
 	must(t, err)
-	if len(jobs) != 1 || jobs[0].Status != store.JobDone {
+	if len(jobs) != 1 || jobs[0].Status != jobmodel.Done {
 		t.Fatalf("update jobs %+v", jobs)
 	}
 	changed := time.Now()

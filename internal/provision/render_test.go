@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,9 +12,8 @@ import (
 	"testing"
 
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current templates")
 
 // familyModel is one model per family for golden files.
 func familyModel() map[Family]string {
@@ -96,7 +94,7 @@ func TestRenderGolden(t *testing.T) {
 				t.Fatalf("rendering is not deterministic (err %v)", err)
 			}
 			golden := filepath.Join("testdata", string(family)+".golden")
-			if *update {
+			if testkit.Updating() {
 				if err := os.WriteFile(golden, dump(got.Files), 0o644); err != nil {
 					t.Fatal(err)
 				}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/bulkprov/bulkprov/internal/pbx"
 )
 
 // Handler serves the SIP lookup API (README.md, "Wiring a softswitch"):
@@ -77,7 +79,7 @@ func (h *Handler) serveStatus(ctx context.Context, method, path string, q url.Va
 	}
 	status, body, tenant, outcome := h.answer(ctx, method, path, q, authorization)
 	log.LogAttrs(ctx, slog.LevelInfo, "sip lookup",
-		slog.String("path", clip(path, 64)), slog.String("tenant", tenant), slog.Int("status", status),
+		slog.String("path", pbx.ClipN(path, 64)), slog.String("tenant", tenant), slog.Int("status", status),
 		slog.String("outcome", outcome), slog.Duration("took", now().Sub(start)))
 	return status, body
 }

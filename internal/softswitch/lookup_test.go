@@ -20,12 +20,13 @@ import (
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/softswitch"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
 
 var stack *devstack.Stack
 
 func TestMain(m *testing.M) {
-	os.Exit(devstack.ForTests(m, devstack.Config{}, func(s *devstack.Stack) { stack = s }))
+	os.Exit(testkit.ForTests(m, devstack.Config{}, func(s *devstack.Stack) { stack = s }))
 }
 
 // fixture writes tenants acme and beta with users through the store's own

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/bulkprov/bulkprov/internal/pbx"
 )
 
 // Token bounds: a generated token is 43 characters (32 random bytes,
@@ -56,7 +58,7 @@ func ParseTokenHashes(s string) (TokenHashes, error) {
 		}
 		b, err := hex.DecodeString(h)
 		if err != nil || len(b) != sha256.Size {
-			return nil, fmt.Errorf("softswitch token hash %q is not 64 hex digits", clip(h, 80))
+			return nil, fmt.Errorf("softswitch token hash %q is not 64 hex digits", pbx.ClipN(h, 80))
 		}
 		out = append(out, [sha256.Size]byte(b))
 	}
@@ -76,11 +78,4 @@ func (hs TokenHashes) Accepts(authorization string) bool {
 		match |= subtle.ConstantTimeCompare(sum[:], h[:])
 	}
 	return match == 1
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
