@@ -30,6 +30,9 @@ type Resources struct {
 	KMSKeyID           string
 	StateMachineARN    string
 	ProvisioningURL    string // the URL phones are given; bootstrap files point at it
+	// WelcomeConcurrency is phase 2's MaxConcurrency (each child takes that
+	// share of the SES send rate); 0: ingest's default.
+	WelcomeConcurrency int
 }
 
 // ResourcesFromEnv reads the names the CDK stack sets on each function.
@@ -96,12 +99,19 @@ func Build(c *awsconf.Clients, r Resources, log *slog.Logger) (*Handlers, error)
 }
 
 // NewIngest wires the ingest handler; fin writes the report of a job that
-// ends without a workflow.
+// ends without a workflow. With a KMS key it seals the secrets an upload
+// imports (import-secrets); without one they are left out.
 func NewIngest(c *awsconf.Clients, st *store.Store, fin *finalize.Handler, r Resources, log *slog.Logger) *ingest.Handler {
+	var seal ingest.Sealers
+	if r.KMSKeyID != "" {
+		seal = secrets.NewBox(c.KMS, r.KMSKeyID)
+	}
 	return ingest.NewHandler(ingest.Config{
-		JobsBucket:      r.JobsBucket,
-		StateMachineARN: r.StateMachineARN,
-		KnownPhoneModel: provision.KnownModel,
+		Secrets:            seal,
+		JobsBucket:         r.JobsBucket,
+		StateMachineARN:    r.StateMachineARN,
+		WelcomeConcurrency: r.WelcomeConcurrency,
+		KnownPhoneModel:    provision.KnownModel,
 		Finalize: func(ctx context.Context, in events.FinalizeInput) error {
 			_, err := fin.Handle(ctx, in)
 			return err

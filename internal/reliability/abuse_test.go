@@ -268,7 +268,7 @@ func TestHostileFiles(t *testing.T) {
 		}, true, 0},
 		{"1M empty lines", func() io.Reader {
 			return io.MultiReader(strings.NewReader(header), bytes.NewReader(bytes.Repeat([]byte("\n"), 1_000_000)))
-		}, false, 0}, // no data rows: ingest rejects the job ("no row is valid")
+		}, true, 0}, // no data rows: a file-level error (no_rows)
 		{"deeply quoted field", func() io.Reader {
 			return strings.NewReader(header + "200,\"" + strings.Repeat(`""`, 200_000) + "\",Lee,a@x.example\n")
 		}, true, 0},
@@ -372,9 +372,10 @@ func TestHostileUploadThroughPipeline(t *testing.T) {
 func TestSecretsNeverLeak(t *testing.T) {
 	ctx := context.Background()
 	var secrets []string
-	var pins []string
+	var pins, tenants []string
 	for _, mode := range []string{"invite", "password"} {
 		env := suite.newTenant(t, "sec"+mode, nil)
+		tenants = append(tenants, env.Name)
 		rows := env.users(5)
 		meta := stdMeta()
 		meta["welcome"] = mode
@@ -419,7 +420,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	dir := t.TempDir()
 	records := filepath.Join(dir, "records.jsonl")
-	if err := suite.p.ExportRecords(ctx, records); err != nil {
+	if err := suite.p.ExportRecords(ctx, records, tenants...); err != nil {
 		t.Fatal(err)
 	}
 	recordBytes, _ := os.ReadFile(records)
