@@ -121,7 +121,7 @@ func TestFileNames(t *testing.T) {
 		{"polycom-vvx250", []string{"001565a1b2c3.cfg", "001565a1b2c3-bulkprov.cfg"}},
 		{"grandstream-gxp2170", []string{"cfg001565a1b2c3.xml"}},
 		{"cisco-spa504g", []string{"001565a1b2c3.xml"}},
-		{"snom-d735", []string{"001565A1B2C3.xml"}},
+		{"snom-d735", []string{"001565A1B2C3.xml", "001565a1b2c3.xml"}},
 		{"fanvil-x6u", []string{"001565a1b2c3.cfg"}},
 		{"acme-phone", nil},
 	}

@@ -188,7 +188,7 @@ func TestCreatesEveryObject(t *testing.T) {
 
 	r := res.Rows[0]
 	want := events.RowResult{Line: 2, Extension: "100", Name: "Ann Lee", User: "objects-100", SIPUser: "100-objects",
-		Email: "ann@objects.example", DID: "+14155551000", MAC: "0015651a0001", Status: events.StatusCreated}
+		Email: "ann@objects.example", DID: "+14155551000", MAC: "0015651a0001", PhoneModel: "yealink-t54w", Status: events.StatusCreated}
 	if fmt.Sprint(r) != fmt.Sprint(want) {
 		t.Errorf("row result\n got %+v\nwant %+v", r, want)
 	}
