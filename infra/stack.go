@@ -158,6 +158,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	tenantContext := map[string]any{
 		"ForAnyValue:StringEquals": map[string]any{"kms:EncryptionContextKeys": []string{"tenant"}},
 	}
+	bindKeyToCallerTenant(sipKey) // tenantboundary.go
 
 	// ---- SES -------------------------------------------------------------
 	configSet := awsses.NewConfigurationSet(stack, jsii.String("MailConfigurationSet"), &awsses.ConfigurationSetProps{
@@ -363,6 +364,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	portalAPI.allow("ListJobFiles", []string{"s3:ListBucket"}, []string{*jobs.BucketArn()},
 		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
 	portalAPI.allow("TableRead", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}, []string{tableArn}, nil)
+	allowTenantBudgets(portalAPI, tableArn) // tenantboundary.go
 
 	uploads.AddEventNotification(awss3.EventType_OBJECT_CREATED, awss3notifications.NewLambdaDestination(ingest.Function),
 		&awss3.NotificationKeyFilter{Prefix: jsii.String(uploadsPrefix), Suffix: jsii.String(".csv")})
@@ -518,6 +520,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 			UserPoolClients: &[]awscognito.IUserPoolClient{userPoolClient},
 		})
 	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("PortalApiIntegration"), portalAPI.Function, nil)
+	addPortalSecurityHeaders(stack, cfg.Stage, portalCDN, *stage.Url(), signInURL) // tenantboundary.go
 	for _, r := range portalRoutes() {
 		api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 			Path:        jsii.String(r.Path),

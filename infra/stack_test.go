@@ -296,6 +296,10 @@ func testStack(t *testing.T, s *synthesized) {
 			"ReadJobFiles":   {Actions: []string{"s3:GetObject"}, Resources: jobObjects},
 			"ListJobFiles":   listJobFiles,
 			"TableRead":      {Actions: []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"}, Resources: table},
+			// Per-tenant request budgets (issue #17): counters only.
+			"SpendTenantBudgets": {Actions: []string{"dynamodb:UpdateItem"}, Resources: table, Condition: []string{
+				`"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["TENANT#*"]}`,
+				`"ForAllValues:StringEquals":{"dynamodb:Attributes":["PK","SK","Requests","Rows","ExpiresAt"]}`}},
 		},
 		"StateMachineRole": {
 			"InvokeSteps": {Actions: []string{"lambda:InvokeFunction"}, Resources: []string{
@@ -568,6 +572,7 @@ func TestStackDev(t *testing.T) {
 	testDeployedFiles(t, s)
 	testProvisioningRefusal(t, s)
 	testNag(t, s)
+	testTenantBoundary(t, s)
 }
 
 // An explicit cognitoDomainPrefix replaces the account-based default.

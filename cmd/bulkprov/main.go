@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"cost":               {"estimate the AWS cost of N rows from call counts measured locally", runCost},
 		"tenant":             {"check, store or show a tenant's settings", runTenant},
 		"portal":             {"serve the tenant portal and API on the local pipeline", runPortal},
+		"did":                {"manage the operator's DID inventory and each tenant's DID policy", runDID},
 	}
 }
 

@@ -83,7 +83,7 @@ func servePortal(ctx context.Context, ln net.Listener, p *localrun.Pipeline, std
 	h, err := portal.NewLocalServer(portal.LocalConfig{
 		PublicURL: base, S3Endpoint: p.Stack.Endpoints.S3, AWS: p.Stack.Clients.Config,
 		UploadsBucket: p.Stack.UploadsBucket, JobsBucket: p.Stack.JobsBucket,
-		Jobs: p.Store, Settings: p.Store, Lookup: p.Store, Objects: p.Stack.Clients.S3,
+		Jobs: p.Store, Settings: p.Store, Lookup: p.Store, Objects: p.Stack.Clients.S3, Budget: p.Store,
 		Tenants: []string{p.Tenant}, Tokens: tokens, Files: portalweb.Files(),
 		KnownPhoneModel: provision.KnownModel, Logger: log,
 	})

@@ -49,6 +49,7 @@ func main() {
 		Lookup:    st,
 		Presigner: s3.NewPresignClient(clients.S3),
 		Objects:   clients.S3,
+		Budget:    st, // per-tenant request budgets (issue #17)
 	})
 	lambda.Start(h.Handle)
 }

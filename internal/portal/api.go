@@ -80,6 +80,11 @@ type Config struct {
 	KnownPhoneModel func(string) bool
 	Logger          *slog.Logger
 	Now             func() time.Time
+	// APIBudget and ValidateBudget are each tenant's request budgets
+	// (budget.go); zero values take the defaults. They apply when
+	// Deps.Budget is set.
+	APIBudget      store.Budget
+	ValidateBudget store.Budget
 }
 
 // Deps are the handler's collaborators.
@@ -89,6 +94,7 @@ type Deps struct {
 	Lookup    ingest.TenantLookup // stored data to validate against; nil skips those checks
 	Presigner Presigner
 	Objects   ObjectLister
+	Budget    BudgetSpender // per-tenant request budgets; nil spends none
 }
 
 // Handler serves the portal API.
@@ -112,6 +118,12 @@ func New(cfg Config, deps Deps) *Handler {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.APIBudget.Window == 0 {
+		cfg.APIBudget = DefaultAPIBudget
+	}
+	if cfg.ValidateBudget.Window == 0 {
+		cfg.ValidateBudget = DefaultValidateBudget
 	}
 	cfg.BasePath = strings.TrimRight(cfg.BasePath, "/")
 	log := cfg.Logger
@@ -137,6 +149,8 @@ type apiError struct {
 	field   string
 	message string
 	allow   string // for 405
+	// retryAfter is the Retry-After of a 429, in seconds.
+	retryAfter int
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -153,6 +167,7 @@ const (
 	codeTooLarge         = "too_large"
 	codeUnsupportedMedia = "unsupported_media_type"
 	codeNotReady         = "not_ready"
+	codeRateLimited      = "rate_limited"
 )
 
 // route is a matched endpoint.
@@ -238,6 +253,9 @@ func (h *Handler) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, 
 		e := errorf(http.StatusMethodNotAllowed, codeMethod, "use %s for this endpoint", rt.allow)
 		e.allow = rt.allow
 		return events.APIGatewayV2HTTPResponse{}, e
+	}
+	if err := h.spend(ctx, t, h.cfg.APIBudget, 0); err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
 	}
 
 	body := []byte(ev.Body)
@@ -326,6 +344,9 @@ func (h *Handler) errorResponse(ctx context.Context, err error, tenant, method, 
 		Message string `json:"message"`
 	}
 	resp := jsonResponse(ae.status, map[string]body{"error": {ae.code, ae.field, ae.message}})
+	if ae.retryAfter > 0 {
+		resp.Headers["Retry-After"] = retryAfterHeader(ae.retryAfter)
+	}
 	if ae.allow != "" {
 		resp.Headers["Allow"] = ae.allow
 	}

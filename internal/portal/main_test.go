@@ -31,6 +31,8 @@ var stack *devstack.Stack
 const (
 	tenantA = "acme"
 	tenantB = "globex"
+	// tenantBeta is the hostile tenant of the issue #17 tests.
+	tenantBeta = "beta"
 )
 
 func TestMain(m *testing.M) {
@@ -39,11 +41,22 @@ func TestMain(m *testing.M) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		st := store.New(s.Clients.DynamoDB, s.Table)
-		for _, t := range []string{tenantA, tenantB} {
+		for _, t := range []string{tenantA, tenantB, tenantBeta} {
 			if err := st.PutTenant(ctx, pbx.Tenant{Name: t, DisplayName: strings.ToUpper(t)}, pbx.LocalTenantOverrides(t)); err != nil {
 				fmt.Fprintln(os.Stderr, "seed tenant:", err)
 				os.Exit(1)
 			}
+		}
+		// The operator's free test range, which acme may take numbers from
+		// with create-dids (issue #17).
+		dids, _ := store.ExpandDIDRange("+14155550100", "+14155550199")
+		if _, _, err := st.AddDIDs(ctx, dids, ""); err != nil {
+			fmt.Fprintln(os.Stderr, "seed DIDs:", err)
+			os.Exit(1)
+		}
+		if err := st.SetDIDPolicy(ctx, tenantA, store.DIDPolicy{ClaimFree: true}); err != nil {
+			fmt.Fprintln(os.Stderr, "seed DID policy:", err)
+			os.Exit(1)
 		}
 		// Uploads in these tests are not meant to run ingest.
 		s.SetUploadHandler(func(context.Context, events.S3Event) error { return nil })

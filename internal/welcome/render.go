@@ -11,7 +11,6 @@
 package welcome
 
 import (
-	"bytes"
 	"embed"
 	"fmt"
 	htmltemplate "html/template"
@@ -19,6 +18,7 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"text/template/parse"
+	"time"
 	"unicode/utf8"
 
 	"github.com/bulkprov/bulkprov/internal/pbx"
@@ -132,6 +132,22 @@ func ParseTemplates(e pbx.Email) (*Templates, error) {
 	}
 	if t.html, err = parseHTML("email.html_body", html); err != nil {
 		return nil, err
+	}
+	// Issue #17: a tenant's override must render in bounded time and size.
+	for _, o := range []struct {
+		field, src string
+		trees      []*parse.Tree
+	}{
+		{"email.subject", e.Subject, textTrees(t.subject)},
+		{"email.text_body", e.TextBody, textTrees(t.text)},
+		{"email.html_body", e.HTMLBody, htmlTrees(t.html)},
+	} {
+		if o.src == "" {
+			continue
+		}
+		if err := checkBounded(o.field, o.trees); err != nil {
+			return nil, err
+		}
 	}
 	return &t, nil
 }
@@ -250,19 +266,24 @@ func checkVariables(field string, tree *parse.Tree) error {
 	return nil
 }
 
-// Render executes the templates on v. The subject is trimmed and must be
-// one line of printable text.
+// Render executes the templates on v, each within maxRendered bytes and
+// all within maxRenderTime (issue #17; checked when the templates are saved,
+// enforced here at send time). The subject is trimmed and must be one line
+// of printable text.
 func (t *Templates) Render(v Vars) (Content, error) {
 	data := v.data()
-	var subject, text, html bytes.Buffer
-	if err := t.subject.Execute(&subject, data); err != nil {
-		return Content{}, &pbx.Error{Code: pbx.EINVALID, Field: "email.subject", Message: "template does not render: " + err.Error(), Err: err}
+	deadline := time.Now().Add(maxRenderTime)
+	subject := &boundedBuffer{field: "email.subject", max: maxSubjectRenderedBytes, deadline: deadline}
+	text := &boundedBuffer{field: "email.text_body", max: maxBodyRendered, deadline: deadline}
+	html := &boundedBuffer{field: "email.html_body", max: maxBodyRendered, deadline: deadline}
+	if err := t.subject.Execute(subject, data); err != nil {
+		return Content{}, renderError(subject, err)
 	}
-	if err := t.text.Execute(&text, data); err != nil {
-		return Content{}, &pbx.Error{Code: pbx.EINVALID, Field: "email.text_body", Message: "template does not render: " + err.Error(), Err: err}
+	if err := t.text.Execute(text, data); err != nil {
+		return Content{}, renderError(text, err)
 	}
-	if err := t.html.Execute(&html, data); err != nil {
-		return Content{}, &pbx.Error{Code: pbx.EINVALID, Field: "email.html_body", Message: "template does not render: " + err.Error(), Err: err}
+	if err := t.html.Execute(html, data); err != nil {
+		return Content{}, renderError(html, err)
 	}
 	c := Content{Subject: strings.TrimSpace(subject.String()), Text: text.String(), HTML: html.String()}
 	if err := checkHeaderText("subject", c.Subject); err != nil {
