@@ -11,6 +11,8 @@
 //	                                             email ledger "welcome.Status" etc.: RESERVED, then SENT with MessageId
 //	TENANT#acme       JOB#<job>                  job status, counts, options, keys
 //	TENANT#acme       PROVISIONING               hash of the tenant's phone (HTTP Basic) credential
+//	TENANT#acme       DIDPOLICY                  the operator's DID rules for the tenant (inventory.go)
+//	TENANT#acme       BUDGET#<name>#<window>     per-tenant request budget counter, TTL'd (budget.go)
 //	INVITE#<sha256>   INVITE                     global: one-time invite, expires through the TTL
 //	DID#+14155550100  OWNER                      global: the tenant owning a DID
 //	MAC#001565a1b2c3  OWNER                      global: the endpoint owning a MAC
