@@ -520,7 +520,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 			UserPoolClients: &[]awscognito.IUserPoolClient{userPoolClient},
 		})
 	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("PortalApiIntegration"), portalAPI.Function, nil)
-	addPortalSecurityHeaders(stack, cfg.Stage, portalCDN, *stage.Url(), signInURL) // tenantboundary.go
+	addPortalSecurityHeaders(stack, cfg.Stage, portalCDN, signInURL) // tenantboundary.go
 	for _, r := range portalRoutes() {
 		api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 			Path:        jsii.String(r.Path),

@@ -24,27 +24,31 @@ func allowTenantBudgets(f *goFunction, tableArn string) {
 }
 
 // portalCSP is the page's Content-Security-Policy: everything from the page
-// itself, API calls to the HTTP API and the Cognito domain (token endpoint),
-// no framing, no plugins, no inline script (the local server sends the same
-// policy with 'self' for the API).
-func portalCSP(apiURL, signInURL string) string {
+// itself, API calls to HTTP APIs of the stack's region and to the Cognito
+// domain (token endpoint), no framing, no plugins, no inline script (the
+// local server sends the same policy with 'self' for the API). The API is
+// named by its region's domain, not its id: the API's CORS names the
+// distribution, so naming the API here would be a dependency cycle.
+func portalCSP(region, signInURL string) string {
+	api := "https://*.execute-api." + region + ".amazonaws.com"
 	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-		"connect-src 'self' " + apiURL + " " + signInURL + "; frame-ancestors 'none'; base-uri 'none'; " +
+		"connect-src 'self' " + api + " " + signInURL + "; frame-ancestors 'none'; base-uri 'none'; " +
 		"form-action 'self' " + signInURL + "; object-src 'none'"
 }
 
 // addPortalSecurityHeaders gives the portal's distribution a response
 // headers policy with the CSP and the usual security headers, replacing
 // the managed SECURITY_HEADERS policy (which has no CSP). It is set through
-// the L1 because the CSP names the API, created after the distribution.
-func addPortalSecurityHeaders(stack awscdk.Stack, stage string, cdn awscloudfront.Distribution, apiURL, signInURL string) awscloudfront.ResponseHeadersPolicy {
+// the L1 because the CSP names the Cognito domain, created after the
+// distribution.
+func addPortalSecurityHeaders(stack awscdk.Stack, stage string, cdn awscloudfront.Distribution, signInURL string) awscloudfront.ResponseHeadersPolicy {
 	override := jsii.Bool(true)
 	policy := awscloudfront.NewResponseHeadersPolicy(stack, jsii.String("PortalSecurityHeaders"), &awscloudfront.ResponseHeadersPolicyProps{
 		ResponseHeadersPolicyName: jsii.String("bulkprov-" + stage + "-portal-security"),
 		Comment:                   jsii.String("bulkprov " + stage + " portal: CSP and security headers"),
 		SecurityHeadersBehavior: &awscloudfront.ResponseSecurityHeadersBehavior{
 			ContentSecurityPolicy: &awscloudfront.ResponseHeadersContentSecurityPolicy{
-				ContentSecurityPolicy: jsii.String(portalCSP(apiURL, signInURL)), Override: override,
+				ContentSecurityPolicy: jsii.String(portalCSP(*stack.Region(), signInURL)), Override: override,
 			},
 			ContentTypeOptions: &awscloudfront.ResponseHeadersContentTypeOptions{Override: override},
 			FrameOptions:       &awscloudfront.ResponseHeadersFrameOptions{FrameOption: awscloudfront.HeadersFrameOption_DENY, Override: override},

@@ -13,7 +13,7 @@ func testTenantBoundary(t *testing.T, s *synthesized) {
 		policyID, policy := s.resource(t, "AWS::CloudFront::ResponseHeadersPolicy", "PortalSecurityHeaders")
 		cfg := jsonString(props(policy)["ResponseHeadersPolicyConfig"])
 		for _, want := range []string{"default-src 'self'", "script-src 'self'", "frame-ancestors 'none'", "object-src 'none'",
-			`"FrameOption":"DENY"`, `"ReferrerPolicy":"no-referrer"`, `"AccessControlMaxAgeSec":31536000`, "PortalHttpApi"} {
+			`"FrameOption":"DENY"`, `"ReferrerPolicy":"no-referrer"`, `"AccessControlMaxAgeSec":31536000`, "https://*.execute-api.", "PortalUsersPortalSignIn"} {
 			if !strings.Contains(cfg, want) {
 				t.Errorf("portal response headers policy lacks %s: %s", want, cfg)
 			}
