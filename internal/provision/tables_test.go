@@ -16,6 +16,7 @@ import (
 	_ "time/tzdata" // zone checks must not depend on the machine's tz database
 
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
 
 // readTSV reads a testdata table: '#' lines are comments, fields are
@@ -319,7 +320,7 @@ func TestBootstrapGolden(t *testing.T) {
 		}
 	}
 	golden := filepath.Join("testdata", "bootstrap.golden")
-	if *update {
+	if testkit.Updating() {
 		if err := os.WriteFile(golden, dump(files), 0o644); err != nil {
 			t.Fatal(err)
 		}
