@@ -122,7 +122,9 @@ func TestMeasureLocalPipeline(t *testing.T) {
 		t.Errorf("DynamoDB: %d transactions, %d objects, %v write units", u.Calls["DynamoDB.TransactWriteItems"], u.ObjectsWritten, u.DynamoDBWriteUnits)
 	}
 	// 60 rows in batches of 50: two children per Map.
-	if len(u.Express) != 2 || u.Express[0].Executions != 2 || u.Express[1].Executions != 2 {
+	// Phase 1 EXPRESS (2 Tasks per child), phase 2 STANDARD (1 Task per child).
+	if len(u.Express) != 2 || u.Express[0].Executions != 2 || u.Express[1].Executions != 2 ||
+		u.Express[0].Type != "EXPRESS" || u.Express[0].Transitions != 4 || u.Express[1].Type != "STANDARD" || u.Express[1].Transitions != 2 {
 		t.Errorf("express %+v", u.Express)
 	}
 	if u.StandardTransitions != 6 {
