@@ -14,7 +14,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/bulkprov/bulkprov/internal/awsconf"
+	"github.com/bulkprov/bulkprov/internal/awsconf/awsbase"
+	"github.com/bulkprov/bulkprov/internal/awsconf/ddbc"
+	"github.com/bulkprov/bulkprov/internal/awsconf/s3c"
 	"github.com/bulkprov/bulkprov/internal/portal"
 	"github.com/bulkprov/bulkprov/internal/provision"
 	"github.com/bulkprov/bulkprov/internal/store"
@@ -23,7 +25,8 @@ import (
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	ctx := context.Background()
-	clients, err := awsconf.New(ctx, awsconf.EndpointsFromEnv())
+	ep := awsbase.EndpointsFromEnv()
+	cfg, err := awsbase.Load(ctx, ep)
 	if err != nil {
 		log.Error("build AWS clients", "err", err)
 		os.Exit(1)
@@ -36,7 +39,8 @@ func main() {
 		}
 		return v
 	}
-	st := store.New(clients.DynamoDB, env("TABLE_NAME"))
+	st := store.New(ddbc.New(cfg, ep), env("TABLE_NAME"))
+	objects := s3c.New(cfg, ep)
 	h := portal.New(portal.Config{
 		UploadsBucket:   env("UPLOADS_BUCKET"),
 		JobsBucket:      env("JOBS_BUCKET"),
@@ -47,8 +51,8 @@ func main() {
 		Jobs:      st,
 		Settings:  st,
 		Lookup:    st,
-		Presigner: s3.NewPresignClient(clients.S3),
-		Objects:   clients.S3,
+		Presigner: s3.NewPresignClient(objects),
+		Objects:   objects,
 	})
 	lambda.Start(h.Handle)
 }

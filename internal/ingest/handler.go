@@ -24,8 +24,10 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	steps "github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/finalize"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/provision"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
@@ -513,4 +515,20 @@ func (l *lineScanner) next(v any) (bool, error) {
 		return false, fmt.Errorf("decode spool: %w", err)
 	}
 	return true, nil
+}
+
+// NewStep wires ingest as the Lambda function and the local run do: fin
+// writes the report of a job that ends without a workflow.
+func NewStep(objects Objects, st *store.Store, execs Executions, fin *finalize.Handler, jobsBucket, stateMachineARN string, welcomeConcurrency int, log *slog.Logger) *Handler {
+	return NewHandler(Config{
+		JobsBucket:         jobsBucket,
+		StateMachineARN:    stateMachineARN,
+		WelcomeConcurrency: welcomeConcurrency,
+		KnownPhoneModel:    provision.KnownModel,
+		Finalize: func(ctx context.Context, in steps.FinalizeInput) error {
+			_, err := fin.Handle(ctx, in)
+			return err
+		},
+		Logger: log,
+	}, objects, st, execs)
 }
