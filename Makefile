@@ -15,8 +15,9 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK := node_modules/.bin/cdk
+CFN_TEMPLATES ?= cdk.out/*.template.json
 
-.PHONY: all deps sysdeps build package run test test-go lint bench fuzz synth deploy clean
+.PHONY: all deps system-deps build package run test test-go lint bench fuzz synth cfn-lint deploy clean
 
 all: build
 
@@ -27,11 +28,6 @@ node_modules/.package-lock.json: package-lock.json
 
 deps: node_modules/.package-lock.json
 	$(GO) mod download
-
-# Debian packages the tests drive (chromium, kamailio, baresip); a test whose
-# package is missing skips, saying so.
-sysdeps:
-	@bash .ci/install-deps
 
 build: deps
 	@for f in $(FUNCTIONS); do \
@@ -48,9 +44,13 @@ package: build
 run: deps
 	$(GO) run ./cmd/bulkprov run --tenant $(TENANT) --out $(OUT) --create-dids $(SAMPLE)
 
-test: deps sysdeps build lint
+# Chromium, Kamailio, baresip, cfn-lint when missing (the same script as .ci/run).
+system-deps:
+	@bash .ci/install-deps
+
+test: deps system-deps build lint
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(MAKE) synth
+	$(MAKE) synth cfn-lint
 
 lint: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -83,6 +83,14 @@ fuzz: deps
 synth: deps build
 	$(CDK) synth -c stage=$(STAGE) --quiet > /dev/null
 	@echo "synth ok: cdk.out/"
+
+# cfn-lint on the synthesized templates: any error fails, warnings are listed.
+# (Exit status is a bit mask: 2 errors, 4 warnings, 8 informational.)
+cfn-lint:
+	@set +e; out=$$(cfn-lint --format parseable $(CFN_TEMPLATES)); rc=$$?; set -e; \
+	  if [ -n "$$out" ]; then echo "$$out"; fi; \
+	  if [ $$((rc & 3)) -ne 0 ]; then echo "cfn-lint: errors (exit $$rc)"; exit 1; fi; \
+	  echo "cfn-lint ok: $$(ls $(CFN_TEMPLATES) | wc -l) template(s), $$(printf '%s' "$$out" | grep -c . || true) warning(s)"
 
 deploy: deps build
 	$(CDK) deploy -c stage=$(STAGE) --require-approval never --outputs-file cdk.out/outputs-$(STAGE).json

@@ -9,14 +9,17 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/bulkprov/bulkprov/internal/pipeline"
+	"github.com/bulkprov/bulkprov/internal/awsconf/ddbc"
+	"github.com/bulkprov/bulkprov/internal/awsconf/kmsc"
+	"github.com/bulkprov/bulkprov/internal/awsconf/s3c"
+	"github.com/bulkprov/bulkprov/internal/lambdaenv"
 	"github.com/bulkprov/bulkprov/internal/records"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 func main() {
-	log := pipeline.LambdaLogger(os.Getenv)
+	log := lambdaenv.Logger(os.Getenv)
 	h, err := newHandler(context.Background(), log, os.Getenv)
 	if err != nil {
 		log.Error("create-records: start", "error", err)
@@ -27,13 +30,14 @@ func main() {
 
 // newHandler wires the handler from the environment.
 func newHandler(ctx context.Context, log *slog.Logger, getenv func(string) string) (*records.Handler, error) {
-	res := pipeline.ResourcesFromEnv(getenv)
+	res := lambdaenv.ResourcesFromEnv(getenv)
 	if err := res.Require("TABLE_NAME", "JOBS_BUCKET", "KMS_KEY_ID"); err != nil {
 		return nil, err
 	}
-	clients, err := pipeline.Clients(ctx)
+	cfg, ep, err := lambdaenv.Config(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.NewRecords(clients, store.New(clients.DynamoDB, res.Table), secrets.NewBox(clients.KMS, res.KMSKeyID), res, log), nil
+	st := store.New(ddbc.New(cfg, ep), res.Table)
+	return records.NewStep(st, s3c.New(cfg, ep), secrets.NewBox(kmsc.New(cfg, ep), res.KMSKeyID), res.JobsBucket, log), nil
 }

@@ -8,22 +8,25 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/bulkprov/bulkprov/internal/pipeline"
+	"github.com/bulkprov/bulkprov/internal/awsconf/ddbc"
+	"github.com/bulkprov/bulkprov/internal/awsconf/s3c"
+	"github.com/bulkprov/bulkprov/internal/finalize"
+	"github.com/bulkprov/bulkprov/internal/lambdaenv"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 func main() {
-	log := pipeline.LambdaLogger(os.Getenv)
-	res := pipeline.ResourcesFromEnv(os.Getenv)
+	log := lambdaenv.Logger(os.Getenv)
+	res := lambdaenv.ResourcesFromEnv(os.Getenv)
 	if err := res.Require("TABLE_NAME", "JOBS_BUCKET"); err != nil {
 		log.Error("finalize: start", "error", err)
 		os.Exit(1)
 	}
-	clients, err := pipeline.Clients(context.Background())
+	cfg, ep, err := lambdaenv.Config(context.Background())
 	if err != nil {
 		log.Error("finalize: start", "error", err)
 		os.Exit(1)
 	}
-	h := pipeline.NewFinalize(clients, store.New(clients.DynamoDB, res.Table), log)
-	lambda.Start(h.Handle)
+	st := store.New(ddbc.New(cfg, ep), res.Table)
+	lambda.Start(finalize.NewStep(s3c.New(cfg, ep), st, log).Handle)
 }

@@ -9,43 +9,43 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/bulkprov/bulkprov/internal/awsconf"
-	"github.com/bulkprov/bulkprov/internal/pipeline"
+	"github.com/bulkprov/bulkprov/internal/awsconf/ddbc"
+	"github.com/bulkprov/bulkprov/internal/awsconf/kmsc"
+	"github.com/bulkprov/bulkprov/internal/awsconf/s3c"
+	"github.com/bulkprov/bulkprov/internal/awsconf/sesc"
+	"github.com/bulkprov/bulkprov/internal/finalize"
+	"github.com/bulkprov/bulkprov/internal/lambdaenv"
 	"github.com/bulkprov/bulkprov/internal/portal"
 	"github.com/bulkprov/bulkprov/internal/provision"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/welcome"
 	"github.com/bulkprov/bulkprov/internal/welcomejob"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	ctx := context.Background()
-	clients, err := awsconf.New(ctx, awsconf.EndpointsFromEnv())
-	if err != nil {
-		log.Error("build AWS clients", "err", err)
+	log := lambdaenv.Logger(os.Getenv)
+	res := lambdaenv.ResourcesFromEnv(os.Getenv)
+	if err := res.Require("TABLE_NAME", "UPLOADS_BUCKET", "JOBS_BUCKET", "KMS_KEY_ID"); err != nil {
+		log.Error("portal-api: start", "error", err)
 		os.Exit(1)
 	}
-	env := func(name string) string {
-		v := os.Getenv(name)
-		if v == "" {
-			log.Error("missing environment variable", "name", name)
-			os.Exit(1)
-		}
-		return v
+	cfg, ep, err := lambdaenv.Config(context.Background())
+	if err != nil {
+		log.Error("portal-api: start", "error", err)
+		os.Exit(1)
 	}
-	st := store.New(clients.DynamoDB, env("TABLE_NAME"))
-	jobsBucket := env("JOBS_BUCKET")
-	fin := pipeline.NewFinalize(clients, st, log)
+	st := store.New(ddbc.New(cfg, ep), res.Table)
+	objects := s3c.New(cfg, ep)
+	fin := finalize.NewStep(objects, st, log)
 	h := portal.New(portal.Config{
-		UploadsBucket:   env("UPLOADS_BUCKET"),
-		JobsBucket:      jobsBucket,
+		UploadsBucket:   res.UploadsBucket,
+		JobsBucket:      res.JobsBucket,
 		BasePath:        os.Getenv("API_BASE_PATH"),
 		KnownPhoneModel: provision.KnownModel,
 		Logger:          log,
@@ -53,15 +53,15 @@ func main() {
 		Jobs:      st,
 		Settings:  st,
 		Lookup:    st,
-		Presigner: s3.NewPresignClient(clients.S3),
-		Objects:   clients.S3,
+		Presigner: s3.NewPresignClient(objects),
+		Objects:   objects,
 		Tenants:   st,
 		Rows:      fin,
 		// The same code path as `bulkprov send-welcome`; each request sends
 		// what fits in the API's 29 s and tells the page to go on.
 		Emails: &welcomejob.Sender{
-			Welcome:  pipeline.NewWelcome(clients, st, secrets.NewBox(clients.KMS, env("KMS_KEY_ID")), log),
-			Finalize: fin, Jobs: st, S3: clients.S3, JobsBucket: jobsBucket,
+			Welcome:  welcome.NewStep(objects, st, secrets.NewBox(kmsc.New(cfg, ep), res.KMSKeyID), sesc.New(cfg, ep), log),
+			Finalize: fin, Jobs: st, S3: objects, JobsBucket: res.JobsBucket,
 		},
 		Budget: st, // per-tenant request budgets (issue #17)
 	})

@@ -8,25 +8,29 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/bulkprov/bulkprov/internal/pipeline"
+	"github.com/bulkprov/bulkprov/internal/awsconf/ddbc"
+	"github.com/bulkprov/bulkprov/internal/awsconf/kmsc"
+	"github.com/bulkprov/bulkprov/internal/awsconf/s3c"
+	"github.com/bulkprov/bulkprov/internal/lambdaenv"
+	"github.com/bulkprov/bulkprov/internal/provision"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 func main() {
-	log := pipeline.LambdaLogger(os.Getenv)
-	res := pipeline.ResourcesFromEnv(os.Getenv)
+	log := lambdaenv.Logger(os.Getenv)
+	res := lambdaenv.ResourcesFromEnv(os.Getenv)
 	if err := res.Require("TABLE_NAME", "PROVISIONING_BUCKET", "KMS_KEY_ID", "PROVISIONING_URL"); err != nil {
 		log.Error("write-provisioning: start", "error", err)
 		os.Exit(1)
 	}
-	clients, err := pipeline.Clients(context.Background())
+	cfg, ep, err := lambdaenv.Config(context.Background())
 	if err != nil {
 		log.Error("write-provisioning: start", "error", err)
 		os.Exit(1)
 	}
-	st := store.New(clients.DynamoDB, res.Table)
-	step, err := pipeline.NewProvisioning(clients, st, secrets.NewBox(clients.KMS, res.KMSKeyID), res, log)
+	st := store.New(ddbc.New(cfg, ep), res.Table)
+	step, err := provision.NewStep(s3c.New(cfg, ep), st, secrets.NewBox(kmsc.New(cfg, ep), res.KMSKeyID), res.ProvisioningBucket, res.ProvisioningURL, log)
 	if err != nil {
 		log.Error("write-provisioning: start", "error", err)
 		os.Exit(1)

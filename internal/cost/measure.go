@@ -207,13 +207,18 @@ type definition struct {
 	unobserved int
 	// mapKeys: Map state → substitution keys of its child tasks.
 	mapKeys map[string][]string
+	// mapType: Map state → its children's ExecutionType; childTask: a
+	// child Task state → its Map.
+	mapType   map[string]string
+	childTask map[string]string
 }
 
 type aslState struct {
 	Type          string
 	Resource      string
 	ItemProcessor *struct {
-		States map[string]aslState
+		ProcessorConfig struct{ ExecutionType string }
+		States          map[string]aslState
 	}
 }
 
@@ -222,7 +227,8 @@ func parseDefinition(raw []byte) (definition, error) {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return definition{}, fmt.Errorf("parse state machine: %w", err)
 	}
-	d := definition{topTasks: map[string]bool{}, topMaps: map[string]bool{}, mapKeys: map[string][]string{}}
+	d := definition{topTasks: map[string]bool{}, topMaps: map[string]bool{}, mapKeys: map[string][]string{},
+		mapType: map[string]string{}, childTask: map[string]string{}}
 	for name, st := range doc.States {
 		switch st.Type {
 		case "Task":
@@ -230,9 +236,11 @@ func parseDefinition(raw []byte) (definition, error) {
 		case "Map":
 			d.topMaps[name] = true
 			if st.ItemProcessor != nil {
-				for _, child := range st.ItemProcessor.States {
+				d.mapType[name] = st.ItemProcessor.ProcessorConfig.ExecutionType
+				for childName, child := range st.ItemProcessor.States {
 					if child.Type == "Task" {
 						d.mapKeys[name] = append(d.mapKeys[name], placeholderKey(child.Resource))
+						d.childTask[childName] = name
 					}
 				}
 			}
@@ -256,15 +264,16 @@ func placeholderKey(resource string) string {
 type tracker struct {
 	def definition
 
-	mu          sync.Mutex
-	transitions int
-	iterations  map[string]int
-	durations   map[string]time.Duration // by function name
-	invocations map[string]int
+	mu               sync.Mutex
+	transitions      int
+	childTransitions map[string]int // by Map
+	iterations       map[string]int
+	durations        map[string]time.Duration // by function name
+	invocations      map[string]int
 }
 
 func newTracker(def definition) *tracker {
-	return &tracker{def: def, iterations: map[string]int{}, durations: map[string]time.Duration{}, invocations: map[string]int{}}
+	return &tracker{def: def, iterations: map[string]int{}, childTransitions: map[string]int{}, durations: map[string]time.Duration{}, invocations: map[string]int{}}
 }
 
 // event counts the parent execution's transitions: each top-level Task
@@ -280,6 +289,9 @@ func (t *tracker) event(ev stepfn.Event) {
 	case stepfn.EventTaskSucceeded, stepfn.EventTaskFailed, stepfn.EventTaskRetrying:
 		if t.def.topTasks[ev.State] {
 			t.transitions++
+		}
+		if m, ok := t.def.childTask[ev.State]; ok {
+			t.childTransitions[m]++ // each attempt is a state entered
 		}
 	case stepfn.EventMapStarted:
 		if t.def.topMaps[ev.State] {
@@ -325,7 +337,7 @@ func (t *tracker) fill(u *Usage) {
 		for _, key := range t.def.mapKeys[m] {
 			d += t.durations[key]
 		}
-		u.Express = append(u.Express, ExpressUsage{Map: m, Executions: n, Duration: d})
+		u.Express = append(u.Express, ExpressUsage{Map: m, Type: t.def.mapType[m], Executions: n, Duration: d, Transitions: t.childTransitions[m]})
 	}
 	sort.Slice(u.Express, func(i, j int) bool { return u.Express[i].Map < u.Express[j].Map })
 }

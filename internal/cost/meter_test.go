@@ -129,7 +129,9 @@ func TestMeasureLocalPipeline(t *testing.T) {
 		t.Errorf("%d PBX objects (want %d), %d item writes, %v of %v write units in phase 1", u.PBXObjects, 6*60+3*30+20, u.ItemWrites, u.Phase1WriteUnits, u.DynamoDBWriteUnits)
 	}
 	// 60 rows in batches of 50: two children per Map.
-	if len(u.Express) != 2 || u.Express[0].Executions != 2 || u.Express[1].Executions != 2 {
+	// Phase 1 EXPRESS (2 Tasks per child), phase 2 STANDARD (1 Task per child).
+	if len(u.Express) != 2 || u.Express[0].Executions != 2 || u.Express[1].Executions != 2 ||
+		u.Express[0].Type != "EXPRESS" || u.Express[0].Transitions != 4 || u.Express[1].Type != "STANDARD" || u.Express[1].Transitions != 2 {
 		t.Errorf("express %+v", u.Express)
 	}
 	if u.StandardTransitions != 6 {

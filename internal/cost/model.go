@@ -51,12 +51,39 @@ type Usage struct {
 	Elapsed time.Duration
 }
 
-// ExpressUsage is one Distributed Map's child executions.
+// ExpressUsage is one Distributed Map's child executions (the name is
+// historical: Type says whether they run EXPRESS or STANDARD).
 type ExpressUsage struct {
 	Map        string
+	Type       string // EXPRESS ("" too) or STANDARD, the ASL's ProcessorConfig.ExecutionType
 	Executions int
 	Duration   time.Duration // summed over the executions
+	// Transitions are the states the children entered, retries included:
+	// what STANDARD children bill.
+	Transitions int
 }
+
+// ChildChoice prices one Distributed Map's children both ways: the type
+// the ASL file chose and the other one, for the same work.
+type ChildChoice struct {
+	Map            string  `json:"map"`
+	Type           string  `json:"type"`
+	USD            float64 `json:"usd"`
+	OtherType      string  `json:"other_type"`
+	OtherUSD       float64 `json:"other_usd"`
+	WhyNotCheapest string  `json:"why_not_cheapest,omitempty"`
+}
+
+// childPrices are a Map's children's price as EXPRESS and as STANDARD.
+func (p Prices) childPrices(x ExpressUsage, scale float64) (express, standard float64) {
+	express = (float64(x.Executions)*p.SFNExpressPerRequest +
+		billedSeconds(x.Duration, x.Executions, p.ExpressDurationStep)*float64(p.ExpressMemoryChunkMB)/1024*p.SFNExpressPerGBSecond) * scale
+	standard = float64(x.Transitions) * p.SFNStandardPerTransition * scale
+	return express, standard
+}
+
+// standardChildren reports whether x's children run as STANDARD executions.
+func standardChildren(x ExpressUsage) bool { return x.Type == "STANDARD" }
 
 // FunctionUsage is one Lambda function's invocations.
 type FunctionUsage struct {
@@ -82,13 +109,14 @@ type Line struct {
 
 // Estimate is the price of Rows rows.
 type Estimate struct {
-	Rows              int     `json:"rows"`
-	Lines             []Line  `json:"lines"`
-	CallsPerRow       float64 `json:"calls_per_row"`
-	USDTotal          float64 `json:"usd_total"`
-	USDWithoutEmail   float64 `json:"usd_without_email"`
-	USDOrchestration  float64 `json:"usd_orchestration"`
-	OrchestrationPart float64 `json:"orchestration_share_without_email"`
+	Rows              int           `json:"rows"`
+	Lines             []Line        `json:"lines"`
+	CallsPerRow       float64       `json:"calls_per_row"`
+	ChildChoices      []ChildChoice `json:"child_choices"`
+	USDTotal          float64       `json:"usd_total"`
+	USDWithoutEmail   float64       `json:"usd_without_email"`
+	USDOrchestration  float64       `json:"usd_orchestration"`
+	OrchestrationPart float64       `json:"orchestration_share_without_email"`
 }
 
 // MaxRowsPerJob is the system default upload limit (pbx max_rows): rows
@@ -155,19 +183,33 @@ func (p Prices) Estimate(u Usage, rows int) Estimate {
 
 	add(Line{Service: "Step Functions", Item: "Standard state transitions", USD: p.SFNStandardPerTransition,
 		Orchestration: true, Requests: 1}, float64(u.RowTransitions), float64(u.StandardTransitions))
-	executions, expressGBs := 0, 0.0
+	executions, expressGBs, childTransitions := 0, 0.0, 0
+	var choices []ChildChoice
 	for _, x := range u.Express {
-		executions += x.Executions
-		expressGBs += billedSeconds(x.Duration, x.Executions, p.ExpressDurationStep) * float64(p.ExpressMemoryChunkMB) / 1024
+		express, standard := p.childPrices(x, scale)
+		c := ChildChoice{Map: x.Map, Type: "EXPRESS", USD: express, OtherType: "STANDARD", OtherUSD: standard}
+		if standardChildren(x) {
+			childTransitions += x.Transitions
+			c = ChildChoice{Map: x.Map, Type: "STANDARD", USD: standard, OtherType: "EXPRESS", OtherUSD: express}
+		} else {
+			executions += x.Executions
+			expressGBs += billedSeconds(x.Duration, x.Executions, p.ExpressDurationStep) * float64(p.ExpressMemoryChunkMB) / 1024
+		}
+		if c.OtherUSD < c.USD {
+			c.WhyNotCheapest = "a child's worst case is longer than an EXPRESS execution's 5 minutes (SES pacing)"
+		}
+		choices = append(choices, c)
 	}
 	add(Line{Service: "Step Functions", Item: "Express requests", USD: p.SFNExpressPerRequest, Orchestration: true, Requests: 1}, float64(executions), 0)
 	add(Line{Service: "Step Functions", Item: "Express GB-seconds", USD: p.SFNExpressPerGBSecond, Orchestration: true}, expressGBs, 0)
+	add(Line{Service: "Step Functions", Item: "Standard child transitions", USD: p.SFNStandardPerTransition,
+		Orchestration: true, Requests: 1}, float64(childTransitions), 0)
 	_ = sfnAPI // StartExecution itself is free: Standard bills transitions
 
 	// SES: only accepted messages are billed; GetAccount is free.
 	add(Line{Service: "SES", Item: "emails", USD: p.SESPerEmail, Email: true}, float64(u.Emails), 0)
 
-	e := Estimate{Rows: rows, Lines: lines}
+	e := Estimate{Rows: rows, Lines: lines, ChildChoices: choices}
 	requests := 0.0
 	for _, l := range lines {
 		e.USDTotal += l.USD

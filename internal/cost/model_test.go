@@ -25,7 +25,10 @@ func knownUsage() Usage {
 		ObjectsWritten: 800, ProvisioningFiles: 30, Emails: 100,
 		DynamoDBTransactPutUnits: 1200, ItemWrites: 1000, Phase1WriteUnits: 1500, PBXObjects: 900,
 		StandardTransitions: 6,
-		Express:             []ExpressUsage{{Map: "A", Executions: 2, Duration: 300 * time.Millisecond}}, // mean 150 ms → billed 200 ms
+		Express: []ExpressUsage{
+			{Map: "A", Type: "EXPRESS", Executions: 2, Duration: 300 * time.Millisecond, Transitions: 4}, // mean 150 ms → billed 200 ms
+			{Map: "B", Type: "STANDARD", Executions: 2, Duration: 10 * time.Minute, Transitions: 3},      // one retry
+		},
 		Functions: []FunctionUsage{
 			{Name: "create-records", MemoryMiB: 512, Invocations: 2, Duration: 2 * time.Second},
 			{Name: "ingest", MemoryMiB: 1024, Invocations: 1, Duration: 1500 * time.Microsecond}, // billed 2 ms
@@ -48,6 +51,7 @@ func TestEstimateKnownMix(t *testing.T) {
 		"Step Functions/Standard state transitions": 6 * 0.000025,
 		"Step Functions/Express requests":           2 * 1e-6,
 		"Step Functions/Express GB-seconds":         2 * 0.2 * 0.0625 * 0.00001667,
+		"Step Functions/Standard child transitions": 3 * 0.000025,
 		"SES/emails":                                100 * 0.0001,
 	}
 	total := 0.0
@@ -68,13 +72,20 @@ func TestEstimateKnownMix(t *testing.T) {
 	if !near(e.USDTotal, total) || !near(e.USDWithoutEmail, total-0.01) {
 		t.Errorf("total $%.9f without email $%.9f, want $%.9f and $%.9f", e.USDTotal, e.USDWithoutEmail, total, total-0.01)
 	}
-	orch := 6*0.000025 + 2*1e-6 + 2*0.2*0.0625*0.00001667
+	orch := 6*0.000025 + 2*1e-6 + 2*0.2*0.0625*0.00001667 + 3*0.000025
+	// The choice, priced both ways: A as EXPRESS vs 4 transitions; B as
+	// STANDARD vs 2 requests + 2 x 300 s x 64 MB.
+	if len(e.ChildChoices) != 2 || e.ChildChoices[0].Type != "EXPRESS" || !near(e.ChildChoices[0].OtherUSD, 4*0.000025) ||
+		e.ChildChoices[1].Type != "STANDARD" || !near(e.ChildChoices[1].USD, 3*0.000025) || !near(e.ChildChoices[1].OtherUSD, 2*1e-6+600*0.0625*0.00001667) {
+		t.Errorf("child choices %+v", e.ChildChoices)
+	}
 	if !near(e.USDOrchestration, orch) {
 		t.Errorf("orchestration $%.12f, want $%.12f", e.USDOrchestration, orch)
 	}
 	// Billable requests: 60 DynamoDB + 37 S3 + 6 KMS + 3 Lambda + 6
-	// transitions + 2 Express; not SES, not StartExecution.
-	if want := (60.0 + 37 + 6 + 3 + 6 + 2) / 100; !near(e.CallsPerRow, want) {
+	// transitions + 2 Express + 3 Standard child transitions; not SES, not
+	// StartExecution.
+	if want := (60.0 + 37 + 6 + 3 + 6 + 2 + 3) / 100; !near(e.CallsPerRow, want) {
 		t.Errorf("calls per row %.4f, want %.4f", e.CallsPerRow, want)
 	}
 }

@@ -47,11 +47,12 @@ type Report struct {
 		AllPhasesFresh  float64 `json:"all_phases_fresh_table"`
 		NaiveFreshTable float64 `json:"naive_fresh_table"`
 	} `json:"aws_seconds_to_create"`
-	Lines       []Line   `json:"lines"`
-	NaiveLines  []Line   `json:"naive_lines"`
-	Targets     []Target `json:"targets"`
-	Measured    Usage    `json:"measured"`
-	Assumptions []string `json:"assumptions"`
+	Lines        []Line        `json:"lines"`
+	ChildChoices []ChildChoice `json:"child_choices"`
+	NaiveLines   []Line        `json:"naive_lines"`
+	Targets      []Target      `json:"targets"`
+	Measured     Usage         `json:"measured"`
+	Assumptions  []string      `json:"assumptions"`
 }
 
 // Target is one goal of the issue and whether the estimate meets it.
@@ -71,7 +72,7 @@ func NewReport(p Prices, u Usage, rows int) Report {
 		CallsPerRow: ours.CallsPerRow, USDTotal: ours.USDTotal, USDWithoutEmail: ours.USDWithoutEmail,
 		USDOrchestration: ours.USDOrchestration,
 		NaiveCallsPerRow: naive.CallsPerRow, NaiveUSDTotal: naive.USDTotal, NaiveUSDWithoutEmail: naive.USDWithoutEmail,
-		Lines: ours.Lines, NaiveLines: naive.Lines, Measured: u,
+		Lines: ours.Lines, ChildChoices: ours.ChildChoices, NaiveLines: naive.Lines, Measured: u,
 	}
 	r.Prices.Region, r.Prices.Date, r.Prices.Source = p.Region, p.Date, p.Source
 	if u.Rows > 0 {
@@ -107,6 +108,7 @@ func NewReport(p Prices, u Usage, rows int) Report {
 		"DynamoDB units modelled from request and item sizes (transactional writes 2 per started KB, Update/Delete within 1 KB, reads 1 per 4 KB strongly consistent, half eventually); DynamoDB Local's own ConsumedCapacity is flat per transaction",
 		"Lambda duration = handler time measured locally (against DynamoDB Local on loopback, one full core) x the memory infra/stack.go sets; cold starts not included",
 		fmt.Sprintf("Express children: one request per batch; duration = the batch's handler time, rounded up to %v, at %d MB", p.ExpressDurationStep, p.ExpressMemoryChunkMB),
+		"Distributed Map children: EXPRESS where every child's worst case (Task timeouts x attempts + back-off) fits in 5 minutes (phase 1), STANDARD where SES pacing can exceed it (phase 2: billed per state entered, retries included); both prices per Map under child_choices",
 		"Standard transitions: each top-level Task and Map entered (from the engine's events, retries included) plus the Pass, Choice and Succeed states, which emit no events (counted once per execution)",
 		fmt.Sprintf("naive design: one Standard execution per row with %d task states, one Lambda per step per row, one PutItem per object, a KMS call per secret use, no result files; same handler time", NaiveStatesPerRow),
 		"free tiers ignored; S3 storage, CloudWatch Logs and data transfer not included",
@@ -145,6 +147,14 @@ func (r Report) WriteText(w io.Writer) error {
 			verdict = "NOT MET"
 		}
 		fmt.Fprintf(w, "  %-55s %10.4f  %s\n", t.Name, t.Value, verdict)
+	}
+	fmt.Fprintln(w, "\nDistributed Map children (the file's choice, and the other type for the same work):")
+	for _, c := range r.ChildChoices {
+		fmt.Fprintf(w, "  %-18s %-8s $%.6f   as %s: $%.6f", c.Map, c.Type, c.USD, c.OtherType, c.OtherUSD)
+		if c.WhyNotCheapest != "" {
+			fmt.Fprintf(w, "   (%s)", c.WhyNotCheapest)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "\nassumptions:")
 	for _, a := range r.Assumptions {

@@ -24,8 +24,7 @@ func lambdaEnv() []string {
 		"AWS_LAMBDA_FUNCTION_NAME=bench", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"TABLE_NAME=bulkprov", "UPLOADS_BUCKET=uploads", "JOBS_BUCKET=jobs", "PROVISIONING_BUCKET=provisioning",
 		"KMS_KEY_ID=arn:aws:kms:us-east-1:000000000000:key/bench", "STATE_MACHINE_ARN=arn:aws:states:us-east-1:000000000000:stateMachine:bulkprov",
-		"SES_CONFIGURATION_SET=bulkprov", "SES_FROM_DOMAIN=pbx.example", "PORTAL_URL=https://portal.pbx.example",
-		"PROVISIONING_URL=https://prov.pbx.example", "PATH=" + os.Getenv("PATH"),
+		"PATH=" + os.Getenv("PATH"),
 	}
 }
 

@@ -413,3 +413,8 @@ func (h *Handler) now() time.Time {
 	}
 	return time.Now()
 }
+
+// NewStep wires finalize as the Lambda functions and the local run do.
+func NewStep(s3 Objects, jobs Jobs, log *slog.Logger) *Handler {
+	return &Handler{S3: s3, Jobs: jobs, Logger: log}
+}

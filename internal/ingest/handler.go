@@ -24,9 +24,12 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	steps "github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/finalize"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/provision"
+	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // Objects is the S3 API the handler uses; *s3.Client satisfies it.
@@ -517,4 +520,21 @@ func (l *lineScanner) next(v any) (bool, error) {
 		return false, fmt.Errorf("decode spool: %w", err)
 	}
 	return true, nil
+}
+
+// NewStep wires ingest as the Lambda function and the local run do: fin
+// writes the report of a job that ends without a workflow.
+func NewStep(objects Objects, st *store.Store, execs Executions, fin *finalize.Handler, seal Sealers, jobsBucket, stateMachineARN string, welcomeConcurrency int, log *slog.Logger) *Handler {
+	return NewHandler(Config{
+		Secrets:            seal,
+		JobsBucket:         jobsBucket,
+		StateMachineARN:    stateMachineARN,
+		WelcomeConcurrency: welcomeConcurrency,
+		KnownPhoneModel:    provision.KnownModel,
+		Finalize: func(ctx context.Context, in steps.FinalizeInput) error {
+			_, err := fin.Handle(ctx, in)
+			return err
+		},
+		Logger: log,
+	}, objects, st, execs)
 }

@@ -5,15 +5,12 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 
-	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/awsconf"
 	"github.com/bulkprov/bulkprov/internal/finalize"
 	"github.com/bulkprov/bulkprov/internal/ingest"
-	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/lambdaenv"
 	"github.com/bulkprov/bulkprov/internal/provision"
 	"github.com/bulkprov/bulkprov/internal/records"
 	"github.com/bulkprov/bulkprov/internal/secrets"
@@ -21,51 +18,12 @@ import (
 	"github.com/bulkprov/bulkprov/internal/welcome"
 )
 
-// Resources names what the handlers work on.
-type Resources struct {
-	Table              string
-	UploadsBucket      string
-	JobsBucket         string
-	ProvisioningBucket string
-	KMSKeyID           string
-	StateMachineARN    string
-	ProvisioningURL    string // the URL phones are given; bootstrap files point at it
-	// WelcomeConcurrency is phase 2's MaxConcurrency (each child takes that
-	// share of the SES send rate); 0: ingest's default.
-	WelcomeConcurrency int
-}
+// Resources names what the handlers work on (lambdaenv.Resources).
+type Resources = lambdaenv.Resources
 
 // ResourcesFromEnv reads the names the CDK stack sets on each function.
 func ResourcesFromEnv(getenv func(string) string) Resources {
-	return Resources{
-		Table:              getenv("TABLE_NAME"),
-		UploadsBucket:      getenv("UPLOADS_BUCKET"),
-		JobsBucket:         getenv("JOBS_BUCKET"),
-		ProvisioningBucket: getenv("PROVISIONING_BUCKET"),
-		KMSKeyID:           getenv("KMS_KEY_ID"),
-		StateMachineARN:    getenv("STATE_MACHINE_ARN"),
-		ProvisioningURL:    getenv("PROVISIONING_URL"),
-	}
-}
-
-// Require reports the first of the named resources that is empty, so a
-// function fails at start-up rather than on its first event.
-func (r Resources) Require(names ...string) error {
-	values := map[string]string{
-		"TABLE_NAME": r.Table, "UPLOADS_BUCKET": r.UploadsBucket, "JOBS_BUCKET": r.JobsBucket,
-		"PROVISIONING_BUCKET": r.ProvisioningBucket, "KMS_KEY_ID": r.KMSKeyID, "STATE_MACHINE_ARN": r.StateMachineARN,
-		"PROVISIONING_URL": r.ProvisioningURL,
-	}
-	for _, n := range names {
-		v, known := values[n]
-		if !known {
-			return fmt.Errorf("pipeline: unknown resource %s", n)
-		}
-		if v == "" {
-			return fmt.Errorf("%s must be set", n)
-		}
-	}
-	return nil
+	return lambdaenv.ResourcesFromEnv(getenv)
 }
 
 // Handlers are the five steps of the pipeline.
@@ -106,73 +64,31 @@ func NewIngest(c *awsconf.Clients, st *store.Store, fin *finalize.Handler, r Res
 	if r.KMSKeyID != "" {
 		seal = secrets.NewBox(c.KMS, r.KMSKeyID)
 	}
-	return ingest.NewHandler(ingest.Config{
-		Secrets:            seal,
-		JobsBucket:         r.JobsBucket,
-		StateMachineARN:    r.StateMachineARN,
-		WelcomeConcurrency: r.WelcomeConcurrency,
-		KnownPhoneModel:    provision.KnownModel,
-		Finalize: func(ctx context.Context, in events.FinalizeInput) error {
-			_, err := fin.Handle(ctx, in)
-			return err
-		},
-		Logger: log,
-	}, c.S3, st, c.SFN)
+	return ingest.NewStep(c.S3, st, c.SFN, fin, seal, r.JobsBucket, r.StateMachineARN, r.WelcomeConcurrency, log)
 }
 
 // NewFinalize wires the finalize step.
 func NewFinalize(c *awsconf.Clients, st *store.Store, log *slog.Logger) *finalize.Handler {
-	return &finalize.Handler{S3: c.S3, Jobs: st, Logger: log}
+	return finalize.NewStep(c.S3, st, log)
 }
 
 // NewRecords wires the create-records step.
 func NewRecords(c *awsconf.Clients, st *store.Store, box *secrets.Box, r Resources, log *slog.Logger) *records.Handler {
-	return &records.Handler{
-		Store: st, S3: c.S3, Secrets: box, Jobs: records.StoreJobs(st), Log: log, JobsBucket: r.JobsBucket,
-	}
+	return records.NewStep(st, c.S3, box, r.JobsBucket, log)
 }
 
 // NewProvisioning wires the write-provisioning step.
 func NewProvisioning(c *awsconf.Clients, st *store.Store, box *secrets.Box, r Resources, log *slog.Logger) (*provision.Step, error) {
-	renderer, err := provision.NewRenderer()
-	if err != nil {
-		return nil, fmt.Errorf("provisioning templates: %w", err)
-	}
-	return &provision.Step{
-		S3: c.S3, Settings: st, Credentials: st, Secrets: box, Renderer: renderer,
-		ProvisioningBucket: r.ProvisioningBucket, BaseURL: r.ProvisioningURL, Logger: log,
-	}, nil
+	return provision.NewStep(c.S3, st, box, r.ProvisioningBucket, r.ProvisioningURL, log)
 }
 
 // NewWelcome wires the send-welcome handler; the CLI's send-welcome uses it too.
 func NewWelcome(c *awsconf.Clients, st *store.Store, box *secrets.Box, log *slog.Logger) *welcome.Handler {
-	return &welcome.Handler{
-		S3: c.S3, Store: st, Secrets: box, SES: c.SES,
-		Settings: welcome.StoreSettings(st, JobOptions(st)),
-		Logger:   log,
-	}
+	return welcome.NewStep(c.S3, st, box, c.SES, log)
 }
 
-// JobOptions reads a job's upload options from its job item.
-func JobOptions(st *store.Store) welcome.JobOptionsFunc {
-	return func(ctx context.Context, tenant, job string) (pbx.Options, error) {
-		j, err := st.GetJob(ctx, tenant, job)
-		if err != nil {
-			return pbx.Options{}, err
-		}
-		return j.Options, nil
-	}
-}
-
-// LambdaLogger is the JSON logger every function uses; its level follows
-// AWS_LAMBDA_LOG_LEVEL (set by Lambda's ApplicationLogLevel), INFO otherwise.
-func LambdaLogger(getenv func(string) string) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(getenv("AWS_LAMBDA_LOG_LEVEL"))); err != nil {
-		level = slog.LevelInfo
-	}
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
-}
+// LambdaLogger is lambdaenv.Logger.
+func LambdaLogger(getenv func(string) string) *slog.Logger { return lambdaenv.Logger(getenv) }
 
 // Clients builds the SDK clients a function uses, honouring endpoint
 // overrides from the environment (AWS_ENDPOINT_URL_*).

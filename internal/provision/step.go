@@ -314,3 +314,12 @@ func (s *Step) writeResult(ctx context.Context, r events.BatchResult) error {
 	}
 	return nil
 }
+
+// NewStep wires write-provisioning as the Lambda function and the local run do.
+func NewStep(s3 ObjectStore, st *store.Store, box SecretOpener, bucket, baseURL string, log *slog.Logger) (*Step, error) {
+	renderer, err := NewRenderer()
+	if err != nil {
+		return nil, fmt.Errorf("provisioning templates: %w", err)
+	}
+	return &Step{S3: s3, Settings: st, Credentials: st, Secrets: box, Renderer: renderer, ProvisioningBucket: bucket, BaseURL: baseURL, Logger: log}, nil
+}

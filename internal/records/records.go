@@ -421,3 +421,8 @@ func StoreJobs(st JobReader) Jobs {
 		return Job{Options: j.Options, CreatedAt: j.CreatedAt}, nil
 	})
 }
+
+// NewStep wires create-records as the Lambda function and the local run do.
+func NewStep(st *store.Store, s3 ObjectPutter, box Sealers, jobsBucket string, log *slog.Logger) *Handler {
+	return &Handler{Store: st, S3: s3, Secrets: box, Jobs: StoreJobs(st), Log: log, JobsBucket: jobsBucket}
+}

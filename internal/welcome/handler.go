@@ -410,6 +410,4 @@ type sendEnv struct {
 	// accountLeft is what this run may still send of the SES account's
 	// 24-hour quota (-1: no bound); once 0, the rest is held.
 	accountLeft int
-	// heldBy is the message of the quota that ran out first, if one did.
-	heldBy string
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // SettingsLoader is the part of *store.Store that merges a tenant's
@@ -32,4 +34,20 @@ func StoreSettings(st SettingsLoader, jobOptions JobOptionsFunc) SettingsFunc {
 		}
 		return st.LoadSettings(ctx, tenant, upload)
 	}
+}
+
+// StoreJobOptions reads a job's upload options from its job item.
+func StoreJobOptions(st *store.Store) JobOptionsFunc {
+	return func(ctx context.Context, tenant, job string) (pbx.Options, error) {
+		j, err := st.GetJob(ctx, tenant, job)
+		if err != nil {
+			return pbx.Options{}, err
+		}
+		return j.Options, nil
+	}
+}
+
+// NewStep wires send-welcome as the Lambda function and the CLI do.
+func NewStep(s3 ObjectStore, st *store.Store, box Opener, ses Mailer, log *slog.Logger) *Handler {
+	return &Handler{S3: s3, Store: st, Secrets: box, SES: ses, Settings: StoreSettings(st, StoreJobOptions(st)), Logger: log}
 }
