@@ -208,7 +208,7 @@ func TestImportSecrets(t *testing.T) {
 		t.Fatalf("run exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	const secret = "CX-auth-Hq72LmPz91"
-	found := false
+	found, pinMailed := false, false
 	err := filepath.Walk(out, func(path string, info os.FileInfo, err error) error {
 		if err != nil || info.IsDir() {
 			return err
@@ -217,8 +217,14 @@ func TestImportSecrets(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		// The PIN is digits: base64 ciphertext in records.jsonl may hold any digit run.
-		in := bytes.Contains(b, []byte(secret)) || (filepath.Base(path) != "records.jsonl" && bytes.Contains(b, []byte("731946")))
+		// The PIN is digits: base64 ciphertext in records.jsonl may hold any
+		// digit run; and the user's own welcome email tells them their PIN,
+		// imported or generated alike.
+		pinOK := filepath.Base(path) == "records.jsonl" || strings.HasSuffix(path, ".eml")
+		in := bytes.Contains(b, []byte(secret)) || (!pinOK && bytes.Contains(b, []byte("731946")))
+		if strings.HasSuffix(path, ".eml") && bytes.Contains(b, []byte("731946")) {
+			pinMailed = true // Carla's own PIN, imported, in her welcome email
+		}
 		switch {
 		case strings.Contains(path, string(filepath.Separator)+"provisioning"+string(filepath.Separator)) && strings.Contains(path, "001565a11101"):
 			found = found || bytes.Contains(b, []byte(secret))
@@ -232,5 +238,8 @@ func TestImportSecrets(t *testing.T) {
 	}
 	if !found {
 		t.Error("the phone's provisioning file does not carry the imported SIP secret")
+	}
+	if !pinMailed {
+		t.Error("no welcome email carries the imported voicemail PIN")
 	}
 }

@@ -138,3 +138,45 @@ func BenchmarkDedupIndex(b *testing.B) {
 	b.ReportMetric(float64(mapTime.Nanoseconds())/n, "map-ns/claim")
 	b.ReportMetric(0, "ns/op")
 }
+
+// generateFreePBX writes the same users as generateUsers (no phones) as a
+// FreePBX Bulk Handler extensions export: full names to split, tech, secret,
+// voicemail columns, the device caller ID to ignore.
+func generateFreePBX(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("extension,name,description,tech,secret,voicemail,voicemail_enable,voicemail_vmpwd,voicemail_email,outboundcid,id,dial,devicetype,user,callerid,context\n")
+	first := []string{"Ann", "Bruno", "Chloé", "Dev", "Eve", "Farid", "Jürgen", "Pål"}
+	for i := range n {
+		fmt.Fprintf(&b, "%d,%s Lee%d,,pjsip,s3cr3t%08d,default,yes,4827%02d,user%d@acme.example,,%d,PJSIP/%d,fixed,%d,device <%d>,from-internal\n",
+			100000+i, first[i%len(first)], i, i, i%100, i, 100000+i, 100000+i, 100000+i, 100000+i)
+	}
+	return b.Bytes()
+}
+
+// BenchmarkValidatePeer validates the same 10,000 users as our template and
+// as a FreePBX export in one run; peer-vs-template is the cost of detecting
+// and mapping a peer's format (a ratio, not a timing).
+func BenchmarkValidatePeer(b *testing.B) {
+	const rows = 10_000
+	run := func(b *testing.B, data []byte) float64 {
+		settings := localSettings(b, fmt.Sprintf(`{"max_object_bytes": %d, "extension_max_len": 7}`, len(data)))
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			valid := 0
+			rep, err := Validate(context.Background(), bytes.NewReader(data), Input{Tenant: "acme", Settings: settings,
+				Rows: func(pbx.UserRow) error { valid++; return nil }})
+			if err != nil || rep.FileError != nil || valid != rows {
+				b.Fatalf("valid %d of %d: %v %+v", valid, rows, err, rep.FileError)
+			}
+		}
+		return float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	}
+	var template, peer float64
+	b.Run("template", func(b *testing.B) { template = run(b, generateUsers(rows, false)) })
+	b.Run("freepbx", func(b *testing.B) {
+		peer = run(b, generateFreePBX(rows))
+		if template > 0 {
+			b.ReportMetric(peer/template, "peer-vs-template")
+		}
+	})
+}

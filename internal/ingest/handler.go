@@ -367,7 +367,11 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 		}
 		return fmt.Errorf("job %s status %s: %w", j.id, status, err)
 	}
-	j.log.InfoContext(ctx, "upload ingested", "status", status, "rows", report.Rows, "valid", report.Valid,
+	format := ""
+	if report.Source != nil {
+		format = report.Source.Mapping
+	}
+	j.log.InfoContext(ctx, "upload ingested", "status", status, "format", format, "rows", report.Rows, "valid", report.Valid,
 		"invalid", report.Invalid, "skipped", report.Skipped, "held", counts.Held)
 	if status != jobmodel.Running {
 		return j.finalize(ctx)

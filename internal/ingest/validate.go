@@ -724,16 +724,17 @@ func companionWhat(k peers.Kind) string {
 // attach turns each valid companion row into an update of its user: the
 // stored user with the route's DID, or the device's MAC and model.
 func (v *validator) attach(ctx context.Context) error {
-	ur, ok := v.in.Lookup.(UserReader)
-	if !ok {
-		return nil
-	}
+	ur, canRead := v.in.Lookup.(UserReader)
 	for i := range v.batch {
 		p := &v.batch[i]
 		if p.skipped || len(p.errs) > 0 {
 			continue
 		}
 		r := &p.row
+		if !canRead { // never pass a companion row on as a user to create
+			p.fail(csvin.Extension, pbx.CodeNoSuchUser, "extension %s: the stored users cannot be read here, so nothing is attached", r.Extension)
+			continue
+		}
 		u, found, err := ur.GetUser(ctx, v.in.Tenant, r.Extension)
 		if err != nil {
 			return fmt.Errorf("read user %s of tenant %s (line %d): %w", r.Extension, v.in.Tenant, r.Line, err)

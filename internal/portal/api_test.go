@@ -682,3 +682,31 @@ func TestJobReport(t *testing.T) {
 		})
 	}
 }
+
+// TestValidatePeerExport: another PBX's export is shown mapped, with its
+// column report, and none of its secrets comes back.
+func TestValidatePeerExport(t *testing.T) {
+	h := newTestHandler(t)
+	body, err := os.ReadFile("../peers/testdata/freepbx-extensions.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := call(t, h, apiCall{tenant: tenantA, method: "POST", path: "/validate", contentType: "text/csv", body: string(body)})
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	var rep ValidateResponse
+	r.json(t, &rep)
+	if rep.Source == nil || rep.Source.Peer != "freepbx-extensions" || len(rep.Source.Columns) != 30 {
+		t.Fatalf("source = %+v", rep.Source)
+	}
+	if rep.Rows != 5 || rep.Valid != 3 || rep.Skipped != 2 || rep.Grid == nil || len(rep.Grid.Rows) != 3 {
+		t.Fatalf("rows=%d valid=%d skipped=%d grid=%+v", rep.Rows, rep.Valid, rep.Skipped, rep.Grid)
+	}
+	if c := rep.Grid.Rows[1].Cells; c[1] != "Bruno" || c[2] != "Diaz" || c[3] != "bruno.diaz@example.com" {
+		t.Errorf("Bruno's grid row = %q", c)
+	}
+	if strings.Contains(string(r.body), "FPX-sip-") || strings.Contains(string(r.body), "482713") {
+		t.Error("a secret from the file is in the answer")
+	}
+}
