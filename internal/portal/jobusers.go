@@ -109,6 +109,8 @@ func jobUser(r events.RowResult, finished bool) JobUser {
 		u.EmailStatus = emailHeld
 	case r.EmailStatus == events.EmailFailed && strings.Contains(r.Code+" "+r.Message, welcome.CodeEmailUncertain):
 		u.EmailStatus = emailUncertain
+		// The report's message names the CLI; the portal has its own way.
+		u.Message = "the sending was interrupted: the email may or may not have been delivered; resend it only if the user did not get it"
 	}
 	u.CanSend = finished && r.Status == events.StatusCreated && r.Email != "" &&
 		(u.EmailStatus == emailHeld || u.EmailStatus == events.EmailFailed || u.EmailStatus == emailUncertain)

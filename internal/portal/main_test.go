@@ -32,7 +32,7 @@ var stack *devstack.Stack
 const (
 	tenantA = "acme"
 	tenantB = "globex"
-	// beta is the hostile tenant of the isolation tests against acme.
+	// tenantBeta is the hostile tenant of the issue #17 tests.
 	tenantBeta = "beta"
 )
 
@@ -47,6 +47,17 @@ func TestMain(m *testing.M) {
 				fmt.Fprintln(os.Stderr, "seed tenant:", err)
 				os.Exit(1)
 			}
+		}
+		// The operator's free test range, which acme may take numbers from
+		// with create-dids (issue #17).
+		dids, _ := store.ExpandDIDRange("+14155550100", "+14155550199")
+		if _, _, err := st.AddDIDs(ctx, dids, ""); err != nil {
+			fmt.Fprintln(os.Stderr, "seed DIDs:", err)
+			os.Exit(1)
+		}
+		if err := st.SetDIDPolicy(ctx, tenantA, store.DIDPolicy{ClaimFree: true}); err != nil {
+			fmt.Fprintln(os.Stderr, "seed DID policy:", err)
+			os.Exit(1)
 		}
 		// Uploads in these tests are not meant to run ingest.
 		s.SetUploadHandler(func(context.Context, events.S3Event) error { return nil })

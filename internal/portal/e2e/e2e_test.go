@@ -31,10 +31,13 @@ const (
 		"402,Cy,Ng,cy.ng@acme.example,\n"
 	badRow   = "1"
 	fixValue = "bo.ek@acme.example"
-	// The local SES rejects the first email to this user: the release
-	// fails it, the resend delivers it.
-	rejectedExt   = "402"
-	rejectedEmail = "cy.ng@acme.example"
+	// The local SES rejects the first email to 401 (the release fails it,
+	// sending the unsent ones delivers it) and fails the first to 402 with
+	// HTTP 500 (uncertain: resent only after the admin confirms).
+	rejectedExt    = "401"
+	rejectedEmail  = fixValue
+	uncertainExt   = "402"
+	uncertainEmail = "cy.ng@acme.example"
 	// Defaults the admin sets first.
 	phoneModel      = "polycom-vvx450"
 	subject         = "Welcome to {{.TENANT_NAME}}, {{.NAME}}"
@@ -97,7 +100,7 @@ func TestPortalInChromium(t *testing.T) {
 	script.Dir = root
 	script.Env = append(os.Environ(),
 		"PORTAL_URL="+url, "CSV_PATH="+csvPath, "ARTIFACTS="+artifacts, "CHROMIUM="+chromium,
-		"BAD_ROW="+badRow, "FIX_VALUE="+fixValue, "REJECTED_EXT="+rejectedExt, "PHONE_MODEL="+phoneModel,
+		"BAD_ROW="+badRow, "FIX_VALUE="+fixValue, "REJECTED_EXT="+rejectedExt, "UNCERTAIN_EXT="+uncertainExt, "PHONE_MODEL="+phoneModel,
 		"SUBJECT="+subject, "SUBJECT_RENDERED="+subjectRendered)
 	out, err := script.CombinedOutput()
 	t.Logf("browser test output:\n%s", out)
@@ -115,8 +118,8 @@ func TestPortalInChromium(t *testing.T) {
 	checkReport(t, filepath.Join(artifacts, "report-after-emails.csv"), want, "sent")
 
 	// The pipeline really ran: one welcome email per user, with the
-	// tenant's subject, one of them to the address fixed in the grid and
-	// one to the address the first attempt failed for.
+	// tenant's subject: the address fixed in the grid (rejected once, then
+	// sent) and the uncertain one (resent on confirmation) once each.
 	emails, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))
 	to := map[string]int{}
 	for _, e := range emails {
@@ -128,13 +131,13 @@ func TestPortalInChromium(t *testing.T) {
 		if !strings.Contains(msg, "Subject: "+subjectSent) {
 			t.Errorf("%s does not have the tenant's subject %q", e, subjectSent)
 		}
-		for _, addr := range []string{"ann.lee@acme.example", fixValue, rejectedEmail} {
+		for _, addr := range []string{"ann.lee@acme.example", fixValue, uncertainEmail} {
 			if strings.Contains(msg, "To: ") && strings.Contains(msg, addr) {
 				to[addr]++
 			}
 		}
 	}
-	if len(emails) != 3 || to[fixValue] != 1 || to[rejectedEmail] != 1 || to["ann.lee@acme.example"] != 1 {
+	if len(emails) != 3 || to[fixValue] != 1 || to[uncertainEmail] != 1 || to["ann.lee@acme.example"] != 1 {
 		t.Errorf("outbox has %d emails, by recipient %v; want 3, one each", len(emails), to)
 	}
 
@@ -201,7 +204,7 @@ func startPortal(ctx context.Context, t *testing.T, bin, outbox, logPath string)
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "portal", "--addr", "127.0.0.1:0", "--tenant", "acme", "--outbox", outbox,
-		"--reject-email-once", rejectedEmail)
+		"--reject-email-once", rejectedEmail, "--uncertain-email-once", uncertainEmail)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

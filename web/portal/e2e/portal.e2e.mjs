@@ -4,13 +4,14 @@
 // would use it: sign in → set the tenant's defaults (phone model, welcome
 // mode, a template checked with its live preview) → upload a file with one
 // bad row → fix it in the grid → save with welcome=none → the job finishes
-// → release the held emails → resend the one that failed → download the
-// tenant's users. Every screen is checked with axe-core (zero serious or
+// → release the held emails → send the one SES rejected → resend the
+// uncertain one after confirming → download the tenant's users. Every screen is checked with axe-core (zero serious or
 // critical violations) and screenshotted to ARTIFACTS.
 //
 // Environment: PORTAL_URL, CSV_PATH, ARTIFACTS, CHROMIUM (executable),
 // BAD_ROW (0-based grid row of the bad cell), FIX_VALUE, REJECTED_EXT (the
-// extension whose first email the local SES rejects), PHONE_MODEL,
+// extension whose first email the local SES rejects), UNCERTAIN_EXT (whose
+// first email it fails with HTTP 500: uncertain), PHONE_MODEL,
 // SUBJECT (a subject template; SUBJECT_RENDERED is its preview).
 import { chromium } from 'playwright-core';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,7 @@ const executablePath = env('CHROMIUM');
 const badRow = Number(env('BAD_ROW'));
 const fixValue = env('FIX_VALUE');
 const rejectedExt = env('REJECTED_EXT');
+const uncertainExt = env('UNCERTAIN_EXT');
 const phoneModel = env('PHONE_MODEL');
 const subject = env('SUBJECT');
 const subjectRendered = env('SUBJECT_RENDERED');
@@ -283,26 +285,53 @@ try {
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => /emails? sent/.test(document.getElementById('send-status').textContent));
   step(`release: ${await page.textContent('#send-status')}`);
-  await page.waitForFunction((ext) => {
-    const td = document.querySelector(`#users tr[data-extension="${ext}"] td.email-status`);
-    return td && td.dataset.email === 'failed';
-  }, rejectedExt);
-  const after = await page.$$eval('#users tbody tr', (trs) => trs.map((tr) => tr.dataset.extension + ':' + tr.querySelector('td.email-status').dataset.email));
-  step(`after release: ${after.join(' ')}`);
-  assert(after.filter((x) => x.endsWith(':sent')).length === 2, 'two emails sent');
-  await page.waitForFunction(() => document.querySelector('#job-counts dd[data-count="emails_sent"]')?.textContent === '2');
+  const emailOf = (ext) => page.evaluate((e) => {
+    const td = document.querySelector(`#users tr[data-extension="${e}"] td.email-status`);
+    return td ? td.dataset.email : '';
+  }, ext);
+  const waitEmail = (ext, want) => page.waitForFunction(([e, w]) => {
+    const td = document.querySelector(`#users tr[data-extension="${e}"] td.email-status`);
+    return td && td.dataset.email === w;
+  }, [ext, want]);
+  await waitEmail(rejectedExt, 'failed');
+  await waitEmail(uncertainExt, 'uncertain');
+  assert(await emailOf('400') === 'sent', '400 sent');
+  await page.waitForFunction(() => document.querySelector('#job-counts dd[data-count="emails_sent"]')?.textContent === '1');
+  assert((await page.textContent('#send-held')).includes('Send 1 unsent email'), 'one unsent (failed) email to send');
   await checkA11y(page, 'emails-released');
-  await shot(page, 'emails-released-one-failed');
+  await shot(page, 'emails-released-one-failed-one-uncertain');
 
-  // ---- resend the failed one --------------------------------------------
-  step(`resend the email of extension ${rejectedExt}`);
-  await page.focus(`#users tr[data-extension="${rejectedExt}"] button.resend`);
+  // ---- send the one SES refused ------------------------------------------
+  step(`send the unsent email (extension ${rejectedExt})`);
+  await page.focus('#send-held');
+  await page.keyboard.press('Enter');
+  await waitEmail(rejectedExt, 'sent');
+  assert(await emailOf(uncertainExt) === 'uncertain', 'the uncertain email is not resent without confirmation');
+
+  // ---- resend the uncertain one, after confirming ---------------------------
+  step(`resend the uncertain email of extension ${uncertainExt}`);
+  await page.focus(`#users tr[data-extension="${uncertainExt}"] button.resend`);
   assert(await focusVisible(page), 'the resend button shows its focus');
   await page.keyboard.press('Enter');
-  await page.waitForFunction((ext) => {
-    const td = document.querySelector(`#users tr[data-extension="${ext}"] td.email-status`);
-    return td && td.dataset.email === 'sent';
-  }, rejectedExt);
+  await page.waitForSelector('#confirm[open]');
+  assert(await focused(page) === 'confirm-no', 'the dialog opens on Cancel');
+  assert((await page.textContent('#confirm-text')).includes('may have been delivered'), 'the dialog says why');
+  await checkA11y(page, 'confirm-uncertain');
+  await shot(page, 'confirm-uncertain-resend');
+  // Escape cancels: nothing is sent.
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#confirm:not([open])', { state: 'attached' });
+  await page.waitForFunction(() => document.getElementById('send-status').textContent === 'Not sent.');
+  assert(await focused(page) !== 'confirm-no', 'focus left the dialog');
+  assert(await emailOf(uncertainExt) === 'uncertain', 'cancelled: still uncertain');
+  // Again, and confirm with the keyboard.
+  await page.focus(`#users tr[data-extension="${uncertainExt}"] button.resend`);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#confirm[open]');
+  await page.keyboard.press('Shift+Tab');
+  assert(await focused(page) === 'confirm-yes', 'Shift+Tab reaches "Send it again"');
+  await page.keyboard.press('Enter');
+  await waitEmail(uncertainExt, 'sent');
   step(`resend: ${await page.textContent('#send-status')}`);
   assert((await page.textContent('#send-status')).includes('Email sent'), 'resend reported');
   assert(await page.$('#users button.resend') === null, 'nothing left to send');

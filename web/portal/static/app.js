@@ -790,7 +790,7 @@
       em.className = 'email-status email-' + (u.email_status || 'none');
       em.dataset.email = u.email_status || '';
       em.textContent = EMAIL_TEXT[u.email_status || ''] || u.email_status;
-      if (u.email_status === 'failed' || u.email_status === 'uncertain') {
+      if (u.email_status === 'failed' || u.email_status === 'uncertain' || (u.email_status === 'held' && u.message)) {
         const m = document.createElement('span');
         m.className = 'msg';
         m.textContent = u.message || '';
