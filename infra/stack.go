@@ -143,6 +143,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		TimeToLiveAttribute: jsii.String("ExpiresAt"),
 		Encryption:          awsdynamodb.TableEncryption_AWS_MANAGED,
 		RemovalPolicy:       removal,
+		WarmThroughput:      tableWarmThroughput(cfg),
 	})
 
 	// ---- KMS key for SIP secrets --------------------------------------
@@ -330,7 +331,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 			"SES_CONFIGURATION_SET", cfg.SESConfigurationSet, "SES_FROM_DOMAIN", cfg.SESDomain,
 			"PORTAL_URL", portalURL, "PROVISIONING_URL", provisioningURL),
 	})
-	sendWelcome.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}, []string{tableArn}, nil)
+	sendWelcome.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:PartiQLUpdate"}, []string{tableArn}, nil)
 	sendWelcome.allow("OpenSecrets", []string{"kms:Decrypt"}, []string{*sipKey.KeyArn()}, tenantContext)
 	sendWelcome.allow("SendEmail", []string{"ses:SendEmail"}, sendEmailResources, nil)
 	// GetAccount (the account's send quota and rate) has no resource type,

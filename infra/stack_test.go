@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/bulkprov/bulkprov/internal/cost"
 )
 
 // wantStatement is one expected IAM statement: its exact actions, strings
@@ -147,6 +149,14 @@ func testStack(t *testing.T, s *synthesized) {
 				t.Errorf("table %s = %s, want %s", k, got, v)
 			}
 		}
+		// Prod's table is pre-warmed to the write rate the cost model uses.
+		wantWarm := "null"
+		if prod {
+			wantWarm = fmt.Sprintf(`{"ReadUnitsPerSecond":12000,"WriteUnitsPerSecond":%d}`, cost.ProdWarmWriteUnitsPerSecond)
+		}
+		if got := jsonString(p["WarmThroughput"]); got != wantWarm {
+			t.Errorf("table WarmThroughput = %s, want %s", got, wantWarm)
+		}
 		if wantPolicy := map[bool]string{true: "Retain", false: "Delete"}[prod]; table["DeletionPolicy"] != wantPolicy {
 			t.Errorf("table DeletionPolicy %v, want %s", table["DeletionPolicy"], wantPolicy)
 		}
@@ -277,7 +287,7 @@ func testStack(t *testing.T, s *synthesized) {
 		},
 		"SendWelcomeRole": {
 			"WriteOwnLogs":  logs("SendWelcome"),
-			"TableAccess":   {Actions: []string{"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, Resources: table},
+			"TableAccess":   {Actions: []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PartiQLUpdate", "dynamodb:PutItem", "dynamodb:UpdateItem"}, Resources: table},
 			"OpenSecrets":   {Actions: []string{"kms:Decrypt"}, Resources: []string{"SipSecretsKey"}, Condition: tenantCondition},
 			"SendEmail":     {Actions: []string{"ses:SendEmail"}, Resources: sesResources},
 			"ReadSendQuota": {Actions: []string{"ses:GetAccount"}, Resources: []string{`"*"`}},

@@ -43,3 +43,14 @@ func DIDs(first, n int) []string {
 	}
 	return out
 }
+
+// GeneratedDIDs is how many of WriteRows' rows first..first+n-1 have a DID.
+func GeneratedDIDs(first, n int) int {
+	c := 0
+	for i := first; i < first+n; i++ {
+		if i%2 == 0 {
+			c++
+		}
+	}
+	return c
+}

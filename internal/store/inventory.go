@@ -10,7 +10,7 @@ package store
 // and upload options cannot change either.
 //
 // Taking a free number is a condition of the row's own transaction
-// (itemBuilder.didOwnership): the number must be in the inventory and free,
+// (itemBuilder.didRoute): the number must be in the inventory and free,
 // or already the tenant's, when the row commits.
 
 import (
@@ -246,22 +246,16 @@ func (s *Store) ReleaseDIDs(ctx context.Context, numbers []string) (released, re
 			}
 			continue
 		}
-		mine := map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: tenant}}
-		_, err = s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Update: &types.Update{
-				TableName: aws.String(s.Table), Key: itemKey(DIDOwnerPK(n), SKOwner),
-				UpdateExpression:          aws.String("SET #inv = :true REMOVE #tenant"),
-				ConditionExpression:       aws.String("#tenant = :tenant"),
-				ExpressionAttributeNames:  map[string]string{"#tenant": attrOwnerTenant, "#inv": attrInventory},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":tenant": mine[":tenant"], ":true": &types.AttributeValueMemberS{Value: "true"}},
-			}},
-			{Delete: &types.Delete{
-				TableName: aws.String(s.Table), Key: itemKey(TenantPK(tenant), DIDSK(n)),
-				ConditionExpression:      aws.String("attribute_not_exists(#ext)"),
-				ExpressionAttributeNames: map[string]string{"#ext": attrRouteExtension},
-			}},
-		}})
-		var cancelled *types.TransactionCanceledException
+		// A number still routed to one of the tenant's extensions stays.
+		_, err = s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.Table), Key: itemKey(DIDOwnerPK(n), SKOwner),
+			UpdateExpression:         aws.String("SET #inv = :true REMOVE #tenant"),
+			ConditionExpression:      aws.String("#tenant = :tenant AND attribute_not_exists(#ext)"),
+			ExpressionAttributeNames: map[string]string{"#tenant": attrOwnerTenant, "#inv": attrInventory, "#ext": attrRouteExtension},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":tenant": &types.AttributeValueMemberS{Value: tenant}, ":true": &types.AttributeValueMemberS{Value: "true"}},
+		})
+		var cancelled *types.ConditionalCheckFailedException
 		switch {
 		case errors.As(err, &cancelled):
 			refused = append(refused, n)
@@ -317,27 +311,6 @@ func uniqueNumbers(numbers []string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
-}
-
-// didOwnership adds the row's DID ownership condition to its transaction
-// (the hook rowItems calls): with claim, the number is taken from the free
-// inventory — it must be in the inventory and free, or already the
-// tenant's — atomically with the row; without, it must be the tenant's.
-func (b *itemBuilder) didOwnership(did string, claim bool) {
-	names := map[string]string{"#tenant": attrOwnerTenant}
-	values := map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: b.tenant}}
-	if !claim {
-		b.check(roleDIDCheck, DIDOwnerPK(did), SKOwner, "#tenant = :tenant", names, values)
-		return
-	}
-	names["#pk"] = AttrPK
-	b.add(roleDIDOwner, DIDOwnerPK(did), SKOwner, types.TransactWriteItem{Update: &types.Update{
-		TableName: b.table, Key: itemKey(DIDOwnerPK(did), SKOwner),
-		UpdateExpression:          aws.String("SET #tenant = :tenant"),
-		ConditionExpression:       aws.String("attribute_exists(#pk) AND (attribute_not_exists(#tenant) OR #tenant = :tenant)"),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	}})
 }
 
 // didUnavailable is the one answer for a DID the tenant may not use,

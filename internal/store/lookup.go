@@ -40,8 +40,8 @@ const (
 // batchGetLimit is DynamoDB's BatchGetItem maximum of keys per request.
 const batchGetLimit = 100
 
-// LookupTenantData reads, in batches of 100 keys, the tenant's EXT# and
-// DID# items and the global DID and MAC owner items for the given values.
+// LookupTenantData reads, in batches of 100 keys, the tenant's EXT# items
+// and the global DID and MAC owner items for the given values.
 // Unprocessed keys are retried with backoff.
 func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids, macs []string) (TenantData, error) {
 	td := TenantData{
@@ -74,7 +74,6 @@ func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids,
 		add(TenantPK(tenant), SKDIDPolicy, func(item map[string]types.AttributeValue) { policy = policyOf(item) })
 	}
 	for _, d := range dids {
-		add(TenantPK(tenant), DIDSK(d), func(map[string]types.AttributeValue) { td.OwnedDIDs[d] = true })
 		add(DIDOwnerPK(d), SKOwner, func(item map[string]types.AttributeValue) {
 			switch stringAttr(item, attrOwnerTenant) {
 			case tenant:

@@ -74,15 +74,17 @@ type SettingsFunc func(ctx context.Context, tenant, job string) (pbx.Settings, e
 // (unless SendDeferred); otherwise read the account's send rate once, the
 // batch's sealed credentials in one BatchGetItem, write the invite items of
 // the tokens to deliver (BatchWriteItem, 25 a call), and then, chunk by chunk
-// (ChunkSize rows): reserve the chunk's ledger items in one conditional
-// TransactWriteItems, render and send each reserved email through SES
-// (Workers in parallel, never above MaxSendRate/Concurrency), then mark the
-// chunk SENT (dropping each sent user's sealed portal credential) or FAILED
-// in one TransactWriteItems. The ledger lives on each endpoint's SECRET
-// item, so reserving and closing write one item per row each. Finally write the outcomes to
+// (ChunkSize rows): reserve the chunk's ledger entries with one
+// BatchExecuteStatement of conditional updates, render and send each
+// reserved email through SES (Workers in parallel, never above
+// MaxSendRate/Concurrency), then mark the chunk SENT (dropping each sent
+// user's sealed portal credential) or FAILED the same way. The ledger lives
+// on each endpoint's SECRET item, so reserving and closing write one item
+// per row each, as single-item conditional writes (no transaction: no two
+// emails need to be recorded together). Finally write the outcomes to
 // jobfiles.EmailResultKey. DynamoDB calls per row: 1/100 (credentials) +
 // 1/25 (invites, welcome=invite) + 2/ChunkSize (reserve, finish), about 0.13
-// with the defaults; write units per row: 1 (invite) + 2 + 2 (the SECRET
+// with the defaults; write units per row: 1 (invite) + 1 + 1 (the SECRET
 // item's ledger, reserved and closed).
 //
 // At-most-once decision: an email is sent only under a reservation, and a

@@ -592,8 +592,8 @@ func TestHandlerStaysUnderTheSendRate(t *testing.T) {
 }
 
 // TestHandlerCallsPerRow checks the DynamoDB and KMS budget: a batch of 50
-// costs one BatchGetItem, two reservation and two finishing transactions
-// (chunks of 25) and one KMS Decrypt, not calls per row.
+// costs one BatchGetItem, two reservation and two finishing batches of
+// conditional updates (chunks of 25) and one KMS Decrypt, not calls per row.
 func TestHandlerCallsPerRow(t *testing.T) {
 	const tenant = "wcalls"
 	var rows []events.RowResult
@@ -614,13 +614,13 @@ func TestHandlerCallsPerRow(t *testing.T) {
 	}
 	d := calls.Snapshot().Sub(before)
 	want := map[string]int{
-		"DynamoDB.BatchGetItem":       1,
-		"DynamoDB.BatchWriteItem":     2, // 50 invites, 25 a call
-		"DynamoDB.TransactWriteItems": 4,
-		"DynamoDB.GetItem":            2, // settings: system defaults + tenant
-		"KMS.Decrypt":                 1,
-		"SESv2.GetAccount":            1,
-		"SESv2.SendEmail":             50,
+		"DynamoDB.BatchGetItem":          1,
+		"DynamoDB.BatchWriteItem":        2, // 50 invites, 25 a call
+		"DynamoDB.BatchExecuteStatement": 4, // reserve and finish, 25 conditional updates a call
+		"DynamoDB.GetItem":               2, // settings: system defaults + tenant
+		"KMS.Decrypt":                    1,
+		"SESv2.GetAccount":               1,
+		"SESv2.SendEmail":                50,
 	}
 	for op, n := range want {
 		if d.Calls[op] != n {
