@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/bulkprov/bulkprov/internal/portal"
 )
 
 // Paths are the files the stack turns into assets.
@@ -285,6 +287,11 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		return m
 	}
 
+	// The workflow steps' timeouts come from their Tasks in the ASL file.
+	timeouts, err := stepTimeouts(props.Paths.StateMachineFile)
+	if err != nil {
+		return nil, err
+	}
 	ingest := newGoFunction(stack, "Ingest", defaults, functionSpec{
 		Name: "ingest", Description: "Validates an uploaded CSV and starts the workflow",
 		MemoryMiB: 1024, TimeoutSec: 300,
@@ -304,7 +311,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 
 	createRecords := newGoFunction(stack, "CreateRecords", defaults, functionSpec{
 		Name: "create-records", Description: "Writes each row's PBX objects in one DynamoDB transaction",
-		MemoryMiB: 512, TimeoutSec: 240, Reserved: cfg.CreateRecordsReservedConcurrency,
+		MemoryMiB: 512, TimeoutSec: timeouts[subCreateRecords], Reserved: cfg.CreateRecordsReservedConcurrency,
 		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn()),
 	})
 	// TransactWriteItems is authorized per item action.
@@ -314,7 +321,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 
 	writeProvisioning := newGoFunction(stack, "WriteProvisioning", defaults, functionSpec{
 		Name: "write-provisioning", Description: "Writes the desk phones' provisioning files",
-		MemoryMiB: 512, TimeoutSec: 240,
+		MemoryMiB: 512, TimeoutSec: timeouts[subWriteProvisioning],
 		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(),
 			"PROVISIONING_BUCKET", *provisioning.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn(),
 			"PROVISIONING_URL", provisioningURL),
@@ -326,10 +333,8 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 
 	sendWelcome := newGoFunction(stack, "SendWelcome", defaults, functionSpec{
 		Name: "send-welcome", Description: "Sends each created user's welcome email once (SES v2)",
-		MemoryMiB: 256, TimeoutSec: 840, Reserved: cfg.SendWelcomeReservedConcurrency,
-		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn(),
-			"SES_CONFIGURATION_SET", cfg.SESConfigurationSet, "SES_FROM_DOMAIN", cfg.SESDomain,
-			"PORTAL_URL", portalURL, "PROVISIONING_URL", provisioningURL),
+		MemoryMiB: 256, TimeoutSec: timeouts[subSendWelcome], Reserved: cfg.SendWelcomeReservedConcurrency,
+		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn()),
 	})
 	sendWelcome.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:PartiQLUpdate"}, []string{tableArn}, nil)
 	sendWelcome.allow("OpenSecrets", []string{"kms:Decrypt"}, []string{*sipKey.KeyArn()}, tenantContext)
@@ -341,21 +346,19 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 
 	finalize := newGoFunction(stack, "Finalize", defaults, functionSpec{
 		Name: "finalize", Description: "Merges batch results into the job's report and summary",
-		MemoryMiB: 512, TimeoutSec: 240,
-		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(),
-			"SES_CONFIGURATION_SET", cfg.SESConfigurationSet, "SES_FROM_DOMAIN", cfg.SESDomain, "PORTAL_URL", portalURL),
+		MemoryMiB: 512, TimeoutSec: timeouts[subFinalize],
+		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName()),
 	})
 	finalize.allow("JobFiles", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
 	finalize.allow("ListJobFiles", []string{"s3:ListBucket"}, []string{*jobs.BucketArn()},
 		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
 	finalize.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, []string{tableArn}, nil)
-	finalize.allow("SendSummary", []string{"ses:SendEmail"}, sendEmailResources, nil)
 
 	portalAPI := newGoFunction(stack, "PortalApi", defaults, functionSpec{
 		Name: "portal-api", Description: "The tenant portal's HTTP API",
 		MemoryMiB: 256, TimeoutSec: 29,
 		Env: env("TABLE_NAME", *table.TableName(), "UPLOADS_BUCKET", *uploads.BucketName(),
-			"JOBS_BUCKET", *jobs.BucketName(), "PORTAL_URL", portalURL, "KMS_KEY_ID", *sipKey.KeyArn()),
+			"JOBS_BUCKET", *jobs.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn()),
 	})
 	// PutObject only to presign tenant uploads; the tenant comes from the
 	// JWT claim, and ingest re-derives it from the key.
@@ -504,7 +507,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		CreateDefaultStage: jsii.Bool(false),
 		CorsPreflight: &awsapigatewayv2.CorsPreflightOptions{
 			AllowOrigins: jsii.Strings(portalURL),
-			AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST},
+			AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST, awsapigatewayv2.CorsHttpMethod_PUT},
 			AllowHeaders: jsii.Strings("authorization", "content-type"),
 			MaxAge:       awscdk.Duration_Hours(jsii.Number(1)),
 		},
@@ -617,16 +620,13 @@ type portalRoute struct {
 	Path   string
 }
 
+// portalRoutes are the routes of internal/portal's one route table.
 func portalRoutes() []portalRoute {
-	return []portalRoute{
-		{awsapigatewayv2.HttpMethod_GET, "/me"},
-		{awsapigatewayv2.HttpMethod_POST, "/validate"},
-		{awsapigatewayv2.HttpMethod_POST, "/uploads"},
-		{awsapigatewayv2.HttpMethod_GET, "/jobs"},
-		{awsapigatewayv2.HttpMethod_GET, "/jobs/{id}"},
-		{awsapigatewayv2.HttpMethod_GET, "/jobs/{id}/report"},
-		{awsapigatewayv2.HttpMethod_GET, "/template"},
+	var out []portalRoute
+	for _, r := range portal.Routes() {
+		out = append(out, portalRoute{awsapigatewayv2.HttpMethod(r.Method), r.Path})
 	}
+	return out
 }
 
 // portalConfig is the page's config.json in Cognito mode

@@ -25,8 +25,9 @@ import (
 const sendWelcomeUsage = `usage: bulkprov send-welcome --tenant T --job J [--state DIR] [--resend-uncertain] [--json]
 
 Sends the welcome emails of a job's created users that have none yet: the
-deferred emails of a job uploaded with welcome=none, and emails that failed
-before (rejected, throttled). Users who got theirs are never emailed again.
+deferred emails of a job uploaded with welcome=none, emails held by a daily
+quota (email_held_quota: the SES account's 24-hour quota or the tenant's
+email.daily_quota), and emails that failed before (rejected, throttled). Users who got theirs are never emailed again.
 With --resend-uncertain it also re-sends emails whose earlier attempt was
 interrupted (reported email_uncertain): those users may get a second email.
 
@@ -83,10 +84,13 @@ func runSendWelcome(ctx context.Context, args []string, stdout, stderr io.Writer
 			return exitFailed
 		}
 	} else {
-		fmt.Fprintf(stdout, "job %s/%s: %d sent, %d already sent, %d failed (%d uncertain)\n",
-			*tenant, *job, total.Sent, total.AlreadySent, total.Failed, total.Uncertain)
+		fmt.Fprintf(stdout, "job %s/%s: %d sent, %d already sent, %d failed (%d uncertain), %d held\n",
+			*tenant, *job, total.Sent, total.AlreadySent, total.Failed, total.Uncertain, total.Held)
 		if env.outbox != "" {
 			fmt.Fprintf(stdout, "messages: %s\n", env.outbox)
+		}
+		if total.Held > 0 {
+			fmt.Fprintln(stdout, "held emails wait for a daily quota (the email service's 24-hour quota or the tenant's email.daily_quota); run send-welcome again later")
 		}
 		if total.Uncertain > 0 && !*resendUncertain {
 			fmt.Fprintln(stdout, "uncertain emails may have been delivered; --resend-uncertain sends them again")

@@ -111,6 +111,27 @@ func (s *SESServer) Throttle(n int) {
 	s.throttle = n
 }
 
+// SetMax24HourSend sets the account's 24-hour quota (SES's sandbox: 200);
+// a negative value means unlimited (GetAccount reports -1). SendEmail past
+// it fails as SES does: "Daily message quota exceeded".
+func (s *SESServer) SetMax24HourSend(n float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.max24h = n
+}
+
+// SetSentLast24Hours makes the account look as if n messages had been sent
+// just now by others (replacing what this endpoint counted).
+func (s *SESServer) SetSentLast24Hours(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = s.sent[:0]
+	now := time.Now()
+	for range n {
+		s.sent = append(s.sent, now)
+	}
+}
+
 // SetMaxSendRate sets the MaxSendRate that GetAccount reports.
 func (s *SESServer) SetMaxSendRate(r float64) {
 	s.mu.Lock()
@@ -185,8 +206,12 @@ func (s *SESServer) getAccount() sesAccount {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneSent(time.Now())
+	max24h := s.max24h
+	if max24h < 0 {
+		max24h = -1
+	}
 	return sesAccount{
-		SendQuota:               sesSendQuota{Max24HourSend: s.max24h, MaxSendRate: s.maxSendRate, SentLast24Hours: float64(len(s.sent))},
+		SendQuota:               sesSendQuota{Max24HourSend: max24h, MaxSendRate: s.maxSendRate, SentLast24Hours: float64(len(s.sent))},
 		SendingEnabled:          true,
 		ProductionAccessEnabled: true,
 		EnforcementStatus:       "HEALTHY",
@@ -286,6 +311,12 @@ func (s *SESServer) sendEmail(r *http.Request) (any, *sesError) {
 			s.mu.Unlock()
 			return nil, rejected("Email address is on the suppression list or was rejected: %s", a)
 		}
+	}
+	s.pruneSent(time.Now())
+	if s.max24h >= 0 && float64(len(s.sent)) >= s.max24h {
+		s.mu.Unlock()
+		// SES drops the message; the API's throttling error names the quota.
+		return nil, &sesError{http.StatusTooManyRequests, "TooManyRequestsException", "Daily message quota exceeded."}
 	}
 	s.seq++
 	seq := s.seq

@@ -174,6 +174,8 @@ func Count(rows []events.RowResult) events.Counts {
 			c.EmailsSent++
 		case events.EmailFailed:
 			c.EmailsFailed++
+		case events.EmailHeld:
+			c.EmailsHeld++
 		}
 		if r.ProvisioningFile != "" {
 			c.Provisioned++
@@ -281,7 +283,7 @@ func (h *Handler) merge(ctx context.Context, in events.FinalizeInput, welcome pb
 			}
 			r.EmailStatus = e.EmailStatus
 			r.EmailMessageID = e.EmailMessageID
-			if e.EmailStatus == events.EmailFailed && e.Message != "" {
+			if (e.EmailStatus == events.EmailFailed || e.EmailStatus == events.EmailHeld) && e.Message != "" {
 				if r.Message != "" {
 					r.Message += "; "
 				}

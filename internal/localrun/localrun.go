@@ -25,6 +25,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/stepfn"
 	"github.com/bulkprov/bulkprov/internal/store"
 	"github.com/bulkprov/bulkprov/internal/tenants"
+	"github.com/bulkprov/bulkprov/internal/welcome"
 )
 
 // Config says which tenant to seed and where to keep state.
@@ -47,6 +48,20 @@ type Config struct {
 	// SESMaxSendRate is the local SES account's send quota (messages/s);
 	// 0 means DefaultSESMaxSendRate. The workflow paces emails to it.
 	SESMaxSendRate float64
+	// Definition replaces the deployed ASL file (tests of other designs);
+	// nil runs statemachine.Definition().
+	Definition []byte
+	// AllowLongExpressChildren loads a Definition whose EXPRESS children
+	// can outlive 5 minutes (stepfn.Options.AllowLongExpressChildren).
+	AllowLongExpressChildren bool
+	// TimeScale runs the workflow's timing (Task timeouts, retry delays, the
+	// EXPRESS limit, send-welcome's deadline margin) faster: 0.05 makes
+	// 300 s last 15 s. Give SESMaxSendRate scaled the same way. 0 means 1.
+	TimeScale float64
+	// WelcomeConcurrency is phase 2's concurrency; 0: ingest's default.
+	WelcomeConcurrency int
+	// RealTimeStates: stepfn.Options.RealTimeStates.
+	RealTimeStates []string
 	// TenantOverrides are laid over pbx.LocalTenantOverrides(Tenant) when
 	// the tenant is seeded (e.g. `bulkprov run --settings FILE`).
 	TenantOverrides []byte
@@ -64,6 +79,10 @@ var LocalTestDIDRange = [2]string{"+14155550100", "+14155550199"}
 // the SES sandbox with a raised rate, so that a local run of thousands of
 // rows is not paced like a new account (14/s) while still being paced.
 const DefaultSESMaxSendRate = 1000
+
+// DefaultSESMax24HourSend is the local account's 24-hour quota: more than a
+// few 100k-row runs.
+const DefaultSESMax24HourSend = 10_000_000
 
 // Pipeline is a running local pipeline.
 type Pipeline struct {
@@ -110,6 +129,7 @@ func Start(ctx context.Context, cfg Config) (_ *Pipeline, err error) {
 		rate = DefaultSESMaxSendRate
 	}
 	stack.SES().SetMaxSendRate(rate)
+	stack.SES().SetMax24HourSend(DefaultSESMax24HourSend)
 	defer func() {
 		if err != nil {
 			_ = p.Close()
@@ -137,7 +157,8 @@ func Start(ctx context.Context, cfg Config) (_ *Pipeline, err error) {
 	res := pipeline.Resources{
 		Table: stack.Table, UploadsBucket: stack.UploadsBucket, JobsBucket: stack.JobsBucket,
 		ProvisioningBucket: stack.ProvisioningBucket, KMSKeyID: stack.KMSKeyID,
-		ProvisioningURL: LocalProvisioningURL,
+		ProvisioningURL:    LocalProvisioningURL,
+		WelcomeConcurrency: cfg.WelcomeConcurrency,
 	}
 	tasks := map[string]stepfn.Handler{}
 	subs := map[string]string{}
@@ -182,9 +203,17 @@ func (p *Pipeline) loadEngine(c *awsconf.Clients, res pipeline.Resources, log *s
 		}
 		tasks[arn] = handler
 	}
-	engine, err := stepfn.Load(statemachine.Definition(), stepfn.Options{
+	def := cfg.Definition
+	if def == nil {
+		def = statemachine.Definition()
+	}
+	if cfg.TimeScale > 0 {
+		h.Welcome.DeadlineMargin = time.Duration(float64(welcome.DefaultDeadlineMargin) * cfg.TimeScale)
+	}
+	engine, err := stepfn.Load(def, stepfn.Options{
 		Substitutions: subs, Tasks: tasks, S3: c.S3, Logger: log,
 		OnEvent: cfg.OnEvent, Sleep: cfg.Sleep, StateMachineARN: smARN,
+		TimeScale: cfg.TimeScale, RealTimeStates: cfg.RealTimeStates, AllowLongExpressChildren: cfg.AllowLongExpressChildren,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("load state machine: %w", err)

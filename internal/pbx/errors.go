@@ -53,6 +53,7 @@ const (
 	CodeBatchFailed        = "batch_failed"
 	CodeThrottled          = "throttled"
 	CodeEmailRejected      = "email_rejected"
+	CodeEmailHeldQuota     = "email_held_quota" // a daily quota is used up: held, sent later by bulkprov send-welcome
 	CodeProvisioningFailed = "provisioning_failed"
 	CodeInternal           = "internal_error"
 )

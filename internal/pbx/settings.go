@@ -93,6 +93,9 @@ type Email struct {
 	IncludeSIPSecret bool   `json:"include_sip_secret"`
 	InviteTTLHours   int    `json:"invite_ttl_hours"`
 	NotifyUploader   string `json:"notify_uploader,omitempty"` // address for the job summary, if any
+	// DailyQuota bounds the tenant's welcome emails per UTC day (0: only the
+	// SES account's quota); the rest are held, not failed.
+	DailyQuota int `json:"daily_quota,omitempty"`
 }
 
 // Settings are the effective settings for one upload: system defaults, then
@@ -179,6 +182,8 @@ func (s Settings) Validate() error {
 		return Errorf(EINVALID, "batch_size", "must be 1-500, not %d", s.BatchSize)
 	case s.Email.InviteTTLHours < 1:
 		return Errorf(EINVALID, "email.invite_ttl_hours", "must be positive")
+	case s.Email.DailyQuota < 0 || s.Email.DailyQuota > 10_000_000:
+		return Errorf(EINVALID, "email.daily_quota", "must be 0 (no tenant limit) to 10000000, not %d", s.Email.DailyQuota)
 	}
 	switch s.Provisioning.Transport {
 	case "udp", "tcp", "tls":

@@ -30,6 +30,9 @@ type Resources struct {
 	KMSKeyID           string
 	StateMachineARN    string
 	ProvisioningURL    string // the URL phones are given; bootstrap files point at it
+	// WelcomeConcurrency is phase 2's MaxConcurrency (each child takes that
+	// share of the SES send rate); 0: ingest's default.
+	WelcomeConcurrency int
 }
 
 // ResourcesFromEnv reads the names the CDK stack sets on each function.
@@ -99,9 +102,10 @@ func Build(c *awsconf.Clients, r Resources, log *slog.Logger) (*Handlers, error)
 // ends without a workflow.
 func NewIngest(c *awsconf.Clients, st *store.Store, fin *finalize.Handler, r Resources, log *slog.Logger) *ingest.Handler {
 	return ingest.NewHandler(ingest.Config{
-		JobsBucket:      r.JobsBucket,
-		StateMachineARN: r.StateMachineARN,
-		KnownPhoneModel: provision.KnownModel,
+		JobsBucket:         r.JobsBucket,
+		StateMachineARN:    r.StateMachineARN,
+		WelcomeConcurrency: r.WelcomeConcurrency,
+		KnownPhoneModel:    provision.KnownModel,
 		Finalize: func(ctx context.Context, in events.FinalizeInput) error {
 			_, err := fin.Handle(ctx, in)
 			return err

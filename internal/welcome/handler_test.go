@@ -552,19 +552,26 @@ func TestHandlerRejectsForeignKeys(t *testing.T) {
 	}
 }
 
-func TestSendRateIsTheWorkersShare(t *testing.T) {
+func TestSendQuotaIsTheWorkersShare(t *testing.T) {
 	stack.SES().SetMaxSendRate(14)
-	defer stack.SES().SetMaxSendRate(1000)
+	stack.SES().SetMax24HourSend(200)
+	stack.SES().SetSentLast24Hours(21)
+	defer func() {
+		stack.SES().SetMaxSendRate(1000)
+		stack.SES().SetMax24HourSend(50000)
+		stack.SES().SetSentLast24Hours(0)
+	}()
 	for _, tc := range []struct {
 		concurrency int
-		want        float64
-	}{{1, 14}, {2, 7}, {4, 3.5}, {0, 14}} {
-		got, err := sendRate(context.Background(), stack.Clients.SES, tc.concurrency)
+		rate        float64
+		daily       int
+	}{{1, 14, 179}, {2, 7, 89}, {4, 3.5, 44}, {0, 14, 179}} {
+		got, err := sendQuota(context.Background(), stack.Clients.SES, tc.concurrency)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if float64(got) != tc.want {
-			t.Errorf("concurrency %d: rate %v, want %v", tc.concurrency, got, tc.want)
+		if float64(got.rate) != tc.rate || got.daily != tc.daily {
+			t.Errorf("concurrency %d: %+v, want rate %v, daily %d", tc.concurrency, got, tc.rate, tc.daily)
 		}
 	}
 }

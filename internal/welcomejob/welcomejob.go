@@ -130,6 +130,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		res.Total.Failed += out.Failed
 		res.Total.Uncertain += out.Uncertain
 		res.Total.Deferred += out.Deferred
+		res.Total.Held += out.Held
 		if req.Extension != "" && out.Matched > 0 {
 			found = true
 			break
