@@ -836,7 +836,7 @@
     const btn = $('send-held');
     const status = $('send-status');
     btn.disabled = true;
-    let total = { sent: 0, failed: 0, uncertain: 0, already_sent: 0 };
+    const total = { sent: 0, failed: 0, uncertain: 0, already_sent: 0, held: 0 };
     try {
       let after = '';
       do {
@@ -846,7 +846,8 @@
         after = r.next || '';
       } while (after);
       status.textContent = total.sent + ' ' + (total.sent === 1 ? 'email' : 'emails') + ' sent' +
-        (total.failed ? ', ' + total.failed + ' failed' + (total.uncertain ? ' (' + total.uncertain + ' uncertain)' : '') : '') + '.';
+        (total.failed ? ', ' + total.failed + ' failed' + (total.uncertain ? ' (' + total.uncertain + ' uncertain)' : '') : '') +
+        (total.held ? ', ' + total.held + ' held: the daily sending quota is used up, send them again later' : '') + '.';
     } catch (e) {
       status.textContent = 'Sending failed: ' + e.message + (total.sent ? ' (' + total.sent + ' sent before that)' : '');
     } finally {
@@ -872,7 +873,8 @@
     try {
       const r = await api('POST', '/jobs/' + encodeURIComponent(state.jobId) + '/users/' + encodeURIComponent(ext) + '/welcome',
         confirmed ? { confirm_uncertain: true } : {});
-      status.textContent = r.sent ? 'Email sent to extension ' + ext + '.' : 'The email to extension ' + ext + ' was not sent: ' +
+      status.textContent = r.sent ? 'Email sent to extension ' + ext + '.' : r.held ? 'The email to extension ' + ext +
+        ' is held: the daily sending quota is used up; send it again later.' : 'The email to extension ' + ext + ' was not sent: ' +
         ((r.user && r.user.message) || 'see its status below') + '.';
     } catch (e) {
       if (e.code === 'confirmation_required') return resend(ext, true, false);
@@ -944,14 +946,23 @@
 
   async function downloadUsers() {
     const status = $('users-status');
+    const btn = $('download-users');
+    btn.disabled = true;
     status.textContent = 'Preparing the file…';
     try {
-      const text = await api('GET', '/users');
-      const name = 'users-' + (state.me ? state.me.tenant : 'tenant') + '.csv';
-      saveBlob(new Blob([text], { type: 'text/csv' }), name);
-      status.textContent = 'Downloaded ' + name + '.';
+      // A link to the file (a tenant's users may be more than an API answer holds).
+      const r = await api('GET', '/users');
+      const a = document.createElement('a');
+      a.href = r.url;
+      a.download = r.name || 'users.csv';
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      status.textContent = 'Downloaded ' + (r.name || 'users.csv') + ': ' + r.users + (r.users === 1 ? ' user.' : ' users.');
     } catch (e) {
       status.textContent = 'The download failed: ' + e.message;
+    } finally {
+      btn.disabled = false;
     }
   }
 
