@@ -296,7 +296,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		Name: "ingest", Description: "Validates an uploaded CSV and starts the workflow",
 		MemoryMiB: 1024, TimeoutSec: 300,
 		Env: env("TABLE_NAME", *table.TableName(), "UPLOADS_BUCKET", *uploads.BucketName(),
-			"JOBS_BUCKET", *jobs.BucketName(), "STATE_MACHINE_ARN", stateMachineArn),
+			"JOBS_BUCKET", *jobs.BucketName(), "STATE_MACHINE_ARN", stateMachineArn, "KMS_KEY_ID", *sipKey.KeyArn()),
 	})
 	ingest.allow("ReadUploads", []string{"s3:GetObject", "s3:GetObjectVersion"}, []string{uploadsObjects}, nil)
 	ingest.allow("WriteJobFiles", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
@@ -306,6 +306,8 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
 	ingest.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, []string{tableArn}, nil)
 	ingest.allow("StartWorkflow", []string{"states:StartExecution"}, []string{stateMachineArn}, nil)
+	// Secrets imported from another PBX's export (import-secrets) are sealed at ingest.
+	ingest.allow("SealImportedSecrets", []string{"kms:GenerateDataKey"}, []string{*sipKey.KeyArn()}, tenantContext)
 	// S3 events ingest still fails after Lambda's retries land in a queue.
 	ingestFailed := addIngestFailureDestination(stack, ingest, cfg.Stage, removal)
 

@@ -172,7 +172,7 @@ func testStack(t *testing.T, s *synthesized) {
 		}
 		cfg := s.Config
 		wants := map[string]want{
-			"ingest":             {"Ingest", 1024, 300, 0, []string{"JOBS_BUCKET", "STATE_MACHINE_ARN", "TABLE_NAME", "UPLOADS_BUCKET"}},
+			"ingest":             {"Ingest", 1024, 300, 0, []string{"JOBS_BUCKET", "KMS_KEY_ID", "STATE_MACHINE_ARN", "TABLE_NAME", "UPLOADS_BUCKET"}},
 			"create-records":     {"CreateRecords", 512, 20, cfg.CreateRecordsReservedConcurrency, []string{"JOBS_BUCKET", "KMS_KEY_ID", "TABLE_NAME"}},
 			"write-provisioning": {"WriteProvisioning", 512, 20, 0, []string{"JOBS_BUCKET", "KMS_KEY_ID", "PROVISIONING_BUCKET", "PROVISIONING_URL", "TABLE_NAME"}},
 			"send-welcome":       {"SendWelcome", 256, 810, cfg.SendWelcomeReservedConcurrency, []string{"JOBS_BUCKET", "KMS_KEY_ID", "TABLE_NAME"}},
@@ -263,6 +263,8 @@ func testStack(t *testing.T, s *synthesized) {
 			"ListJobFiles":  listJobFiles,
 			"TableAccess":   {Actions: []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}, Resources: table},
 			"StartWorkflow": {Actions: []string{"states:StartExecution"}, Resources: []string{smArn}},
+			// Secrets a peer's export brings (import-secrets), sealed at ingest.
+			"SealImportedSecrets": {Actions: []string{"kms:GenerateDataKey"}, Resources: []string{"SipSecretsKey"}, Condition: tenantCondition},
 			// Lambda's onFailure destination for events ingest gave up on.
 			"SendFailedEvents": {Actions: []string{"sqs:SendMessage"}, Resources: []string{`{"Fn::GetAtt":["IngestFailures`, `","Arn"]}`}},
 		},

@@ -72,6 +72,9 @@ type Summary struct {
 	Report          string              `json:"report"`
 	Phase1Error     *events.CaughtError `json:"phase1_error,omitempty"`
 	Phase2Error     *events.CaughtError `json:"phase2_error,omitempty"`
+	// Source is the upload's column report (peer detected, what each
+	// column fed), as ingest wrote it in validation.json.
+	Source json.RawMessage `json:"source,omitempty"`
 }
 
 // ReportHeader is report.csv's header row.
@@ -125,6 +128,9 @@ func (h *Handler) Handle(ctx context.Context, in events.FinalizeInput) (events.F
 	}
 	if !started.IsZero() {
 		sum.DurationSeconds = finished.Sub(started).Seconds()
+	}
+	if sum.Source, err = h.columnReport(ctx, in); err != nil {
+		return events.FinalizeOutput{}, err
 	}
 	sumJSON, err := json.MarshalIndent(sum, "", "  ")
 	if err != nil {
@@ -392,6 +398,30 @@ func (h *Handler) put(ctx context.Context, bucket, key, contentType string, body
 		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
 	}
 	return nil
+}
+
+// columnReport returns the "source" of the job's validation.json, or nil
+// when there is none.
+func (h *Handler) columnReport(ctx context.Context, in events.FinalizeInput) (json.RawMessage, error) {
+	key := jobfiles.ValidationJSONKey(in.Tenant, in.Job)
+	out, err := h.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(in.JobsBucket), Key: aws.String(key)})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get s3://%s/%s: %w", in.JobsBucket, key, err)
+	}
+	defer out.Body.Close()
+	var v struct {
+		Source json.RawMessage `json:"source"`
+	}
+	if err := json.NewDecoder(out.Body).Decode(&v); err != nil {
+		return nil, fmt.Errorf("read s3://%s/%s: %w", in.JobsBucket, key, err)
+	}
+	if len(v.Source) == 0 || string(v.Source) == "null" {
+		return nil, nil
+	}
+	return v.Source, nil
 }
 
 func isNotFound(err error) bool {

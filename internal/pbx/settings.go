@@ -34,6 +34,10 @@ type Options struct {
 	DIDsAsCallerID bool        `json:"dids_as_caller_id"`
 	Welcome        WelcomeMode `json:"welcome"`
 	DryRun         bool        `json:"dry_run"`
+	// ImportSecrets keeps the SIP secrets and voicemail PINs of a peer's
+	// export (sealed like generated ones) so migrated phones keep
+	// registering; off, they are ignored and new ones generated.
+	ImportSecrets bool `json:"import_secrets,omitempty"`
 }
 
 // Validate checks each option's value.

@@ -99,9 +99,15 @@ func Build(c *awsconf.Clients, r Resources, log *slog.Logger) (*Handlers, error)
 }
 
 // NewIngest wires the ingest handler; fin writes the report of a job that
-// ends without a workflow.
+// ends without a workflow. With a KMS key it seals the secrets an upload
+// imports (import-secrets); without one they are left out.
 func NewIngest(c *awsconf.Clients, st *store.Store, fin *finalize.Handler, r Resources, log *slog.Logger) *ingest.Handler {
+	var seal ingest.Sealers
+	if r.KMSKeyID != "" {
+		seal = secrets.NewBox(c.KMS, r.KMSKeyID)
+	}
 	return ingest.NewHandler(ingest.Config{
+		Secrets:            seal,
 		JobsBucket:         r.JobsBucket,
 		StateMachineARN:    r.StateMachineARN,
 		WelcomeConcurrency: r.WelcomeConcurrency,
