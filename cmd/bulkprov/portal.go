@@ -93,7 +93,7 @@ func servePortal(ctx context.Context, ln net.Listener, p *localrun.Pipeline, std
 		PublicURL: base, S3Endpoint: p.Stack.Endpoints.S3, AWS: p.Stack.Clients.Config,
 		UploadsBucket: p.Stack.UploadsBucket, JobsBucket: p.Stack.JobsBucket,
 		Jobs: p.Store, Settings: p.Store, Lookup: p.Store, Objects: p.Stack.Clients.S3,
-		TenantSettings: p.Store, Rows: p.Handlers.Finalize,
+		TenantSettings: p.Store, Rows: p.Handlers.Finalize, Users: p.Store, UserFiles: p.Stack.Clients.S3,
 		Emails: &welcomejob.Sender{
 			Welcome: p.Handlers.Welcome, Finalize: p.Handlers.Finalize,
 			Jobs: p.Store, S3: p.Stack.Clients.S3, JobsBucket: p.Stack.JobsBucket,

@@ -98,6 +98,10 @@ type Deps struct {
 	// Emails sends a job's welcome emails on request (*welcomejob.Sender);
 	// nil answers 501.
 	Emails EmailSender
+	// Users lists the tenant's users (*store.Store) and Files writes the
+	// download into the jobs bucket (*s3.Client); nil answers 501.
+	Users UserLister
+	Files ObjectWriter
 }
 
 // Handler serves the portal API.

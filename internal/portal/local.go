@@ -56,6 +56,8 @@ type LocalConfig struct {
 	TenantSettings TenantSettings
 	Rows           JobRows
 	Emails         EmailSender
+	Users          UserLister
+	UserFiles      ObjectWriter // writes the users download into the jobs bucket
 
 	// Tenants may be signed in as; others are refused.
 	Tenants []string
@@ -104,7 +106,7 @@ func NewLocalServer(cfg LocalConfig) (http.Handler, error) {
 		UploadsBucket: cfg.UploadsBucket, JobsBucket: cfg.JobsBucket, BasePath: LocalAPIPath,
 		KnownPhoneModel: cfg.KnownPhoneModel, Logger: log, Now: cfg.Now,
 	}, Deps{Jobs: cfg.Jobs, Settings: cfg.Settings, Lookup: cfg.Lookup, Presigner: presigner, Objects: cfg.Objects,
-		Tenants: cfg.TenantSettings, Rows: cfg.Rows, Emails: cfg.Emails})
+		Tenants: cfg.TenantSettings, Rows: cfg.Rows, Emails: cfg.Emails, Users: cfg.Users, Files: cfg.UserFiles})
 
 	s := &localServer{cfg: cfg, log: log, s3: s3URL, origin: origin, mux: http.NewServeMux()}
 	adapter := LambdaAdapter{Func: api.Handle, Auth: s.authenticate, MaxBodyBytes: DefaultMaxBodyBytes}

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -139,6 +140,25 @@ func TestPortalInChromium(t *testing.T) {
 	}
 	if len(emails) != 3 || to[fixValue] != 1 || to[uncertainEmail] != 1 || to["ann.lee@acme.example"] != 1 {
 		t.Errorf("outbox has %d emails, by recipient %v; want 3, one each", len(emails), to)
+	}
+
+	// The users download is the tenant's users in the template's columns;
+	// 400's phone, given by MAC alone, got the default model the admin set.
+	users := readCSV(t, filepath.Join(artifacts, "users.csv"))
+	if len(users) != 4 || strings.Join(users[0][:4], ",") != "extension,first_name,last_name,email" {
+		t.Fatalf("users.csv = %v, want the template header and 3 users", users)
+	}
+	model := slices.Index(users[0], "phone_model")
+	if model < 0 || users[1][model] != phoneModel {
+		t.Errorf("users.csv: 400's phone_model (column %d) in %v, want %s", model, users[1], phoneModel)
+	}
+	for i, ext := range []string{"400", "401", "402"} {
+		if len(users) > i+1 && users[i+1][0] != ext {
+			t.Errorf("users.csv row %d extension %q, want %s", i+1, users[i+1][0], ext)
+		}
+	}
+	if len(users) > 2 && users[2][3] != fixValue {
+		t.Errorf("users.csv: 401's email %q, want the fixed %s", users[2][3], fixValue)
 	}
 
 	// Every screen passed axe-core with no serious or critical violation
