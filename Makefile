@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 GO ?= go
-FUNCTIONS := ingest create-records write-provisioning send-welcome finalize portal-api
+FUNCTIONS := ingest create-records write-provisioning send-welcome finalize portal-api sip-lookup
 LAMBDA_DIR := bin/lambda
 TENANT ?= acme
 OUT ?= out
@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 CDK := node_modules/.bin/cdk
 
-.PHONY: all deps build package run test test-go lint bench fuzz synth deploy clean
+.PHONY: all deps sysdeps build package run test test-go lint bench fuzz synth deploy clean
 
 all: build
 
@@ -27,6 +27,11 @@ node_modules/.package-lock.json: package-lock.json
 
 deps: node_modules/.package-lock.json
 	$(GO) mod download
+
+# Debian packages the tests drive (chromium, kamailio, baresip); a test whose
+# package is missing skips, saying so.
+sysdeps:
+	@bash .ci/install-deps
 
 build: deps
 	@for f in $(FUNCTIONS); do \
@@ -43,7 +48,7 @@ package: build
 run: deps
 	$(GO) run ./cmd/bulkprov run --tenant $(TENANT) --out $(OUT) --create-dids $(SAMPLE)
 
-test: deps build lint
+test: deps sysdeps build lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) synth
 

@@ -60,7 +60,7 @@ func cdkContext(t *testing.T) map[string]any {
 func dummyAssets(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, name := range functionNames() {
+	for _, name := range append(functionNames(), softswitchFunctionNames()...) {
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -379,6 +379,11 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	portalAPI.allow("SendEmail", []string{"ses:SendEmail"}, sendEmailResources, nil)
 	portalAPI.allow("ReadSendQuota", []string{"ses:GetAccount"}, []string{"*"}, nil)
 
+	// The softswitch read path (infra/softswitch.go).
+	if _, err := addSoftswitchLookup(stack, defaults, table, sipKey, tenantContext); err != nil {
+		return nil, err
+	}
+
 	uploads.AddEventNotification(awss3.EventType_OBJECT_CREATED, awss3notifications.NewLambdaDestination(ingest.Function),
 		&awss3.NotificationKeyFilter{Prefix: jsii.String(uploadsPrefix), Suffix: jsii.String(".csv")})
 

@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"portal":             {"serve the tenant portal and API on the local pipeline", runPortal},
 		"phone":              {"show or rotate one device's provisioning credential; CloudFront KVS entries", runPhone},
 		"export":             {"print a tenant's users in the template's columns (CSV) or as JSON", runExport},
+		"sip-lookup":         {"serve the softswitch read path (HA1, extension, DID lookups) for a SIP server", runSIPLookup},
 	}
 }
 

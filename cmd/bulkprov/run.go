@@ -18,10 +18,10 @@ import (
 
 	"github.com/bulkprov/bulkprov/internal/callstats"
 	"github.com/bulkprov/bulkprov/internal/cost"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/localrun"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/stepfn"
-	"github.com/bulkprov/bulkprov/internal/store"
 	"github.com/bulkprov/bulkprov/internal/tenants"
 )
 
@@ -187,7 +187,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type runResult struct {
 	file        string
 	key         string
-	jobs        []store.Job
+	jobs        []jobmodel.Job
 	stats       callstats.Stats
 	metered     cost.Metered
 	invocations map[string]int // Lambda invocations by state, from the engine
@@ -256,8 +256,8 @@ func runOne(ctx context.Context, p *localrun.Pipeline, file string, meta map[str
 
 // fileError returns the file-level error of a rejected job, from its
 // exported validation.json ("code: message"), or "".
-func fileError(outDir string, j store.Job) string {
-	if j.Status != store.JobRejected {
+func fileError(outDir string, j jobmodel.Job) string {
+	if j.Status != jobmodel.Rejected {
 		return ""
 	}
 	b, err := os.ReadFile(filepath.Join(outDir, "jobs", j.ID, "validation.json"))
@@ -277,11 +277,11 @@ func fileError(outDir string, j store.Job) string {
 }
 
 // jobSucceeded: the job finished and no row failed or was invalid.
-func jobSucceeded(j store.Job) bool {
+func jobSucceeded(j jobmodel.Job) bool {
 	switch j.Status {
-	case store.JobDone:
+	case jobmodel.Done:
 		return true
-	case store.JobDryRun:
+	case jobmodel.DryRun:
 		return j.Counts.Invalid == 0 && j.Counts.Failed == 0
 	}
 	return false

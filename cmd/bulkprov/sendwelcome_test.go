@@ -17,6 +17,7 @@ import (
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/devstack"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
@@ -41,7 +42,7 @@ func seedNoneJob(t *testing.T, stateDir, tenant, job string, exts ...string) {
 	if err := st.PutTenant(ctx, pbx.Tenant{Name: tenant, DisplayName: tenant}, pbx.LocalTenantOverrides(tenant)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := st.CreateJob(ctx, store.Job{Tenant: tenant, ID: job, Status: store.JobDone,
+	if _, _, err := st.CreateJob(ctx, jobmodel.Job{Tenant: tenant, ID: job, Status: jobmodel.Done,
 		Options: pbx.Options{OnExisting: pbx.OnExistingFail, Welcome: pbx.WelcomeNone}}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,13 @@ package benchtable
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+	"github.com/bulkprov/bulkprov/internal/testkit"
+)
 
 const sample = `goos: linux
 goarch: amd64
@@ -101,7 +100,7 @@ func TestWriteMarkdownGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden := filepath.Join("testdata", "table.golden")
-	if *update {
+	if testkit.Updating() {
 		if err := os.MkdirAll("testdata", 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package callstats_test
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,9 +19,8 @@ import (
 	"github.com/bulkprov/bulkprov/internal/callstats"
 	"github.com/bulkprov/bulkprov/internal/devstack"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 var (
 	stack   *devstack.Stack
@@ -31,7 +29,7 @@ var (
 
 func TestMain(m *testing.M) {
 	cfg := devstack.Config{APIOptions: []func(*middleware.Stack) error{counter.Middleware()}}
-	os.Exit(devstack.ForTests(m, cfg, func(s *devstack.Stack) { stack = s }))
+	os.Exit(testkit.ForTests(m, cfg, func(s *devstack.Stack) { stack = s }))
 }
 
 func key(pk, sk string) map[string]types.AttributeValue {
@@ -195,17 +193,5 @@ func TestTableGolden(t *testing.T) {
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n got:\n%s\nwant:\n%s", name, got, want)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name), []byte(got))
 }

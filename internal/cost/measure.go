@@ -16,10 +16,10 @@ import (
 
 	"github.com/bulkprov/bulkprov/infra/statemachine"
 	"github.com/bulkprov/bulkprov/internal/callstats"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/localrun"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/stepfn"
-	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // FunctionMemoryMiB is each function's memory size as infra/stack.go sets
@@ -66,7 +66,7 @@ type MeasureConfig struct {
 	BeforeUpload func(ctx context.Context, p *localrun.Pipeline) error
 	// AfterJob runs on the pipeline after the job ended, outside the
 	// measured time (a ceiling measured on the job's own items, for example).
-	AfterJob func(ctx context.Context, p *localrun.Pipeline, job store.Job) error
+	AfterJob func(ctx context.Context, p *localrun.Pipeline, job jobmodel.Job) error
 }
 
 // Measure starts the local pipeline, uploads cfg.Rows generated rows with
@@ -156,7 +156,7 @@ func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
 	if len(jobs) != 1 {
 		return Usage{}, fmt.Errorf("measure: upload %s made %d jobs, want 1 (delivery errors: %v)", key, len(jobs), p.Stack.DeliveryErrors())
 	}
-	if j := jobs[0]; j.Status != store.JobDone || j.Counts.Created != cfg.Rows {
+	if j := jobs[0]; j.Status != jobmodel.Done || j.Counts.Created != cfg.Rows {
 		return Usage{}, fmt.Errorf("measure: job %s ended %s with %d of %d rows created (%s)", j.ID, j.Status, j.Counts.Created, cfg.Rows, j.Error)
 	}
 	calls := counter.Snapshot().Sub(calls0)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulkprov/bulkprov/internal/callstats"
 	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
 
 // One stack for the package's tests, as other packages are meant to do it;
@@ -21,7 +22,7 @@ var (
 
 func TestMain(m *testing.M) {
 	cfg := devstack.Config{APIOptions: []func(*middleware.Stack) error{counter.Middleware()}}
-	code := devstack.ForTests(m, cfg, func(s *devstack.Stack) { stack = s })
+	code := testkit.ForTests(m, cfg, func(s *devstack.Stack) { stack = s })
 	if code == 0 {
 		// After Close nothing of the stack may keep running.
 		if err := goleak.Find(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/localrun"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
@@ -44,7 +45,7 @@ func setupItem(pk, sk string) bool {
 	return false
 }
 
-func measureWriteCeiling(ctx context.Context, p *localrun.Pipeline, job store.Job, rows, workers int) (writeCeiling, error) {
+func measureWriteCeiling(ctx context.Context, p *localrun.Pipeline, job jobmodel.Job, rows, workers int) (writeCeiling, error) {
 	db, table := p.Stack.Clients.DynamoDB, p.Stack.Table
 	var items []map[string]types.AttributeValue
 	pager := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table)})

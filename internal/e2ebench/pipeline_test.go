@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/bulkprov/bulkprov/internal/cost"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/localrun"
-	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // bareTransactions measures DynamoDB Local's rate of plain 8-item
@@ -104,7 +104,7 @@ func BenchmarkPipeline(b *testing.B) {
 						baseline, err = bareTransactions(ctx, p, 200)
 						return err
 					},
-					AfterJob: func(ctx context.Context, p *localrun.Pipeline, job store.Job) (err error) {
+					AfterJob: func(ctx context.Context, p *localrun.Pipeline, job jobmodel.Job) (err error) {
 						ceiling, err = measureWriteCeiling(ctx, p, job, rows, recordsConcurrency)
 						return err
 					},

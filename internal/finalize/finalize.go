@@ -25,16 +25,9 @@ import (
 
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/report"
-	"github.com/bulkprov/bulkprov/internal/store"
-)
-
-// Job statuses finalize sets.
-const (
-	StatusDone    = "DONE"    // every row created, updated or skipped, every email sent or deferred
-	StatusPartial = "PARTIAL" // some rows done, some failed or invalid
-	StatusFailed  = "FAILED"  // no row done
 )
 
 // Objects is the part of *s3.Client finalize uses.
@@ -46,7 +39,7 @@ type Objects interface {
 
 // Jobs is the part of *store.Store finalize uses.
 type Jobs interface {
-	GetJob(ctx context.Context, tenant, id string) (store.Job, error)
+	GetJob(ctx context.Context, tenant, id string) (jobmodel.Job, error)
 	FinishJobAt(ctx context.Context, tenant, id, status string, counts events.Counts, reportKey, summaryKey string, finishedAt time.Time) error
 }
 
@@ -96,8 +89,8 @@ func (h *Handler) Handle(ctx context.Context, in events.FinalizeInput) (events.F
 		return events.FinalizeOutput{}, fmt.Errorf("finalize %s/%s: %w", in.Tenant, in.Job, err)
 	}
 	counts := Count(rows)
-	status := Status(counts)
-	if ingestEnded(job.Status) {
+	status := jobmodel.FinalStatus(counts)
+	if jobmodel.EndedAtIngest(job.Status) {
 		// No workflow ran: ingest's verdict (REJECTED, DRY_RUN, HELD) stands;
 		// finalize only adds the report and summary.
 		status = job.Status
@@ -147,15 +140,6 @@ func (h *Handler) Handle(ctx context.Context, in events.FinalizeInput) (events.F
 	return events.FinalizeOutput{Tenant: in.Tenant, Job: in.Job, Status: status, ReportKey: reportKey, Counts: counts}, nil
 }
 
-// ingestEnded reports whether ingest ended the job without a workflow.
-func ingestEnded(status string) bool {
-	switch status {
-	case store.JobRejected, store.JobDryRun, store.JobHeld:
-		return true
-	}
-	return false
-}
-
 // Count tallies rows by outcome.
 func Count(rows []events.RowResult) events.Counts {
 	var c events.Counts
@@ -188,20 +172,6 @@ func Count(rows []events.RowResult) events.Counts {
 		}
 	}
 	return c
-}
-
-// Status is the job's final status for its counts.
-func Status(c events.Counts) string {
-	done := c.Created + c.Updated + c.Skipped
-	bad := c.Failed + c.Invalid + c.Held + c.EmailsFailed
-	switch {
-	case bad == 0:
-		return StatusDone
-	case done == 0:
-		return StatusFailed
-	default:
-		return StatusPartial
-	}
 }
 
 // WriteReport writes report.csv for rows in line order.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,16 +17,16 @@ import (
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/devstack"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var stack *devstack.Stack
 
 func TestMain(m *testing.M) {
-	os.Exit(devstack.ForTests(m, devstack.Config{}, func(s *devstack.Stack) { stack = s }))
+	os.Exit(testkit.ForTests(m, devstack.Config{}, func(s *devstack.Stack) { stack = s }))
 }
 
 var created = time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
@@ -39,9 +38,9 @@ func seedJob(t *testing.T, tenant, job string, welcome pbx.WelcomeMode, phase2Ra
 	t.Helper()
 	ctx := context.Background()
 	st := store.New(stack.Clients.DynamoDB, stack.Table)
-	if _, _, err := st.CreateJob(ctx, store.Job{
-		Tenant: tenant, ID: job, Status: store.JobRunning, CreatedAt: created, StartedAt: created,
-		Upload:  store.JobUpload{Bucket: stack.UploadsBucket, Key: "tenants/" + tenant + "/staff.csv"},
+	if _, _, err := st.CreateJob(ctx, jobmodel.Job{
+		Tenant: tenant, ID: job, Status: jobmodel.Running, CreatedAt: created, StartedAt: created,
+		Upload:  jobmodel.Upload{Bucket: stack.UploadsBucket, Key: "tenants/" + tenant + "/staff.csv"},
 		Options: pbx.Options{OnExisting: pbx.OnExistingFail, Welcome: welcome},
 	}); err != nil {
 		t.Fatal(err)
@@ -109,19 +108,7 @@ func get(t *testing.T, key string) []byte {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n%s", name, got)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name), got)
 }
 
 func TestReportAccountsForEveryLine(t *testing.T) {
@@ -134,7 +121,7 @@ func TestReportAccountsForEveryLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := events.Counts{Rows: 6, Created: 2, Failed: 3, Invalid: 1, EmailsSent: 1, EmailsFailed: 1, Provisioned: 1}
-	if out.Counts != want || out.Status != StatusPartial {
+	if out.Counts != want || out.Status != jobmodel.Partial {
 		t.Fatalf("output = %+v, want counts %+v and PARTIAL", out, want)
 	}
 	report := get(t, jobfiles.ReportKey("fin", "jreport"))
@@ -146,7 +133,7 @@ func TestReportAccountsForEveryLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if job.Status != StatusPartial || job.Counts != want || job.ReportKey != jobfiles.ReportKey("fin", "jreport") {
+	if job.Status != jobmodel.Partial || job.Counts != want || job.ReportKey != jobfiles.ReportKey("fin", "jreport") {
 		t.Fatalf("job item = %+v", job)
 	}
 
@@ -196,7 +183,7 @@ func TestPhase1FailureDefersEmails(t *testing.T) {
 func TestIngestVerdictStands(t *testing.T) {
 	ctx := context.Background()
 	st := store.New(stack.Clients.DynamoDB, stack.Table)
-	if _, _, err := st.CreateJob(ctx, store.Job{Tenant: "fin", ID: "jdry", Status: store.JobDryRun, CreatedAt: created}); err != nil {
+	if _, _, err := st.CreateJob(ctx, jobmodel.Job{Tenant: "fin", ID: "jdry", Status: jobmodel.DryRun, CreatedAt: created}); err != nil {
 		t.Fatal(err)
 	}
 	held, _ := json.Marshal(events.RowResult{Line: 2, Extension: "100", Status: events.StatusHeld, Message: "dry run: nothing was created"})
@@ -206,7 +193,7 @@ func TestIngestVerdictStands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Status != store.JobDryRun || out.Counts.Held != 1 {
+	if out.Status != jobmodel.DryRun || out.Counts.Held != 1 {
 		t.Fatalf("output = %+v, want DRY_RUN with one held row", out)
 	}
 }
@@ -218,24 +205,5 @@ func TestUnknownJobAndBadTenant(t *testing.T) {
 	}
 	if _, err := h.Handle(context.Background(), events.FinalizeInput{Tenant: "../x", Job: "j", JobsBucket: stack.JobsBucket}); pbx.ErrorCode(err) != pbx.EINVALID {
 		t.Errorf("bad tenant: error %v, want EINVALID", err)
-	}
-}
-
-func TestStatus(t *testing.T) {
-	for _, tc := range []struct {
-		c    events.Counts
-		want string
-	}{
-		{events.Counts{Rows: 2, Created: 2}, StatusDone},
-		{events.Counts{Rows: 2, Created: 1, Skipped: 1}, StatusDone},
-		{events.Counts{Rows: 2, Created: 1, Invalid: 1}, StatusPartial},
-		{events.Counts{Rows: 2, Created: 2, EmailsFailed: 1}, StatusPartial},
-		{events.Counts{Rows: 2, Failed: 2}, StatusFailed},
-		{events.Counts{Rows: 1, Invalid: 1}, StatusFailed},
-		{events.Counts{}, StatusDone},
-	} {
-		if got := Status(tc.c); got != tc.want {
-			t.Errorf("Status(%+v) = %s, want %s", tc.c, got, tc.want)
-		}
 	}
 }

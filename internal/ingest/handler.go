@@ -25,8 +25,8 @@ import (
 
 	steps "github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // Objects is the S3 API the handler uses; *s3.Client satisfies it.
@@ -39,7 +39,7 @@ type Objects interface {
 type Jobs interface {
 	TenantLookup
 	LoadSettings(ctx context.Context, tenant string, extra ...[]byte) (pbx.Settings, error)
-	CreateJob(ctx context.Context, job store.Job) (created bool, existing store.Job, err error)
+	CreateJob(ctx context.Context, job jobmodel.Job) (created bool, existing jobmodel.Job, err error)
 	UpdateJobStatus(ctx context.Context, tenant, id, status string, counts steps.Counts, errMsg string) error
 }
 
@@ -128,7 +128,7 @@ func JobID(bucket, key, versionID, etag, sequencer string) string {
 // a key: other prefixes, "..", "//", backslashes, control characters.
 func TenantFromKey(key string) (string, error) {
 	bad := func(why string) error {
-		return pbx.Errorf(pbx.CodeBadKey, "key", "upload key %q %s", clip(key), why)
+		return pbx.Errorf(pbx.CodeBadKey, "key", "upload key %q %s", pbx.Clip(key), why)
 	}
 	const prefix = "tenants/"
 	switch {
@@ -152,7 +152,7 @@ func TenantFromKey(key string) (string, error) {
 		return "", bad("is not a .csv file")
 	}
 	if err := pbx.ValidateTenantName(tenant); err != nil {
-		return "", pbx.Errorf(pbx.CodeBadTenant, "key", "upload key %q: %s", clip(key), pbx.ErrorMessage(err))
+		return "", pbx.Errorf(pbx.CodeBadTenant, "key", "upload key %q: %s", pbx.Clip(key), pbx.ErrorMessage(err))
 	}
 	return tenant, nil
 }
@@ -162,22 +162,22 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) er
 	// S3 URL-encodes event keys, spaces as '+'.
 	key, err := url.QueryUnescape(rec.S3.Object.Key)
 	if err != nil {
-		h.log.WarnContext(ctx, "upload rejected: undecodable key", "bucket", bucket, "key", clip(rec.S3.Object.Key))
+		h.log.WarnContext(ctx, "upload rejected: undecodable key", "bucket", bucket, "key", pbx.Clip(rec.S3.Object.Key))
 		return nil
 	}
 	tenant, err := TenantFromKey(key)
 	if err != nil {
-		h.log.WarnContext(ctx, "upload rejected", "bucket", bucket, "key", clip(key), "code", pbx.ErrorCode(err), "reason", pbx.ErrorMessage(err))
+		h.log.WarnContext(ctx, "upload rejected", "bucket", bucket, "key", pbx.Clip(key), "code", pbx.ErrorCode(err), "reason", pbx.ErrorMessage(err))
 		return nil
 	}
 	if _, err := h.jobs.LoadSettings(ctx, tenant); err != nil {
 		if code := pbx.ErrorCode(err); code == pbx.ENOTFOUND || code == pbx.EINVALID {
-			h.log.WarnContext(ctx, "upload rejected: unknown tenant", "bucket", bucket, "key", clip(key), "tenant", tenant)
+			h.log.WarnContext(ctx, "upload rejected: unknown tenant", "bucket", bucket, "key", pbx.Clip(key), "tenant", tenant)
 			return nil
 		}
 		return fmt.Errorf("load settings of tenant %s: %w", tenant, err)
 	}
-	upload := store.JobUpload{Bucket: bucket, Key: key, VersionID: rec.S3.Object.VersionID, ETag: rec.S3.Object.ETag}
+	upload := jobmodel.Upload{Bucket: bucket, Key: key, VersionID: rec.S3.Object.VersionID, ETag: rec.S3.Object.ETag}
 	jobID := JobID(bucket, key, upload.VersionID, upload.ETag, rec.S3.Object.Sequencer)
 	log := h.log.With("job", jobID, "tenant", tenant)
 
@@ -189,7 +189,7 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) er
 	var noKey *s3types.NoSuchKey
 	switch {
 	case errors.As(err, &noKey):
-		log.WarnContext(ctx, "upload gone before ingest read it", "key", clip(key))
+		log.WarnContext(ctx, "upload gone before ingest read it", "key", pbx.Clip(key))
 		return nil
 	case err != nil:
 		return fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
@@ -207,15 +207,15 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) er
 			return fmt.Errorf("load settings of tenant %s: %w", tenant, err)
 		}
 	}
-	created, existing, err := h.jobs.CreateJob(ctx, store.Job{
-		Tenant: tenant, ID: jobID, Status: store.JobValidating, Upload: upload, Options: settings.Upload,
+	created, existing, err := h.jobs.CreateJob(ctx, jobmodel.Job{
+		Tenant: tenant, ID: jobID, Status: jobmodel.Validating, Upload: upload, Options: settings.Upload,
 		RowsKey: jobfiles.RowsKey(tenant, jobID), ValidationKey: jobfiles.ValidationJSONKey(tenant, jobID),
 		CreatedAt: time.Now().UTC(),
 	})
 	if err != nil {
 		return fmt.Errorf("create job %s: %w", jobID, err)
 	}
-	if !created && existing.Status != store.JobValidating {
+	if !created && existing.Status != jobmodel.Validating {
 		log.InfoContext(ctx, "duplicate event: job already exists", "status", existing.Status)
 		return nil
 	}
@@ -315,16 +315,16 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 	var status, heldBecause, errMsg string
 	switch {
 	case report.Valid == 0 && report.Invalid == 0 && report.Skipped > 0:
-		status = store.JobDone // every row exists already and on-existing is skip
+		status = jobmodel.Done // every row exists already and on-existing is skip
 	case report.Valid == 0:
-		status, errMsg = store.JobRejected, "no row is valid"
+		status, errMsg = jobmodel.Rejected, "no row is valid"
 	case j.settings.Upload.DryRun:
-		status, heldBecause = store.JobDryRun, "dry run: nothing was created"
+		status, heldBecause = jobmodel.DryRun, "dry run: nothing was created"
 	case j.settings.AllOrNothing && report.Invalid > 0:
-		status, heldBecause = store.JobHeld, "held back: the file has invalid rows and this tenant processes files all or nothing"
+		status, heldBecause = jobmodel.Held, "held back: the file has invalid rows and this tenant processes files all or nothing"
 		errMsg = fmt.Sprintf("%d invalid rows; nothing was created", report.Invalid)
 	default:
-		status = store.JobRunning
+		status = jobmodel.Running
 	}
 
 	rejectedBody := io.ReadSeeker(rejected.f)
@@ -347,7 +347,7 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 	if err := j.putReport(ctx, report); err != nil {
 		return err
 	}
-	if status == store.JobRunning {
+	if status == jobmodel.Running {
 		if err := j.put(ctx, jobfiles.RowsKey(j.tenant, j.id), rows.f, "application/x-ndjson"); err != nil {
 			return err
 		}
@@ -356,7 +356,7 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 		}
 	}
 	if err := j.h.jobs.UpdateJobStatus(ctx, j.tenant, j.id, status, counts, errMsg); err != nil {
-		if status == store.JobRunning && pbx.ErrorCode(err) == pbx.ECONFLICT {
+		if status == jobmodel.Running && pbx.ErrorCode(err) == pbx.ECONFLICT {
 			// The workflow finished before RUNNING was recorded: its final
 			// status stands.
 			j.log.InfoContext(ctx, "workflow finished before ingest recorded RUNNING")
@@ -366,7 +366,7 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 	}
 	j.log.InfoContext(ctx, "upload ingested", "status", status, "rows", report.Rows, "valid", report.Valid,
 		"invalid", report.Invalid, "skipped", report.Skipped, "held", counts.Held)
-	if status != store.JobRunning {
+	if status != jobmodel.Running {
 		return j.finalize(ctx)
 	}
 	return nil
@@ -391,8 +391,8 @@ func (j *jobRun) reject(ctx context.Context, report *Report) error {
 		return err
 	}
 	counts := steps.Counts{Rows: report.Rows}
-	if err := j.h.jobs.UpdateJobStatus(ctx, j.tenant, j.id, store.JobRejected, counts, report.FileError.Message); err != nil {
-		return fmt.Errorf("job %s status %s: %w", j.id, store.JobRejected, err)
+	if err := j.h.jobs.UpdateJobStatus(ctx, j.tenant, j.id, jobmodel.Rejected, counts, report.FileError.Message); err != nil {
+		return fmt.Errorf("job %s status %s: %w", j.id, jobmodel.Rejected, err)
 	}
 	j.log.WarnContext(ctx, "upload rejected", "code", report.FileError.Code, "line", report.FileError.Line, "reason", report.FileError.Message)
 	return j.finalize(ctx)

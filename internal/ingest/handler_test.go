@@ -28,6 +28,7 @@ import (
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/devstack"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
@@ -171,7 +172,7 @@ func (f *fixture) upload(t *testing.T, key, body string, meta map[string]string,
 	}
 }
 
-func (f *fixture) onlyJob(t *testing.T, tenant string) store.Job {
+func (f *fixture) onlyJob(t *testing.T, tenant string) jobmodel.Job {
 	t.Helper()
 	jobs, err := f.store.ListJobs(context.Background(), tenant, 0)
 	if err != nil || len(jobs) != 1 {
@@ -230,7 +231,7 @@ func TestHandlerStartsJobOnce(t *testing.T) {
 	f.upload(t, "tenants/"+tenant+"/march hires.csv", readExample(t, "with-errors.csv"), nil, 2)
 
 	job := f.onlyJob(t, tenant)
-	if job.Status != store.JobRunning || job.Counts != (events.Counts{Rows: 9, Invalid: 8}) || job.StartedAt.IsZero() {
+	if job.Status != jobmodel.Running || job.Counts != (events.Counts{Rows: 9, Invalid: 8}) || job.StartedAt.IsZero() {
 		t.Errorf("job = %+v", job)
 	}
 	if job.Upload.Key != "tenants/"+tenant+"/march hires.csv" || job.Upload.Bucket != f.stack.UploadsBucket || job.Options.OnExisting != pbx.OnExistingFail {
@@ -405,34 +406,34 @@ func TestHandlerOutcomes(t *testing.T) {
 	}{
 		{
 			name: "dry run holds every valid row", meta: map[string]string{"dry-run": "yes"},
-			csv: "with-errors.csv", status: store.JobDryRun, counts: events.Counts{Rows: 9, Invalid: 8, Held: 1},
+			csv: "with-errors.csv", status: jobmodel.DryRun, counts: events.Counts{Rows: 9, Invalid: 8, Held: 1},
 			rejected: []string{"2 held", "3 invalid", "4 invalid", "5 invalid", "6 invalid", "7 invalid", "8 invalid", "9 invalid", "10 invalid"},
 		},
 		{
 			name: "all or nothing holds the file", settings: `{"all_or_nothing": true}`,
-			csv: "with-errors.csv", status: store.JobHeld, counts: events.Counts{Rows: 9, Invalid: 8, Held: 1}, errMsg: "8 invalid rows",
+			csv: "with-errors.csv", status: jobmodel.Held, counts: events.Counts{Rows: 9, Invalid: 8, Held: 1}, errMsg: "8 invalid rows",
 			rejected: []string{"2 held", "3 invalid", "4 invalid", "5 invalid", "6 invalid", "7 invalid", "8 invalid", "9 invalid", "10 invalid"},
 		},
 		{
 			name: "all or nothing with a clean file runs", settings: `{"all_or_nothing": true}`,
-			meta: map[string]string{"create-dids": "true"}, csv: "acme-users.csv", status: store.JobRunning, counts: events.Counts{Rows: 6},
+			meta: map[string]string{"create-dids": "true"}, csv: "acme-users.csv", status: jobmodel.Running, counts: events.Counts{Rows: 6},
 		},
 		{
 			name: "no valid row", csv: "extension,first_name\n1,A\n2,B\n",
-			status: store.JobRejected, counts: events.Counts{Rows: 2, Invalid: 2}, errMsg: "no row is valid",
+			status: jobmodel.Rejected, counts: events.Counts{Rows: 2, Invalid: 2}, errMsg: "no row is valid",
 			rejected: []string{"2 invalid", "3 invalid"},
 		},
 		{
 			name: "bad option", meta: map[string]string{"on-existing": "merge"}, csv: "acme-users.csv",
-			status: store.JobRejected, errMsg: "must be fail, skip or update",
+			status: jobmodel.Rejected, errMsg: "must be fail, skip or update",
 		},
 		{
 			name: "unusable file", csv: "name,email\nAnn,a@b.c\n",
-			status: store.JobRejected, errMsg: "no extension column",
+			status: jobmodel.Rejected, errMsg: "no extension column",
 		},
 		{
 			name: "too large for the tenant", settings: `{"max_object_bytes": 100}`, csv: "acme-users.csv",
-			status: store.JobRejected, errMsg: "more than the limit of 100",
+			status: jobmodel.Rejected, errMsg: "more than the limit of 100",
 		},
 	}
 	for _, tt := range tests {
@@ -449,7 +450,7 @@ func TestHandlerOutcomes(t *testing.T) {
 				t.Errorf("job status %s counts %+v error %q; want %s %+v %q", job.Status, job.Counts, job.Error, tt.status, tt.counts, tt.errMsg)
 			}
 			wantStarts := 0
-			if tt.status == store.JobRunning {
+			if tt.status == jobmodel.Running {
 				wantStarts = 1
 			}
 			if f.sfn.count() != wantStarts {

@@ -13,7 +13,6 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
-	"net/mail"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -117,7 +116,6 @@ func FileFailure(tenant string, err error) *Report {
 // Field length bounds: the PBX's own limits for names and labels.
 const (
 	maxNameRunes  = 64
-	maxEmailBytes = 254
 	maxLabelRunes = 100
 )
 
@@ -360,7 +358,7 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 		if len(f[c]) > 1 && f[c][0] == '\'' && strings.IndexByte("=@+-", f[c][1]) >= 0 {
 			f[c] = f[c][1:] // a formula-escaped cell, as `bulkprov export` writes it
 		}
-		if msg := badCharacters(f[c]); msg != "" {
+		if msg := pbx.CheckText(f[c]); msg != "" {
 			code := pbx.CodeControlCharacter
 			if strings.ContainsRune(f[c], utf8.RuneError) {
 				code = pbx.CodeEncoding
@@ -381,7 +379,7 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 		p.fail(csvin.Extension, pbx.CodeRequired, "extension is required")
 	case ext == "":
 	case !allDigits(ext):
-		p.fail(csvin.Extension, pbx.CodeInvalidExtension, "extension %q must be digits only", clip(ext))
+		p.fail(csvin.Extension, pbx.CodeInvalidExtension, "extension %q must be digits only", pbx.Clip(ext))
 	case len(ext) < s.ExtensionMinLen || len(ext) > s.ExtensionMaxLen:
 		p.fail(csvin.Extension, pbx.CodeInvalidExtension, "extension %s must be %d to %d digits long", ext, s.ExtensionMinLen, s.ExtensionMaxLen)
 	case v.reserved[ext]:
@@ -410,8 +408,8 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 
 	// Email: a bare addr-spec.
 	if e := f[csvin.Email]; e != "" {
-		if msg := checkEmail(e); msg != "" {
-			p.fail(csvin.Email, pbx.CodeInvalidEmail, "%q %s", clip(e), msg)
+		if msg := pbx.CheckEmail(e); msg != "" {
+			p.fail(csvin.Email, pbx.CodeInvalidEmail, "%q %s", pbx.Clip(e), msg)
 		} else {
 			p.row.Email = e
 		}
@@ -438,7 +436,7 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 	pm := strings.ToLower(f[csvin.PhoneModel])
 	if pm != "" {
 		if !v.known(pm) {
-			p.failErr(csvin.PhoneModel, pbx.UnknownPhoneModelError(clip(pm)))
+			p.failErr(csvin.PhoneModel, pbx.UnknownPhoneModelError(pbx.Clip(pm)))
 			pm = ""
 		} else {
 			p.row.PhoneModel = pm
@@ -452,9 +450,9 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 		}
 		switch {
 		case v.macsOff:
-			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: device provisioning is not enabled for this tenant", clip(m))
+			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: device provisioning is not enabled for this tenant", pbx.Clip(m))
 		case model == "" && f[csvin.PhoneModel] == "":
-			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: the row has no phone_model and the tenant has no default phone model", clip(m))
+			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: the row has no phone_model and the tenant has no default phone model", pbx.Clip(m))
 		default:
 			if mac, err := pbx.NormalizeMAC(m); err != nil {
 				p.failErr(csvin.MAC, err)
@@ -767,45 +765,6 @@ func (v *validator) attach(ctx context.Context) error {
 	return nil
 }
 
-// badCharacters describes control characters or U+FFFD in s, or "".
-func badCharacters(s string) string {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == 0x7f {
-			return fmt.Sprintf("contains the control character %U at position %d; remove it (line breaks inside a cell are not allowed)", rune(c), utf8.RuneCountInString(s[:i])+1)
-		}
-		if c < utf8.RuneSelf {
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError:
-			return "contains the replacement character �: the file's encoding is damaged; export it again as UTF-8"
-		case r >= 0x80 && r <= 0x9f, r == 0x2028, r == 0x2029:
-			return fmt.Sprintf("contains the control character %U at position %d; remove it", r, utf8.RuneCountInString(s[:i])+1)
-		}
-		i += size - 1
-	}
-	return ""
-}
-
-// checkEmail returns why e is not a bare RFC 5322 addr-spec, or "".
-func checkEmail(e string) string {
-	if len(e) > maxEmailBytes {
-		return fmt.Sprintf("is longer than %d characters", maxEmailBytes)
-	}
-	a, err := mail.ParseAddress(e)
-	switch {
-	case err != nil:
-		return "is not a valid email address"
-	case a.Name != "" || a.Address != e:
-		return "must be a plain address such as ann@example.com, without a name or angle brackets"
-	case !strings.Contains(a.Address[strings.LastIndexByte(a.Address, '@'):], "."):
-		return "has no domain such as example.com after the @"
-	}
-	return ""
-}
-
 func allDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
@@ -827,14 +786,6 @@ func digitsKey(s string) uint64 {
 	return k
 }
 
-// clip shortens a value quoted in a message.
-func clip(s string) string {
-	if utf8.RuneCountInString(s) <= 40 {
-		return s
-	}
-	return string([]rune(s)[:40]) + "…"
-}
-
 // checkCallerID normalizes the caller_id cell's number to E.164 (or takes
 // the DID with dids-as-caller-id) and refuses emergency and other short
 // numbers. Whether the number is the tenant's is checked against stored
@@ -852,7 +803,7 @@ func (v *validator) checkCallerID(p *pending) {
 		return // a name only; Build reports it
 	}
 	if pbx.IsEmergencyNumber(num) {
-		p.fail(csvin.CallerID, pbx.CodeCallerIDNotAllowed, "caller ID %s is an emergency or short service number; use one of the tenant's numbers", clip(num))
+		p.fail(csvin.CallerID, pbx.CodeCallerIDNotAllowed, "caller ID %s is an emergency or short service number; use one of the tenant's numbers", pbx.Clip(num))
 		return
 	}
 	n, err := v.phones.Normalize(num, v.in.Settings.DefaultRegion, "caller_id")

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/bulkprov/bulkprov/infra/statemachine"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/stepfn"
-	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // expressPhase2 is the design before issue #18: phase 2's children EXPRESS,
@@ -67,7 +67,7 @@ func TestSlowSESAccount(t *testing.T) {
 		t.Fatalf("Load of EXPRESS phase 2 = %v, want refused for outliving 5 minutes", err)
 	}
 
-	run := func(t *testing.T, def []byte) (store.Job, []stepfn.Event, int) {
+	run := func(t *testing.T, def []byte) (jobmodel.Job, []stepfn.Event, int) {
 		var mu sync.Mutex
 		var failures []stepfn.Event
 		out := t.TempDir()
@@ -114,7 +114,7 @@ func TestSlowSESAccount(t *testing.T) {
 			!strings.Contains(failures[0].Cause, "longer than 5m0s") {
 			t.Fatalf("map failures = %+v, want the phase 2 child stopped with States.Timeout", failures)
 		}
-		if job.Counts.Created != rows || job.Counts.EmailsSent == rows || job.Counts.EmailsFailed == 0 || job.Status == store.JobDone {
+		if job.Counts.Created != rows || job.Counts.EmailsSent == rows || job.Counts.EmailsFailed == 0 || job.Status == jobmodel.Done {
 			t.Errorf("job = %s %+v, want %d created and failed emails", job.Status, job.Counts, rows)
 		}
 		if sent >= rows {
@@ -126,7 +126,7 @@ func TestSlowSESAccount(t *testing.T) {
 		if len(failures) != 0 {
 			t.Fatalf("map failures = %+v, want none", failures)
 		}
-		if job.Status != store.JobDone || job.Counts.Created != rows || job.Counts.EmailsSent != rows || sent != rows {
+		if job.Status != jobmodel.Done || job.Counts.Created != rows || job.Counts.EmailsSent != rows || sent != rows {
 			t.Errorf("job = %s %+v, %d sent; want DONE with %d created and emailed", job.Status, job.Counts, sent, rows)
 		}
 	})

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
@@ -50,7 +51,7 @@ func report(t *testing.T, dir, job string) []map[string]string {
 	return rows
 }
 
-func runFile(t *testing.T, p *Pipeline, file string, meta map[string]string, out string) store.Job {
+func runFile(t *testing.T, p *Pipeline, file string, meta map[string]string, out string) jobmodel.Job {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -91,7 +92,7 @@ func TestPipeline(t *testing.T) {
 	p.Stack.DuplicateDeliveries(1) // S3 may deliver an event twice: still one job, one email each.
 	job := runFile(t, p, filepath.Join(uploads, "acme-users.csv"), map[string]string{"create-dids": "true"}, out)
 	p.Stack.DuplicateDeliveries(0)
-	if job.Status != store.JobDone || job.Counts.Created != 6 || job.Counts.Provisioned != 4 || job.Counts.EmailsSent != 6 {
+	if job.Status != jobmodel.Done || job.Counts.Created != 6 || job.Counts.Provisioned != 4 || job.Counts.EmailsSent != 6 {
 		t.Fatalf("acme-users job = %s %+v, want DONE with 6 created, 4 phones, 6 emails", job.Status, job.Counts)
 	}
 	rows := report(t, out, job.ID)
@@ -126,7 +127,7 @@ func TestPipeline(t *testing.T) {
 
 	// excel-semicolon: BOM, ';', CRLF, aliases, a quoted ';', an empty row, non-ASCII names.
 	job = runFile(t, p, filepath.Join(uploads, "excel-semicolon.csv"), nil, out)
-	if job.Status != store.JobDone || job.Counts.Created != 4 {
+	if job.Status != jobmodel.Done || job.Counts.Created != 4 {
 		t.Fatalf("excel-semicolon job = %s %+v, want DONE with 4 created", job.Status, job.Counts)
 	}
 	if err := p.ExportRecords(ctx, filepath.Join(out, "records.jsonl")); err != nil {
@@ -145,7 +146,7 @@ func TestPipeline(t *testing.T) {
 
 	// with-errors: one valid row, eight errors, every line in the report.
 	job = runFile(t, p, filepath.Join(uploads, "with-errors.csv"), nil, out)
-	if job.Status != store.JobPartial || job.Counts.Created != 1 || job.Counts.Invalid != 8 {
+	if job.Status != jobmodel.Partial || job.Counts.Created != 1 || job.Counts.Invalid != 8 {
 		t.Fatalf("with-errors job = %s %+v, want PARTIAL with 1 created and 8 invalid", job.Status, job.Counts)
 	}
 	rows = report(t, out, job.ID)
@@ -160,7 +161,7 @@ func TestPipeline(t *testing.T) {
 
 	// Uploading acme-users again: the extensions exist now.
 	job = runFile(t, p, filepath.Join(uploads, "acme-users.csv"), map[string]string{"create-dids": "true", "on-existing": "skip"}, out)
-	if job.Status != store.JobDone || job.Counts.Skipped != 6 || job.Counts.Created != 0 {
+	if job.Status != jobmodel.Done || job.Counts.Skipped != 6 || job.Counts.Created != 0 {
 		t.Fatalf("re-upload with on-existing=skip = %s %+v, want DONE with 6 skipped", job.Status, job.Counts)
 	}
 	for _, r := range report(t, out, job.ID) {
@@ -171,7 +172,7 @@ func TestPipeline(t *testing.T) {
 
 	// A dry run ends in ingest, with the same final files as any job.
 	job = runFile(t, p, filepath.Join("testdata", "dry-run.csv"), map[string]string{"dry-run": "true"}, out)
-	if job.Status != store.JobDryRun || job.Counts.Held != 2 || job.Counts.Invalid != 1 {
+	if job.Status != jobmodel.DryRun || job.Counts.Held != 2 || job.Counts.Invalid != 1 {
 		t.Fatalf("dry run = %s %+v, want DRY_RUN with 2 held and 1 invalid", job.Status, job.Counts)
 	}
 	if rows := report(t, out, job.ID); len(rows) != 3 || rows[0]["status"] != events.StatusHeld || rows[1]["status"] != events.StatusInvalid {

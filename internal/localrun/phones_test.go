@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 )
 
 // TestPipelinePhoneModels is issue 16's report through the whole local
@@ -70,7 +70,7 @@ func TestPipelinePhoneModels(t *testing.T) {
 	if body, _ := os.ReadFile(filepath.Join(dir, "0c383e600006.cfg")); !bytes.Contains(body, []byte("<PhoneNumber>606-acme</PhoneNumber>")) {
 		t.Errorf("Fanvil file:\n%s", body)
 	}
-	if job.Status != store.JobPartial && job.Status != store.JobDone {
+	if job.Status != jobmodel.Partial && job.Status != jobmodel.Done {
 		t.Errorf("job status %s", job.Status)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
-	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 )
 
 // UploadFile puts a local CSV into the tenant's upload prefix with the upload
@@ -68,7 +68,7 @@ func (p *Pipeline) UploadFile(ctx context.Context, path string, options map[stri
 
 // JobsFor returns the jobs the last UploadFile of key made, oldest first,
 // once ingest has handled its events and every execution has ended.
-func (p *Pipeline) JobsFor(ctx context.Context, key string) ([]store.Job, error) {
+func (p *Pipeline) JobsFor(ctx context.Context, key string) ([]jobmodel.Job, error) {
 	if err := p.Wait(ctx); err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (p *Pipeline) JobsFor(ctx context.Context, key string) ([]store.Job, error)
 	p.mu.Lock()
 	before := p.jobsBefore[key]
 	p.mu.Unlock()
-	var jobs []store.Job
+	var jobs []jobmodel.Job
 	for _, j := range all {
 		if j.Upload.Key == key && !before[j.ID] {
 			jobs = append(jobs, j)

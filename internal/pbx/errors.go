@@ -19,40 +19,44 @@ const (
 )
 
 // Row- and file-level issue codes, as they appear in reports. They are more
-// precise than the application codes above; Class maps them back.
+// precise than the application codes above; Class maps each to one of them
+// and HTTPStatus to the answer an API gives.
 const (
-	CodeFileTooLarge       = "file_too_large"
-	CodeTooManyRows        = "too_many_rows"
-	CodeFileUnreadable     = "file_unreadable"
-	CodeEncoding           = "invalid_encoding"
-	CodeNoHeader           = "missing_header"
-	CodeMissingColumn      = "missing_column"
-	CodeUnknownColumn      = "unknown_column"
-	CodeDuplicateColumn    = "duplicate_column"
-	CodeBadOption          = "invalid_option"
-	CodeBadTenant          = "invalid_tenant"
-	CodeBadKey             = "invalid_key"
-	CodeRequired           = "required"
-	CodeInvalidExtension   = "invalid_extension"
-	CodeReservedExtension  = "reserved_extension"
-	CodeInvalidName        = "invalid_name"
-	CodeInvalidEmail       = "invalid_email"
-	CodeInvalidPhone       = "invalid_phone"
-	CodeExcelMangled       = "excel_mangled_number"
-	CodeInvalidMAC         = "invalid_mac"
-	CodeMACIgnored         = "mac_ignored"
-	CodeDuplicateInFile    = "duplicate_in_file"
-	CodeExtensionExists    = "extension_exists"
-	CodeDIDNotOwned        = "did_not_owned"
-	CodeDIDTaken           = "did_taken"
-	CodeMACTaken           = "mac_taken"
-	CodeInvalidPhoneModel  = "invalid_phone_model"
-	CodeFieldTooLong       = "field_too_long"
-	CodeControlCharacter   = "control_character"
-	CodeHeldAllOrNothing   = "held_all_or_nothing"
-	CodeBatchFailed        = "batch_failed"
-	CodeThrottled          = "throttled"
-	CodeEmailRejected      = "email_rejected"
+	CodeFileTooLarge      = "file_too_large"
+	CodeTooManyRows       = "too_many_rows"
+	CodeFileUnreadable    = "file_unreadable"
+	CodeEncoding          = "invalid_encoding"
+	CodeNoHeader          = "missing_header"
+	CodeMissingColumn     = "missing_column"
+	CodeUnknownColumn     = "unknown_column"
+	CodeDuplicateColumn   = "duplicate_column"
+	CodeBadOption         = "invalid_option"
+	CodeBadTenant         = "invalid_tenant"
+	CodeBadKey            = "invalid_key"
+	CodeRequired          = "required"
+	CodeInvalidExtension  = "invalid_extension"
+	CodeReservedExtension = "reserved_extension"
+	CodeInvalidName       = "invalid_name"
+	CodeInvalidEmail      = "invalid_email"
+	CodeInvalidPhone      = "invalid_phone"
+	CodeExcelMangled      = "excel_mangled_number"
+	CodeInvalidMAC        = "invalid_mac"
+	CodeMACIgnored        = "mac_ignored"
+	CodeDuplicateInFile   = "duplicate_in_file"
+	CodeExtensionExists   = "extension_exists"
+	CodeDIDNotOwned       = "did_not_owned"
+	CodeDIDTaken          = "did_taken"
+	CodeMACTaken          = "mac_taken"
+	CodeInvalidPhoneModel = "invalid_phone_model"
+	CodeFieldTooLong      = "field_too_long"
+	CodeControlCharacter  = "control_character"
+	CodeHeldAllOrNothing  = "held_all_or_nothing"
+	CodeBatchFailed       = "batch_failed"
+	CodeThrottled         = "throttled"
+	CodeEmailRejected     = "email_rejected"
+	// CodeEmailUncertain marks a row whose email may or may not have gone
+	// out (the send's outcome was lost); it is never sent again on its own.
+	CodeEmailUncertain     = "email_uncertain"
 	CodeEmailHeldQuota     = "email_held_quota" // a daily quota is used up: held, sent later by bulkprov send-welcome
 	CodeProvisioningFailed = "provisioning_failed"
 	CodeInternal           = "internal_error"
@@ -122,4 +126,39 @@ func ErrorMessage(err error) string {
 	default:
 		return "internal error"
 	}
+}
+
+// Class maps a code (application or issue) to its application code.
+// Unknown codes are EINVALID: every issue code names a rule the input broke
+// unless it is listed here.
+func Class(code string) string {
+	switch code {
+	case EINVALID, ECONFLICT, ENOTFOUND, ELIMIT, EINTERNAL:
+		return code
+	case CodeExtensionExists, CodeDIDTaken, CodeMACTaken, CodeDuplicateInFile:
+		return ECONFLICT
+	case CodeFileTooLarge, CodeTooManyRows, CodeFieldTooLong, CodeThrottled:
+		return ELIMIT
+	case CodeBatchFailed, CodeEmailRejected, CodeEmailUncertain, CodeProvisioningFailed, CodeInternal:
+		return EINTERNAL
+	}
+	return EINVALID
+}
+
+// HTTPStatus is the status an HTTP API answers an error of code with.
+func HTTPStatus(code string) int {
+	switch Class(code) {
+	case ENOTFOUND:
+		return 404
+	case ECONFLICT:
+		return 409
+	case ELIMIT:
+		if code == CodeThrottled {
+			return 429
+		}
+		return 413
+	case EINTERNAL:
+		return 500
+	}
+	return 400
 }

@@ -12,7 +12,7 @@ func NormalizeMAC(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	hex, ok := macHexDigits(s)
 	if !ok {
-		return "", Errorf(CodeInvalidMAC, "mac", "%q is not a MAC address; use 12 hex digits such as 00:15:65:AA:BB:CC", truncate(s, 40))
+		return "", Errorf(CodeInvalidMAC, "mac", "%q is not a MAC address; use 12 hex digits such as 00:15:65:AA:BB:CC", ClipN(s, 40))
 	}
 	switch {
 	case hex == "000000000000":

@@ -20,7 +20,7 @@ func (t Tenant) Validate() error { return ValidateTenantName(t.Name) }
 // ValidateTenantName reports whether name is a valid tenant name.
 func ValidateTenantName(name string) error {
 	if !tenantNameRE.MatchString(name) {
-		return Errorf(EINVALID, "tenant", "tenant name %q must be 1-32 lowercase letters or digits", truncate(name, 40))
+		return Errorf(EINVALID, "tenant", "tenant name %q must be 1-32 lowercase letters or digits", ClipN(name, 40))
 	}
 	return nil
 }
@@ -32,11 +32,3 @@ func PortalUserName(tenant, extension string) string { return tenant + "-" + ext
 // SIPUserName is the endpoint's SIP user name: the tenant is appended
 // ("100-acme").
 func SIPUserName(extension, tenant string) string { return extension + "-" + tenant }
-
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
-}

@@ -37,19 +37,19 @@ func ParseUploadOptions(meta map[string]string) ([]byte, error) {
 			case OnExistingFail, OnExistingSkip, OnExistingUpdate:
 				upload["on_existing"] = o
 			default:
-				return nil, Errorf(CodeBadOption, MetaOnExisting, "must be fail, skip or update, not %q", truncate(v, 20))
+				return nil, Errorf(CodeBadOption, MetaOnExisting, "must be fail, skip or update, not %q", ClipN(v, 20))
 			}
 		case MetaWelcome:
 			switch w := WelcomeMode(strings.ToLower(v)); w {
 			case WelcomeInvite, WelcomePassword, WelcomeNone:
 				upload["welcome"] = w
 			default:
-				return nil, Errorf(CodeBadOption, MetaWelcome, "must be invite, password or none, not %q", truncate(v, 20))
+				return nil, Errorf(CodeBadOption, MetaWelcome, "must be invite, password or none, not %q", ClipN(v, 20))
 			}
 		case MetaCreateDIDs, MetaDIDsAsCallerID, MetaDryRun, MetaImportSecrets:
 			b, ok := parseBool(v)
 			if !ok {
-				return nil, Errorf(CodeBadOption, strings.ToLower(k), "must be true/false, yes/no or 1/0, not %q", truncate(v, 20))
+				return nil, Errorf(CodeBadOption, strings.ToLower(k), "must be true/false, yes/no or 1/0, not %q", ClipN(v, 20))
 			}
 			upload[strings.ReplaceAll(strings.ToLower(k), "-", "_")] = b
 		}

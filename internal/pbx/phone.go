@@ -37,10 +37,10 @@ func normalizePhoneSlow(s, region, field string) (string, error) {
 	}
 	n, err := phonenumbers.Parse(s, region)
 	if err != nil {
-		return "", &Error{Code: CodeInvalidPhone, Field: field, Message: "\"" + truncate(s, 40) + "\" is not a phone number", Err: err}
+		return "", &Error{Code: CodeInvalidPhone, Field: field, Message: "\"" + ClipN(s, 40) + "\" is not a phone number", Err: err}
 	}
 	if !phonenumbers.IsValidNumber(n) {
-		return "", Errorf(CodeInvalidPhone, field, "%q is not a valid phone number (read with default region %s)", truncate(s, 40), region)
+		return "", Errorf(CodeInvalidPhone, field, "%q is not a valid phone number (read with default region %s)", ClipN(s, 40), region)
 	}
 	return phonenumbers.Format(n, phonenumbers.E164), nil
 }

@@ -59,7 +59,7 @@ func PhoneFamily(model string) string {
 // no supported model; it lists the models.
 func UnknownPhoneModelError(model string) *Error {
 	return Errorf(CodeInvalidPhoneModel, "phone_model", "phone model %q is not one bulkprov can provision; supported models: %s",
-		truncate(model, 40), strings.Join(PhoneModels(), ", "))
+		ClipN(model, 40), strings.Join(PhoneModels(), ", "))
 }
 
 // ProvisionsFamily reports whether the tenant provisions phones of family:
@@ -77,7 +77,7 @@ func FamilyNotProvisionedWarning(model string) string {
 func validatePhoneFamilies(families []string) error {
 	for _, f := range families {
 		if !slices.Contains(PhoneFamilies(), f) {
-			return Errorf(EINVALID, "provisioning.families", "%q is not a phone family; families: %s", truncate(f, 20), strings.Join(PhoneFamilies(), ", "))
+			return Errorf(EINVALID, "provisioning.families", "%q is not a phone family; families: %s", ClipN(f, 20), strings.Join(PhoneFamilies(), ", "))
 		}
 	}
 	return nil

@@ -45,12 +45,12 @@ func (o Options) Validate() error {
 	switch o.OnExisting {
 	case OnExistingFail, OnExistingSkip, OnExistingUpdate:
 	default:
-		return Errorf(EINVALID, "on-existing", "must be fail, skip or update, not %q", truncate(string(o.OnExisting), 20))
+		return Errorf(EINVALID, "on-existing", "must be fail, skip or update, not %q", ClipN(string(o.OnExisting), 20))
 	}
 	switch o.Welcome {
 	case WelcomeInvite, WelcomePassword, WelcomeNone:
 	default:
-		return Errorf(EINVALID, "welcome", "must be invite, password or none, not %q", truncate(string(o.Welcome), 20))
+		return Errorf(EINVALID, "welcome", "must be invite, password or none, not %q", ClipN(string(o.Welcome), 20))
 	}
 	return nil
 }
@@ -173,7 +173,7 @@ func (s Settings) Validate() error {
 	case s.ExtensionMinLen < 1 || s.ExtensionMaxLen < s.ExtensionMinLen || s.ExtensionMaxLen > 12:
 		return Errorf(EINVALID, "extension_min_len", "extension lengths %d-%d are not a valid range within 1-12", s.ExtensionMinLen, s.ExtensionMaxLen)
 	case len(s.DefaultRegion) != 2 || strings.ToUpper(s.DefaultRegion) != s.DefaultRegion:
-		return Errorf(EINVALID, "default_region", "must be a two-letter ISO 3166 region such as US, not %q", truncate(s.DefaultRegion, 10))
+		return Errorf(EINVALID, "default_region", "must be a two-letter ISO 3166 region such as US, not %q", ClipN(s.DefaultRegion, 10))
 	case s.MaxObjectBytes <= 0:
 		return Errorf(EINVALID, "max_object_bytes", "must be positive")
 	case s.MaxRows <= 0:
@@ -192,10 +192,10 @@ func (s Settings) Validate() error {
 	switch s.Provisioning.Transport {
 	case "udp", "tcp", "tls":
 	default:
-		return Errorf(EINVALID, "provisioning.transport", "must be udp, tcp or tls, not %q", truncate(s.Provisioning.Transport, 10))
+		return Errorf(EINVALID, "provisioning.transport", "must be udp, tcp or tls, not %q", ClipN(s.Provisioning.Transport, 10))
 	}
 	if p := s.Provisioning.Path; p != "" && !ProvisioningPathRE.MatchString(p) {
-		return Errorf(EINVALID, "provisioning.path", "must be one folder name of 1-63 lowercase letters, digits and hyphens, starting with a letter or digit (no / or ..), not %q", truncate(p, 70))
+		return Errorf(EINVALID, "provisioning.path", "must be one folder name of 1-63 lowercase letters, digits and hyphens, starting with a letter or digit (no / or ..), not %q", ClipN(p, 70))
 	}
 	if s.Provisioning.Enabled && s.Provisioning.Registrar == "" {
 		return Errorf(EINVALID, "provisioning.registrar", "is required when provisioning is enabled")
@@ -205,7 +205,7 @@ func (s Settings) Validate() error {
 	}
 	if m := s.Provisioning.DefaultPhoneModel; m != "" && PhoneFamily(m) == "" {
 		return Errorf(EINVALID, "provisioning.default_phone_model", "%q is not a supported phone model; supported models: %s",
-			truncate(m, 40), strings.Join(PhoneModels(), ", "))
+			ClipN(m, 40), strings.Join(PhoneModels(), ", "))
 	}
 	return s.Upload.Validate()
 }

@@ -3,7 +3,6 @@ package pbx
 import (
 	"regexp"
 	"strings"
-	"unicode/utf8"
 )
 
 // Field rules shared by the objects' Validate methods.
@@ -15,50 +14,40 @@ var (
 	callerIDNumRE = regexp.MustCompile(`^\+?[0-9*#]{1,20}$`)
 )
 
-// MaxFieldLen bounds free-text fields (names, emails, department).
-const MaxFieldLen = 254
-
 // ValidateExtension reports whether ext is 1-12 digits. The tenant's
 // length range and reserved numbers are checked by upload validation.
 func ValidateExtension(ext string) error {
 	if !extensionRE.MatchString(ext) {
-		return Errorf(EINVALID, "extension", "extension %q must be 1-12 digits", truncate(ext, 20))
+		return Errorf(EINVALID, "extension", "extension %q must be 1-12 digits", ClipN(ext, 20))
 	}
 	return nil
 }
 
-// validateText rejects over-long values and control characters (CR/LF
-// would allow header injection where a value reaches an email).
+// validateText applies CheckLength and CheckText to a free-text field.
 func validateText(field, v string) error {
-	if len(v) > MaxFieldLen {
-		return Errorf(EINVALID, field, "is longer than %d bytes", MaxFieldLen)
+	if why := CheckLength(v, MaxFieldLen); why != "" {
+		return Errorf(EINVALID, field, "%s", why)
 	}
-	if !utf8.ValidString(v) {
-		return Errorf(EINVALID, field, "is not valid UTF-8")
-	}
-	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return Errorf(EINVALID, field, "contains a control character")
+	if why := CheckText(v); why != "" {
+		return Errorf(EINVALID, field, "%s", why)
 	}
 	return nil
 }
 
+// validateEmail applies CheckEmail to an optional address.
 func validateEmail(field, v string) error {
 	if v == "" {
 		return nil
 	}
-	if err := validateText(field, v); err != nil {
-		return err
-	}
-	at := strings.LastIndexByte(v, '@')
-	if at < 1 || at == len(v)-1 || strings.ContainsAny(v, " <>,;\"") {
-		return Errorf(EINVALID, field, "%q is not an email address", truncate(v, 40))
+	if why := CheckEmail(v); why != "" {
+		return Errorf(EINVALID, field, "%q %s", Clip(v), why)
 	}
 	return nil
 }
 
 func validateE164(field, v string) error {
 	if !e164RE.MatchString(v) {
-		return Errorf(EINVALID, field, "%q is not an E.164 number", truncate(v, 20))
+		return Errorf(EINVALID, field, "%q is not an E.164 number", ClipN(v, 20))
 	}
 	return nil
 }
@@ -81,7 +70,7 @@ func (u User) Validate() error {
 		return err
 	}
 	if u.Name != PortalUserName(u.Tenant, u.Extension) {
-		return Errorf(EINVALID, "user", "user name %q must be %q", truncate(u.Name, 40), PortalUserName(u.Tenant, u.Extension))
+		return Errorf(EINVALID, "user", "user name %q must be %q", ClipN(u.Name, 40), PortalUserName(u.Tenant, u.Extension))
 	}
 	if err := validateTexts("first_name", u.FirstName, "last_name", u.LastName, "department", u.Department); err != nil {
 		return err
@@ -92,7 +81,7 @@ func (u User) Validate() error {
 	switch u.WelcomeMode {
 	case WelcomeInvite, WelcomePassword, WelcomeNone:
 	default:
-		return Errorf(EINVALID, "welcome", "must be invite, password or none, not %q", truncate(string(u.WelcomeMode), 20))
+		return Errorf(EINVALID, "welcome", "must be invite, password or none, not %q", ClipN(string(u.WelcomeMode), 20))
 	}
 	if u.PasswordHash != "" && !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
 		return Errorf(EINVALID, "password_hash", "must be an Argon2id PHC string")
@@ -151,13 +140,13 @@ func (e Endpoint) Validate() error {
 		return err
 	}
 	if e.SIPUser != SIPUserName(e.Extension, e.Tenant) {
-		return Errorf(EINVALID, "sip_user", "SIP user %q must be %q", truncate(e.SIPUser, 40), SIPUserName(e.Extension, e.Tenant))
+		return Errorf(EINVALID, "sip_user", "SIP user %q must be %q", ClipN(e.SIPUser, 40), SIPUserName(e.Extension, e.Tenant))
 	}
 	if err := validateText("caller_id", e.CallerIDName); err != nil {
 		return err
 	}
 	if !callerIDNumRE.MatchString(e.CallerIDNum) {
-		return Errorf(EINVALID, "caller_id", "caller ID number %q must be digits, optionally with a leading +", truncate(e.CallerIDNum, 24))
+		return Errorf(EINVALID, "caller_id", "caller ID number %q must be digits, optionally with a leading +", ClipN(e.CallerIDNum, 24))
 	}
 	if e.Mailbox != "" {
 		if err := ValidateExtension(e.Mailbox); err != nil {
@@ -173,7 +162,7 @@ func (e Endpoint) Validate() error {
 // Validate checks the device's MAC (normalized) and model.
 func (d Device) Validate() error {
 	if !macRE.MatchString(d.MAC) {
-		return Errorf(EINVALID, "mac", "MAC %q must be 12 lowercase hex digits", truncate(d.MAC, 20))
+		return Errorf(EINVALID, "mac", "MAC %q must be 12 lowercase hex digits", ClipN(d.MAC, 20))
 	}
 	if d.Model == "" {
 		return Errorf(EINVALID, "phone_model", "is required for a device")

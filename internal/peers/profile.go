@@ -119,7 +119,7 @@ func (p *Profile) plan(names, norm []string, opts Options) (*Source, error) {
 			// header name does not matter, another of its columns does.
 			if key != p.positional[i] && p.isPositional(key) {
 				return nil, pbx.Errorf(pbx.CodeMissingColumn, "", "%s reads its first columns by position: column %d must be %s, not %q; restore the export's column order",
-					p.Peer, i+1, p.positionalNames[i], clip(names[i]))
+					p.Peer, i+1, p.positionalNames[i], pbx.Clip(names[i]))
 			}
 			key = p.positional[i]
 		}
@@ -281,18 +281,18 @@ func (s *Source) mapRow(row *Row, opts Options) {
 		case tEnabled:
 			switch b, ok := parseFlag(v); {
 			case !ok:
-				row.note(cp.name, pbx.CodeInvalidValue, fmt.Sprintf("%q is not a yes/no value; the user is created enabled", clip(v)))
+				row.note(cp.name, pbx.CodeInvalidValue, fmt.Sprintf("%q is not a yes/no value; the user is created enabled", pbx.Clip(v)))
 			case !b:
 				disabled = true
 			}
 		case tTech:
 			if !p.sipTech(v) {
-				row.skip(cp.name, pbx.CodeNotSIPUser, fmt.Sprintf("%s %q on %s is not a SIP user; not created", p.techWhat, clip(v), p.Peer))
+				row.skip(cp.name, pbx.CodeNotSIPUser, fmt.Sprintf("%s %q on %s is not a SIP user; not created", p.techWhat, pbx.Clip(v), p.Peer))
 			}
 		case tAction:
 			switch strings.ToLower(v) {
 			case "del", "delete", "remove":
-				row.skip(cp.name, pbx.CodeDeleteRow, fmt.Sprintf("a %q row deletes an extension on %s; nothing is created", clip(v), p.Peer))
+				row.skip(cp.name, pbx.CodeDeleteRow, fmt.Sprintf("a %q row deletes an extension on %s; nothing is created", pbx.Clip(v), p.Peer))
 			}
 		case tAliases:
 			row.aliases(cp.name, v)
@@ -304,7 +304,7 @@ func (s *Source) mapRow(row *Row, opts Options) {
 				f[csvin.Extension] = ext
 			}
 		case tRouteCID:
-			row.skip(cp.name, pbx.CodeNotUserRoute, fmt.Sprintf("the route applies only to calls from %s; only a DID's main route is attached, skipped", clip(v)))
+			row.skip(cp.name, pbx.CodeNotUserRoute, fmt.Sprintf("the route applies only to calls from %s; only a DID's main route is attached, skipped", pbx.Clip(v)))
 		case tSIPSecret:
 			if opts.ImportSecrets {
 				row.SIPSecret = v
@@ -398,7 +398,7 @@ func (r *Row) first(field, column, v, seps string) string {
 		return strings.TrimSpace(strings.Trim(v, seps))
 	}
 	r.note(field, pbx.CodeMultipleValues, fmt.Sprintf("column %q has %d values; %s keeps the first, %s (one %s per user here)",
-		column, len(vals), field, clip(vals[0]), field))
+		column, len(vals), field, pbx.Clip(vals[0]), field))
 	return vals[0]
 }
 
@@ -431,7 +431,7 @@ func (r *Row) aliases(column, v string) {
 	}
 	if len(extra) > 0 {
 		r.note(csvin.Extension.String(), pbx.CodeMultipleValues, fmt.Sprintf("column %q has more aliases (%s); only the extension and one DID are kept",
-			column, clip(strings.Join(extra, " "))))
+			column, pbx.Clip(strings.Join(extra, " "))))
 	}
 }
 
@@ -442,12 +442,4 @@ func allDigits(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// clip shortens a value quoted in a message.
-func clip(s string) string {
-	if r := []rune(s); len(r) > 40 {
-		return string(r[:40]) + "…"
-	}
-	return s
 }

@@ -53,21 +53,21 @@ func freePBXDestination(d string) (ext, what string) {
 	case (ctx == "from-did-direct" || ctx == "ext-local" || ctx == "from-internal") && allDigits(arg):
 		return arg, ""
 	case ctx == "ext-local" && len(arg) > 3 && strings.HasPrefix(arg, "vm"):
-		return "", "the voicemail of extension " + clip(strings.TrimLeft(arg, "vmbusi"))
+		return "", "the voicemail of extension " + pbx.Clip(strings.TrimLeft(arg, "vmbusi"))
 	case strings.HasPrefix(ctx, "ivr-"):
-		return "", "an IVR (" + clip(ctx) + ")"
+		return "", "an IVR (" + pbx.Clip(ctx) + ")"
 	case ctx == "ext-group":
-		return "", "ring group " + clip(arg)
+		return "", "ring group " + pbx.Clip(arg)
 	case ctx == "ext-queues":
-		return "", "queue " + clip(arg)
+		return "", "queue " + pbx.Clip(arg)
 	case strings.HasPrefix(ctx, "timeconditions"):
 		return "", "a time condition"
 	case strings.HasPrefix(ctx, "app-announcement"):
 		return "", "an announcement"
 	case ctx == "app-blackhole":
-		return "", "a terminate-call destination (" + clip(arg) + ")"
+		return "", "a terminate-call destination (" + pbx.Clip(arg) + ")"
 	case ctx == "ext-meetme", ctx == "ext-conference", strings.HasPrefix(ctx, "conferences"):
-		return "", "conference " + clip(arg)
+		return "", "conference " + pbx.Clip(arg)
 	case strings.HasPrefix(ctx, "app-daynight"):
 		return "", "a call flow control"
 	case ctx == "ext-fax":
@@ -75,7 +75,7 @@ func freePBXDestination(d string) (ext, what string) {
 	case ctx == "ext-miscdests":
 		return "", "a misc destination"
 	}
-	return "", fmt.Sprintf("%q", clip(d))
+	return "", fmt.Sprintf("%q", pbx.Clip(d))
 }
 
 // vendorAliases maps the vendor names peers write to ours.
@@ -118,7 +118,7 @@ func MapPhoneModel(vendor, model string) (id, code, msg string) {
 		m = "mpp" + m[:4] // the 3PCC (MPP) firmware of the 6800/7800/8800 series
 	}
 	none := func() (string, string, string) {
-		return "", pbx.CodePhoneModelNone, fmt.Sprintf("phone model %q has no equivalent here; the tenant's default phone model is used (models: %s)", clip(shown), strings.Join(provision.Models(), ", "))
+		return "", pbx.CodePhoneModelNone, fmt.Sprintf("phone model %q has no equivalent here; the tenant's default phone model is used (models: %s)", pbx.Clip(shown), strings.Join(provision.Models(), ", "))
 	}
 	if v == "" || m == "" {
 		return none()
@@ -134,7 +134,7 @@ func MapPhoneModel(vendor, model string) (id, code, msg string) {
 		}
 	}
 	if len(near) == 1 {
-		return near[0], pbx.CodePhoneModelMapped, fmt.Sprintf("phone model %q is provisioned as %s", clip(shown), near[0])
+		return near[0], pbx.CodePhoneModelMapped, fmt.Sprintf("phone model %q is provisioned as %s", pbx.Clip(shown), near[0])
 	}
 	return none()
 }

@@ -28,8 +28,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bulkprov/bulkprov/internal/ingest"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // TenantClaim is the JWT claim that names the caller's tenant.
@@ -43,8 +43,8 @@ const (
 
 // JobStore reads a tenant's jobs; *store.Store satisfies it.
 type JobStore interface {
-	GetJob(ctx context.Context, tenant, id string) (store.Job, error)
-	ListJobs(ctx context.Context, tenant string, limit int) ([]store.Job, error)
+	GetJob(ctx context.Context, tenant, id string) (jobmodel.Job, error)
+	ListJobs(ctx context.Context, tenant string, limit int) ([]jobmodel.Job, error)
 }
 
 // SettingsLoader returns a tenant's effective settings with extra overrides
@@ -281,7 +281,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		resp = res
 	}
 	h.log.LogAttrs(ctx, slog.LevelInfo, "portal request",
-		slog.String("tenant", tenant), slog.String("method", method), slog.String("path", clip(path, 200)),
+		slog.String("tenant", tenant), slog.String("method", method), slog.String("path", pbx.ClipN(path, 200)),
 		slog.Int("status", resp.StatusCode), slog.Duration("took", h.cfg.Now().Sub(start)))
 	return resp, nil
 }
@@ -392,15 +392,13 @@ func (h *Handler) errorResponse(ctx context.Context, err error, tenant, method, 
 	var pe *pbx.Error
 	switch {
 	case errors.As(err, &ae):
-	case errors.As(err, &pe) && pe.Code == pbx.ENOTFOUND:
-		ae = &apiError{status: http.StatusNotFound, code: pbx.ENOTFOUND, field: pe.Field, message: pe.Message}
 	case errors.As(err, &pe) && pe.Code != pbx.EINTERNAL:
-		ae = &apiError{status: http.StatusBadRequest, code: pe.Code, field: pe.Field, message: pe.Message}
+		ae = &apiError{status: pbx.HTTPStatus(pe.Code), code: pe.Code, field: pe.Field, message: pe.Message}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		ae = errorf(http.StatusServiceUnavailable, pbx.EINTERNAL, "the request took too long; try again")
 	default:
 		h.log.LogAttrs(ctx, slog.LevelError, "portal request failed",
-			slog.String("tenant", tenant), slog.String("method", method), slog.String("path", clip(path, 200)), slog.Any("err", err))
+			slog.String("tenant", tenant), slog.String("method", method), slog.String("path", pbx.ClipN(path, 200)), slog.Any("err", err))
 		ae = errorf(http.StatusInternalServerError, pbx.EINTERNAL, "something went wrong on our side; try again")
 	}
 	type body struct {
@@ -459,7 +457,7 @@ func decodeJSON(r *request, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(r.body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return errorf(http.StatusBadRequest, pbx.EINVALID, "the request body is not valid JSON for this endpoint: %s", clip(err.Error(), 160))
+		return errorf(http.StatusBadRequest, pbx.EINVALID, "the request body is not valid JSON for this endpoint: %s", pbx.ClipN(err.Error(), 160))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errorf(http.StatusBadRequest, pbx.EINVALID, "the request body has data after the JSON object")
@@ -470,11 +468,4 @@ func decodeJSON(r *request, v any) error {
 func mediaType(ct string) string {
 	ct, _, _ = strings.Cut(ct, ";")
 	return strings.ToLower(strings.TrimSpace(ct))
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

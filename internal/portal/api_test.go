@@ -18,6 +18,7 @@ import (
 
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
@@ -498,15 +499,15 @@ func TestUploadBaseName(t *testing.T) {
 }
 
 // jobFixture creates a job item for tenant with a unique id.
-func jobFixture(t *testing.T, tenant, suffix string, mutate func(*store.Job)) store.Job {
+func jobFixture(t *testing.T, tenant, suffix string, mutate func(*jobmodel.Job)) jobmodel.Job {
 	t.Helper()
 	id := "j" + strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]`).ReplaceAllString(t.Name(), "")) + suffix
 	if len(id) > 60 {
 		id = id[len(id)-60:]
 	}
-	j := store.Job{
-		Tenant: tenant, ID: id, Status: store.JobRunning,
-		Upload:    store.JobUpload{Bucket: stack.UploadsBucket, Key: jobfiles.UploadPrefix(tenant) + id + ".csv"},
+	j := jobmodel.Job{
+		Tenant: tenant, ID: id, Status: jobmodel.Running,
+		Upload:    jobmodel.Upload{Bucket: stack.UploadsBucket, Key: jobfiles.UploadPrefix(tenant) + id + ".csv"},
 		Options:   pbx.Options{OnExisting: pbx.OnExistingFail, Welcome: pbx.WelcomeInvite},
 		Counts:    events.Counts{Rows: 120, Invalid: 10},
 		RowsKey:   jobfiles.RowsKey(tenant, id),
@@ -525,8 +526,8 @@ func jobFixture(t *testing.T, tenant, suffix string, mutate func(*store.Job)) st
 func TestJobsAreTenantScoped(t *testing.T) {
 	h := newTestHandler(t)
 	mine := jobFixture(t, tenantA, "a", nil)
-	theirs := jobFixture(t, tenantB, "b", func(j *store.Job) {
-		j.Status = store.JobDone
+	theirs := jobFixture(t, tenantB, "b", func(j *jobmodel.Job) {
+		j.Status = jobmodel.Done
 		j.ReportKey = jobfiles.ReportKey(tenantB, j.ID)
 	})
 	putObject(t, stack.JobsBucket, theirs.ReportKey, "line,status\n2,created\n")
@@ -585,7 +586,7 @@ func TestJobProgress(t *testing.T) {
 	h := newTestHandler(t)
 	tests := []struct {
 		name        string
-		mutate      func(*store.Job)
+		mutate      func(*jobmodel.Job)
 		results     int // batch result objects present
 		emails      int
 		wantPhase   string
@@ -594,13 +595,13 @@ func TestJobProgress(t *testing.T) {
 		wantPercent float64
 	}{
 		// 120 rows, 10 invalid: 110 go to the workflow in 3 batches of 50.
-		{"validating", func(j *store.Job) { j.Status = store.JobValidating }, 0, 0, "validating", 0, 120, 0},
+		{"validating", func(j *jobmodel.Job) { j.Status = jobmodel.Validating }, 0, 0, "validating", 0, 120, 0},
 		{"running, nothing done", nil, 0, 0, "records", 0, 110, 0},
 		{"running, two batches", nil, 2, 0, "records", 100, 110, 80 * 100.0 / 110},
 		{"records done, emails next", nil, 3, 1, "emails", 1, 3, 80 + 20.0/3},
-		{"no emails", func(j *store.Job) { j.Options.Welcome = pbx.WelcomeNone }, 2, 0, "records", 100, 110, 100 * 100.0 / 110},
+		{"no emails", func(j *jobmodel.Job) { j.Options.Welcome = pbx.WelcomeNone }, 2, 0, "records", 100, 110, 100 * 100.0 / 110},
 		{"all sent but not finalized", nil, 3, 3, "emails", 3, 3, 99},
-		{"finished", func(j *store.Job) { j.Status = store.JobDone }, 0, 0, "finished", 120, 120, 100},
+		{"finished", func(j *jobmodel.Job) { j.Status = jobmodel.Done }, 0, 0, "finished", 120, 120, 100},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -635,16 +636,16 @@ func TestJobReport(t *testing.T) {
 	report := "line,extension,status\n2,100,created\n"
 	tests := []struct {
 		name       string
-		mutate     func(*store.Job)
+		mutate     func(*jobmodel.Job)
 		object     string // key to put the report under, relative to the job
 		wantStatus int
 	}{
 		{"running job has none", nil, "", http.StatusConflict},
-		{"done job", func(j *store.Job) { j.Status = store.JobDone; j.ReportKey = jobfiles.ReportKey(tenantA, j.ID) }, "report.csv", 200},
-		{"rejected job offers the validation report", func(j *store.Job) { j.Status = store.JobRejected }, "validation.csv", 200},
-		{"dry run offers the validation report", func(j *store.Job) { j.Status = store.JobDryRun }, "validation.csv", 200},
-		{"report key outside the job is never offered", func(j *store.Job) {
-			j.Status = store.JobDone
+		{"done job", func(j *jobmodel.Job) { j.Status = jobmodel.Done; j.ReportKey = jobfiles.ReportKey(tenantA, j.ID) }, "report.csv", 200},
+		{"rejected job offers the validation report", func(j *jobmodel.Job) { j.Status = jobmodel.Rejected }, "validation.csv", 200},
+		{"dry run offers the validation report", func(j *jobmodel.Job) { j.Status = jobmodel.DryRun }, "validation.csv", 200},
+		{"report key outside the job is never offered", func(j *jobmodel.Job) {
+			j.Status = jobmodel.Done
 			j.ReportKey = jobfiles.ReportKey(tenantB, j.ID)
 		}, "", http.StatusConflict},
 	}

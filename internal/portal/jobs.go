@@ -13,17 +13,9 @@ import (
 
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/store"
 )
-
-func terminal(status string) bool {
-	switch status {
-	case store.JobRejected, store.JobDryRun, store.JobHeld, store.JobDone, store.JobPartial, store.JobFailed:
-		return true
-	}
-	return false
-}
 
 // JobView is a job as the page sees it.
 type JobView struct {
@@ -139,21 +131,21 @@ func (h *Handler) jobReport(ctx context.Context, r *request) (any, error) {
 
 // job reads one of the tenant's jobs. A job of another tenant and a
 // missing job get the very same answer.
-func (h *Handler) job(ctx context.Context, tenant, id string) (store.Job, error) {
+func (h *Handler) job(ctx context.Context, tenant, id string) (jobmodel.Job, error) {
 	j, err := h.deps.Jobs.GetJob(ctx, tenant, id)
 	notFound := errorf(http.StatusNotFound, pbx.ENOTFOUND, "no such job")
 	switch {
 	case err != nil && pbx.ErrorCode(err) == pbx.ENOTFOUND:
-		return store.Job{}, notFound
+		return jobmodel.Job{}, notFound
 	case err != nil:
-		return store.Job{}, err
+		return jobmodel.Job{}, err
 	case j.ID != id || j.Tenant != tenant:
-		return store.Job{}, notFound
+		return jobmodel.Job{}, notFound
 	}
 	return j, nil
 }
 
-func (h *Handler) view(tenant string, j store.Job) JobView {
+func (h *Handler) view(tenant string, j jobmodel.Job) JobView {
 	return JobView{
 		ID: j.ID, Status: j.Status, UploadName: path.Base(j.Upload.Key), UploadKey: j.Upload.Key,
 		Options: j.Options, Counts: j.Counts,
@@ -165,16 +157,13 @@ func (h *Handler) view(tenant string, j store.Job) JobView {
 // reportKey is the report a finished job offers: finalize's report.csv, or
 // for a job that never ran (rejected, dry run, held) ingest's validation
 // report. Keys outside the job's own folder are never offered.
-func reportKey(tenant string, j store.Job) string {
-	if !terminal(j.Status) {
+func reportKey(tenant string, j jobmodel.Job) string {
+	if !jobmodel.Terminal(j.Status) {
 		return ""
 	}
 	key := j.ReportKey
-	if key == "" {
-		switch j.Status {
-		case store.JobRejected, store.JobDryRun, store.JobHeld:
-			key = jobfiles.ValidationCSVKey(tenant, j.ID)
-		}
+	if key == "" && jobmodel.EndedAtIngest(j.Status) {
+		key = jobfiles.ValidationCSVKey(tenant, j.ID)
 	}
 	if key == "" || !strings.HasPrefix(key, jobfiles.JobPrefix(tenant, j.ID)) || strings.Contains(key, "..") {
 		return ""
@@ -182,11 +171,11 @@ func reportKey(tenant string, j store.Job) string {
 	return key
 }
 
-func (h *Handler) progress(ctx context.Context, tenant string, j store.Job) (*Progress, error) {
+func (h *Handler) progress(ctx context.Context, tenant string, j jobmodel.Job) (*Progress, error) {
 	switch {
-	case terminal(j.Status):
+	case jobmodel.Terminal(j.Status):
 		return &Progress{Phase: "finished", Done: j.Counts.Rows, Total: j.Counts.Rows, Percent: 100}, nil
-	case j.Status != store.JobRunning:
+	case j.Status != jobmodel.Running:
 		return &Progress{Phase: "validating", Total: j.Counts.Rows}, nil
 	}
 	total := j.Counts.Rows - j.Counts.Invalid - j.Counts.Skipped - j.Counts.Held

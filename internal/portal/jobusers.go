@@ -9,8 +9,8 @@ import (
 
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/store"
 	"github.com/bulkprov/bulkprov/internal/welcome"
 	"github.com/bulkprov/bulkprov/internal/welcomejob"
 )
@@ -79,7 +79,7 @@ const (
 	maxUsersLimit     = 500
 )
 
-func (h *Handler) jobRows(ctx context.Context, tenant string, j store.Job) ([]JobUser, error) {
+func (h *Handler) jobRows(ctx context.Context, tenant string, j jobmodel.Job) ([]JobUser, error) {
 	if h.deps.Rows == nil {
 		return nil, errorf(http.StatusNotImplemented, codeNotAvailable, "job details are not available on this server")
 	}
@@ -89,7 +89,7 @@ func (h *Handler) jobRows(ctx context.Context, tenant string, j store.Job) ([]Jo
 	}
 	out := make([]JobUser, len(rows))
 	for i, r := range rows {
-		out[i] = jobUser(r, terminal(j.Status))
+		out[i] = jobUser(r, jobmodel.Terminal(j.Status))
 	}
 	return out, nil
 }
@@ -231,18 +231,18 @@ func (h *Handler) emails() (EmailSender, error) {
 
 // sendableJob reads a job whose emails may be sent now: the workflow is
 // over (no phase 2 running alongside) and it created users.
-func (h *Handler) sendableJob(ctx context.Context, r *request) (store.Job, error) {
+func (h *Handler) sendableJob(ctx context.Context, r *request) (jobmodel.Job, error) {
 	j, err := h.job(ctx, r.tenant, r.query[":id"])
 	if err != nil {
-		return store.Job{}, err
+		return jobmodel.Job{}, err
 	}
 	switch j.Status {
-	case store.JobDone, store.JobPartial, store.JobFailed:
+	case jobmodel.Done, jobmodel.Partial, jobmodel.Failed:
 		return j, nil
-	case store.JobRejected, store.JobDryRun, store.JobHeld:
-		return store.Job{}, errorf(http.StatusConflict, codeNoEmail, "this job created no users, so it has no emails to send")
+	case jobmodel.Rejected, jobmodel.DryRun, jobmodel.Held:
+		return jobmodel.Job{}, errorf(http.StatusConflict, codeNoEmail, "this job created no users, so it has no emails to send")
 	}
-	return store.Job{}, errorf(http.StatusConflict, codeNotReady, "the job is still running; send emails once it has finished")
+	return jobmodel.Job{}, errorf(http.StatusConflict, codeNotReady, "the job is still running; send emails once it has finished")
 }
 
 // optionalBody decodes an optional JSON body into v.
@@ -323,7 +323,7 @@ func (h *Handler) resendWelcome(ctx context.Context, r *request) (any, error) {
 
 // jobUser finds the row of extension ext in the job; a missing one is 404
 // like a missing job.
-func (h *Handler) jobUser(ctx context.Context, tenant string, j store.Job, ext string) (JobUser, error) {
+func (h *Handler) jobUser(ctx context.Context, tenant string, j jobmodel.Job, ext string) (JobUser, error) {
 	rows, err := h.jobRows(ctx, tenant, j)
 	if err != nil {
 		return JobUser{}, err

@@ -19,6 +19,7 @@ import (
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/finalize"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
@@ -56,13 +57,13 @@ func emailHandlerWithMargin(t *testing.T, margin time.Duration) *Handler {
 // job item, rows.jsonl, one batch's results, the users' sealed credentials,
 // then runs finalize (report, summary, counts). Rows: 100 and 101 created
 // with an address, 102 created without, 103 failed, line 6 invalid.
-func doneJob(t *testing.T, tenant, id string) store.Job {
+func doneJob(t *testing.T, tenant, id string) jobmodel.Job {
 	t.Helper()
 	ctx := context.Background()
 	st := testStore()
-	j := store.Job{
-		Tenant: tenant, ID: id, Status: store.JobRunning,
-		Upload:    store.JobUpload{Bucket: stack.UploadsBucket, Key: jobfiles.UploadPrefix(tenant) + id + ".csv"},
+	j := jobmodel.Job{
+		Tenant: tenant, ID: id, Status: jobmodel.Running,
+		Upload:    jobmodel.Upload{Bucket: stack.UploadsBucket, Key: jobfiles.UploadPrefix(tenant) + id + ".csv"},
 		Options:   pbx.Options{OnExisting: pbx.OnExistingFail, Welcome: pbx.WelcomeNone},
 		RowsKey:   jobfiles.RowsKey(tenant, id),
 		CreatedAt: time.Now().UTC(),
@@ -247,7 +248,7 @@ func TestReleaseAndResendWelcomeEmails(t *testing.T) {
 	}
 	// The report and counts were refreshed.
 	job, err := testStore().GetJob(context.Background(), "relacme", j.ID)
-	if err != nil || job.Counts.EmailsSent != 1 || job.Counts.EmailsFailed != 1 || job.Status != store.JobPartial {
+	if err != nil || job.Counts.EmailsSent != 1 || job.Counts.EmailsFailed != 1 || job.Status != jobmodel.Partial {
 		t.Fatalf("job after release: %+v %v", job, err)
 	}
 	// Releasing again sends 101's (the rejection was once) and never 100's
@@ -277,7 +278,7 @@ func TestReleaseAndResendWelcomeEmails(t *testing.T) {
 		}
 	}
 	job, _ = testStore().GetJob(context.Background(), "relacme", j.ID)
-	if job.Status != store.JobPartial || job.Counts.EmailsSent != 2 || job.Counts.EmailsFailed != 0 {
+	if job.Status != jobmodel.Partial || job.Counts.EmailsSent != 2 || job.Counts.EmailsFailed != 0 {
 		t.Errorf("job after all sent (PARTIAL for its failed and invalid rows): %+v", job)
 	}
 }
@@ -364,7 +365,7 @@ func TestJobUsersAndEmailsAreTenantScoped(t *testing.T) {
 func TestEmailsOnlyForFinishedJobs(t *testing.T) {
 	h := emailHandler(t)
 	running := jobFixture(t, tenantA, "run", nil)
-	rejected := jobFixture(t, tenantA, "rej", func(j *store.Job) { j.Status = store.JobRejected })
+	rejected := jobFixture(t, tenantA, "rej", func(j *jobmodel.Job) { j.Status = jobmodel.Rejected })
 	for _, c := range []struct {
 		job  string
 		code string

@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/provision"
-	"github.com/bulkprov/bulkprov/internal/store"
 	portalweb "github.com/bulkprov/bulkprov/web/portal"
 )
 
@@ -262,8 +262,8 @@ func TestLocalReportDownload(t *testing.T) {
 	srv, _ := localPortal(t)
 	c := browser(t)
 	signIn(t, c, srv.URL, tenantA)
-	j := jobFixture(t, tenantA, "", func(j *store.Job) {
-		j.Status = store.JobPartial
+	j := jobFixture(t, tenantA, "", func(j *jobmodel.Job) {
+		j.Status = jobmodel.Partial
 		j.ReportKey = jobfiles.ReportKey(tenantA, j.ID)
 	})
 	putObject(t, stack.JobsBucket, j.ReportKey, "line,status\n2,created\n3,failed\n")

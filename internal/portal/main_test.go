@@ -21,6 +21,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/provision"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
 
 // stack is the test binary's one local AWS stack (DynamoDB Local takes
@@ -37,7 +38,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(devstack.ForTests(m, devstack.Config{}, func(s *devstack.Stack) {
+	os.Exit(testkit.ForTests(m, devstack.Config{}, func(s *devstack.Stack) {
 		stack = s
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

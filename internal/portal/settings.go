@@ -408,7 +408,7 @@ func decodeSetting(s settingSpec, raw json.RawMessage) (any, error) {
 					return str, nil
 				}
 			}
-			return nil, fieldError(pbx.EINVALID, s.name, "%q is not one of the choices", clip(str, 40))
+			return nil, fieldError(pbx.EINVALID, s.name, "%q is not one of the choices", pbx.ClipN(str, 40))
 		}
 		str = strings.TrimSpace(str)
 		if len(str) > 200 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulkprov/bulkprov/internal/callstats"
 	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
 
 // The handler and server tests run against one embedded stack (S3, KMS,
@@ -25,5 +26,5 @@ var env testEnv
 func TestMain(m *testing.M) {
 	calls := &callstats.Counter{}
 	cfg := devstack.Config{APIOptions: []func(*middleware.Stack) error{calls.Middleware()}}
-	os.Exit(devstack.ForTests(m, cfg, func(s *devstack.Stack) { env = testEnv{stack: s, calls: calls} }))
+	os.Exit(testkit.ForTests(m, cfg, func(s *devstack.Stack) { env = testEnv{stack: s, calls: calls} }))
 }

@@ -214,7 +214,14 @@ func (r *Renderer) Render(a Account, p pbx.Provisioning) (Rendered, error) {
 	case Cisco:
 		err = render("cisco.xml.tmpl", a.MAC+".xml", "application/xml")
 	case Snom:
+		// Snom asks for <MAC>.xml; setting_server's {mac} is written as the
+		// phone expands it, and the same bytes under the lowercase name keep
+		// the chain working whichever case that is. No other family uses a
+		// Snom's MAC, so the lowercase name cannot collide with a Cisco file.
 		err = render("snom.xml.tmpl", strings.ToUpper(a.MAC)+".xml", "application/xml")
+		if err == nil && strings.ToUpper(a.MAC) != a.MAC {
+			files = append(files, File{Name: a.MAC + ".xml", ContentType: "application/xml", Body: files[0].Body})
+		}
 	case Fanvil:
 		err = render("fanvil.xml.tmpl", a.MAC+".cfg", "application/xml")
 	}
@@ -238,6 +245,9 @@ func FileNames(model, mac string) []string {
 	case Cisco:
 		return []string{mac + ".xml"}
 	case Snom:
+		if strings.ToUpper(mac) != mac {
+			return []string{strings.ToUpper(mac) + ".xml", mac + ".xml"}
+		}
 		return []string{strings.ToUpper(mac) + ".xml"}
 	}
 	return nil

@@ -302,3 +302,33 @@ func TestModelsHaveBootstrapWhereTheyAsk(t *testing.T) {
 		}
 	}
 }
+
+// TestBootstrapGolden: every bootstrap file, as written for a tenant.
+func TestBootstrapGolden(t *testing.T) {
+	r := newRenderer(t)
+	var files []File
+	seen := map[string]bool{}
+	for _, m := range Models() {
+		f, ok, err := r.RenderBootstrap(m, Location{BaseURL: "https://prov.pbx.example", Path: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && !seen[f.Name] {
+			seen[f.Name] = true
+			files = append(files, f)
+		}
+	}
+	golden := filepath.Join("testdata", "bootstrap.golden")
+	if *update {
+		if err := os.WriteFile(golden, dump(files), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if !bytes.Equal(dump(files), want) {
+		t.Errorf("%s differs from rendered output:\n%s", golden, dump(files))
+	}
+}

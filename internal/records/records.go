@@ -46,6 +46,7 @@ import (
 
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
@@ -407,7 +408,7 @@ func (f JobsFunc) Job(ctx context.Context, tenant, job string) (Job, error) {
 
 // JobReader is the part of *store.Store that StoreJobs uses.
 type JobReader interface {
-	GetJob(ctx context.Context, tenant, id string) (store.Job, error)
+	GetJob(ctx context.Context, tenant, id string) (jobmodel.Job, error)
 }
 
 // StoreJobs reads jobs from their job items.

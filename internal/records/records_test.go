@@ -26,10 +26,12 @@ import (
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/callstats"
 	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/records"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
 
 // One devstack (DynamoDB Local, S3, KMS) for the package; tests keep apart
@@ -42,7 +44,7 @@ var (
 
 func TestMain(m *testing.M) {
 	cfg := devstack.Config{APIOptions: []func(*middleware.Stack) error{counter.Middleware()}}
-	os.Exit(devstack.ForTests(m, cfg, func(s *devstack.Stack) { stack = s }))
+	os.Exit(testkit.ForTests(m, cfg, func(s *devstack.Stack) { stack = s }))
 }
 
 // jobCreated is recent: DynamoDB Local applies TTL, and invite items
@@ -80,7 +82,7 @@ func options(mod func(*pbx.Options)) pbx.Options {
 // job stores a job item the way ingest does.
 func (e *env) job(t testing.TB, id string, o pbx.Options) string {
 	t.Helper()
-	if _, _, err := e.st.CreateJob(context.Background(), store.Job{Tenant: e.tenant, ID: id, Status: store.JobRunning, Options: o, CreatedAt: jobCreated}); err != nil {
+	if _, _, err := e.st.CreateJob(context.Background(), jobmodel.Job{Tenant: e.tenant, ID: id, Status: jobmodel.Running, Options: o, CreatedAt: jobCreated}); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -186,7 +188,7 @@ func TestCreatesEveryObject(t *testing.T) {
 
 	r := res.Rows[0]
 	want := events.RowResult{Line: 2, Extension: "100", Name: "Ann Lee", User: "objects-100", SIPUser: "100-objects",
-		Email: "ann@objects.example", DID: "+14155551000", MAC: "0015651a0001", Status: events.StatusCreated}
+		Email: "ann@objects.example", DID: "+14155551000", MAC: "0015651a0001", PhoneModel: "yealink-t54w", Status: events.StatusCreated}
 	if fmt.Sprint(r) != fmt.Sprint(want) {
 		t.Errorf("row result\n got %+v\nwant %+v", r, want)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/bulkprov/bulkprov/internal/ingest"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/portal"
 	"github.com/bulkprov/bulkprov/internal/provision"
 	"github.com/bulkprov/bulkprov/internal/secrets"
@@ -355,7 +356,7 @@ func TestHostileUploadThroughPipeline(t *testing.T) {
 	suite.put(t, key, append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0, 1, 2, 0xff}, 500)...), nil)
 	suite.settle(t)
 	jobs := suite.jobs(t, env.Name, key)
-	if len(jobs) != 1 || jobs[0].Status != store.JobRejected || jobs[0].Error == "" {
+	if len(jobs) != 1 || jobs[0].Status != jobmodel.Rejected || jobs[0].Error == "" {
 		t.Fatalf("jobs = %+v, want one REJECTED with a reason", jobs)
 	}
 	for _, it := range suite.items(t, env.Name, strings.NewReplacer()) {

@@ -11,8 +11,8 @@ import (
 
 	steps "github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // TestDuplicateEvents delivers every S3 event four times at once, as S3's
@@ -138,7 +138,7 @@ func TestRejectedRecipient(t *testing.T) {
 	suite.put(t, key, csvOf(rows), stdMeta())
 	suite.settle(t)
 	o := suite.observe(t, env, rows, key)
-	if len(o.JobStatuses) != 1 || o.JobStatuses[0] != store.JobPartial {
+	if len(o.JobStatuses) != 1 || o.JobStatuses[0] != jobmodel.Partial {
 		t.Errorf("jobs = %v, want one PARTIAL", o.JobStatuses)
 	}
 	checkEveryLineOnce(t, o, len(rows))
@@ -187,7 +187,7 @@ func TestProvisioningStoreDown(t *testing.T) {
 			t.Errorf("line %d (mac %q): code %q, want %q", i+2, r.MAC, code, want)
 		}
 	}
-	if len(o.JobStatuses) != 1 || o.JobStatuses[0] == store.JobRunning {
+	if len(o.JobStatuses) != 1 || o.JobStatuses[0] == jobmodel.Running {
 		t.Errorf("jobs = %v, want one finished", o.JobStatuses)
 	}
 }

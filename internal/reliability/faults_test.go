@@ -7,7 +7,8 @@ import (
 	"testing"
 
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
-	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
+	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/welcome"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestCleanRun(t *testing.T) {
 	c := suite.cleanRun(t)
 	rows := tenantEnv{Name: "T"}.users(stdRows)
-	if !slices.Equal(c.JobStatuses, []string{store.JobDone}) {
+	if !slices.Equal(c.JobStatuses, []string{jobmodel.Done}) {
 		t.Fatalf("clean run jobs = %v, want one DONE", c.JobStatuses)
 	}
 	checkEveryLineOnce(t, c, stdRows)
@@ -198,12 +199,12 @@ func compareWithClean(t *testing.T, got, clean *observed, rows []userRow, emails
 	// and got at most one message; every other row is as in the clean run.
 	uncertain := 0
 	for line, code := range got.ReportCodes {
-		if code == welcome.CodeEmailUncertain {
+		if code == pbx.CodeEmailUncertain {
 			uncertain++
 			continue
 		}
 		if code != "" {
-			t.Errorf("line %d: code %q, want none or %s", line, code, welcome.CodeEmailUncertain)
+			t.Errorf("line %d: code %q, want none or %s", line, code, pbx.CodeEmailUncertain)
 		}
 	}
 	if uncertain > welcome.DefaultChunkSize {

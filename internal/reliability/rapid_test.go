@@ -12,7 +12,8 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
-	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
+	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/welcome"
 )
 
@@ -203,7 +204,7 @@ func (h *harness) observeMix(t *testing.T, env mixEnv, key string) *observed {
 	for _, j := range jobs {
 		o.JobStatuses = append(o.JobStatuses, j.Status)
 	}
-	if len(jobs) == 1 && jobs[0].Status != store.JobRunning {
+	if len(jobs) == 1 && jobs[0].Status != jobmodel.Running {
 		o.Report, o.ReportCodes = h.report(t, env.Name, jobs[0].ID, norm)
 	}
 	o.Items = h.items(t, env.Name, norm)
@@ -341,7 +342,7 @@ func checkMixRun(t checker, o *observed, rows []mixRow) {
 		t.Fatalf("jobs = %v, want exactly one", o.JobStatuses)
 	}
 	switch s := o.JobStatuses[0]; s {
-	case store.JobDone, store.JobPartial, store.JobFailed, store.JobRejected:
+	case jobmodel.Done, jobmodel.Partial, jobmodel.Failed, jobmodel.Rejected:
 	default:
 		t.Fatalf("job status %s is not final", s)
 	}
@@ -447,12 +448,12 @@ func compareMix(t checker, got, clean *observed, emailsAtMostOnce bool) {
 	}
 	uncertain := 0
 	for line, code := range got.ReportCodes {
-		if code == welcome.CodeEmailUncertain && clean.ReportCodes[line] == "" {
+		if code == pbx.CodeEmailUncertain && clean.ReportCodes[line] == "" {
 			uncertain++
 			continue
 		}
 		if code != clean.ReportCodes[line] {
-			t.Errorf("line %d: code %q, clean run %q (only %s may differ)", line, code, clean.ReportCodes[line], welcome.CodeEmailUncertain)
+			t.Errorf("line %d: code %q, clean run %q (only %s may differ)", line, code, clean.ReportCodes[line], pbx.CodeEmailUncertain)
 		}
 	}
 	if uncertain > welcome.DefaultChunkSize {

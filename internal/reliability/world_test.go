@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
@@ -151,13 +152,13 @@ func (h *harness) settle(t *testing.T) {
 }
 
 // jobs lists the tenant's jobs for an upload key, oldest first.
-func (h *harness) jobs(t *testing.T, tenant, key string) []store.Job {
+func (h *harness) jobs(t *testing.T, tenant, key string) []jobmodel.Job {
 	t.Helper()
 	all, err := h.p.Store.ListJobs(context.Background(), tenant, 1000)
 	if err != nil {
 		t.Fatalf("list jobs: %v", err)
 	}
-	var out []store.Job
+	var out []jobmodel.Job
 	for _, j := range all {
 		if key == "" || j.Upload.Key == key {
 			out = append(out, j)

@@ -12,6 +12,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/callstats"
 	"github.com/bulkprov/bulkprov/internal/devstack"
 	"github.com/bulkprov/bulkprov/internal/secrets"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
 
 // The real KMS client against devstack's KMS endpoint; counter counts the
@@ -23,7 +24,7 @@ var (
 
 func TestMain(m *testing.M) {
 	cfg := devstack.Config{NoDynamoDB: true, APIOptions: []func(*middleware.Stack) error{counter.Middleware()}}
-	os.Exit(devstack.ForTests(m, cfg, func(s *devstack.Stack) { stack = s }))
+	os.Exit(testkit.ForTests(m, cfg, func(s *devstack.Stack) { stack = s }))
 }
 
 func kmsCalls(before callstats.Stats) (generate, decrypt int) {

@@ -13,45 +13,28 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/bulkprov/bulkprov/events"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 )
 
-// Job statuses. VALIDATING while ingest reads the file; REJECTED (file
-// unusable or no valid row), DRY_RUN and HELD (all-or-nothing) end there;
-// RUNNING once the workflow started; DONE, PARTIAL or FAILED from finalize.
-const (
-	JobValidating = "VALIDATING"
-	JobRejected   = "REJECTED"
-	JobDryRun     = "DRY_RUN"
-	JobHeld       = "HELD"
-	JobRunning    = "RUNNING"
-	JobDone       = "DONE"
-	JobPartial    = "PARTIAL"
-	JobFailed     = "FAILED"
+// The job model lives in the domain (package jobmodel); these names keep
+// callers that still say store.Job compiling while they move over.
+type (
+	Job       = jobmodel.Job
+	JobUpload = jobmodel.Upload
 )
 
-// JobUpload identifies the S3 object a job was made from.
-type JobUpload struct {
-	Bucket, Key, VersionID, ETag string
-}
-
-// Job is one upload's processing: the item TENANT#<tenant> / JOB#<id>.
-type Job struct {
-	Tenant        string
-	ID            string
-	Status        string
-	Upload        JobUpload
-	Options       pbx.Options
-	Counts        events.Counts
-	RowsKey       string
-	ReportKey     string
-	SummaryKey    string
-	ValidationKey string
-	CreatedAt     time.Time
-	StartedAt     time.Time
-	FinishedAt    time.Time
-	Error         string
-}
+// Job statuses, as in package jobmodel.
+const (
+	JobValidating = jobmodel.Validating
+	JobRejected   = jobmodel.Rejected
+	JobDryRun     = jobmodel.DryRun
+	JobHeld       = jobmodel.Held
+	JobRunning    = jobmodel.Running
+	JobDone       = jobmodel.Done
+	JobPartial    = jobmodel.Partial
+	JobFailed     = jobmodel.Failed
+)
 
 // CreateJob stores job unless a job with its id exists. created is false
 // for a duplicate (a repeated S3 event), with the stored job in existing.

@@ -10,12 +10,13 @@ import (
 	"github.com/bulkprov/bulkprov/internal/devstack"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
 
 var st *store.Store
 
 func TestMain(m *testing.M) {
-	os.Exit(devstack.ForTests(m, devstack.Config{}, func(s *devstack.Stack) {
+	os.Exit(testkit.ForTests(m, devstack.Config{}, func(s *devstack.Stack) {
 		st = store.New(s.Clients.DynamoDB, s.Table)
 	}))
 }

@@ -64,7 +64,7 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env *sendEnv,
 			// No SECRET item: nothing to deliver, and nothing was reserved.
 			w.fail(pbx.EINTERNAL, "the user's credentials are missing (never created, or the endpoint was removed)")
 		default:
-			w.fail(CodeEmailUncertain, uncertainMessage)
+			w.fail(pbx.CodeEmailUncertain, uncertainMessage)
 			log.WarnContext(ctx, "welcome email outcome unknown, not resent", "row", w.row.Line,
 				"reserved_by_job", e.Job, "reserved_at", e.AttemptAt)
 		}

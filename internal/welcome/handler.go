@@ -22,11 +22,8 @@ import (
 // Purpose is the ledger purpose and SES tag of the welcome email.
 const Purpose = "welcome"
 
-// CodeEmailUncertain marks a row whose email may or may not have gone out:
-// an earlier attempt reserved it and never recorded the outcome. It is
-// reported as a failed email with this code; only an explicit
-// `bulkprov send-welcome --resend-uncertain` sends it again.
-const CodeEmailUncertain = "email_uncertain"
+// CodeEmailUncertain is pbx.CodeEmailUncertain, kept while callers move.
+const CodeEmailUncertain = pbx.CodeEmailUncertain
 
 // Messages of held emails (code email_held_quota).
 const (
@@ -226,7 +223,7 @@ func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options)
 			out.Deferred++
 		case w.result.EmailStatus == events.EmailHeld:
 			out.Held++
-		case w.result.Code == CodeEmailUncertain:
+		case w.result.Code == pbx.CodeEmailUncertain:
 			out.Uncertain++
 			out.Failed++
 		default:

@@ -29,6 +29,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
 
 // stack is the one local AWS stack of this test binary (DynamoDB Local,
@@ -39,7 +40,7 @@ var stack *devstack.Stack
 var calls callstats.Counter
 
 func TestMain(m *testing.M) {
-	os.Exit(devstack.ForTests(m, devstack.Config{APIOptions: []func(*middleware.Stack) error{calls.Middleware()}}, func(s *devstack.Stack) {
+	os.Exit(testkit.ForTests(m, devstack.Config{APIOptions: []func(*middleware.Stack) error{calls.Middleware()}}, func(s *devstack.Stack) {
 		s.SES().SetMaxSendRate(1000)
 		stack = s
 	}))
@@ -516,7 +517,7 @@ func TestHandlerUncertainIsNotResent(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := f.emailResults(t, out)[2]
-	if out.Sent != 1 || out.Uncertain != 1 || r.EmailStatus != events.EmailFailed || r.Code != CodeEmailUncertain || !strings.Contains(r.Message, "--resend-uncertain") {
+	if out.Sent != 1 || out.Uncertain != 1 || r.EmailStatus != events.EmailFailed || r.Code != pbx.CodeEmailUncertain || !strings.Contains(r.Message, "--resend-uncertain") {
 		t.Fatalf("output %+v, ann %+v", out, r)
 	}
 	if n := len(f.outbox(t)["ann@wunc.example"]); n != 0 {

@@ -49,7 +49,7 @@ func ParseRecipient(name, email string) (*mail.Address, error) {
 	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Name != "" || a.Address != email {
-		return nil, pbx.Errorf(pbx.EINVALID, "email", "%q is not a single email address", truncateForMessage(email))
+		return nil, pbx.Errorf(pbx.EINVALID, "email", "%q is not a single email address", pbx.ClipN(email, 60))
 	}
 	return &mail.Address{Name: name, Address: a.Address}, nil
 }
@@ -65,7 +65,7 @@ func ParseFrom(from string) (*mail.Address, error) {
 	}
 	a, err := mail.ParseAddress(from)
 	if err != nil {
-		return nil, pbx.Errorf(pbx.EINVALID, "email.from", "%q is not an email address: %v", truncateForMessage(from), err)
+		return nil, pbx.Errorf(pbx.EINVALID, "email.from", "%q is not an email address: %v", pbx.ClipN(from, 60), err)
 	}
 	return a, nil
 }
@@ -76,22 +76,9 @@ var tagValueRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
 // character never reaches SES.
 func checkTag(field, v string) error {
 	if !tagValueRE.MatchString(v) {
-		return pbx.Errorf(pbx.EINVALID, field, "%q is not a valid email tag (letters, digits, _ and - only)", truncateForMessage(v))
+		return pbx.Errorf(pbx.EINVALID, field, "%q is not a valid email tag (letters, digits, _ and - only)", pbx.ClipN(v, 60))
 	}
 	return nil
-}
-
-func truncateForMessage(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-	if r := []rune(s); len(r) > 60 {
-		return string(r[:60]) + "…"
-	}
-	return s
 }
 
 // seedHash is a stable hex digest of the message's seed.

@@ -3,12 +3,10 @@ package welcome
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/mail"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,9 +14,8 @@ import (
 
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 func testSettings(t *testing.T) pbx.Settings {
 	t.Helper()
@@ -133,19 +130,7 @@ func render(t *testing.T, s pbx.Settings, row events.RowResult, sec Secrets) ([]
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".eml.golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file; run go test ./internal/welcome -update and review the diff\n--- got ---\n%s", path, got)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name+".eml.golden"), got)
 }
 
 func TestGoldenEmails(t *testing.T) {

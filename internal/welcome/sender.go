@@ -161,7 +161,7 @@ func classifySendError(err error) *sendError {
 	case status >= 400 && status < 500:
 		return &sendError{kind: sendRefused, code: pbx.CodeEmailRejected, message: fmt.Sprintf("the email service refused the request (HTTP %d)", status), err: err}
 	default:
-		return &sendError{kind: sendUncertain, code: CodeEmailUncertain, message: uncertainMessage, err: err}
+		return &sendError{kind: sendUncertain, code: pbx.CodeEmailUncertain, message: uncertainMessage, err: err}
 	}
 }
 

@@ -37,9 +37,9 @@ func TestClassifySendError(t *testing.T) {
 		{"other 4xx", httpError(403, api("AccessDenied")), sendRefused, pbx.CodeEmailRejected},
 		{"suspended", api("AccountSuspendedException"), sendBlocked, pbx.CodeEmailRejected},
 		{"paused", api("SendingPausedException"), sendBlocked, pbx.CodeEmailRejected},
-		{"server error", httpError(500, api("InternalFailure")), sendUncertain, CodeEmailUncertain},
-		{"connection reset", errors.New("read: connection reset by peer"), sendUncertain, CodeEmailUncertain},
-		{"deadline during the call", context.DeadlineExceeded, sendUncertain, CodeEmailUncertain},
+		{"server error", httpError(500, api("InternalFailure")), sendUncertain, pbx.CodeEmailUncertain},
+		{"connection reset", errors.New("read: connection reset by peer"), sendUncertain, pbx.CodeEmailUncertain},
+		{"deadline during the call", context.DeadlineExceeded, sendUncertain, pbx.CodeEmailUncertain},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			se := classifySendError(tc.err)

@@ -72,7 +72,7 @@ func BuildVars(s pbx.Settings, tenant string, row events.RowResult, sec Secrets)
 func portalBase(portal string) (string, error) {
 	u, err := url.Parse(portal)
 	if portal == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", pbx.Errorf(pbx.EINVALID, "email.portal_url", "must be an absolute http(s) URL for invite links, not %q", truncateForMessage(portal))
+		return "", pbx.Errorf(pbx.EINVALID, "email.portal_url", "must be an absolute http(s) URL for invite links, not %q", pbx.ClipN(portal, 60))
 	}
 	return strings.TrimRight(portal, "/"), nil
 }

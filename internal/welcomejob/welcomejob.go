@@ -23,8 +23,8 @@ import (
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/finalize"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/store"
 	"github.com/bulkprov/bulkprov/internal/welcome"
 )
 
@@ -41,7 +41,7 @@ type Objects interface {
 
 // Jobs reads job items; *store.Store satisfies it.
 type Jobs interface {
-	GetJob(ctx context.Context, tenant, id string) (store.Job, error)
+	GetJob(ctx context.Context, tenant, id string) (jobmodel.Job, error)
 }
 
 // Sender sends a job's welcome emails on request.
@@ -155,7 +155,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 // and would be stale after a send).
 func finished(status string) bool {
 	switch status {
-	case store.JobDone, store.JobPartial, store.JobFailed:
+	case jobmodel.Done, jobmodel.Partial, jobmodel.Failed:
 		return true
 	}
 	return false
@@ -163,7 +163,7 @@ func finished(status string) bool {
 
 // refresh runs finalize again with the phase errors of its first run, so
 // report.csv, summary.json and the job's counts show the emails just sent.
-func (s *Sender) refresh(ctx context.Context, job store.Job) error {
+func (s *Sender) refresh(ctx context.Context, job jobmodel.Job) error {
 	in := events.FinalizeInput{Tenant: job.Tenant, Job: job.ID, JobsBucket: s.JobsBucket}
 	key := job.SummaryKey
 	if key == "" || !strings.HasPrefix(key, jobfiles.JobPrefix(job.Tenant, job.ID)) {

@@ -1,4 +1,4 @@
-package devstack
+package testkit
 
 import (
 	"context"
@@ -6,9 +6,11 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/bulkprov/bulkprov/internal/devstack"
 )
 
-// ForTests starts one Stack for a whole test binary, hands it to use, runs
+// ForTests starts one devstack.Stack for a whole test binary, hands it to use, runs
 // the tests, closes the stack and returns the exit code. Starting DynamoDB
 // Local takes seconds, so packages share one stack rather than start one per
 // test; tests then keep apart by using their own tenants, keys or tables.
@@ -16,23 +18,23 @@ import (
 //	var stack *devstack.Stack
 //
 //	func TestMain(m *testing.M) {
-//		os.Exit(devstack.ForTests(m, devstack.Config{}, func(s *devstack.Stack) { stack = s }))
+//		os.Exit(testkit.ForTests(m, devstack.Config{}, func(s *devstack.Stack) { stack = s }))
 //	}
 //
 // A stack that cannot start fails the binary with the reason (no java, no
 // jar: run `npm ci`), it does not skip the tests.
-func ForTests(m *testing.M, cfg Config, use func(*Stack)) int {
+func ForTests(m *testing.M, cfg devstack.Config, use func(*devstack.Stack)) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	s, err := Start(ctx, cfg)
+	s, err := devstack.Start(ctx, cfg)
 	cancel()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "devstack.ForTests:", err)
+		fmt.Fprintln(os.Stderr, "testkit.ForTests:", err)
 		return 1
 	}
 	use(s)
 	code := m.Run()
 	if err := s.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "devstack.ForTests: close:", err)
+		fmt.Fprintln(os.Stderr, "testkit.ForTests: close:", err)
 		if code == 0 {
 			code = 1
 		}
