@@ -32,8 +32,9 @@ func runPortal(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	state := fs.String("state", "", "state directory of the local stack (as for bulkprov run); empty starts an empty stack")
 	outbox := fs.String("outbox", "", "folder for the welcome emails (.eml); empty lets the stack choose")
 	rejectOnce := fs.String("reject-email-once", "", "the local SES rejects the first email to this `address` (tries the portal's resend)")
+	failOnce := fs.String("uncertain-email-once", "", "the local SES fails the first email to this `address` with HTTP 500: an uncertain email (tries the resend's confirmation)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bulkprov portal [--addr 127.0.0.1:8080] [--tenant acme] [--state DIR] [--outbox DIR] [--reject-email-once ADDR]")
+		fmt.Fprintln(stderr, "usage: bulkprov portal [--addr 127.0.0.1:8080] [--tenant acme] [--state DIR] [--outbox DIR] [--reject-email-once ADDR] [--uncertain-email-once ADDR]")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
@@ -65,6 +66,9 @@ func runPortal(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *rejectOnce != "" {
 		p.Stack.SES().RejectAddressOnce(*rejectOnce)
 	}
+	if *failOnce != "" {
+		p.Stack.SES().FailAddressOnce(*failOnce)
+	}
 	if err := servePortal(ctx, ln, p, stdout, log); err != nil {
 		fmt.Fprintf(stderr, "portal: %v\n", err)
 		return exitFailed
@@ -89,7 +93,7 @@ func servePortal(ctx context.Context, ln net.Listener, p *localrun.Pipeline, std
 		PublicURL: base, S3Endpoint: p.Stack.Endpoints.S3, AWS: p.Stack.Clients.Config,
 		UploadsBucket: p.Stack.UploadsBucket, JobsBucket: p.Stack.JobsBucket,
 		Jobs: p.Store, Settings: p.Store, Lookup: p.Store, Objects: p.Stack.Clients.S3, Budget: p.Store,
-		TenantSettings: p.Store, Rows: p.Handlers.Finalize,
+		TenantSettings: p.Store, Rows: p.Handlers.Finalize, Users: p.Store, UserFiles: p.Stack.Clients.S3,
 		Emails: &welcomejob.Sender{
 			Welcome: p.Handlers.Welcome, Finalize: p.Handlers.Finalize,
 			Jobs: p.Store, S3: p.Stack.Clients.S3, JobsBucket: p.Stack.JobsBucket,

@@ -57,6 +57,8 @@ func main() {
 		Objects:   objects,
 		Tenants:   st,
 		Rows:      fin,
+		Users:     st,
+		Files:     objects,
 		// The same code path as `bulkprov send-welcome`; each request sends
 		// what fits in the API's 29 s and tells the page to go on.
 		Emails: &welcomejob.Sender{

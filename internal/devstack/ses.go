@@ -38,6 +38,7 @@ type SESServer struct {
 	max24h      float64
 	rejected    map[string]bool
 	rejectOnce  map[string]bool
+	failOnce    map[string]bool
 	throttle    int
 }
 
@@ -49,7 +50,7 @@ const (
 )
 
 func newSESServer(outbox string, log *slog.Logger) (*SESServer, error) {
-	s := &SESServer{outbox: outbox, log: log, maxSendRate: defaultMaxSendRate, max24h: defaultMax24h, rejected: map[string]bool{}, rejectOnce: map[string]bool{}}
+	s := &SESServer{outbox: outbox, log: log, maxSendRate: defaultMaxSendRate, max24h: defaultMax24h, rejected: map[string]bool{}, rejectOnce: map[string]bool{}, failOnce: map[string]bool{}}
 	// Continue the numbering of a persistent outbox.
 	names, err := filepath.Glob(filepath.Join(outbox, "*.eml"))
 	if err != nil {
@@ -91,6 +92,15 @@ func (s *SESServer) RejectAddressOnce(addr string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejectOnce[strings.ToLower(addr)] = true
+}
+
+// FailAddressOnce makes the next message to addr fail with HTTP 500
+// InternalFailure: the sender cannot know whether it went out (an
+// uncertain email, never resent without the admin's confirmation).
+func (s *SESServer) FailAddressOnce(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failOnce[strings.ToLower(addr)] = true
 }
 
 // Throttle makes the next n calls fail with 429 TooManyRequestsException.
@@ -291,6 +301,11 @@ func (s *SESServer) sendEmail(r *http.Request) (any, *sesError) {
 
 	s.mu.Lock()
 	for _, a := range rcpts {
+		if s.failOnce[strings.ToLower(a)] {
+			delete(s.failOnce, strings.ToLower(a))
+			s.mu.Unlock()
+			return nil, &sesError{http.StatusInternalServerError, "InternalFailure", "The request processing has failed because of an unknown error."}
+		}
 		if s.rejected[strings.ToLower(a)] || s.rejectOnce[strings.ToLower(a)] {
 			delete(s.rejectOnce, strings.ToLower(a))
 			s.mu.Unlock()

@@ -105,6 +105,10 @@ type Deps struct {
 	// nil answers 501.
 	Emails EmailSender
 	Budget BudgetSpender // per-tenant request budgets; nil spends none
+	// Users lists the tenant's users (*store.Store) and Files writes the
+	// download into the jobs bucket (*s3.Client); nil answers 501.
+	Users UserLister
+	Files ObjectWriter
 }
 
 // Handler serves the portal API.

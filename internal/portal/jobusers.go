@@ -109,6 +109,8 @@ func jobUser(r events.RowResult, finished bool) JobUser {
 		u.EmailStatus = emailHeld
 	case r.EmailStatus == events.EmailFailed && strings.Contains(r.Code+" "+r.Message, welcome.CodeEmailUncertain):
 		u.EmailStatus = emailUncertain
+		// The report's message names the CLI; the portal has its own way.
+		u.Message = "the sending was interrupted: the email may or may not have been delivered; resend it only if the user did not get it"
 	}
 	u.CanSend = finished && r.Status == events.StatusCreated && r.Email != "" &&
 		(u.EmailStatus == emailHeld || u.EmailStatus == events.EmailFailed || u.EmailStatus == emailUncertain)
@@ -210,6 +212,9 @@ type WelcomeResult struct {
 	AlreadySent int `json:"already_sent"`
 	Failed      int `json:"failed"`
 	Uncertain   int `json:"uncertain"`
+	// Held: not sent because a daily quota (the email service's or the
+	// tenant's email.daily_quota) is used up; send again later.
+	Held int `json:"held"`
 	// Next is set when the request's time ran out before every batch:
 	// POST again with {"after": next} to go on.
 	Next string `json:"next,omitempty"`
@@ -269,9 +274,9 @@ func (h *Handler) sendJobWelcome(ctx context.Context, r *request) (any, error) {
 		return nil, sendError(err)
 	}
 	h.log.InfoContext(ctx, "welcome emails released", "tenant", r.tenant, "job", j.ID, "sent", res.Total.Sent,
-		"failed", res.Total.Failed, "uncertain", res.Total.Uncertain, "more", res.Next != "")
+		"failed", res.Total.Failed, "uncertain", res.Total.Uncertain, "held", res.Total.Held, "more", res.Next != "")
 	return WelcomeResult{Sent: res.Total.Sent, AlreadySent: res.Total.AlreadySent, Failed: res.Total.Failed,
-		Uncertain: res.Total.Uncertain, Next: res.Next}, nil
+		Uncertain: res.Total.Uncertain, Held: res.Total.Held, Next: res.Next}, nil
 }
 
 func (h *Handler) resendWelcome(ctx context.Context, r *request) (any, error) {
@@ -313,7 +318,7 @@ func (h *Handler) resendWelcome(ctx context.Context, r *request) (any, error) {
 		return nil, err
 	}
 	return WelcomeResult{Sent: res.Total.Sent, AlreadySent: res.Total.AlreadySent, Failed: res.Total.Failed,
-		Uncertain: res.Total.Uncertain, User: &after}, nil
+		Uncertain: res.Total.Uncertain, Held: res.Total.Held, User: &after}, nil
 }
 
 // jobUser finds the row of extension ext in the job; a missing one is 404

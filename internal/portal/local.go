@@ -59,6 +59,8 @@ type LocalConfig struct {
 	Rows           JobRows
 	Emails         EmailSender
 	Budget         BudgetSpender // per-tenant request budgets; nil spends none
+	Users          UserLister
+	UserFiles      ObjectWriter // writes the users download into the jobs bucket
 
 	// Tenants may be signed in as; others are refused.
 	Tenants []string
@@ -107,7 +109,7 @@ func NewLocalServer(cfg LocalConfig) (http.Handler, error) {
 		UploadsBucket: cfg.UploadsBucket, JobsBucket: cfg.JobsBucket, BasePath: LocalAPIPath,
 		KnownPhoneModel: cfg.KnownPhoneModel, Logger: log, Now: cfg.Now,
 	}, Deps{Jobs: cfg.Jobs, Settings: cfg.Settings, Lookup: cfg.Lookup, Presigner: presigner, Objects: cfg.Objects,
-		Tenants: cfg.TenantSettings, Rows: cfg.Rows, Emails: cfg.Emails, Budget: cfg.Budget})
+		Tenants: cfg.TenantSettings, Rows: cfg.Rows, Emails: cfg.Emails, Users: cfg.Users, Files: cfg.UserFiles, Budget: cfg.Budget})
 
 	s := &localServer{cfg: cfg, log: log, s3: s3URL, origin: origin, mux: http.NewServeMux()}
 	adapter := LambdaAdapter{Func: api.Handle, Auth: s.authenticate, MaxBodyBytes: DefaultMaxBodyBytes}

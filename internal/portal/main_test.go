@@ -33,7 +33,7 @@ var stack *devstack.Stack
 const (
 	tenantA = "acme"
 	tenantB = "globex"
-	// beta is the hostile tenant of the isolation tests against acme.
+	// tenantBeta is the hostile tenant of the issue #17 tests.
 	tenantBeta = "beta"
 )
 
@@ -73,7 +73,7 @@ func newTestHandler(t *testing.T) *Handler {
 	return New(Config{
 		UploadsBucket: stack.UploadsBucket, JobsBucket: stack.JobsBucket, KnownPhoneModel: provision.KnownModel,
 	}, Deps{Jobs: st, Settings: st, Lookup: st, Presigner: s3.NewPresignClient(stack.Clients.S3), Objects: stack.Clients.S3,
-		Tenants: st, Rows: &finalize.Handler{S3: stack.Clients.S3, Jobs: st}})
+		Tenants: st, Rows: &finalize.Handler{S3: stack.Clients.S3, Jobs: st}, Users: st, Files: stack.Clients.S3})
 }
 
 // apiCall describes one request to Handle.

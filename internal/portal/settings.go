@@ -120,6 +120,7 @@ func settingSpecs() []settingSpec {
 		{name: "provisioning.voicemail_number", group: "operator", label: "Voicemail number", kind: kindText},
 		{name: "provisioning.ntp_server", group: "operator", label: "NTP server", kind: kindText},
 		{name: "provisioning.path", group: "operator", label: "Provisioning folder", kind: kindText},
+		{name: "provisioning.families", group: "operator", label: "Phone families provisioned", kind: kindList},
 		{name: "email.from", group: "operator", label: "Sender", kind: kindText},
 		{name: "email.configuration_set", group: "operator", label: "SES configuration set", kind: kindText},
 		{name: "email.portal_url", group: "operator", label: "Portal URL in emails", kind: kindText},

@@ -1,7 +1,8 @@
 // Package e2e runs the tenant portal's browser test: it builds bulkprov,
 // starts `bulkprov portal` (the whole local pipeline) and drives the page
 // in headless Chromium with web/portal/e2e/portal.e2e.mjs (playwright-core
-// from the repository's node_modules).
+// and axe-core from the repository's node_modules): a tenant admin's whole
+// day, from setting the defaults to downloading the users.
 package e2e
 
 import (
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,12 +26,24 @@ const chromium = "/usr/bin/chromium"
 
 // The upload: three users, the second with an email that is not one.
 const (
-	uploadCSV = "extension,first_name,last_name,email\n" +
-		"400,Ann,Lee,ann.lee@acme.example\n" +
-		"401,Bo,Ek,bo.ek@\n" +
-		"402,Cy,Ng,cy.ng@acme.example\n"
+	uploadCSV = "extension,first_name,last_name,email,mac\n" +
+		"400,Ann,Lee,ann.lee@acme.example,00:04:f2:aa:bb:01\n" +
+		"401,Bo,Ek,bo.ek@,\n" +
+		"402,Cy,Ng,cy.ng@acme.example,\n"
 	badRow   = "1"
 	fixValue = "bo.ek@acme.example"
+	// The local SES rejects the first email to 401 (the release fails it,
+	// sending the unsent ones delivers it) and fails the first to 402 with
+	// HTTP 500 (uncertain: resent only after the admin confirms).
+	rejectedExt    = "401"
+	rejectedEmail  = fixValue
+	uncertainExt   = "402"
+	uncertainEmail = "cy.ng@acme.example"
+	// Defaults the admin sets first.
+	phoneModel      = "polycom-vvx450"
+	subject         = "Welcome to {{.TENANT_NAME}}, {{.NAME}}"
+	subjectRendered = "Welcome to acme, Ann Lee"
+	subjectSent     = "Welcome to acme, "
 )
 
 func TestPortalInChromium(t *testing.T) {
@@ -44,8 +58,10 @@ func TestPortalInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "node_modules", "playwright-core", "package.json")); err != nil {
-		t.Fatalf("playwright-core is not installed: run `npm ci` in %s (%v)", root, err)
+	for _, pkg := range []string{"playwright-core", "axe-core"} {
+		if _, err := os.Stat(filepath.Join(root, "node_modules", pkg, "package.json")); err != nil {
+			t.Fatalf("%s is not installed: run `npm ci` in %s (%v)", pkg, root, err)
+		}
 	}
 
 	artifacts := os.Getenv("BULKPROV_ARTIFACTS")
@@ -85,59 +101,116 @@ func TestPortalInChromium(t *testing.T) {
 	script.Dir = root
 	script.Env = append(os.Environ(),
 		"PORTAL_URL="+url, "CSV_PATH="+csvPath, "ARTIFACTS="+artifacts, "CHROMIUM="+chromium,
-		"BAD_ROW="+badRow, "FIX_VALUE="+fixValue)
+		"BAD_ROW="+badRow, "FIX_VALUE="+fixValue, "REJECTED_EXT="+rejectedExt, "UNCERTAIN_EXT="+uncertainExt, "PHONE_MODEL="+phoneModel,
+		"SUBJECT="+subject, "SUBJECT_RENDERED="+subjectRendered)
 	out, err := script.CombinedOutput()
 	t.Logf("browser test output:\n%s", out)
 	if err != nil {
 		t.Fatalf("browser test failed (%v); screenshots in %s", err, artifacts)
 	}
 
-	// The downloaded report is the job's: every row created, the fixed one
-	// included, in the lines of the CSV the page saved.
-	f, err := os.Open(filepath.Join(artifacts, "report.csv"))
+	// The report downloaded when the job finished: every row created, the
+	// fixed one included, in the lines of the CSV the page saved, and every
+	// email held (welcome=none).
+	want := map[string]string{"400": "2 acme-400 created", "401": "3 acme-401 created", "402": "4 acme-402 created"}
+	checkReport(t, filepath.Join(artifacts, "report.csv"), want, "deferred")
+	// After the release and the resend, the refreshed report shows every
+	// email sent.
+	checkReport(t, filepath.Join(artifacts, "report-after-emails.csv"), want, "sent")
+
+	// The pipeline really ran: one welcome email per user, with the
+	// tenant's subject: the address fixed in the grid (rejected once, then
+	// sent) and the uncertain one (resent on confirmation) once each.
+	emails, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))
+	to := map[string]int{}
+	for _, e := range emails {
+		b, err := os.ReadFile(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := string(b)
+		if !strings.Contains(msg, "Subject: "+subjectSent) {
+			t.Errorf("%s does not have the tenant's subject %q", e, subjectSent)
+		}
+		for _, addr := range []string{"ann.lee@acme.example", fixValue, uncertainEmail} {
+			if strings.Contains(msg, "To: ") && strings.Contains(msg, addr) {
+				to[addr]++
+			}
+		}
+	}
+	if len(emails) != 3 || to[fixValue] != 1 || to[uncertainEmail] != 1 || to["ann.lee@acme.example"] != 1 {
+		t.Errorf("outbox has %d emails, by recipient %v; want 3, one each", len(emails), to)
+	}
+
+	// The users download is the tenant's users in the template's columns;
+	// 400's phone, given by MAC alone, got the default model the admin set.
+	users := readCSV(t, filepath.Join(artifacts, "users.csv"))
+	if len(users) != 4 || strings.Join(users[0][:4], ",") != "extension,first_name,last_name,email" {
+		t.Fatalf("users.csv = %v, want the template header and 3 users", users)
+	}
+	model := slices.Index(users[0], "phone_model")
+	if model < 0 || users[1][model] != phoneModel {
+		t.Errorf("users.csv: 400's phone_model (column %d) in %v, want %s", model, users[1], phoneModel)
+	}
+	for i, ext := range []string{"400", "401", "402"} {
+		if len(users) > i+1 && users[i+1][0] != ext {
+			t.Errorf("users.csv row %d extension %q, want %s", i+1, users[i+1][0], ext)
+		}
+	}
+	if len(users) > 2 && users[2][3] != fixValue {
+		t.Errorf("users.csv: 401's email %q, want the fixed %s", users[2][3], fixValue)
+	}
+
+	// Every screen passed axe-core with no serious or critical violation
+	// (the script fails otherwise); the report is kept with the screenshots.
+	if _, err := os.Stat(filepath.Join(artifacts, "axe.json")); err != nil {
+		t.Errorf("axe report: %v", err)
+	}
+	fmt.Fprintf(os.Stderr, "portal e2e: passed; screenshots in %s\n", artifacts)
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	records, err := csv.NewReader(f).ReadAll()
 	if err != nil || len(records) == 0 {
-		t.Fatalf("report.csv: %v", err)
+		t.Fatalf("%s: %v (%d records)", path, err, len(records))
 	}
+	return records
+}
+
+// checkReport checks report.csv's rows by extension and every row's email status.
+func checkReport(t *testing.T, path string, want map[string]string, email string) {
+	t.Helper()
+	records := readCSV(t, path)
 	col := map[string]int{}
 	for i, name := range records[0] {
 		col[name] = i
 	}
-	for _, name := range []string{"line", "extension", "user", "status"} {
+	for _, name := range []string{"line", "extension", "user", "status", "email_status"} {
 		if _, ok := col[name]; !ok {
-			t.Fatalf("report header %v has no %q column", records[0], name)
+			t.Fatalf("%s: header %v has no %q column", path, records[0], name)
 		}
 	}
 	got := map[string]string{}
 	for _, r := range records[1:] {
 		got[r[col["extension"]]] = r[col["line"]] + " " + r[col["user"]] + " " + r[col["status"]]
+		if r[col["email_status"]] != email {
+			t.Errorf("%s: row %s email_status %q, want %q", path, r[col["extension"]], r[col["email_status"]], email)
+		}
 	}
-	want := map[string]string{"400": "2 acme-400 created", "401": "3 acme-401 created", "402": "4 acme-402 created"}
 	for ext, w := range want {
 		if got[ext] != w {
-			t.Errorf("report row %s = %q, want %q (report %v)", ext, got[ext], w, records)
+			t.Errorf("%s: row %s = %q, want %q (report %v)", path, ext, got[ext], w, records)
 		}
 	}
 	if len(got) != len(want) {
-		t.Errorf("report has rows %v, want %v", got, want)
+		t.Errorf("%s has rows %v, want %v", path, got, want)
 	}
-	// And the pipeline really ran: a welcome email per user, one of them
-	// to the address fixed in the grid.
-	emails, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))
-	fixed := 0
-	for _, e := range emails {
-		if b, err := os.ReadFile(e); err == nil && strings.Contains(string(b), fixValue) {
-			fixed++
-		}
-	}
-	if len(emails) != 3 || fixed != 1 {
-		t.Errorf("outbox has %d emails, %d to %s; want 3 and 1", len(emails), fixed, fixValue)
-	}
-	fmt.Fprintf(os.Stderr, "portal e2e: passed; screenshots in %s\n", artifacts)
 }
 
 var readyLine = regexp.MustCompile(`Portal ready at (http://127\.0\.0\.1:\d+)/`)
@@ -150,7 +223,8 @@ func startPortal(ctx context.Context, t *testing.T, bin, outbox, logPath string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "portal", "--addr", "127.0.0.1:0", "--tenant", "acme", "--outbox", outbox)
+	cmd := exec.Command(bin, "portal", "--addr", "127.0.0.1:0", "--tenant", "acme", "--outbox", outbox,
+		"--reject-email-once", rejectedEmail, "--uncertain-email-once", uncertainEmail)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -1,7 +1,10 @@
 // bulkprov tenant portal: load or type users into a grid, check them with
 // the same validation ingest runs (POST /validate), save the grid as a CSV
 // into the tenant's upload prefix through a presigned PUT (POST /uploads),
-// then follow the job (GET /jobs/{id}) and download its report.
+// then follow the job (GET /jobs/{id}), see its users (GET /jobs/{id}/users),
+// release or resend their welcome emails, download its report and the
+// tenant's users; edit the tenant's settings and welcome template with a
+// server-rendered preview (GET/PUT /settings, POST /settings/preview).
 // Plain JavaScript, no build step, no third-party code.
 (function () {
   'use strict';
@@ -11,7 +14,7 @@
     VALIDATING: 'Checking the file',
     RUNNING: 'Creating users',
     DONE: 'Done',
-    PARTIAL: 'Done, with some rows failed',
+    PARTIAL: 'Done, with some rows or emails failed',
     FAILED: 'Failed',
     REJECTED: 'Rejected: no row could be used',
     DRY_RUN: 'Dry run finished: nothing was created',
@@ -30,6 +33,7 @@
   };
   const VALIDATE_DELAY_MS = 600;
   const POLL_MS = 1000;
+  const USERS_PAGE = 50;
 
   const $ = (id) => document.getElementById(id);
 
@@ -45,16 +49,25 @@
     validateSeq: 0,
     validateTimer: 0,
     pollTimer: 0,
+    polling: '', // the job being polled
     jobId: '',
+    job: null,
+    users: { users: [] },
+    usersOffset: 0,
+    settings: null, // GET /settings
+    settingsValues: {}, // edited settings: name → value (undefined: reset to the default)
+    previewTimer: 0,
+    previewSeq: 0,
   };
 
   // ---- API --------------------------------------------------------------
 
   class APIError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, field) {
       super(message);
       this.status = status;
       this.code = code;
+      this.field = field || '';
     }
   }
 
@@ -75,18 +88,20 @@
     const type = res.headers.get('Content-Type') || '';
     if (!res.ok) {
       let code = 'http_' + res.status;
+      let field = '';
       let message = res.statusText || 'request failed';
       if (type.includes('json')) {
         const data = await res.json().catch(() => null);
         if (data && data.error) {
           code = data.error.code || code;
+          field = data.error.field || '';
           message = data.error.message || message;
         } else if (data && data.message) {
           message = data.message;
         }
       }
       if (res.status === 401) showSignIn('Your session has ended. Please sign in again.');
-      throw new APIError(res.status, code, message);
+      throw new APIError(res.status, code, message, field);
     }
     if (type.includes('json')) return res.json();
     return res.text();
@@ -117,6 +132,7 @@
 
   function showSignIn(message) {
     $('app').hidden = true;
+    $('nav').hidden = true;
     $('signin').hidden = false;
     $('signout').hidden = true;
     $('who').textContent = '';
@@ -559,8 +575,7 @@
       status.textContent = 'Uploaded as ' + up.name + '. Waiting for the job to start…';
       const job = await waitForJob(up.key);
       status.textContent = 'Uploaded as ' + up.name + '.';
-      followJob(job.id);
-      refreshJobs().catch(() => {});
+      go('#job/' + encodeURIComponent(job.id));
     } catch (e) {
       status.textContent = 'Save failed: ' + e.message;
     } finally {
@@ -575,11 +590,52 @@
       if (data.jobs && data.jobs.length) return data.jobs[0];
       await sleep(POLL_MS);
     }
-    throw new Error('no job started for the upload within two minutes; see Recent jobs');
+    throw new Error('no job started for the upload within two minutes; see Jobs and users');
   }
 
   function sleep(ms) {
     return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  // ---- views -------------------------------------------------------------
+
+  const VIEWS = ['upload', 'jobs', 'job', 'settings'];
+
+  // route shows the view the location's hash names: #upload, #jobs,
+  // #job/<id>, #settings. Focus moves to the view's heading so that a
+  // screen reader announces where the user is.
+  function route(focus) {
+    const hash = location.hash.replace(/^#/, '');
+    let [name, arg] = hash.split('/');
+    if (!VIEWS.includes(name) || (name === 'job' && !arg)) name = 'upload';
+    for (const v of VIEWS) $('view-' + v).hidden = v !== name;
+    for (const v of ['upload', 'jobs', 'settings']) {
+      const a = $('nav-' + v);
+      const current = v === name || (v === 'jobs' && name === 'job');
+      if (current) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    if (name !== 'job') stopPolling();
+    const titles = { upload: 'Upload users', jobs: 'Jobs and users', job: 'Job', settings: 'Settings' };
+    document.title = titles[name] + ' · Bulk user onboarding';
+    if (name === 'jobs') refreshJobs().catch(jobsError);
+    if (name === 'job') followJob(decodeURIComponent(arg));
+    if (name === 'settings') loadSettings().catch(settingsError);
+    if (focus) {
+      const h = $(name + '-h');
+      if (h) h.focus();
+    }
+  }
+
+  function go(hash) {
+    if (location.hash === hash) route(true);
+    else location.hash = hash; // hashchange routes and focuses
+  }
+
+  function announce(text) {
+    const el = $('announce');
+    el.textContent = '';
+    setTimeout(() => { el.textContent = text; }, 50);
   }
 
   // ---- job view ---------------------------------------------------------
@@ -587,27 +643,42 @@
   function stopPolling() {
     clearTimeout(state.pollTimer);
     state.pollTimer = 0;
+    state.polling = '';
   }
 
   function followJob(id) {
     stopPolling();
-    state.jobId = id;
-    $('job').hidden = false;
+    if (state.jobId !== id) {
+      state.jobId = id;
+      state.usersOffset = 0;
+      $('filter-status').value = '';
+      $('filter-email').value = '';
+      $('send-status').textContent = '';
+    }
+    state.polling = id;
     $('job-id').textContent = id;
     $('report').hidden = true;
+    $('send-held').hidden = true;
+    $('job-error').hidden = true;
+    let lastStatus = '';
     const poll = async () => {
-      if (state.jobId !== id) return;
+      if (state.polling !== id) return;
       try {
         const job = await api('GET', '/jobs/' + encodeURIComponent(id));
-        if (state.jobId !== id) return;
+        if (state.polling !== id) return;
         renderJob(job);
-        if (TERMINAL.has(job.status)) {
-          refreshJobs().catch(() => {});
-          return;
+        if (job.status !== lastStatus || TERMINAL.has(job.status)) {
+          await loadUsers().catch(usersError);
         }
+        lastStatus = job.status;
+        if (TERMINAL.has(job.status)) return;
       } catch (e) {
         $('job-error').hidden = false;
-        $('job-error').textContent = 'Could not read the job: ' + e.message;
+        $('job-error').textContent = e.status === 404 ? 'There is no such job.' : 'Could not read the job: ' + e.message;
+        if (e.status === 404) {
+          $('job-status').textContent = '';
+          return;
+        }
       }
       state.pollTimer = setTimeout(poll, POLL_MS);
     };
@@ -615,10 +686,12 @@
   }
 
   function renderJob(job) {
+    state.job = job;
     const st = $('job-status');
     st.textContent = STATUS_TEXT[job.status] || job.status;
     st.className = 'status-' + job.status;
     st.dataset.status = job.status;
+    $('job-file').textContent = job.upload_name ? 'File: ' + job.upload_name : '';
     const pct = Math.round(job.progress ? job.progress.percent : 0);
     $('job-progress').value = pct;
     $('job-percent').textContent = pct + '%';
@@ -651,11 +724,211 @@
     a.remove();
   }
 
+  const ROW_STATUS_TEXT = {
+    created: 'Created', updated: 'Updated', skipped: 'Skipped', failed: 'Failed', invalid: 'Invalid',
+    held: 'Held', pending: 'Pending',
+  };
+  const EMAIL_TEXT = {
+    sent: 'Sent', already_sent: 'Sent earlier', held: 'Held', failed: 'Failed', uncertain: 'Uncertain', '': 'No email',
+  };
+
+  async function loadUsers() {
+    const id = state.jobId;
+    const q = new URLSearchParams({ offset: String(state.usersOffset), limit: String(USERS_PAGE) });
+    if ($('filter-status').value) q.set('status', $('filter-status').value);
+    if ($('filter-email').value) q.set('email', $('filter-email').value);
+    const data = await api('GET', '/jobs/' + encodeURIComponent(id) + '/users?' + q.toString());
+    if (state.jobId !== id) return;
+    $('users-error').hidden = true;
+    renderUsers(data);
+  }
+
+  function usersError(e) {
+    $('users-error').hidden = false;
+    $('users-error').textContent = 'Could not read the users of this job: ' + e.message;
+  }
+
+  function renderUsers(data) {
+    state.users = data;
+    const tbody = $('users').tBodies[0];
+    tbody.replaceChildren();
+    const finished = state.job && TERMINAL.has(state.job.status);
+    for (const u of data.users) {
+      const tr = tbody.insertRow();
+      tr.dataset.extension = u.extension;
+      tr.insertCell().textContent = String(u.line);
+      const ext = document.createElement('th');
+      ext.scope = 'row';
+      ext.textContent = u.extension;
+      tr.appendChild(ext);
+      tr.insertCell().textContent = u.name || '';
+      tr.insertCell().textContent = u.email || '';
+      const st = tr.insertCell();
+      st.className = 'row-status status-' + u.status;
+      st.textContent = ROW_STATUS_TEXT[u.status] || u.status;
+      if (u.message && u.status !== 'created') {
+        const m = document.createElement('span');
+        m.className = 'msg';
+        m.textContent = u.message;
+        st.append(document.createElement('br'), m);
+      }
+      const phone = tr.insertCell();
+      phone.className = 'phone-file';
+      if (u.provisioning_file) {
+        phone.textContent = u.provisioning_file.split('/').pop();
+        if (u.phone_model) {
+          const m = document.createElement('span');
+          m.className = 'msg';
+          m.textContent = u.phone_model;
+          phone.append(document.createElement('br'), m);
+        }
+      } else {
+        phone.textContent = u.mac ? 'Not written' : 'No desk phone';
+        phone.classList.add('none');
+      }
+      const em = tr.insertCell();
+      em.className = 'email-status email-' + (u.email_status || 'none');
+      em.dataset.email = u.email_status || '';
+      em.textContent = EMAIL_TEXT[u.email_status || ''] || u.email_status;
+      if (u.email_status === 'failed' || u.email_status === 'uncertain' || (u.email_status === 'held' && u.message)) {
+        const m = document.createElement('span');
+        m.className = 'msg';
+        m.textContent = u.message || '';
+        em.append(document.createElement('br'), m);
+      }
+      const act = tr.insertCell();
+      if (u.can_send) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'resend';
+        b.dataset.extension = u.extension;
+        b.dataset.uncertain = u.email_status === 'uncertain' ? '1' : '';
+        b.textContent = u.email_status === 'held' ? 'Send email' : 'Resend email';
+        b.setAttribute('aria-label', b.textContent + ' to ' + (u.name || 'extension ' + u.extension));
+        act.appendChild(b);
+      }
+    }
+    const total = data.total;
+    const from = total ? data.offset + 1 : 0;
+    const to = data.offset + data.users.length;
+    const filtered = $('filter-status').value || $('filter-email').value;
+    $('users-summary').textContent = total
+      ? 'Showing users ' + from + '–' + to + ' of ' + total + (filtered ? ' matching the filter' : '') + '.'
+      : '';
+    const empty = $('users-empty');
+    empty.hidden = total > 0;
+    if (!total) {
+      empty.textContent = filtered ? 'No user of this job matches the filter.'
+        : finished ? 'This job has no users: no row could be used.' : 'No users yet: the job is still starting.';
+    }
+    $('users').hidden = total === 0;
+    $('users-page').textContent = total ? 'Page ' + (Math.floor(data.offset / USERS_PAGE) + 1) + ' of ' + Math.ceil(total / USERS_PAGE) : '';
+    $('users-prev').disabled = data.offset === 0;
+    $('users-next').disabled = to >= total;
+    const held = data.held_emails || 0;
+    const sendHeld = $('send-held');
+    sendHeld.hidden = !(finished && held > 0);
+    const onlyHeld = (data.by_email.failed || 0) === 0;
+    sendHeld.textContent = 'Send ' + held + (onlyHeld ? ' held ' : ' unsent ') + (held === 1 ? 'email' : 'emails');
+  }
+
+  async function sendHeld() {
+    const btn = $('send-held');
+    const status = $('send-status');
+    btn.disabled = true;
+    const total = { sent: 0, failed: 0, uncertain: 0, already_sent: 0, held: 0 };
+    try {
+      let after = '';
+      do {
+        status.textContent = 'Sending… ' + total.sent + ' sent so far.';
+        const r = await api('POST', '/jobs/' + encodeURIComponent(state.jobId) + '/welcome', after ? { after } : {});
+        for (const k of Object.keys(total)) total[k] += r[k] || 0;
+        after = r.next || '';
+      } while (after);
+      status.textContent = total.sent + ' ' + (total.sent === 1 ? 'email' : 'emails') + ' sent' +
+        (total.failed ? ', ' + total.failed + ' failed' + (total.uncertain ? ' (' + total.uncertain + ' uncertain)' : '') : '') +
+        (total.held ? ', ' + total.held + ' held: the daily sending quota is used up, send them again later' : '') + '.';
+    } catch (e) {
+      status.textContent = 'Sending failed: ' + e.message + (total.sent ? ' (' + total.sent + ' sent before that)' : '');
+    } finally {
+      btn.disabled = false;
+    }
+    followJob(state.jobId);
+    if (btn.hidden) $('job-users-h').focus();
+  }
+
+  async function resend(ext, uncertain, confirmed) {
+    const status = $('send-status');
+    if (uncertain && !confirmed) {
+      const u = (state.users.users || []).find((x) => x.extension === ext) || {};
+      const ok = await confirmDialog('The earlier email to ' + (u.email || 'this user') + ' was interrupted while it was being sent: ' +
+        'it may have been delivered. If you send it again, the user may get two emails.');
+      if (!ok) {
+        status.textContent = 'Not sent.';
+        return;
+      }
+      confirmed = true;
+    }
+    status.textContent = 'Sending the email to extension ' + ext + '…';
+    try {
+      const r = await api('POST', '/jobs/' + encodeURIComponent(state.jobId) + '/users/' + encodeURIComponent(ext) + '/welcome',
+        confirmed ? { confirm_uncertain: true } : {});
+      status.textContent = r.sent ? 'Email sent to extension ' + ext + '.' : r.held ? 'The email to extension ' + ext +
+        ' is held: the daily sending quota is used up; send it again later.' : 'The email to extension ' + ext + ' was not sent: ' +
+        ((r.user && r.user.message) || 'see its status below') + '.';
+    } catch (e) {
+      if (e.code === 'confirmation_required') return resend(ext, true, false);
+      status.textContent = 'The email to extension ' + ext + ' was not sent: ' + e.message;
+    }
+    await loadUsers().catch(usersError);
+    api('GET', '/jobs/' + encodeURIComponent(state.jobId)).then(renderJob).catch(() => {});
+    const row = document.querySelector('#users tr[data-extension="' + CSS.escape(ext) + '"] th');
+    if (row) {
+      row.tabIndex = -1;
+      row.focus();
+    }
+  }
+
+  // confirmDialog asks a yes/no question in a modal dialog (focus trapped
+  // by the browser, Escape cancels) and resolves to the answer.
+  function confirmDialog(text) {
+    const dlg = $('confirm');
+    const opener = document.activeElement;
+    $('confirm-text').textContent = text;
+    return new Promise((resolve) => {
+      const done = (answer) => {
+        dlg.removeEventListener('close', onClose);
+        $('confirm-yes').onclick = null;
+        $('confirm-no').onclick = null;
+        if (dlg.open) dlg.close();
+        if (opener && opener.focus) opener.focus();
+        resolve(answer);
+      };
+      const onClose = () => done(false);
+      dlg.addEventListener('close', onClose);
+      $('confirm-yes').onclick = () => done(true);
+      $('confirm-no').onclick = () => done(false);
+      dlg.showModal();
+      $('confirm-no').focus();
+    });
+  }
+
+  // ---- jobs list --------------------------------------------------------
+
+  function jobsError(e) {
+    $('jobs-error').hidden = false;
+    $('jobs-error').textContent = 'Could not list the jobs: ' + e.message;
+  }
+
   async function refreshJobs() {
     const data = await api('GET', '/jobs?limit=20');
+    $('jobs-error').hidden = true;
     const tbody = $('jobs').tBodies[0];
     tbody.replaceChildren();
-    for (const job of data.jobs || []) {
+    const jobs = data.jobs || [];
+    $('jobs-empty').hidden = jobs.length > 0;
+    $('jobs').hidden = jobs.length === 0;
+    for (const job of jobs) {
       const tr = tbody.insertRow();
       tr.insertCell().textContent = job.created_at ? new Date(job.created_at).toLocaleString() : '';
       tr.insertCell().textContent = job.upload_name || '';
@@ -663,17 +936,322 @@
       st.textContent = STATUS_TEXT[job.status] || job.status;
       st.className = 'status-' + job.status;
       tr.insertCell().textContent = job.counts ? String(job.counts.rows) : '';
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.textContent = 'View';
-      b.setAttribute('aria-label', 'View job ' + job.id);
-      b.addEventListener('click', () => {
-        followJob(job.id);
-        $('job').scrollIntoView();
-        $('job-h').setAttribute('tabindex', '-1');
-        $('job-h').focus();
-      });
-      tr.insertCell().appendChild(b);
+      const a = document.createElement('a');
+      a.href = '#job/' + encodeURIComponent(job.id);
+      a.textContent = 'View';
+      a.setAttribute('aria-label', 'View job ' + (job.upload_name || job.id));
+      tr.insertCell().appendChild(a);
+    }
+  }
+
+  async function downloadUsers() {
+    const status = $('users-status');
+    const btn = $('download-users');
+    btn.disabled = true;
+    status.textContent = 'Preparing the file…';
+    try {
+      // A link to the file (a tenant's users may be more than an API answer holds).
+      const r = await api('GET', '/users');
+      const a = document.createElement('a');
+      a.href = r.url;
+      a.download = r.name || 'users.csv';
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      status.textContent = 'Downloaded ' + (r.name || 'users.csv') + ': ' + r.users + (r.users === 1 ? ' user.' : ' users.');
+    } catch (e) {
+      status.textContent = 'The download failed: ' + e.message;
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  // ---- settings ---------------------------------------------------------
+
+  function settingsError(e) {
+    $('settings-error').hidden = false;
+    $('settings-error').textContent = 'Could not load the settings: ' + e.message;
+  }
+
+  async function loadSettings() {
+    const view = await api('GET', '/settings');
+    $('settings-error').hidden = true;
+    renderSettings(view);
+  }
+
+  function fieldId(name) {
+    return 'set-' + name.replace(/[^a-z0-9]+/gi, '-');
+  }
+
+  function sourceText(f) {
+    return f.source === 'tenant' ? 'Set for your tenant' : 'System default';
+  }
+
+  function renderSettings(view) {
+    state.settings = view;
+    state.settingsValues = {};
+    const host = $('settings-fields');
+    host.replaceChildren();
+    $('tpl-fields').replaceChildren();
+    const ro = $('operator-list');
+    ro.replaceChildren();
+    $('tpl-vars').textContent = (view.variables || []).join(', ');
+    for (const g of view.groups) {
+      const fields = view.fields.filter((f) => f.group === g.id);
+      if (!fields.length || g.id === 'operator') continue;
+      const fs = document.createElement('fieldset');
+      fs.className = 'settings-group';
+      const lg = document.createElement('legend');
+      lg.textContent = g.title;
+      fs.appendChild(lg);
+      for (const f of fields) {
+        if (f.kind === 'template') continue;
+        fs.appendChild(settingControl(f));
+      }
+      host.appendChild(fs);
+    }
+    for (const f of view.fields.filter((x) => x.kind === 'template')) $('tpl-fields').appendChild(settingControl(f));
+    for (const f of view.fields.filter((x) => !x.editable)) {
+      const div = document.createElement('div');
+      const dt = document.createElement('dt');
+      dt.textContent = f.label;
+      const dd = document.createElement('dd');
+      dd.textContent = displayValue(f, f.value);
+      dd.dataset.setting = f.name;
+      div.append(dt, dd);
+      ro.appendChild(div);
+    }
+    $('settings-status').textContent = '';
+    schedulePreview(0);
+  }
+
+  function displayValue(f, v) {
+    if (f.kind === 'bool') return v ? 'On' : 'Off';
+    if (Array.isArray(v)) return v.join(', ') || '(none)';
+    if (v === '' || v === null || v === undefined) return '(not set)';
+    return String(v);
+  }
+
+  // settingControl builds one editable setting: label, control, where its
+  // value comes from, a reset to the system default, help and error text.
+  function settingControl(f) {
+    const id = fieldId(f.name);
+    const wrap = document.createElement('div');
+    wrap.className = 'field setting' + (f.kind === 'bool' ? ' check' : '') + (f.kind === 'template' ? ' template' : '');
+    wrap.dataset.setting = f.name;
+    let input;
+    if (f.kind === 'select') {
+      input = document.createElement('select');
+      for (const c of f.choices || []) {
+        const o = document.createElement('option');
+        o.value = c.value;
+        o.textContent = c.label;
+        input.appendChild(o);
+      }
+      input.value = f.value == null ? '' : String(f.value);
+    } else if (f.kind === 'template' && f.name !== 'email.subject') {
+      input = document.createElement('textarea');
+      input.rows = f.name === 'email.html_body' ? 14 : 12;
+      input.spellcheck = false;
+      input.value = f.value || '';
+    } else {
+      input = document.createElement('input');
+      if (f.kind === 'bool') {
+        input.type = 'checkbox';
+        input.checked = !!f.value;
+      } else if (f.kind === 'number') {
+        input.type = 'number';
+        input.inputMode = 'numeric';
+        if (f.min) input.min = String(f.min);
+        if (f.max) input.max = String(f.max);
+        input.value = f.value == null ? '' : String(f.value);
+      } else {
+        input.type = 'text';
+        input.value = f.value == null ? '' : String(f.value);
+        if (f.kind === 'template') input.spellcheck = false;
+      }
+    }
+    input.id = id;
+    input.name = f.name;
+    const label = document.createElement('label');
+    label.htmlFor = id;
+    label.textContent = f.label;
+    const src = document.createElement('span');
+    src.className = 'source source-' + f.source;
+    src.id = id + '-src';
+    src.textContent = sourceText(f);
+    const described = [src.id];
+    const help = document.createElement('span');
+    if (f.help) {
+      help.className = 'help';
+      help.id = id + '-help';
+      help.textContent = f.help;
+      described.push(help.id);
+    }
+    const err = document.createElement('span');
+    err.className = 'field-error';
+    err.id = id + '-err';
+    input.setAttribute('aria-describedby', described.join(' '));
+    const reset = document.createElement('button');
+    reset.type = 'button';
+    reset.className = 'link reset';
+    reset.textContent = 'Use the system default';
+    reset.setAttribute('aria-label', 'Use the system default for ' + f.label);
+    reset.hidden = f.source !== 'tenant';
+    reset.addEventListener('click', () => {
+      setControl(input, f, f.default);
+      state.settingsValues[f.name] = undefined;
+      markSource(f, 'system');
+      input.focus();
+      announce(f.label + ': system default');
+      if (f.kind === 'template') schedulePreview(0);
+    });
+    const onChange = () => {
+      state.settingsValues[f.name] = readControl(input, f);
+      markSource(f, 'tenant');
+      clearFieldError(f.name);
+      if (f.kind === 'template') schedulePreview();
+    };
+    input.addEventListener(f.kind === 'bool' || f.kind === 'select' ? 'change' : 'input', onChange);
+    const head = document.createElement('div');
+    head.className = 'setting-head';
+    if (f.kind === 'bool') {
+      head.append(input, label);
+    } else {
+      head.append(label);
+    }
+    wrap.append(head);
+    if (f.kind !== 'bool') wrap.append(input);
+    const meta = document.createElement('div');
+    meta.className = 'setting-meta';
+    meta.append(src, reset);
+    if (f.help) meta.append(help);
+    wrap.append(meta, err);
+    return wrap;
+  }
+
+  function setControl(input, f, v) {
+    if (f.kind === 'bool') input.checked = !!v;
+    else input.value = v == null ? '' : String(v);
+  }
+
+  function readControl(input, f) {
+    if (f.kind === 'bool') return input.checked;
+    if (f.kind === 'number') return input.value === '' ? null : Number(input.value);
+    return input.value;
+  }
+
+  function markSource(f, source) {
+    const id = fieldId(f.name);
+    const src = $(id + '-src');
+    src.className = 'source source-' + source;
+    src.textContent = sourceText({ source });
+    const wrap = $(id).closest('.setting');
+    wrap.querySelector('.reset').hidden = source !== 'tenant';
+  }
+
+  function clearFieldError(name) {
+    const id = fieldId(name);
+    const input = $(id);
+    if (!input) return;
+    input.removeAttribute('aria-invalid');
+    $(id + '-err').textContent = '';
+    input.setAttribute('aria-describedby', input.getAttribute('aria-describedby').replace(' ' + id + '-err', ''));
+    input.closest('.setting').classList.remove('invalid');
+  }
+
+  function showFieldError(name, message) {
+    const id = fieldId(name);
+    const input = $(id);
+    if (!input) return false;
+    input.setAttribute('aria-invalid', 'true');
+    $(id + '-err').textContent = message;
+    const d = input.getAttribute('aria-describedby');
+    if (!d.includes(id + '-err')) input.setAttribute('aria-describedby', d + ' ' + id + '-err');
+    input.closest('.setting').classList.add('invalid');
+    return true;
+  }
+
+  // settingsPayload is every editable setting the tenant sets: the ones it
+  // had (unless reset) and the ones edited now.
+  function settingsPayload() {
+    const values = {};
+    for (const f of state.settings.fields) {
+      if (!f.editable) continue;
+      const edited = Object.prototype.hasOwnProperty.call(state.settingsValues, f.name);
+      if (edited) {
+        if (state.settingsValues[f.name] !== undefined && state.settingsValues[f.name] !== null) values[f.name] = state.settingsValues[f.name];
+      } else if (f.source === 'tenant') {
+        values[f.name] = f.value;
+      }
+    }
+    return { version: state.settings.version, values };
+  }
+
+  async function saveSettings(ev) {
+    ev.preventDefault();
+    const status = $('settings-status');
+    const btn = $('settings-save');
+    for (const f of state.settings.fields) clearFieldError(f.name);
+    btn.disabled = true;
+    status.textContent = 'Saving…';
+    try {
+      const view = await api('PUT', '/settings', settingsPayload());
+      renderSettings(view);
+      status.textContent = 'Settings saved. New uploads use them.';
+      const me = await api('GET', '/me').catch(() => null);
+      if (me) {
+        state.me = me;
+        applyDefaults(me.defaults);
+      }
+    } catch (e) {
+      if (e.field && showFieldError(e.field, e.message)) {
+        status.textContent = 'Not saved: ' + labelOf(e.field) + ' ' + e.message;
+        $(fieldId(e.field)).focus();
+      } else {
+        status.textContent = 'Not saved: ' + e.message;
+      }
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  function labelOf(name) {
+    const f = state.settings.fields.find((x) => x.name === name);
+    return f ? f.label : name;
+  }
+
+  function schedulePreview(delay) {
+    clearTimeout(state.previewTimer);
+    state.previewTimer = setTimeout(() => { preview().catch(() => {}); }, delay === undefined ? VALIDATE_DELAY_MS : delay);
+  }
+
+  async function preview() {
+    const seq = ++state.previewSeq;
+    const val = (name) => {
+      const el = $(fieldId(name));
+      return el ? el.value : '';
+    };
+    $('preview').setAttribute('aria-busy', 'true');
+    const body = {
+      subject: val('email.subject'), text_body: val('email.text_body'), html_body: val('email.html_body'),
+      mode: $('preview-mode').value,
+    };
+    try {
+      const p = await api('POST', '/settings/preview', body);
+      if (seq !== state.previewSeq) return;
+      for (const n of ['email.subject', 'email.text_body', 'email.html_body']) clearFieldError(n);
+      $('preview-error').hidden = true;
+      $('preview-subject').textContent = p.subject;
+      $('preview-text').textContent = p.text;
+      $('preview-html').srcdoc = p.html;
+    } catch (e) {
+      if (seq !== state.previewSeq) return;
+      $('preview-error').hidden = false;
+      $('preview-error').textContent = 'The template cannot be used: ' + (e.field ? labelOf(e.field) + ': ' : '') + e.message;
+      if (e.field) showFieldError(e.field, e.message);
+    } finally {
+      if (seq === state.previewSeq) $('preview').setAttribute('aria-busy', 'false');
     }
   }
 
@@ -710,11 +1288,12 @@
     }
     $('signin').hidden = true;
     $('app').hidden = false;
+    $('nav').hidden = false;
     $('signout').hidden = false;
     $('who').textContent = 'Tenant: ' + (state.me.display_name || state.me.tenant);
     if (state.me.columns) state.columns = state.me.columns.slice();
     applyDefaults(state.me.defaults);
-    await refreshJobs();
+    route(true);
   }
 
   function wire() {
@@ -730,8 +1309,35 @@
     $('add-row').addEventListener('click', () => addRow(true));
     $('check').addEventListener('click', () => validateGrid().catch(showError));
     $('save').addEventListener('click', () => save());
-    $('report').addEventListener('click', () => downloadReport().catch(showError));
-    $('refresh-jobs').addEventListener('click', () => refreshJobs().catch(showError));
+    $('report').addEventListener('click', () => downloadReport().catch((e) => setText('send-status', 'The report could not be downloaded: ' + e.message)));
+    $('refresh-jobs').addEventListener('click', () => refreshJobs().catch(jobsError));
+    $('download-users').addEventListener('click', () => downloadUsers());
+    $('send-held').addEventListener('click', () => sendHeld());
+    for (const id of ['filter-status', 'filter-email']) {
+      $(id).addEventListener('change', () => {
+        state.usersOffset = 0;
+        loadUsers().catch(usersError);
+      });
+    }
+    $('users-filter').addEventListener('submit', (ev) => ev.preventDefault());
+    $('users-prev').addEventListener('click', () => {
+      state.usersOffset = Math.max(0, state.usersOffset - USERS_PAGE);
+      loadUsers().catch(usersError);
+    });
+    $('users-next').addEventListener('click', () => {
+      state.usersOffset += USERS_PAGE;
+      loadUsers().catch(usersError);
+    });
+    $('users').tBodies[0].addEventListener('click', (ev) => {
+      const b = ev.target.closest('button.resend');
+      if (b) resend(b.dataset.extension, b.dataset.uncertain === '1', false);
+    });
+    $('settings-form').addEventListener('submit', (ev) => saveSettings(ev));
+    $('settings-reload').addEventListener('click', () => {
+      loadSettings().then(() => setText('settings-status', 'Changes discarded.')).catch(settingsError);
+    });
+    $('preview-mode').addEventListener('change', () => schedulePreview(0));
+    window.addEventListener('hashchange', () => { if (!$('app').hidden) route(true); });
     for (const id of ['opt-on-existing', 'opt-create-dids', 'opt-dids-as-caller-id', 'opt-welcome', 'opt-dry-run']) {
       $(id).addEventListener('change', () => { if (!$('editor').hidden) scheduleValidate(0); });
     }
