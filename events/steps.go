@@ -22,6 +22,7 @@ const (
 	EmailAlready  = "already_sent"
 	EmailFailed   = "failed"
 	EmailDeferred = "deferred" // welcome=none: send later with bulkprov send-welcome
+	EmailHeld     = "held"     // a daily quota is used up (code email_held_quota): bulkprov send-welcome sends it later
 	EmailNone     = ""         // no email for this row (failed, skipped, no address)
 )
 
@@ -137,5 +138,6 @@ type Counts struct {
 	Held         int `json:"held"`
 	EmailsSent   int `json:"emails_sent"`
 	EmailsFailed int `json:"emails_failed"`
+	EmailsHeld   int `json:"emails_held,omitempty"` // by a daily quota, sent later by bulkprov send-welcome
 	Provisioned  int `json:"provisioned"`
 }

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"sort"
 	"testing"
+
+	"github.com/bulkprov/bulkprov/internal/stepfn"
 )
 
 // CloudFormation leaves an unknown ${X} in the definition silently, so the
@@ -31,5 +33,33 @@ func TestASLPlaceholdersAreSubstituted(t *testing.T) {
 	sort.Strings(want)
 	if !reflect.DeepEqual(inStack, want) {
 		t.Errorf("substitutions %v, want %v", inStack, want)
+	}
+}
+
+// TestLambdaTimeoutsComeFromTheirTasks reads the ASL file and the
+// synthesized template: every function a Task calls has a Lambda timeout
+// below the Task's TimeoutSeconds (derived from it, the one source), so a
+// Task never times out while its Lambda still runs.
+func TestLambdaTimeoutsComeFromTheirTasks(t *testing.T) {
+	s := synth(t, "dev", nil)
+	asl, err := os.ReadFile(s.Paths.StateMachineFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := stepfn.TaskTimeouts(asl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{subCreateRecords: "CreateRecords", subWriteProvisioning: "WriteProvisioning", subSendWelcome: "SendWelcome", subFinalize: "Finalize"}
+	if len(tasks) != len(ids) {
+		t.Fatalf("Tasks call %v, want the four step functions", tasks)
+	}
+	for key, id := range ids {
+		task := tasks["${"+key+"}"]
+		_, fn := s.resource(t, "AWS::Lambda::Function", id)
+		lambda := int(props(fn)["Timeout"].(float64))
+		if lambda >= task || lambda != lambdaTimeout(task) {
+			t.Errorf("%s: Lambda timeout %d s, Task TimeoutSeconds %d s: want %d (below the Task)", id, lambda, task, lambdaTimeout(task))
+		}
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/bulkprov/bulkprov/internal/portal"
 )
 
 // Paths are the files the stack turns into assets.
@@ -143,6 +145,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		TimeToLiveAttribute: jsii.String("ExpiresAt"),
 		Encryption:          awsdynamodb.TableEncryption_AWS_MANAGED,
 		RemovalPolicy:       removal,
+		WarmThroughput:      tableWarmThroughput(cfg),
 	})
 
 	// ---- KMS key for SIP secrets --------------------------------------
@@ -179,13 +182,13 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 
 	// ---- CloudFront: provisioning (phones) and portal site -------------
 	credentials := awscloudfront.NewKeyValueStore(stack, jsii.String("ProvisioningCredentials"), &awscloudfront.KeyValueStoreProps{
-		Comment: jsii.String("bulkprov " + cfg.Stage + ": <tenant provisioning path> -> sha256$<salt>$<hex sha256(salt+password)>"),
+		Comment: jsii.String("bulkprov " + cfg.Stage + ": <path> -> hmac1$<device key>; <path>/<mac> -> rotation generation"),
 	})
 	authFunction := awscloudfront.NewFunction(stack, jsii.String("ProvisioningAuth"), &awscloudfront.FunctionProps{
 		Code:          awscloudfront.FunctionCode_FromFile(&awscloudfront.FileCodeOptions{FilePath: jsii.String(props.Paths.ViewerRequestCode)}),
 		Runtime:       awscloudfront.FunctionRuntime_JS_2_0(),
 		KeyValueStore: credentials,
-		Comment:       jsii.String("bulkprov " + cfg.Stage + ": per-tenant HTTP Basic check for phone provisioning files"),
+		Comment:       jsii.String("bulkprov " + cfg.Stage + ": per-device HTTP Basic check for phone provisioning files"),
 	})
 	// A phone with the right credential asking for a file that doesn't exist
 	// gets S3's 403 (OAC has no s3:ListBucket). It must get the same 401 as
@@ -284,11 +287,16 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		return m
 	}
 
+	// The workflow steps' timeouts come from their Tasks in the ASL file.
+	timeouts, err := stepTimeouts(props.Paths.StateMachineFile)
+	if err != nil {
+		return nil, err
+	}
 	ingest := newGoFunction(stack, "Ingest", defaults, functionSpec{
 		Name: "ingest", Description: "Validates an uploaded CSV and starts the workflow",
 		MemoryMiB: 1024, TimeoutSec: 300,
 		Env: env("TABLE_NAME", *table.TableName(), "UPLOADS_BUCKET", *uploads.BucketName(),
-			"JOBS_BUCKET", *jobs.BucketName(), "STATE_MACHINE_ARN", stateMachineArn),
+			"JOBS_BUCKET", *jobs.BucketName(), "STATE_MACHINE_ARN", stateMachineArn, "KMS_KEY_ID", *sipKey.KeyArn()),
 	})
 	ingest.allow("ReadUploads", []string{"s3:GetObject", "s3:GetObjectVersion"}, []string{uploadsObjects}, nil)
 	ingest.allow("WriteJobFiles", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
@@ -298,12 +306,14 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
 	ingest.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, []string{tableArn}, nil)
 	ingest.allow("StartWorkflow", []string{"states:StartExecution"}, []string{stateMachineArn}, nil)
+	// Secrets imported from another PBX's export (import-secrets) are sealed at ingest.
+	ingest.allow("SealImportedSecrets", []string{"kms:GenerateDataKey"}, []string{*sipKey.KeyArn()}, tenantContext)
 	// S3 events ingest still fails after Lambda's retries land in a queue.
 	ingestFailed := addIngestFailureDestination(stack, ingest, cfg.Stage, removal)
 
 	createRecords := newGoFunction(stack, "CreateRecords", defaults, functionSpec{
 		Name: "create-records", Description: "Writes each row's PBX objects in one DynamoDB transaction",
-		MemoryMiB: 512, TimeoutSec: 240, Reserved: cfg.CreateRecordsReservedConcurrency,
+		MemoryMiB: 512, TimeoutSec: timeouts[subCreateRecords], Reserved: cfg.CreateRecordsReservedConcurrency,
 		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn()),
 	})
 	// TransactWriteItems is authorized per item action.
@@ -313,9 +323,10 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 
 	writeProvisioning := newGoFunction(stack, "WriteProvisioning", defaults, functionSpec{
 		Name: "write-provisioning", Description: "Writes the desk phones' provisioning files",
-		MemoryMiB: 512, TimeoutSec: 240,
+		MemoryMiB: 512, TimeoutSec: timeouts[subWriteProvisioning],
 		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(),
-			"PROVISIONING_BUCKET", *provisioning.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn()),
+			"PROVISIONING_BUCKET", *provisioning.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn(),
+			"PROVISIONING_URL", provisioningURL),
 	})
 	writeProvisioning.allow("TableRead", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem"}, []string{tableArn}, nil)
 	writeProvisioning.allow("OpenSecrets", []string{"kms:Decrypt"}, []string{*sipKey.KeyArn()}, tenantContext)
@@ -324,12 +335,10 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 
 	sendWelcome := newGoFunction(stack, "SendWelcome", defaults, functionSpec{
 		Name: "send-welcome", Description: "Sends each created user's welcome email once (SES v2)",
-		MemoryMiB: 256, TimeoutSec: 840, Reserved: cfg.SendWelcomeReservedConcurrency,
-		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn(),
-			"SES_CONFIGURATION_SET", cfg.SESConfigurationSet, "SES_FROM_DOMAIN", cfg.SESDomain,
-			"PORTAL_URL", portalURL, "PROVISIONING_URL", provisioningURL),
+		MemoryMiB: 256, TimeoutSec: timeouts[subSendWelcome], Reserved: cfg.SendWelcomeReservedConcurrency,
+		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn()),
 	})
-	sendWelcome.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}, []string{tableArn}, nil)
+	sendWelcome.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:PartiQLUpdate"}, []string{tableArn}, nil)
 	sendWelcome.allow("OpenSecrets", []string{"kms:Decrypt"}, []string{*sipKey.KeyArn()}, tenantContext)
 	sendWelcome.allow("SendEmail", []string{"ses:SendEmail"}, sendEmailResources, nil)
 	// GetAccount (the account's send quota and rate) has no resource type,
@@ -339,30 +348,36 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 
 	finalize := newGoFunction(stack, "Finalize", defaults, functionSpec{
 		Name: "finalize", Description: "Merges batch results into the job's report and summary",
-		MemoryMiB: 512, TimeoutSec: 240,
-		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName(),
-			"SES_CONFIGURATION_SET", cfg.SESConfigurationSet, "SES_FROM_DOMAIN", cfg.SESDomain, "PORTAL_URL", portalURL),
+		MemoryMiB: 512, TimeoutSec: timeouts[subFinalize],
+		Env: env("TABLE_NAME", *table.TableName(), "JOBS_BUCKET", *jobs.BucketName()),
 	})
 	finalize.allow("JobFiles", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
 	finalize.allow("ListJobFiles", []string{"s3:ListBucket"}, []string{*jobs.BucketArn()},
 		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
 	finalize.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, []string{tableArn}, nil)
-	finalize.allow("SendSummary", []string{"ses:SendEmail"}, sendEmailResources, nil)
 
 	portalAPI := newGoFunction(stack, "PortalApi", defaults, functionSpec{
 		Name: "portal-api", Description: "The tenant portal's HTTP API",
 		MemoryMiB: 256, TimeoutSec: 29,
 		Env: env("TABLE_NAME", *table.TableName(), "UPLOADS_BUCKET", *uploads.BucketName(),
-			"JOBS_BUCKET", *jobs.BucketName(), "PORTAL_URL", portalURL),
+			"JOBS_BUCKET", *jobs.BucketName(), "KMS_KEY_ID", *sipKey.KeyArn()),
 	})
 	// PutObject only to presign tenant uploads; the tenant comes from the
 	// JWT claim, and ingest re-derives it from the key.
 	portalAPI.allow("PresignUploads", []string{"s3:PutObject"}, []string{uploadsObjects}, nil)
-	portalAPI.allow("ReadJobFiles", []string{"s3:GetObject"}, []string{jobObjects}, nil)
+	// Job files: reads, and the email outcomes and refreshed report of the
+	// welcome emails an admin releases or resends from the job view.
+	portalAPI.allow("JobFiles", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
 	// Progress: counts a running job's result objects.
 	portalAPI.allow("ListJobFiles", []string{"s3:ListBucket"}, []string{*jobs.BucketArn()},
 		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
-	portalAPI.allow("TableRead", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}, []string{tableArn}, nil)
+	// Reads; the tenant's settings item (settings page); the email ledger,
+	// invites and job counts of released emails (the send-welcome path).
+	portalAPI.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+		"dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchWriteItem"}, []string{tableArn}, nil)
+	portalAPI.allow("OpenSecrets", []string{"kms:Decrypt"}, []string{*sipKey.KeyArn()}, tenantContext)
+	portalAPI.allow("SendEmail", []string{"ses:SendEmail"}, sendEmailResources, nil)
+	portalAPI.allow("ReadSendQuota", []string{"ses:GetAccount"}, []string{"*"}, nil)
 
 	// The softswitch read path (infra/softswitch.go).
 	if _, err := addSoftswitchLookup(stack, defaults, table, sipKey, tenantContext); err != nil {
@@ -499,7 +514,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		CreateDefaultStage: jsii.Bool(false),
 		CorsPreflight: &awsapigatewayv2.CorsPreflightOptions{
 			AllowOrigins: jsii.Strings(portalURL),
-			AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST},
+			AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST, awsapigatewayv2.CorsHttpMethod_PUT},
 			AllowHeaders: jsii.Strings("authorization", "content-type"),
 			MaxAge:       awscdk.Duration_Hours(jsii.Number(1)),
 		},
@@ -560,8 +575,8 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	output("StateMachineArn", *stateMachine.StateMachineArn(), "Workflow")
 	output("IngestFailuresQueueUrl", *ingestFailed.Queue.QueueUrl(), "S3 events of uploads ingest gave up on (Lambda onFailure records, kept 14 days)")
 	output("SipSecretsKeyArn", *sipKey.KeyArn(), "KMS key for SIP secrets")
-	output("ProvisioningUrl", provisioningURL, "Phones fetch <this>/<tenant provisioning path>/<file> with the tenant's Basic credential")
-	output("ProvisioningCredentialsStoreArn", *credentials.KeyValueStoreArn(), "CloudFront KeyValueStore of provisioning credentials: key = tenant provisioning path, value = sha256$<salt>$<hex sha256(salt+password)>")
+	output("ProvisioningUrl", provisioningURL, "Phones fetch <this>/<tenant provisioning path>/<file> with their own Basic credential (bulkprov phone credential)")
+	output("ProvisioningCredentialsStoreArn", *credentials.KeyValueStoreArn(), "CloudFront KeyValueStore of device credential keys: <path> = hmac1$<device key>, <path>/<mac> = generation (bulkprov phone kvs)")
 	output("PortalUrl", portalURL, "Tenant portal")
 	output("ApiUrl", *stage.Url(), "Portal HTTP API")
 	output("UserPoolId", *userPool.UserPoolId(), "Cognito user pool of tenant admins (custom:tenant)")
@@ -580,7 +595,11 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		AppliesTo: []string{`/^Resource::\*$/`},
 	})
 	except(finalize.Role, objectsUnder("Jobs", jobsPrefix))
-	except(portalAPI.Role, objectsUnder("Uploads", uploadsPrefix), objectsUnder("Jobs", jobsPrefix))
+	except(portalAPI.Role, objectsUnder("Uploads", uploadsPrefix), objectsUnder("Jobs", jobsPrefix), nagException{
+		Rule:      "AwsSolutions-IAM5",
+		Reason:    "ses:GetAccount (the send quota and rate that pace the emails an admin releases) supports no resource-level permissions; IAM requires Resource \"*\" for it.",
+		AppliesTo: []string{`/^Resource::\*$/`},
+	})
 	except(smRole, objectsUnder("Jobs", jobsPrefix), nagException{
 		Rule: "AwsSolutions-IAM5",
 		Reason: "lambda:InvokeFunction on <function ARN>:* lets Step Functions invoke published versions and aliases of the four step functions only " +
@@ -608,16 +627,13 @@ type portalRoute struct {
 	Path   string
 }
 
+// portalRoutes are the routes of internal/portal's one route table.
 func portalRoutes() []portalRoute {
-	return []portalRoute{
-		{awsapigatewayv2.HttpMethod_GET, "/me"},
-		{awsapigatewayv2.HttpMethod_POST, "/validate"},
-		{awsapigatewayv2.HttpMethod_POST, "/uploads"},
-		{awsapigatewayv2.HttpMethod_GET, "/jobs"},
-		{awsapigatewayv2.HttpMethod_GET, "/jobs/{id}"},
-		{awsapigatewayv2.HttpMethod_GET, "/jobs/{id}/report"},
-		{awsapigatewayv2.HttpMethod_GET, "/template"},
+	var out []portalRoute
+	for _, r := range portal.Routes() {
+		out = append(out, portalRoute{awsapigatewayv2.HttpMethod(r.Method), r.Path})
 	}
+	return out
 }
 
 // portalConfig is the page's config.json in Cognito mode

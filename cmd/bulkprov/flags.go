@@ -19,7 +19,7 @@ func addUploadOptionFlags(fs *flag.FlagSet, meta map[string]string) {
 	for _, name := range []string{pbx.MetaOnExisting, pbx.MetaWelcome} {
 		fs.Func(name, "upload option "+name, func(v string) error { meta[name] = v; return nil })
 	}
-	for _, name := range []string{pbx.MetaCreateDIDs, pbx.MetaDIDsAsCallerID, pbx.MetaDryRun} {
+	for _, name := range []string{pbx.MetaCreateDIDs, pbx.MetaDIDsAsCallerID, pbx.MetaDryRun, pbx.MetaImportSecrets} {
 		fs.BoolFunc(name, "upload option "+name, func(v string) error { meta[name] = v; return nil })
 	}
 }

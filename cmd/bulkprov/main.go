@@ -37,6 +37,8 @@ func commands() map[string]command {
 		"tenant":             {"check, store or show a tenant's settings", runTenant},
 		"portal":             {"serve the tenant portal and API on the local pipeline", runPortal},
 		"sip-lookup":         {"serve the softswitch read path (HA1, extension, DID lookups) for a SIP server", runSIPLookup},
+		"phone":              {"show or rotate one device's provisioning credential; CloudFront KVS entries", runPhone},
+		"export":             {"print a tenant's users in the template's columns (CSV) or as JSON", runExport},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/portal"
 	"github.com/bulkprov/bulkprov/internal/provision"
+	"github.com/bulkprov/bulkprov/internal/welcomejob"
 	portalweb "github.com/bulkprov/bulkprov/web/portal"
 )
 
@@ -30,8 +31,9 @@ func runPortal(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	tenant := fs.String("tenant", "acme", "the tenant to seed and sign in as")
 	state := fs.String("state", "", "state directory of the local stack (as for bulkprov run); empty starts an empty stack")
 	outbox := fs.String("outbox", "", "folder for the welcome emails (.eml); empty lets the stack choose")
+	rejectOnce := fs.String("reject-email-once", "", "the local SES rejects the first email to this `address` (tries the portal's resend)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bulkprov portal [--addr 127.0.0.1:8080] [--tenant acme] [--state DIR] [--outbox DIR]")
+		fmt.Fprintln(stderr, "usage: bulkprov portal [--addr 127.0.0.1:8080] [--tenant acme] [--state DIR] [--outbox DIR] [--reject-email-once ADDR]")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
@@ -60,6 +62,9 @@ func runPortal(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailed
 	}
 	defer p.Close()
+	if *rejectOnce != "" {
+		p.Stack.SES().RejectAddressOnce(*rejectOnce)
+	}
 	if err := servePortal(ctx, ln, p, stdout, log); err != nil {
 		fmt.Fprintf(stderr, "portal: %v\n", err)
 		return exitFailed
@@ -84,6 +89,11 @@ func servePortal(ctx context.Context, ln net.Listener, p *localrun.Pipeline, std
 		PublicURL: base, S3Endpoint: p.Stack.Endpoints.S3, AWS: p.Stack.Clients.Config,
 		UploadsBucket: p.Stack.UploadsBucket, JobsBucket: p.Stack.JobsBucket,
 		Jobs: p.Store, Settings: p.Store, Lookup: p.Store, Objects: p.Stack.Clients.S3,
+		TenantSettings: p.Store, Rows: p.Handlers.Finalize,
+		Emails: &welcomejob.Sender{
+			Welcome: p.Handlers.Welcome, Finalize: p.Handlers.Finalize,
+			Jobs: p.Store, S3: p.Stack.Clients.S3, JobsBucket: p.Stack.JobsBucket,
+		},
 		Tenants: []string{p.Tenant}, Tokens: tokens, Files: portalweb.Files(),
 		KnownPhoneModel: provision.KnownModel, Logger: log,
 	})

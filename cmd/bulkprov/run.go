@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,8 +43,13 @@ tenants/T/ and lets the S3 event drive the pipeline to the end. Writes:
 fields "bulkprov tenant show" prints) over the local defaults; it is checked
 like a saved setting (unknown fields, email template variables).
 
+Each FILE may be our template or another PBX's user export (FreePBX, 3CX,
+Wazo, Kazoo, FusionPBX, FS PBX, Issabel, Switchvox, Vodia, Yeastar); a
+companion file (FreePBX DIDs, FusionPBX devices) after the users file
+attaches to the users just created.
+
 Exit status: 0 every job finished with no failed row, 1 otherwise,
-2 usage error or unreadable input.
+2 usage error or an unusable file (no header, no data rows, ...).
 
 flags:
 `
@@ -152,8 +158,14 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		res.invocations = tasks.since(tasksBefore)
 		results = append(results, res)
 		for _, j := range res.jobs {
-			if !jobSucceeded(j) {
+			if !jobSucceeded(j) && code == exitOK {
 				code = exitFailed
+			}
+			if fe := fileError(*outDir, j); fe != "" {
+				// The file itself is unusable (no rows, no header, ...), as
+				// `bulkprov validate` reports with exit 2.
+				fmt.Fprintf(stderr, "bulkprov run: %s: %s\n", file, fe)
+				code = exitUsage
 			}
 		}
 		if len(res.jobs) == 0 {
@@ -240,6 +252,28 @@ func runOne(ctx context.Context, p *localrun.Pipeline, file string, meta map[str
 		}
 	}
 	return runResult{file: file, key: key, jobs: jobs}, nil
+}
+
+// fileError returns the file-level error of a rejected job, from its
+// exported validation.json ("code: message"), or "".
+func fileError(outDir string, j store.Job) string {
+	if j.Status != store.JobRejected {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(outDir, "jobs", j.ID, "validation.json"))
+	if err != nil {
+		return ""
+	}
+	var v struct {
+		FileError *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"file_error"`
+	}
+	if json.Unmarshal(b, &v) != nil || v.FileError == nil {
+		return ""
+	}
+	return v.FileError.Code + ": " + v.FileError.Message
 }
 
 // jobSucceeded: the job finished and no row failed or was invalid.

@@ -12,25 +12,22 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/awsconf"
 	"github.com/bulkprov/bulkprov/internal/devstack"
-	"github.com/bulkprov/bulkprov/internal/jobfiles"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/pipeline"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
 	"github.com/bulkprov/bulkprov/internal/welcome"
+	"github.com/bulkprov/bulkprov/internal/welcomejob"
 )
 
 const sendWelcomeUsage = `usage: bulkprov send-welcome --tenant T --job J [--state DIR] [--resend-uncertain] [--json]
 
 Sends the welcome emails of a job's created users that have none yet: the
-deferred emails of a job uploaded with welcome=none, and emails that failed
-before (rejected, throttled). Users who got theirs are never emailed again.
+deferred emails of a job uploaded with welcome=none, emails held by a daily
+quota (email_held_quota: the SES account's 24-hour quota or the tenant's
+email.daily_quota), and emails that failed before (rejected, throttled). Users who got theirs are never emailed again.
 With --resend-uncertain it also re-sends emails whose earlier attempt was
 interrupted (reported email_uncertain): those users may get a second email.
 
@@ -87,10 +84,13 @@ func runSendWelcome(ctx context.Context, args []string, stdout, stderr io.Writer
 			return exitFailed
 		}
 	} else {
-		fmt.Fprintf(stdout, "job %s/%s: %d sent, %d already sent, %d failed (%d uncertain)\n",
-			*tenant, *job, total.Sent, total.AlreadySent, total.Failed, total.Uncertain)
+		fmt.Fprintf(stdout, "job %s/%s: %d sent, %d already sent, %d failed (%d uncertain), %d held\n",
+			*tenant, *job, total.Sent, total.AlreadySent, total.Failed, total.Uncertain, total.Held)
 		if env.outbox != "" {
 			fmt.Fprintf(stdout, "messages: %s\n", env.outbox)
+		}
+		if total.Held > 0 {
+			fmt.Fprintln(stdout, "held emails wait for a daily quota (the email service's 24-hour quota or the tenant's email.daily_quota); run send-welcome again later")
 		}
 		if total.Uncertain > 0 && !*resendUncertain {
 			fmt.Fprintln(stdout, "uncertain emails may have been delivered; --resend-uncertain sends them again")
@@ -104,10 +104,8 @@ func runSendWelcome(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // welcomeEnv is where send-welcome works: the local stack or AWS.
 type welcomeEnv struct {
-	handler    *welcome.Handler
-	s3         *s3.Client
-	jobsBucket string
-	outbox     string // local stack only
+	sender *welcomejob.Sender
+	outbox string // local stack only
 }
 
 func sendWelcomeEnv(ctx context.Context, stateDir string, log *slog.Logger) (*welcomeEnv, func(), error) {
@@ -136,48 +134,16 @@ func sendWelcomeEnv(ctx context.Context, stateDir string, log *slog.Logger) (*we
 
 func newWelcomeEnv(c *awsconf.Clients, table, keyID, jobsBucket string, log *slog.Logger) *welcomeEnv {
 	st := store.New(c.DynamoDB, table)
-	return &welcomeEnv{
-		s3: c.S3, jobsBucket: jobsBucket,
-		handler: pipeline.NewWelcome(c, st, secrets.NewBox(c.KMS, keyID), log),
-	}
+	return &welcomeEnv{sender: &welcomejob.Sender{
+		Welcome:  pipeline.NewWelcome(c, st, secrets.NewBox(c.KMS, keyID), log),
+		Finalize: pipeline.NewFinalize(c, st, log),
+		Jobs:     st, S3: c.S3, JobsBucket: jobsBucket,
+	}}
 }
 
-// sendJobWelcome runs the handler over every batch results object of the
-// job, one at a time with the whole send rate.
+// sendJobWelcome sends the job's due emails (welcomejob, the code path the
+// portal uses too) and refreshes its report.
 func sendJobWelcome(ctx context.Context, env *welcomeEnv, tenant, job string, opt welcome.Options) (welcome.Output, error) {
-	total := welcome.Output{Tenant: tenant, Job: job}
-	if _, err := env.handler.Settings(ctx, tenant, job); err != nil {
-		return total, err
-	}
-	prefix := jobfiles.ResultsPrefix(tenant, job)
-	pages := s3.NewListObjectsV2Paginator(env.s3, &s3.ListObjectsV2Input{Bucket: aws.String(env.jobsBucket), Prefix: aws.String(prefix)})
-	batches := 0
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return total, fmt.Errorf("list results of job %s/%s: %w", tenant, job, err)
-		}
-		for _, obj := range page.Contents {
-			key := aws.ToString(obj.Key)
-			if !strings.HasSuffix(key, ".json") {
-				continue
-			}
-			out, err := env.handler.Send(ctx, events.WelcomeInput{
-				Tenant: tenant, Job: job, JobsBucket: env.jobsBucket, Key: key, Concurrency: 1,
-			}, opt)
-			if err != nil {
-				return total, err
-			}
-			batches++
-			total.Sent += out.Sent
-			total.AlreadySent += out.AlreadySent
-			total.Failed += out.Failed
-			total.Uncertain += out.Uncertain
-			total.Deferred += out.Deferred
-		}
-	}
-	if batches == 0 {
-		return total, pbx.Errorf(pbx.ENOTFOUND, "job", "job %s has no created rows yet (no results under %s)", job, prefix)
-	}
-	return total, nil
+	res, err := env.sender.Send(ctx, welcomejob.Request{Tenant: tenant, Job: job, ResendUncertain: opt.ResendUncertain})
+	return res.Total, err
 }

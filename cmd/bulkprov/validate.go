@@ -13,15 +13,21 @@ import (
 	"github.com/bulkprov/bulkprov/internal/devstack"
 	"github.com/bulkprov/bulkprov/internal/ingest"
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/peers"
 	"github.com/bulkprov/bulkprov/internal/provision"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // validateUsage is printed for -h and usage errors.
-const validateUsage = `usage: bulkprov validate --tenant T [--json] [--state DIR] [--on-existing fail|skip|update]
-                         [--create-dids] [--dids-as-caller-id] [--welcome invite|password|none] [--dry-run] FILE
+const validateUsage = `usage: bulkprov validate --tenant T [--json] [--columns] [--state DIR] [--on-existing fail|skip|update]
+                         [--create-dids] [--dids-as-caller-id] [--welcome invite|password|none] [--dry-run]
+                         [--import-secrets] FILE
 
 Validates FILE (- for stdin) exactly as ingest would, with no side effects.
+FILE may be another PBX's user export (FreePBX, 3CX, Wazo, Kazoo, FusionPBX,
+FS PBX, Issabel, Switchvox, Vodia, Yeastar): --columns adds the column report
+(the peer detected, each column and the field it fed or why it is ignored;
+"source" in the JSON).
 Without --state it assumes the local tenant settings and no stored users;
 with --state DIR it checks against the data of a local run kept in DIR.
 Exit status: 0 all rows valid, 1 some rows invalid, 2 unusable file or usage error.
@@ -34,6 +40,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.Usage = func() { fmt.Fprint(stderr, validateUsage) }
 	tenant := fs.String("tenant", "", "tenant name (required)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	columns := fs.Bool("columns", false, "add the column report (peer detected, what each column fed)")
 	stateDir := fs.String("state", "", "check against the stored data of a local run in `DIR`")
 	meta := map[string]string{}
 	addUploadOptionFlags(fs, meta)
@@ -98,9 +105,9 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return fail(err)
 	}
 	if *asJSON {
-		err = writeValidateJSON(stdout, report)
+		err = writeValidateJSON(stdout, report, *columns)
 	} else {
-		err = writeValidateText(stdout, report)
+		err = writeValidateText(stdout, report, *columns)
 	}
 	if err != nil {
 		return fail(err)
@@ -114,23 +121,44 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	return exitOK
 }
 
-// validateJSON is the --json output, exactly these fields.
+// validateJSON is the --json output, exactly these fields (source only
+// with --columns).
 type validateJSON struct {
 	Rows     int            `json:"rows"`
 	Valid    int            `json:"valid"`
 	Invalid  int            `json:"invalid"`
 	Errors   []ingest.Issue `json:"errors"`
 	Warnings []ingest.Issue `json:"warnings"`
+	Source   *peers.Source  `json:"source,omitempty"`
 }
 
-func writeValidateJSON(w io.Writer, r *ingest.Report) error {
+func writeValidateJSON(w io.Writer, r *ingest.Report, columns bool) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(validateJSON{Rows: r.Rows, Valid: r.Valid, Invalid: r.Invalid, Errors: r.Errors, Warnings: r.Warnings})
+	out := validateJSON{Rows: r.Rows, Valid: r.Valid, Invalid: r.Invalid, Errors: r.Errors, Warnings: r.Warnings}
+	if columns {
+		out.Source = r.Source
+	}
+	return enc.Encode(out)
 }
 
-// writeValidateText prints one line per issue, then a summary line.
-func writeValidateText(w io.Writer, r *ingest.Report) error {
+// writeValidateText prints one line per issue, then a summary line; with
+// columns, the column report first.
+func writeValidateText(w io.Writer, r *ingest.Report, columns bool) error {
+	if columns && r.Source != nil {
+		if _, err := fmt.Fprintf(w, "format: %s (mapping %s)\n", r.Source.Name, r.Source.Mapping); err != nil {
+			return err
+		}
+		for _, c := range r.Source.Columns {
+			line := fmt.Sprintf("  column %d %q → %s", c.Position, c.Column, c.Field)
+			if c.Reason != "" {
+				line += ": " + c.Reason
+			}
+			if _, err := fmt.Fprintln(w, line); err != nil {
+				return err
+			}
+		}
+	}
 	for _, list := range []struct {
 		label  string
 		issues []ingest.Issue

@@ -2,8 +2,9 @@
 // HTTP API with a Cognito JWT authorizer (see internal/portal). The tenant
 // is read from the ID token's `custom:tenant` claim only.
 //
-// Environment: TABLE_NAME, UPLOADS_BUCKET, JOBS_BUCKET; API_BASE_PATH when
-// the API is mounted under a path (e.g. "/api" behind CloudFront).
+// Environment: TABLE_NAME, UPLOADS_BUCKET, JOBS_BUCKET, KMS_KEY_ID (to open
+// the credentials of the welcome emails an admin releases); API_BASE_PATH
+// when the API is mounted under a path (e.g. "/api" behind CloudFront).
 package main
 
 import (
@@ -15,9 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bulkprov/bulkprov/internal/awsconf"
+	"github.com/bulkprov/bulkprov/internal/pipeline"
 	"github.com/bulkprov/bulkprov/internal/portal"
 	"github.com/bulkprov/bulkprov/internal/provision"
+	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
+	"github.com/bulkprov/bulkprov/internal/welcomejob"
 )
 
 func main() {
@@ -37,9 +41,11 @@ func main() {
 		return v
 	}
 	st := store.New(clients.DynamoDB, env("TABLE_NAME"))
+	jobsBucket := env("JOBS_BUCKET")
+	fin := pipeline.NewFinalize(clients, st, log)
 	h := portal.New(portal.Config{
 		UploadsBucket:   env("UPLOADS_BUCKET"),
-		JobsBucket:      env("JOBS_BUCKET"),
+		JobsBucket:      jobsBucket,
 		BasePath:        os.Getenv("API_BASE_PATH"),
 		KnownPhoneModel: provision.KnownModel,
 		Logger:          log,
@@ -49,6 +55,14 @@ func main() {
 		Lookup:    st,
 		Presigner: s3.NewPresignClient(clients.S3),
 		Objects:   clients.S3,
+		Tenants:   st,
+		Rows:      fin,
+		// The same code path as `bulkprov send-welcome`; each request sends
+		// what fits in the API's 29 s and tells the page to go on.
+		Emails: &welcomejob.Sender{
+			Welcome:  pipeline.NewWelcome(clients, st, secrets.NewBox(clients.KMS, env("KMS_KEY_ID")), log),
+			Finalize: fin, Jobs: st, S3: clients.S3, JobsBucket: jobsBucket,
+		},
 	})
 	lambda.Start(h.Handle)
 }

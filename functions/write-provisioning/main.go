@@ -16,7 +16,7 @@ import (
 func main() {
 	log := pipeline.LambdaLogger(os.Getenv)
 	res := pipeline.ResourcesFromEnv(os.Getenv)
-	if err := res.Require("TABLE_NAME", "PROVISIONING_BUCKET", "KMS_KEY_ID"); err != nil {
+	if err := res.Require("TABLE_NAME", "PROVISIONING_BUCKET", "KMS_KEY_ID", "PROVISIONING_URL"); err != nil {
 		log.Error("write-provisioning: start", "error", err)
 		os.Exit(1)
 	}

@@ -4,18 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 
 const source = readFileSync(new URL('./provisioning-auth.js', import.meta.url), 'utf8');
 const nodeRequire = createRequire(import.meta.url);
-
-// credentialValue builds a KeyValueStore value as store.HashProvisioningCredential
-// does (the user is the tenant path and is not part of the hash).
-function credentialValue(salt, user, password) {
-    const hash = createHash('sha256').update(`${salt}${password}`).digest('hex');
-    return `sha256$${salt}$${hash}`;
-}
 
 // load evaluates the function with a stand-in for the 'cloudfront' module
 // whose KeyValueStore is the given object (get rejects unknown keys like
@@ -44,30 +36,33 @@ function basic(user, password) {
     return 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
 }
 
-function event(uri, authorization) {
+function event(uri, authorization, querystring) {
     const headers = { host: { value: 'd111111abcdef8.cloudfront.net' }, 'user-agent': { value: 'Yealink SIP-T54W' } };
     if (authorization !== undefined) {
         headers.authorization = { value: authorization };
     }
-    return { version: '1.0', context: { eventType: 'viewer-request' }, viewer: { ip: '192.0.2.10' }, request: { method: 'GET', uri, querystring: {}, headers, cookies: {} } };
+    return { version: '1.0', context: { eventType: 'viewer-request' }, viewer: { ip: '192.0.2.10' }, request: { method: 'GET', uri, querystring: querystring || {}, headers, cookies: {} } };
 }
 
+// Test vectors shared with internal/provision TestDevicePasswordVectors:
+// DevicePassword(KEY, "acme", mac, generation).
+const KEY = '5f1c0ab3d2e4f6075f1c0ab3d2e4f6075f1c0ab3d2e4f6075f1c0ab3d2e4f607';
+const MAC = '001565a1b2c3';
+const PW = '078dbc859011c4b290df31a9db15871f';         // generation 0
+const PW_ROTATED = 'ccb0db18e733f61f4a2d43b085c6e4ed'; // generation 1
+const PW_COLLEAGUE = '40b7c48e16bf78c4485110113f669c15'; // 001565a1b2c4, generation 0
+
 const store = {
-    acme: credentialValue('5f1c0ab3d2e4f607', 'acme', 'c0rrect-horse-battery'),
-    globex: credentialValue('0011223344556677', 'globex', 'globex-secret'),
+    acme: 'hmac1$' + KEY,
+    globex: 'hmac1$' + 'ab'.repeat(32),
     broken: 'not-a-credential',
 };
 
-test('the right credential passes the request on, without the credential', async () => {
+test('the device credential passes its own files and the bootstrap files, without the credential', async () => {
     const handler = load(store);
-    for (const [uri, user, password] of [
-        ['/acme/001565a1b2c3.cfg', 'acme', 'c0rrect-horse-battery'],
-        ['/acme/y000000000000.cfg', 'acme', 'c0rrect-horse-battery'],
-        ['/globex/cfg001565a1b2c3.xml', 'globex', 'globex-secret'],
-        ['/globex/sub/dir/file.xml', 'globex', 'globex-secret'],
-    ]) {
-        const e = event(uri, basic(user, password));
-        const out = await handler(e);
+    for (const uri of ['/acme/001565a1b2c3.cfg', '/acme/001565A1B2C3.xml', '/acme/cfg001565a1b2c3.xml', '/acme/001565a1b2c3-bulkprov.cfg',
+        '/acme/y000000000096.cfg', '/acme/8851-3PCC.xml', '/acme/spa504G.cfg', '/acme/snomD785.htm']) {
+        const out = await handler(event(uri, basic(MAC, PW)));
         assert.equal(out.statusCode, undefined, `${uri}: expected the request, got a response`);
         assert.equal(out.uri, uri);
         assert.equal(out.headers.authorization, undefined, 'the origin must not see the credential');
@@ -75,27 +70,41 @@ test('the right credential passes the request on, without the credential', async
     }
 });
 
-test('wrong, unknown and malformed credentials all get the same 401', async () => {
+test('wrong, unknown and malformed credentials, other devices\' files and bad paths all get the same 401', async () => {
     const handler = load(store);
     const cases = {
-        'wrong password': event('/acme/001565a1b2c3.cfg', basic('acme', 'wrong')),
-        'wrong user': event('/acme/001565a1b2c3.cfg', basic('other', 'c0rrect-horse-battery')),
-        'another tenant\'s credential': event('/acme/001565a1b2c3.cfg', basic('globex', 'globex-secret')),
-        'right password, user not the tenant': event('/acme/001565a1b2c3.cfg', basic('phones', 'c0rrect-horse-battery')),
-        'unknown tenant': event('/initech/001565a1b2c3.cfg', basic('acme', 'c0rrect-horse-battery')),
+        'wrong password': event('/acme/001565a1b2c3.cfg', basic(MAC, 'wrong')),
+        'colleague\'s file with own credential': event('/acme/001565a1b2c4.cfg', basic(MAC, PW)),
+        'colleague\'s credential on own file': event('/acme/001565a1b2c3.cfg', basic('001565a1b2c4', PW_COLLEAGUE)),
+        'own password, colleague\'s user': event('/acme/001565a1b2c4.cfg', basic('001565a1b2c4', PW)),
+        'tenant as user': event('/acme/001565a1b2c3.cfg', basic('acme', PW)),
+        'upper-case MAC user': event('/acme/001565a1b2c3.cfg', basic('001565A1B2C3', PW)),
+        'another tenant\'s folder': event('/globex/001565a1b2c3.cfg', basic(MAC, PW)),
+        'unknown tenant': event('/initech/001565a1b2c3.cfg', basic(MAC, PW)),
         'unknown tenant, no header': event('/initech/001565a1b2c3.cfg'),
         'no header': event('/acme/001565a1b2c3.cfg'),
         'empty header': event('/acme/001565a1b2c3.cfg', ''),
         'bearer scheme': event('/acme/001565a1b2c3.cfg', 'Bearer abc'),
-        'no colon': event('/acme/001565a1b2c3.cfg', 'Basic ' + Buffer.from('acme').toString('base64')),
-        'empty user': event('/acme/001565a1b2c3.cfg', basic('', 'c0rrect-horse-battery')),
+        'no colon': event('/acme/001565a1b2c3.cfg', 'Basic ' + Buffer.from(MAC).toString('base64')),
+        'empty user': event('/acme/001565a1b2c3.cfg', basic('', PW)),
         'garbage base64': event('/acme/001565a1b2c3.cfg', 'Basic %%%%'),
-        'oversized header': event('/acme/001565a1b2c3.cfg', basic('acme', 'x'.repeat(600))),
-        'tenant folder only': event('/acme', basic('acme', 'c0rrect-horse-battery')),
-        'root': event('/', basic('acme', 'c0rrect-horse-battery')),
-        'traversal segment': event('/../acme/001565a1b2c3.cfg', basic('acme', 'c0rrect-horse-battery')),
-        'malformed stored value': event('/broken/001565a1b2c3.cfg', basic('acme', 'c0rrect-horse-battery')),
-        'prototype key': event('/constructor/x.cfg', basic('acme', 'c0rrect-horse-battery')),
+        'oversized header': event('/acme/001565a1b2c3.cfg', basic(MAC, 'x'.repeat(600))),
+        'tenant folder only': event('/acme', basic(MAC, PW)),
+        'tenant folder slash': event('/acme/', basic(MAC, PW)),
+        'root': event('/', basic(MAC, PW)),
+        'traversal segment': event('/../acme/001565a1b2c3.cfg', basic(MAC, PW)),
+        'dot segment inside': event('/acme/../acme/001565a1b2c3.cfg', basic(MAC, PW)),
+        'encoded dot-dot': event('/acme/%2e%2e/globex/001565a1b2c3.cfg', basic(MAC, PW)),
+        'encoded slash': event('/acme%2F001565a1b2c3.cfg', basic(MAC, PW)),
+        'double slash': event('/acme//001565a1b2c3.cfg', basic(MAC, PW)),
+        'sub-folder': event('/acme/x/001565a1b2c3.cfg', basic(MAC, PW)),
+        'backslash': event('/acme/..\\001565a1b2c3.cfg', basic(MAC, PW)),
+        'other extension': event('/acme/001565a1b2c3.txt', basic(MAC, PW)),
+        'not a phone file': event('/acme/000000000000.cfg', basic(MAC, PW)),
+        'query string': event('/acme/001565a1b2c3.cfg', basic(MAC, PW), { x: { value: '1' } }),
+        'malformed stored value': event('/broken/001565a1b2c3.cfg', basic(MAC, PW)),
+        'prototype key': event('/constructor/x.cfg', basic(MAC, PW)),
+        'decoy key password': event('/initech/001565a1b2c3.cfg', basic(MAC, '')),
     };
     let first;
     for (const [name, e] of Object.entries(cases)) {
@@ -110,10 +119,38 @@ test('wrong, unknown and malformed credentials all get the same 401', async () =
     }
 });
 
+test('rotating one device changes its password only', async () => {
+    const rotated = Object.assign({}, store, { 'acme/001565a1b2c3': '1' });
+    const handler = load(rotated);
+    assert.equal((await handler(event('/acme/001565a1b2c3.cfg', basic(MAC, PW)))).statusCode, 401, 'old password');
+    assert.equal((await handler(event('/acme/001565a1b2c3.cfg', basic(MAC, PW_ROTATED)))).statusCode, undefined, 'new password');
+    assert.equal((await handler(event('/acme/001565a1b2c4.cfg', basic('001565a1b2c4', PW_COLLEAGUE)))).statusCode, undefined, 'colleague');
+});
+
+test('the same lookups for every request', async () => {
+    const seen = [];
+    const counting = {};
+    for (const k of Object.keys(store)) {
+        counting[k] = store[k];
+    }
+    const handler = load(new Proxy(counting, {
+        getOwnPropertyDescriptor(target, key) {
+            seen.push(key);
+            return Reflect.getOwnPropertyDescriptor(target, key);
+        },
+    }));
+    for (const e of [event('/acme/001565a1b2c3.cfg', basic(MAC, PW)), event('/acme/001565a1b2c9.cfg', basic('001565a1b2c9', PW)),
+        event('/initech/x.cfg'), event('/../x')]) {
+        seen.length = 0;
+        await handler(e);
+        assert.equal(seen.length, 2, `${e.request.uri}: ${seen}`);
+    }
+});
+
 test('the credential check is case-sensitive and exact', async () => {
     const handler = load(store);
-    for (const password of ['C0rrect-horse-battery', 'c0rrect-horse-battery ', 'c0rrect-horse-batter']) {
-        const out = await handler(event('/acme/001565a1b2c3.cfg', basic('acme', password)));
+    for (const password of [PW.toUpperCase(), PW + ' ', PW.slice(0, 31)]) {
+        const out = await handler(event('/acme/001565a1b2c3.cfg', basic(MAC, password)));
         assert.equal(out.statusCode, 401, JSON.stringify(password));
     }
 });

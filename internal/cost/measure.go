@@ -46,6 +46,9 @@ func functionName(key string) string {
 	return key
 }
 
+// phase1Map is the state machine's phase 1 Map (records and phone files).
+const phase1Map = "CreateUsers"
+
 // MeasureConfig says what to run.
 type MeasureConfig struct {
 	Rows   int
@@ -98,11 +101,21 @@ func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
 
 	counter, meter := &callstats.Counter{}, &Meter{}
 	tr := newTracker(def)
+	var phase1 Metered // the meter when phase 1's Map ended
+	var phase1Once sync.Once
 	p, err := localrun.Start(ctx, localrun.Config{
 		Tenant: cfg.Tenant, OutboxDir: filepath.Join(cfg.Dir, "outbox"), Logger: cfg.Logger,
+		DIDs:       DIDs(0, cfg.Rows),
 		APIOptions: []func(*middleware.Stack) error{counter.Middleware(), meter.Middleware()},
-		OnEvent:    tr.event,
-		Wrap:       tr.wrap,
+		OnEvent: func(ev stepfn.Event) {
+			tr.event(ev)
+			if ev.Type == stepfn.EventMapSucceeded || ev.Type == stepfn.EventMapFailed {
+				if ev.State == phase1Map {
+					phase1Once.Do(func() { phase1 = meter.Snapshot() })
+				}
+			}
+		},
+		Wrap: tr.wrap,
 	})
 	if err != nil {
 		return Usage{}, fmt.Errorf("measure: %w", err)
@@ -161,6 +174,10 @@ func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
 		DynamoDBTransactWriteUnits: metered.TransactWriteUnits,
 		DynamoDBReadUnits:          metered.ReadUnits,
 		ObjectsWritten:             metered.TransactPutItems,
+		DynamoDBTransactPutUnits:   metered.TransactPutUnits,
+		ItemWrites:                 metered.ItemWrites,
+		Phase1WriteUnits:           phase1.Sub(meter0).WriteUnits,
+		PBXObjects:                 6*cfg.Rows + 3*GeneratedDIDs(0, cfg.Rows) + metered.S3Puts[p.Stack.ProvisioningBucket],
 		ProvisioningFiles:          metered.S3Puts[p.Stack.ProvisioningBucket],
 		Emails:                     calls.Calls["SESv2.SendEmail"] - calls.Errors["SESv2.SendEmail"],
 		Elapsed:                    elapsed,

@@ -3,6 +3,7 @@ package cost
 import (
 	"context"
 	"math"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,8 +31,13 @@ type Metered struct {
 	WriteUnits         float64 // all DynamoDB write request units
 	TransactWriteUnits float64 // the part written inside TransactWriteItems
 	TransactPutItems   int     // items Put inside transactions (objects created)
-	ReadUnits          float64
-	S3Puts             map[string]int // PutObject calls by bucket
+	TransactPutUnits   float64 // the part of TransactWriteUnits those Puts cost
+	// ItemWrites counts every item written (Put, Update or Delete, inside
+	// a transaction or not, each BatchWriteItem request and each PartiQL
+	// write statement), whatever its size.
+	ItemWrites int
+	ReadUnits  float64
+	S3Puts     map[string]int // PutObject calls by bucket
 }
 
 // Snapshot returns a copy of the totals so far.
@@ -52,6 +58,8 @@ func (m Metered) Sub(earlier Metered) Metered {
 		WriteUnits:         m.WriteUnits - earlier.WriteUnits,
 		TransactWriteUnits: m.TransactWriteUnits - earlier.TransactWriteUnits,
 		TransactPutItems:   m.TransactPutItems - earlier.TransactPutItems,
+		TransactPutUnits:   m.TransactPutUnits - earlier.TransactPutUnits,
+		ItemWrites:         m.ItemWrites - earlier.ItemWrites,
 		ReadUnits:          m.ReadUnits - earlier.ReadUnits,
 		S3Puts:             map[string]int{},
 	}
@@ -86,9 +94,12 @@ func (m *Meter) record(params, result any) {
 			switch {
 			case it.Put != nil:
 				d.TransactWriteUnits += 2 * writeUnits(it.Put.Item)
+				d.TransactPutUnits += 2 * writeUnits(it.Put.Item)
 				d.TransactPutItems++
+				d.ItemWrites++
 			case it.Update != nil, it.Delete != nil:
 				d.TransactWriteUnits += 2 // assumed within 1 KB
+				d.ItemWrites++
 			case it.ConditionCheck != nil:
 				d.ReadUnits += 2 // a transactional read of an item ≤ 4 KB
 			}
@@ -96,16 +107,32 @@ func (m *Meter) record(params, result any) {
 		d.WriteUnits = d.TransactWriteUnits
 	case *dynamodb.PutItemInput:
 		d.WriteUnits = writeUnits(in.Item)
+		d.ItemWrites = 1
 	case *dynamodb.UpdateItemInput, *dynamodb.DeleteItemInput:
 		d.WriteUnits = 1 // assumed within 1 KB
+		d.ItemWrites = 1
 	case *dynamodb.BatchWriteItemInput:
 		for _, reqs := range in.RequestItems {
 			for _, r := range reqs {
+				d.ItemWrites++
 				if r.PutRequest != nil {
 					d.WriteUnits += writeUnits(r.PutRequest.Item)
 				} else {
 					d.WriteUnits++
 				}
+			}
+		}
+	case *dynamodb.BatchExecuteStatementInput:
+		// Each PartiQL write statement is billed as its single-item write
+		// (assumed within 1 KB), whether its condition held or not.
+		for _, st := range in.Statements {
+			verb, _, _ := strings.Cut(strings.TrimSpace(aws.ToString(st.Statement)), " ")
+			switch strings.ToUpper(verb) {
+			case "UPDATE", "INSERT", "DELETE":
+				d.WriteUnits++
+				d.ItemWrites++
+			default:
+				d.ReadUnits++
 			}
 		}
 	case *dynamodb.GetItemInput:
@@ -147,6 +174,8 @@ func (m *Meter) record(params, result any) {
 	m.m.WriteUnits += d.WriteUnits
 	m.m.TransactWriteUnits += d.TransactWriteUnits
 	m.m.TransactPutItems += d.TransactPutItems
+	m.m.TransactPutUnits += d.TransactPutUnits
+	m.m.ItemWrites += d.ItemWrites
 	m.m.ReadUnits += d.ReadUnits
 	for k, v := range d.S3Puts {
 		if m.m.S3Puts == nil {

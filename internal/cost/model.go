@@ -21,6 +21,19 @@ type Usage struct {
 	DynamoDBTransactWriteUnits float64
 	DynamoDBReadUnits          float64
 	ObjectsWritten             int
+	// DynamoDBTransactPutUnits is the part of the transactional units
+	// spent on Puts (the rows' items).
+	DynamoDBTransactPutUnits float64
+	// ItemWrites counts every DynamoDB item written, all phases.
+	ItemWrites int
+	// Phase1WriteUnits are the write units spent until phase 1 (records
+	// and phone files) ended: what creating the users costs.
+	Phase1WriteUnits float64
+	// PBXObjects counts the domain objects the rows became, as the naive
+	// design stores them (one item each): user, extension, mailbox,
+	// endpoint, directory contact and sealed secrets per row, DID, inbound
+	// route and DID owner per DID, MAC owner per phone.
+	PBXObjects int
 	// ProvisioningFiles is the number of phone config files written; Emails
 	// the number of messages SES accepted (welcome and summary).
 	ProvisioningFiles int
@@ -220,16 +233,21 @@ func NaiveUsage(u Usage) Usage {
 	n := Usage{
 		Rows: u.Rows,
 		Calls: map[string]int{
-			"DynamoDB.PutItem":    u.ObjectsWritten,
+			"DynamoDB.PutItem":    u.PBXObjects,
 			"KMS.GenerateDataKey": u.Rows,
 			"KMS.Decrypt":         u.ProvisioningFiles + u.Emails,
 			"S3.PutObject":        1 + u.ProvisioningFiles, // the upload and the phone files
 			"S3.GetObject":        1,                       // ingest reads the upload
 		},
-		// Non-transactional writes cost half; reads as measured.
-		DynamoDBWriteUnits: u.DynamoDBWriteUnits - u.DynamoDBTransactWriteUnits/2,
+		// One PutItem (1 unit, each object within 1 KB) per PBX object
+		// instead of the rows' items; every other write as measured but
+		// outside transactions (half the units); reads as measured.
+		DynamoDBWriteUnits: u.DynamoDBWriteUnits - u.DynamoDBTransactWriteUnits/2 - u.DynamoDBTransactPutUnits/2 + float64(u.PBXObjects),
 		DynamoDBReadUnits:  u.DynamoDBReadUnits,
-		ObjectsWritten:     u.ObjectsWritten,
+		ObjectsWritten:     u.PBXObjects,
+		PBXObjects:         u.PBXObjects,
+		ItemWrites:         u.ItemWrites - u.ObjectsWritten + u.PBXObjects,
+		Phase1WriteUnits:   float64(u.PBXObjects),
 		ProvisioningFiles:  u.ProvisioningFiles,
 		Emails:             u.Emails,
 		// Each row's execution: NaiveStatesPerRow task states.
@@ -249,4 +267,24 @@ func NaiveUsage(u Usage) Usage {
 	}
 	sort.Slice(n.Functions, func(i, j int) bool { return n.Functions[i].Name < n.Functions[j].Name })
 	return n
+}
+
+// FreshTableWriteUnitsPerSecond is what a new on-demand table absorbs
+// before it scales: AWS sizes it for 4,000 write request units per second
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html,
+// "Initial throughput for on-demand capacity mode").
+const FreshTableWriteUnitsPerSecond = 4000
+
+// ProdWarmWriteUnitsPerSecond is the warm write throughput infra/stack.go
+// sets on the prod stage's table (a test keeps the two equal).
+const ProdWarmWriteUnitsPerSecond = 12000
+
+// WriteBoundSeconds is how long DynamoDB needs to absorb writeUnits at
+// unitsPerSecond: the lower bound on the time to create the rows whatever
+// the Lambda concurrency.
+func WriteBoundSeconds(writeUnits, unitsPerSecond float64) float64 {
+	if unitsPerSecond <= 0 {
+		return 0
+	}
+	return writeUnits / unitsPerSecond
 }

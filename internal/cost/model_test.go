@@ -23,6 +23,7 @@ func knownUsage() Usage {
 		},
 		DynamoDBWriteUnits: 2000, DynamoDBTransactWriteUnits: 1600, DynamoDBReadUnits: 400,
 		ObjectsWritten: 800, ProvisioningFiles: 30, Emails: 100,
+		DynamoDBTransactPutUnits: 1200, ItemWrites: 1000, Phase1WriteUnits: 1500, PBXObjects: 900,
 		StandardTransitions: 6,
 		Express:             []ExpressUsage{{Map: "A", Executions: 2, Duration: 300 * time.Millisecond}}, // mean 150 ms → billed 200 ms
 		Functions: []FunctionUsage{
@@ -107,13 +108,17 @@ func TestNaiveUsage(t *testing.T) {
 	}{
 		{"transitions per row", float64(n.RowTransitions), 3 * 100},
 		{"transitions per job", float64(n.StandardTransitions), 0},
-		{"PutItem (one per object + measured)", float64(n.Calls["DynamoDB.PutItem"]), 800},
+		{"PutItem (one per PBX object)", float64(n.Calls["DynamoDB.PutItem"]), 900},
 		{"TransactWriteItems", float64(n.Calls["DynamoDB.TransactWriteItems"]), 0},
 		{"UpdateItem kept", float64(n.Calls["DynamoDB.UpdateItem"]), 8},
 		{"GenerateDataKey per row", float64(n.Calls["KMS.GenerateDataKey"]), 100},
 		{"Decrypt per file and email", float64(n.Calls["KMS.Decrypt"]), 130},
 		{"S3 PUT upload + files", float64(n.Calls["S3.PutObject"]), 31},
-		{"write units: non-transactional half", n.DynamoDBWriteUnits, 400 + 800},
+		// 400 outside transactions, 1600 inside: 1200 for the rows' items
+		// (replaced by 900 PutItems of 1 unit), 400 others at half.
+		{"write units: one per object, the rest non-transactional", n.DynamoDBWriteUnits, 400 + 200 + 900},
+		{"item writes", float64(n.ItemWrites), 1000 - 800 + 900},
+		{"phase 1 write units", n.Phase1WriteUnits, 900},
 		{"read units", n.DynamoDBReadUnits, 400},
 		{"express", float64(len(n.Express)), 0},
 	}
@@ -137,7 +142,7 @@ func TestNaiveUsage(t *testing.T) {
 
 func TestReportTargets(t *testing.T) {
 	r := NewReport(ListPrices(), knownUsage(), 10_000)
-	if len(r.Targets) != 4 {
+	if len(r.Targets) != 6 {
 		t.Fatalf("%d targets", len(r.Targets))
 	}
 	for _, tg := range r.Targets {

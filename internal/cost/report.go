@@ -31,6 +31,22 @@ type Report struct {
 		NaiveUSDTotal        float64 `json:"naive_usd_total"`
 		NaiveUSDWithoutEmail float64 `json:"naive_usd_without_email"`
 	} `json:"per_10k_rows"`
+	// DynamoDB writes per row, all phases and phase 1 alone, for bulkprov
+	// and the naive design.
+	WriteUnitsPerRow       float64 `json:"write_units_per_row"`
+	ItemWritesPerRow       float64 `json:"item_writes_per_row"`
+	Phase1WriteUnitsPerRow float64 `json:"phase1_write_units_per_row"`
+	NaiveWriteUnitsPerRow  float64 `json:"naive_write_units_per_row"`
+	NaiveItemWritesPerRow  float64 `json:"naive_item_writes_per_row"`
+	// AWSSeconds is the modelled time DynamoDB needs to absorb the writes
+	// that create Rows users (phase 1) on a fresh on-demand table, on the
+	// prod stage's warm table, and for the naive design on a fresh table.
+	AWSSeconds struct {
+		FreshTable      float64 `json:"fresh_table"`
+		WarmTable       float64 `json:"warm_table"`
+		AllPhasesFresh  float64 `json:"all_phases_fresh_table"`
+		NaiveFreshTable float64 `json:"naive_fresh_table"`
+	} `json:"aws_seconds_to_create"`
 	Lines       []Line   `json:"lines"`
 	NaiveLines  []Line   `json:"naive_lines"`
 	Targets     []Target `json:"targets"`
@@ -58,6 +74,17 @@ func NewReport(p Prices, u Usage, rows int) Report {
 		Lines: ours.Lines, NaiveLines: naive.Lines, Measured: u,
 	}
 	r.Prices.Region, r.Prices.Date, r.Prices.Source = p.Region, p.Date, p.Source
+	if u.Rows > 0 {
+		n := float64(u.Rows)
+		naive := NaiveUsage(u)
+		r.WriteUnitsPerRow, r.ItemWritesPerRow = u.DynamoDBWriteUnits/n, float64(u.ItemWrites)/n
+		r.Phase1WriteUnitsPerRow = u.Phase1WriteUnits / n
+		r.NaiveWriteUnitsPerRow, r.NaiveItemWritesPerRow = naive.DynamoDBWriteUnits/n, float64(naive.ItemWrites)/n
+		r.AWSSeconds.FreshTable = WriteBoundSeconds(r.Phase1WriteUnitsPerRow*float64(rows), FreshTableWriteUnitsPerSecond)
+		r.AWSSeconds.WarmTable = WriteBoundSeconds(r.Phase1WriteUnitsPerRow*float64(rows), ProdWarmWriteUnitsPerSecond)
+		r.AWSSeconds.AllPhasesFresh = WriteBoundSeconds(r.WriteUnitsPerRow*float64(rows), FreshTableWriteUnitsPerSecond)
+		r.AWSSeconds.NaiveFreshTable = WriteBoundSeconds(naive.Phase1WriteUnits/n*float64(rows), FreshTableWriteUnitsPerSecond)
+	}
 	r.Per10k.USDTotal, r.Per10k.USDWithoutEmail = ours10k.USDTotal, ours10k.USDWithoutEmail
 	r.Per10k.NaiveUSDTotal, r.Per10k.NaiveUSDWithoutEmail = naive10k.USDTotal, naive10k.USDWithoutEmail
 	ratio := 0.0
@@ -69,6 +96,8 @@ func NewReport(p Prices, u Usage, rows int) Report {
 		{Name: "orchestration share of the non-SES cost <= 10%", Value: ours10k.OrchestrationPart, Limit: 0.10},
 		{Name: "non-SES cost / naive design's <= 1/10", Value: ratio, Limit: 0.10},
 		{Name: "non-SES USD per 10,000 rows <= 0.15", Value: ours10k.USDWithoutEmail, Limit: 0.15},
+		{Name: "DynamoDB write units per row, all phases <= 9", Value: r.WriteUnitsPerRow, Limit: 9},
+		{Name: "modelled AWS seconds to create 10,000 users (fresh table) <= 25", Value: r.Phase1WriteUnitsPerRow * 10_000 / FreshTableWriteUnitsPerSecond, Limit: 25},
 	}
 	for i := range r.Targets {
 		r.Targets[i].Met = r.Targets[i].Value <= r.Targets[i].Limit
@@ -81,6 +110,8 @@ func NewReport(p Prices, u Usage, rows int) Report {
 		"Standard transitions: each top-level Task and Map entered (from the engine's events, retries included) plus the Pass, Choice and Succeed states, which emit no events (counted once per execution)",
 		fmt.Sprintf("naive design: one Standard execution per row with %d task states, one Lambda per step per row, one PutItem per object, a KMS call per secret use, no result files; same handler time", NaiveStatesPerRow),
 		"free tiers ignored; S3 storage, CloudWatch Logs and data transfer not included",
+		fmt.Sprintf("naive design's DynamoDB writes: one PutItem of <= 1 KB per PBX object (%d objects: user, extension, mailbox, endpoint, contact, secrets per row; DID, route, owner per DID; owner per MAC), the rest of bulkprov's writes outside transactions", u.PBXObjects),
+		fmt.Sprintf("AWS time to create the users: phase 1's write units / the table's write throughput (a fresh on-demand table absorbs %d WRU/s before it scales; the prod stage's table is pre-warmed to %d WRU/s); a lower bound whatever the Lambda concurrency; emails are paced by SES's send rate", FreshTableWriteUnitsPerSecond, ProdWarmWriteUnitsPerSecond),
 	}
 	return r
 }
@@ -99,6 +130,10 @@ func (r Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "total\t\t\t%.4f\t\t%.4f\t\n", r.USDTotal, r.NaiveUSDTotal)
 	fmt.Fprintf(tw, "without email\t\t\t%.4f\t\t%.4f\t\n", r.USDWithoutEmail, r.NaiveUSDWithoutEmail)
 	fmt.Fprintf(tw, "billable requests/row\t\t\t%.2f\t\t%.2f\t\n", r.CallsPerRow, r.NaiveCallsPerRow)
+	fmt.Fprintf(tw, "DynamoDB write units/row (all phases)\t\t\t%.2f\t\t%.2f\t\n", r.WriteUnitsPerRow, r.NaiveWriteUnitsPerRow)
+	fmt.Fprintf(tw, "DynamoDB item writes/row (all phases)\t\t\t%.2f\t\t%.2f\t\n", r.ItemWritesPerRow, r.NaiveItemWritesPerRow)
+	fmt.Fprintf(tw, "AWS seconds to create %d users, fresh table\t\t\t%.1f\t\t%.1f\t\n", r.Rows, r.AWSSeconds.FreshTable, r.AWSSeconds.NaiveFreshTable)
+	fmt.Fprintf(tw, "  same, prod table warm at %d WRU/s\t\t\t%.1f\t\t\t\n", ProdWarmWriteUnitsPerSecond, r.AWSSeconds.WarmTable)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -83,7 +83,16 @@ type Record struct {
 	Fields [NumColumns]string
 	// Extra counts non-empty cells beyond the header's last column.
 	Extra int
+	// Raw holds every cell of the row, in file order, when the header hook
+	// took the header over (see OnHeader); nil otherwise.
+	Raw []string
 }
+
+// HeaderHook sees the header's cells before the alias table does. When it
+// returns raw true, the hook owns the mapping: the reader skips the alias
+// table and its extension check, and hands each row's cells in Record.Raw.
+// An error ends the read as a file-level error.
+type HeaderHook func(names []string) (raw bool, err error)
 
 // Reader reads records from a CSV upload. Use NewReader, then Header (or
 // Read directly, which reads the header first).
@@ -103,6 +112,10 @@ type Reader struct {
 
 	encoding string
 	mode     textMode
+
+	hook   HeaderHook
+	raw    bool
+	rawBuf []string
 
 	started  bool
 	headerOK bool
@@ -134,6 +147,10 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 	c := &countingReader{r: r, max: lim.MaxBytes}
 	return &Reader{lim: lim, counter: c, src: c, buf: make([]byte, 0, 64<<10), line: 1, nl: -1}
 }
+
+// OnHeader installs a hook that sees the header first; call it before
+// Header or Read.
+func (r *Reader) OnHeader(h HeaderHook) { r.hook = h }
 
 // Encoding reports the detected encoding (meaningful after Header).
 func (r *Reader) Encoding() string {
@@ -269,6 +286,16 @@ func (r *Reader) readHeader(line int) error {
 	h := &r.header
 	h.Line = line
 	h.Names = names
+	if r.hook != nil {
+		raw, err := r.hook(names)
+		if err != nil {
+			return err
+		}
+		if raw {
+			r.raw = true
+			return nil
+		}
+	}
 	r.colOf = make([]int, len(names))
 	firstCell := [NumColumns]int{}
 	var found []string
@@ -640,6 +667,15 @@ func (r *Reader) fillRecord(line int) error {
 	r.cur = Record{Line: line}
 	s := string(r.out)
 	start := 0
+	if r.raw {
+		r.rawBuf = r.rawBuf[:0]
+		for _, end := range r.oend {
+			r.rawBuf = append(r.rawBuf, s[start:end])
+			start = end
+		}
+		r.cur.Raw = r.rawBuf
+		return nil
+	}
 	for i, end := range r.oend {
 		if i < len(r.colOf) {
 			if c := r.colOf[i]; c >= 0 {

@@ -58,7 +58,7 @@ func createBoth(token string) *dynamodb.TransactWriteItemsInput {
 		in.ClientRequestToken = aws.String(token)
 	}
 	for _, it := range []map[string]types.AttributeValue{
-		item(store.TenantPK("txtest"), store.UserSK("100")),
+		item(store.TenantPK("txtest"), store.SecretSK("100-txtest")),
 		item(store.TenantPK("txtest"), store.ExtensionSK("100")),
 	} {
 		in.TransactItems = append(in.TransactItems, types.TransactWriteItem{Put: &types.Put{

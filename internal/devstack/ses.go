@@ -37,6 +37,7 @@ type SESServer struct {
 	maxSendRate float64
 	max24h      float64
 	rejected    map[string]bool
+	rejectOnce  map[string]bool
 	throttle    int
 }
 
@@ -48,7 +49,7 @@ const (
 )
 
 func newSESServer(outbox string, log *slog.Logger) (*SESServer, error) {
-	s := &SESServer{outbox: outbox, log: log, maxSendRate: defaultMaxSendRate, max24h: defaultMax24h, rejected: map[string]bool{}}
+	s := &SESServer{outbox: outbox, log: log, maxSendRate: defaultMaxSendRate, max24h: defaultMax24h, rejected: map[string]bool{}, rejectOnce: map[string]bool{}}
 	// Continue the numbering of a persistent outbox.
 	names, err := filepath.Glob(filepath.Join(outbox, "*.eml"))
 	if err != nil {
@@ -83,12 +84,42 @@ func (s *SESServer) RejectAddress(addr string) {
 	s.rejected[strings.ToLower(addr)] = true
 }
 
+// RejectAddressOnce makes the next message to addr fail with
+// MessageRejected, and the ones after it go through: an address that was
+// suppressed and then cleared (the portal's resend test).
+func (s *SESServer) RejectAddressOnce(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rejectOnce[strings.ToLower(addr)] = true
+}
+
 // Throttle makes the next n calls fail with 429 TooManyRequestsException.
 // The SDK retries those, so n larger than its attempts reaches the caller.
 func (s *SESServer) Throttle(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.throttle = n
+}
+
+// SetMax24HourSend sets the account's 24-hour quota (SES's sandbox: 200);
+// a negative value means unlimited (GetAccount reports -1). SendEmail past
+// it fails as SES does: "Daily message quota exceeded".
+func (s *SESServer) SetMax24HourSend(n float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.max24h = n
+}
+
+// SetSentLast24Hours makes the account look as if n messages had been sent
+// just now by others (replacing what this endpoint counted).
+func (s *SESServer) SetSentLast24Hours(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = s.sent[:0]
+	now := time.Now()
+	for range n {
+		s.sent = append(s.sent, now)
+	}
 }
 
 // SetMaxSendRate sets the MaxSendRate that GetAccount reports.
@@ -165,8 +196,12 @@ func (s *SESServer) getAccount() sesAccount {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneSent(time.Now())
+	max24h := s.max24h
+	if max24h < 0 {
+		max24h = -1
+	}
 	return sesAccount{
-		SendQuota:               sesSendQuota{Max24HourSend: s.max24h, MaxSendRate: s.maxSendRate, SentLast24Hours: float64(len(s.sent))},
+		SendQuota:               sesSendQuota{Max24HourSend: max24h, MaxSendRate: s.maxSendRate, SentLast24Hours: float64(len(s.sent))},
 		SendingEnabled:          true,
 		ProductionAccessEnabled: true,
 		EnforcementStatus:       "HEALTHY",
@@ -256,10 +291,17 @@ func (s *SESServer) sendEmail(r *http.Request) (any, *sesError) {
 
 	s.mu.Lock()
 	for _, a := range rcpts {
-		if s.rejected[strings.ToLower(a)] {
+		if s.rejected[strings.ToLower(a)] || s.rejectOnce[strings.ToLower(a)] {
+			delete(s.rejectOnce, strings.ToLower(a))
 			s.mu.Unlock()
 			return nil, rejected("Email address is on the suppression list or was rejected: %s", a)
 		}
+	}
+	s.pruneSent(time.Now())
+	if s.max24h >= 0 && float64(len(s.sent)) >= s.max24h {
+		s.mu.Unlock()
+		// SES drops the message; the API's throttling error names the quota.
+		return nil, &sesError{http.StatusTooManyRequests, "TooManyRequestsException", "Daily message quota exceeded."}
 	}
 	s.seq++
 	seq := s.seq

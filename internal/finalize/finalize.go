@@ -72,6 +72,9 @@ type Summary struct {
 	Report          string              `json:"report"`
 	Phase1Error     *events.CaughtError `json:"phase1_error,omitempty"`
 	Phase2Error     *events.CaughtError `json:"phase2_error,omitempty"`
+	// Source is the upload's column report (peer detected, what each
+	// column fed), as ingest wrote it in validation.json.
+	Source json.RawMessage `json:"source,omitempty"`
 }
 
 // ReportHeader is report.csv's header row.
@@ -126,6 +129,9 @@ func (h *Handler) Handle(ctx context.Context, in events.FinalizeInput) (events.F
 	if !started.IsZero() {
 		sum.DurationSeconds = finished.Sub(started).Seconds()
 	}
+	if sum.Source, err = h.columnReport(ctx, in); err != nil {
+		return events.FinalizeOutput{}, err
+	}
 	sumJSON, err := json.MarshalIndent(sum, "", "  ")
 	if err != nil {
 		return events.FinalizeOutput{}, fmt.Errorf("encode summary: %w", err)
@@ -174,6 +180,8 @@ func Count(rows []events.RowResult) events.Counts {
 			c.EmailsSent++
 		case events.EmailFailed:
 			c.EmailsFailed++
+		case events.EmailHeld:
+			c.EmailsHeld++
 		}
 		if r.ProvisioningFile != "" {
 			c.Provisioned++
@@ -218,6 +226,14 @@ func WriteReport(w io.Writer, rows []events.RowResult) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
+}
+
+// Rows returns the job's rows as its report shows them, from the job's files
+// as they are now: the valid rows, the rows ingest rejected, each batch's
+// results and each batch's email outcomes, in line order. The portal's job
+// view reads a job's users with it.
+func (h *Handler) Rows(ctx context.Context, in events.FinalizeInput, welcome pbx.WelcomeMode) ([]events.RowResult, error) {
+	return h.merge(ctx, in, welcome)
 }
 
 // merge builds the final per-row results in line order. Rows are few enough
@@ -273,7 +289,7 @@ func (h *Handler) merge(ctx context.Context, in events.FinalizeInput, welcome pb
 			}
 			r.EmailStatus = e.EmailStatus
 			r.EmailMessageID = e.EmailMessageID
-			if e.EmailStatus == events.EmailFailed && e.Message != "" {
+			if (e.EmailStatus == events.EmailFailed || e.EmailStatus == events.EmailHeld) && e.Message != "" {
 				if r.Message != "" {
 					r.Message += "; "
 				}
@@ -382,6 +398,30 @@ func (h *Handler) put(ctx context.Context, bucket, key, contentType string, body
 		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
 	}
 	return nil
+}
+
+// columnReport returns the "source" of the job's validation.json, or nil
+// when there is none.
+func (h *Handler) columnReport(ctx context.Context, in events.FinalizeInput) (json.RawMessage, error) {
+	key := jobfiles.ValidationJSONKey(in.Tenant, in.Job)
+	out, err := h.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(in.JobsBucket), Key: aws.String(key)})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get s3://%s/%s: %w", in.JobsBucket, key, err)
+	}
+	defer out.Body.Close()
+	var v struct {
+		Source json.RawMessage `json:"source"`
+	}
+	if err := json.NewDecoder(out.Body).Decode(&v); err != nil {
+		return nil, fmt.Errorf("read s3://%s/%s: %w", in.JobsBucket, key, err)
+	}
+	if len(v.Source) == 0 || string(v.Source) == "null" {
+		return nil, nil
+	}
+	return v.Source, nil
 }
 
 func isNotFound(err error) bool {

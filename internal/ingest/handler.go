@@ -62,6 +62,9 @@ type Config struct {
 	// ingest ends the job itself (rejected, dry run, held, nothing to do), so
 	// every job has the same final files whether or not a workflow ran.
 	Finalize func(ctx context.Context, in steps.FinalizeInput) error
+	// Secrets seals the SIP secrets and PINs an upload imports
+	// (import-secrets); nil leaves them out (new ones are generated).
+	Secrets Sealers
 	// TempDir holds the spooled output files; "" means os.TempDir().
 	TempDir string
 	Logger  *slog.Logger
@@ -290,6 +293,7 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 		Settings:        j.settings,
 		Lookup:          j.h.jobs,
 		KnownPhoneModel: j.h.cfg.KnownPhoneModel,
+		Secrets:         j.h.cfg.Secrets,
 		Rows:            func(r pbx.UserRow) error { return rows.enc.Encode(r) },
 		Rejected:        func(r steps.RowResult) error { return rejected.enc.Encode(r) },
 		Logger:          j.log,

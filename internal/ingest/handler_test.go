@@ -503,10 +503,8 @@ func TestTenantDataRules(t *testing.T) {
 	macMine, macOther, macTaken := fmt.Sprintf("0015650a%04d", n), fmt.Sprintf("0015650b%04d", n), fmt.Sprintf("0015650c%04d", n)
 	putItem(t, db, table, store.TenantPK(tenant), store.ExtensionSK("100"), nil)
 	putItem(t, db, table, store.TenantPK(other), store.ExtensionSK("101"), nil) // another tenant's: irrelevant
-	putItem(t, db, table, store.TenantPK(tenant), store.DIDSK(own), nil)
 	putItem(t, db, table, store.DIDOwnerPK(own), store.SKOwner, map[string]string{"Tenant": tenant})
 	putItem(t, db, table, store.DIDOwnerPK(taken), store.SKOwner, map[string]string{"Tenant": other})
-	putItem(t, db, table, store.TenantPK(tenant), store.DIDSK(stale), nil) // stale: the owner item says other
 	putItem(t, db, table, store.DIDOwnerPK(stale), store.SKOwner, map[string]string{"Tenant": other})
 	putItem(t, db, table, store.MACOwnerPK(macMine), store.SKOwner, map[string]string{"Tenant": tenant, "Endpoint": pbx.SIPUserName("100", tenant)})
 	putItem(t, db, table, store.MACOwnerPK(macOther), store.SKOwner, map[string]string{"Tenant": tenant, "Endpoint": pbx.SIPUserName("105", tenant)})

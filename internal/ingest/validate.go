@@ -7,6 +7,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -20,6 +21,8 @@ import (
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/csvin"
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/peers"
+	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
@@ -27,6 +30,11 @@ import (
 // a batch of rows; *store.Store satisfies it.
 type TenantLookup interface {
 	LookupTenantData(ctx context.Context, tenant string, exts, dids, macs []string) (store.TenantData, error)
+}
+
+// Sealers hands out a tenant's sealer; *secrets.Box satisfies it.
+type Sealers interface {
+	Sealer(ctx context.Context, tenant string) (*secrets.Sealer, error)
 }
 
 // Input is what Validate needs besides the file.
@@ -49,7 +57,10 @@ type Input struct {
 	// LookupBatch is the number of rows checked against stored data per
 	// lookup (default 250).
 	LookupBatch int
-	Logger      *slog.Logger
+	// Secrets seals the SIP secrets and PINs an upload imports (option
+	// import-secrets). Nil checks them without sealing (`bulkprov validate`).
+	Secrets Sealers
+	Logger  *slog.Logger
 }
 
 // Issue is one problem in the upload: a row's error or warning, or the
@@ -76,6 +87,9 @@ type Report struct {
 	FileError *Issue  `json:"file_error,omitempty"`
 	Errors    []Issue `json:"errors"`
 	Warnings  []Issue `json:"warnings"`
+	// Source is the column report: the peer whose export the file is (or
+	// bulkprov's own format) and what each column fed or why it was ignored.
+	Source *peers.Source `json:"source,omitempty"`
 }
 
 // fileError records a file-level problem (also listed in Errors).
@@ -120,7 +134,7 @@ func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 		seed:    maphash.MakeSeed(),
 		phones:  pbx.NewPhoneNormalizer(4096),
 		batchN:  in.LookupBatch,
-		macsOff: !s.Provisioning.Enabled || s.Provisioning.DefaultPhoneModel == "",
+		macsOff: !s.Provisioning.Enabled,
 	}
 	if v.known == nil {
 		v.known = defaultKnownPhoneModel
@@ -132,22 +146,24 @@ func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 	for _, e := range s.ReservedExtensions {
 		v.reserved[e] = true
 	}
-	rd := csvin.NewReader(r, csvin.Limits{MaxBytes: s.MaxObjectBytes, MaxRows: s.MaxRows})
-	h, err := rd.Header()
+	rd := peers.NewReader(r, csvin.Limits{MaxBytes: s.MaxObjectBytes, MaxRows: s.MaxRows}, peers.Options{ImportSecrets: s.Upload.ImportSecrets})
+	src, h, err := rd.Header()
 	if err != nil {
 		return v.finish(rd, err)
 	}
-	v.report.Encoding, v.report.Delimiter = rd.Encoding(), string(h.Delimiter)
-	v.present = h.Present
-	for _, name := range h.Unknown {
-		v.report.Warnings = append(v.report.Warnings, Issue{Line: h.Line, Column: name, Code: pbx.CodeUnknownColumn,
-			Message: fmt.Sprintf("column %q is not one bulkprov knows and is ignored; known columns: %s", name, strings.Join(csvin.CanonicalHeader(), ", "))})
+	v.report.Encoding, v.report.Delimiter, v.report.Source = rd.Encoding(), string(h.Delimiter), src
+	v.kind, v.peer = src.Kind, src.Peer != peers.OwnFormat
+	if !v.peer {
+		for _, name := range h.Unknown {
+			v.report.Warnings = append(v.report.Warnings, Issue{Line: h.Line, Column: name, Code: pbx.CodeUnknownColumn,
+				Message: fmt.Sprintf("column %q is not one bulkprov knows and is ignored; known columns: %s", name, strings.Join(csvin.CanonicalHeader(), ", "))})
+		}
 	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return v.report, err
 		}
-		rec, err := rd.Read()
+		row, err := rd.Read()
 		if err == io.EOF {
 			break
 		}
@@ -155,7 +171,7 @@ func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 			return v.finish(rd, err)
 		}
 		v.batch = append(v.batch, pending{})
-		v.checkRow(rec, &v.batch[len(v.batch)-1])
+		v.checkPeerRow(row, &v.batch[len(v.batch)-1])
 		if len(v.batch) >= v.batchN {
 			if err := v.flush(ctx); err != nil {
 				return v.report, err
@@ -166,12 +182,17 @@ func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 		return v.report, err
 	}
 	v.report.Encoding = rd.Encoding() // Windows-1252 may have been detected late
+	if v.report.Rows == 0 {
+		// An exported template or an empty tenant's export: say so rather
+		// than end a job DONE with nothing in it.
+		v.report.fileError(h.Line, pbx.Errorf(pbx.CodeNoRows, "", "the file has a header but no data rows; there is nothing to import"))
+	}
 	return v.report, nil
 }
 
 // finish ends validation on a reader error: a *pbx.Error is the file's
 // problem, recorded in the report; anything else is returned.
-func (v *validator) finish(rd *csvin.Reader, err error) (*Report, error) {
+func (v *validator) finish(rd *peers.Reader, err error) (*Report, error) {
 	var e *pbx.Error
 	if !errors.As(err, &e) {
 		return v.report, err
@@ -199,8 +220,9 @@ type validator struct {
 	report   *Report
 	known    func(string) bool
 	reserved map[string]bool
-	present  [csvin.NumColumns]bool
 	macsOff  bool
+	kind     peers.Kind // users, or a companion file's rows
+	peer     bool       // read with a peer's mapping
 
 	// In-file duplicate index: a compact key per value and the line it
 	// was first seen on. Emails are keyed by a 61-bit hash of the lowercased
@@ -220,7 +242,11 @@ type pending struct {
 	errs     []Issue
 	warnings []Issue
 	skipped  bool
-	extOK    bool // the extension is well-formed (worth looking up)
+	extOK    bool   // the extension is well-formed (worth looking up)
+	callerID string // the caller ID number shown, E.164, when not the extension
+	// sipSecret and pin are imported plaintexts, sealed and cleared at
+	// flush; never reported.
+	sipSecret, pin string
 }
 
 func (p *pending) fail(col csvin.Column, code, format string, args ...any) {
@@ -235,6 +261,91 @@ func (p *pending) warn(col string, code, format string, args ...any) {
 	p.warnings = append(p.warnings, Issue{Line: p.row.Line, Column: col, Code: code, Message: fmt.Sprintf(format, args...)})
 }
 
+// checkPeerRow applies what the peer's mapping found (a row that is not a
+// user to create, warnings) and validates the row.
+func (v *validator) checkPeerRow(row *peers.Row, p *pending) {
+	if row.Skip != nil {
+		p.row.Line = row.Line
+		p.row.Extension = strings.TrimSpace(row.Fields[csvin.Extension])
+		p.row.FirstName, p.row.LastName = strings.TrimSpace(row.Fields[csvin.FirstName]), strings.TrimSpace(row.Fields[csvin.LastName])
+		for _, n := range row.Notes {
+			p.warn(n.Column, n.Code, "%s", n.Message)
+		}
+		p.warn(row.Skip.Column, row.Skip.Code, "%s", row.Skip.Message)
+		p.skipped = true
+		return
+	}
+	v.checkRow(&row.Record, p)
+	for _, n := range row.Notes {
+		p.warn(n.Column, n.Code, "%s", n.Message)
+	}
+	if v.kind == peers.KindUsers {
+		v.checkImported(row, p)
+	}
+}
+
+// checkImported keeps a row's own SIP secret and PIN when they are usable;
+// the values themselves never appear in a message.
+func (v *validator) checkImported(row *peers.Row, p *pending) {
+	if s := row.SIPSecret; s != "" {
+		if len(s) < 8 || len(s) > 128 || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			p.warn("sip_secret", pbx.CodeInvalidValue, "the imported SIP secret is not 8-128 printable characters without spaces; a new one is generated")
+		} else {
+			p.sipSecret = s
+		}
+	}
+	if pin := row.PIN; pin != "" {
+		if !allDigits(pin) || len(pin) < 4 || len(pin) > 12 {
+			p.warn("voicemail_pin", pbx.CodeInvalidValue, "the imported voicemail PIN is not 4-12 digits; a new one is generated")
+		} else {
+			p.pin = pin
+		}
+	}
+}
+
+// sealImported seals the batch's imported secrets with one data key and
+// clears the plaintexts.
+func (v *validator) sealImported(ctx context.Context) error {
+	var sealer *secrets.Sealer
+	for i := range v.batch {
+		p := &v.batch[i]
+		if p.sipSecret == "" && p.pin == "" {
+			continue
+		}
+		if len(p.errs) > 0 || p.skipped || v.in.Secrets == nil {
+			p.sipSecret, p.pin = "", ""
+			continue
+		}
+		if sealer == nil {
+			var err error
+			if sealer, err = v.in.Secrets.Sealer(ctx, v.in.Tenant); err != nil {
+				return fmt.Errorf("seal imported secrets of tenant %s: %w", v.in.Tenant, err)
+			}
+		}
+		sip := pbx.SIPUserName(p.row.Extension, v.in.Tenant)
+		imp := &pbx.ImportedCredentials{}
+		for _, x := range []struct {
+			plain   string
+			binding string
+			out     *json.RawMessage
+		}{{p.sipSecret, store.SIPSecretBinding(sip), &imp.SIPSecret}, {p.pin, store.PINBinding(sip), &imp.PIN}} {
+			if x.plain == "" {
+				continue
+			}
+			sealed, err := sealer.Seal([]byte(x.plain), x.binding)
+			if err != nil {
+				return fmt.Errorf("seal imported secret of line %d: %w", p.row.Line, err)
+			}
+			if *x.out, err = json.Marshal(sealed); err != nil {
+				return err
+			}
+		}
+		p.row.Imported = imp
+		p.sipSecret, p.pin = "", ""
+	}
+	return nil
+}
+
 // checkRow validates one row on its own and against earlier rows.
 func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 	s := &v.in.Settings
@@ -245,6 +356,9 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 		f[c] = strings.TrimSpace(rec.Fields[c])
 		if f[c] == "" {
 			continue
+		}
+		if len(f[c]) > 1 && f[c][0] == '\'' && strings.IndexByte("=@+-", f[c][1]) >= 0 {
+			f[c] = f[c][1:] // a formula-escaped cell, as `bulkprov export` writes it
 		}
 		if msg := badCharacters(f[c]); msg != "" {
 			code := pbx.CodeControlCharacter
@@ -279,6 +393,11 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 	// Names.
 	p.row.FirstName, p.row.LastName = f[csvin.FirstName], f[csvin.LastName]
 	switch {
+	case v.kind == peers.KindDIDRoutes && f[csvin.DID] == "" && !bad[csvin.DID]:
+		p.fail(csvin.DID, pbx.CodeRequired, "the route has no DID number")
+	case v.kind == peers.KindDevices && f[csvin.MAC] == "" && !bad[csvin.MAC]:
+		p.fail(csvin.MAC, pbx.CodeRequired, "the device has no MAC address")
+	case v.kind != peers.KindUsers: // companion rows attach to a user: no names
 	case p.row.FirstName == "" && p.row.LastName == "" && !bad[csvin.FirstName] && !bad[csvin.LastName]:
 		p.fail(csvin.FirstName, pbx.CodeRequired, "a first name or a last name is required")
 	default:
@@ -314,25 +433,40 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 		}
 	}
 
-	// MAC, only meaningful when phones are provisioned.
-	if m := f[csvin.MAC]; m != "" {
-		if v.macsOff {
-			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: device provisioning is not enabled or has no default phone model", clip(m))
-		} else if mac, err := pbx.NormalizeMAC(m); err != nil {
-			p.failErr(csvin.MAC, err)
-		} else {
-			p.row.MAC = mac
-		}
-	}
-
-	if pm := f[csvin.PhoneModel]; pm != "" {
-		pm = strings.ToLower(pm)
+	// MAC, only meaningful when phones are provisioned; the row's
+	// phone_model (else the tenant's default) decides the file.
+	pm := strings.ToLower(f[csvin.PhoneModel])
+	if pm != "" {
 		if !v.known(pm) {
-			p.fail(csvin.PhoneModel, pbx.CodeInvalidPhoneModel, "phone model %q is not one bulkprov can provision", clip(pm))
+			p.failErr(csvin.PhoneModel, pbx.UnknownPhoneModelError(clip(pm)))
+			pm = ""
 		} else {
 			p.row.PhoneModel = pm
 		}
 	}
+	if m := f[csvin.MAC]; m != "" {
+		prov := s.Provisioning
+		model := pm
+		if model == "" {
+			model = prov.DefaultPhoneModel
+		}
+		switch {
+		case v.macsOff:
+			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: device provisioning is not enabled for this tenant", clip(m))
+		case model == "" && f[csvin.PhoneModel] == "":
+			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: the row has no phone_model and the tenant has no default phone model", clip(m))
+		default:
+			if mac, err := pbx.NormalizeMAC(m); err != nil {
+				p.failErr(csvin.MAC, err)
+			} else {
+				p.row.MAC = mac
+				if model != "" && pbx.PhoneFamily(model) != "" && !prov.ProvisionsFamily(pbx.PhoneFamily(model)) {
+					p.warn(csvin.PhoneModel.String(), pbx.CodeMACIgnored, "%s", strings.TrimPrefix(pbx.FamilyNotProvisionedWarning(model), pbx.CodeMACIgnored+": "))
+				}
+			}
+		}
+	}
+
 	for _, c := range []csvin.Column{csvin.CallerID, csvin.Department} {
 		if n := utf8.RuneCountInString(f[c]); n > maxLabelRunes {
 			p.fail(c, pbx.CodeFieldTooLong, "%s is %d characters long; at most %d are allowed", c, n, maxLabelRunes)
@@ -340,8 +474,30 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 		}
 	}
 	p.row.CallerID, p.row.Department = f[csvin.CallerID], f[csvin.Department]
+	if v.peer && p.row.CallerID != "" {
+		p.row.CallerID = v.callerIDE164(p.row.CallerID)
+	}
+	v.checkCallerID(p)
 
 	v.checkDuplicates(p)
+}
+
+// callerIDE164 writes a peer's caller ID number ("4155550100",
+// `"Ann Lee" <4155550100>`) in E.164 by the tenant's region; a value that
+// is not a phone number is kept as it is.
+func (v *validator) callerIDE164(cid string) string {
+	name, num := "", cid
+	if i := strings.LastIndexByte(cid, '<'); i >= 0 && strings.HasSuffix(cid, ">") {
+		name, num = strings.TrimSpace(cid[:i]), strings.TrimSpace(cid[i+1:len(cid)-1])
+	}
+	n, err := v.phones.Normalize(num, v.in.Settings.DefaultRegion, "caller_id")
+	if err != nil {
+		return cid
+	}
+	if name != "" {
+		return name + " <" + n + ">"
+	}
+	return n
 }
 
 // checkDuplicates compares the row's values with earlier rows'. Only a
@@ -379,6 +535,13 @@ func (v *validator) checkDuplicates(p *pending) {
 			continue
 		}
 		if line, dup := v.dedup.lookup(c.kind, c.key); dup {
+			if c.kind == kindExtension && v.kind != peers.KindUsers && len(p.errs) == 0 {
+				// A second route or phone for one user: ours have one each.
+				p.warn(c.col.String(), pbx.CodeDuplicateInFile, "extension %s already gets %s from line %d; one per user here, this row is skipped",
+					c.display, map[peers.Kind]string{peers.KindDIDRoutes: "a DID", peers.KindDevices: "a phone"}[v.kind], line)
+				p.skipped = true
+				return
+			}
 			p.fail(c.col, pbx.CodeDuplicateInFile, "%s %s is already on line %d", c.what, c.display, line)
 		}
 	}
@@ -401,6 +564,9 @@ func (v *validator) flush(ctx context.Context) error {
 		if err := v.checkTenantData(ctx); err != nil {
 			return err
 		}
+	}
+	if err := v.sealImported(ctx); err != nil {
+		return err
 	}
 	rep := v.report
 	for i := range v.batch {
@@ -475,6 +641,9 @@ func (v *validator) checkTenantData(ctx context.Context) error {
 		if r.DID != "" {
 			dids = append(dids, r.DID)
 		}
+		if n := v.batch[i].callerID; n != "" && n != r.DID {
+			dids = append(dids, n) // its owner item says whether it is the tenant's
+		}
 		if r.MAC != "" {
 			macs = append(macs, r.MAC)
 		}
@@ -487,7 +656,16 @@ func (v *validator) checkTenantData(ctx context.Context) error {
 	for i := range v.batch {
 		p := &v.batch[i]
 		r := &p.row
-		if p.extOK && td.Extensions[r.Extension] {
+		switch {
+		case p.skipped:
+			continue
+		case v.kind != peers.KindUsers:
+			// A companion row attaches to an existing user, whatever on-existing says.
+			if p.extOK && !td.Extensions[r.Extension] {
+				p.fail(csvin.Extension, pbx.CodeNoSuchUser, "no user has extension %s: %s attach to existing users and never create one; import the users file first",
+					r.Extension, companionWhat(v.kind))
+			}
+		case p.extOK && td.Extensions[r.Extension]:
 			switch opts.OnExisting {
 			case pbx.OnExistingSkip:
 				p.skipped = true
@@ -497,26 +675,94 @@ func (v *validator) checkTenantData(ctx context.Context) error {
 				p.fail(csvin.Extension, pbx.CodeExtensionExists, "extension %s already exists; upload with on-existing=update or skip to change or keep it", r.Extension)
 			}
 		}
+		// Issue #17: a DID the tenant may not use gets one answer whatever
+		// the reason (another tenant's, not in the operator's inventory, free
+		// but not allowed), so validation is no oracle of other tenants'
+		// numbers. A free number the operator lets the tenant take is named
+		// as such: it belongs to nobody.
 		if r.DID != "" {
 			switch {
-			case td.TakenDIDs[r.DID]:
-				// The same words whatever the reason: nothing about another tenant leaks.
-				p.fail(csvin.DID, pbx.CodeDIDTaken, "DID %s is not available", r.DID)
-			case !td.OwnedDIDs[r.DID] && !opts.CreateDIDs:
-				p.fail(csvin.DID, pbx.CodeDIDNotOwned, "DID %s does not belong to this tenant; assign it first or upload with create-dids", r.DID)
+			case td.OwnedDIDs[r.DID]:
+			case td.ClaimableDIDs[r.DID] && opts.CreateDIDs:
+			case td.ClaimableDIDs[r.DID]:
+				p.fail(csvin.DID, pbx.CodeDIDNotOwned, "DID %s is a free number, not yet this tenant's; upload with create-dids to take it", r.DID)
+			default:
+				p.fail(csvin.DID, pbx.CodeDIDUnavailable, "DID %s is not available to this tenant; use one of its own numbers or ask the operator to assign it", r.DID)
 			}
 		}
+		if n := p.callerID; n != "" && n != r.DID && !td.OwnedDIDs[n] && !td.AllowedCallerIDs[n] {
+			p.fail(csvin.CallerID, pbx.CodeCallerIDNotAllowed, "caller ID %s is not one of this tenant's numbers; use one of its DIDs or a number the operator allowed", n)
+		}
+		// Only the tenant's own MACs are looked at: a MAC on another
+		// tenant's phone is answered like a MAC never seen (it fails when
+		// the row is written), so validation lists no other tenant's phones.
 		if r.MAC != "" {
-			switch ep, ours := td.MACEndpoints[r.MAC]; {
-			case td.TakenMACs[r.MAC]:
-				p.fail(csvin.MAC, pbx.CodeMACTaken, "MAC %s is not available", r.MAC)
-			case ours && ep != pbx.SIPUserName(r.Extension, v.in.Tenant):
+			if ep, ours := td.MACEndpoints[r.MAC]; ours && ep != pbx.SIPUserName(r.Extension, v.in.Tenant) {
 				p.fail(csvin.MAC, pbx.CodeMACTaken, "MAC %s is already used by endpoint %s", r.MAC, ep)
 			}
 		}
 		if p.skipped && len(p.errs) == 0 {
 			p.warn(csvin.Extension.String(), pbx.CodeExtensionExists, "extension %s already exists; row skipped (on-existing=skip)", r.Extension)
 		}
+	}
+	if v.kind != peers.KindUsers {
+		return v.attach(ctx)
+	}
+	return nil
+}
+
+// UserReader reads a stored user back; *store.Store satisfies it.
+type UserReader interface {
+	GetUser(ctx context.Context, tenant, ext string) (store.UserRecord, bool, error)
+}
+
+func companionWhat(k peers.Kind) string {
+	if k == peers.KindDevices {
+		return "device rows"
+	}
+	return "DID routes"
+}
+
+// attach turns each valid companion row into an update of its user: the
+// stored user with the route's DID, or the device's MAC and model.
+func (v *validator) attach(ctx context.Context) error {
+	ur, ok := v.in.Lookup.(UserReader)
+	if !ok {
+		return nil
+	}
+	for i := range v.batch {
+		p := &v.batch[i]
+		if p.skipped || len(p.errs) > 0 {
+			continue
+		}
+		r := &p.row
+		u, found, err := ur.GetUser(ctx, v.in.Tenant, r.Extension)
+		if err != nil {
+			return fmt.Errorf("read user %s of tenant %s (line %d): %w", r.Extension, v.in.Tenant, r.Line, err)
+		}
+		if !found {
+			p.fail(csvin.Extension, pbx.CodeNoSuchUser, "no user has extension %s: %s attach to existing users and never create one; import the users file first",
+				r.Extension, companionWhat(v.kind))
+			continue
+		}
+		merged := pbx.UserRow{Line: r.Line, Extension: r.Extension, FirstName: u.FirstName, LastName: u.LastName, Email: u.Email,
+			Mobile: u.Mobile, DID: u.DID, MAC: u.MAC, CallerID: u.CallerID, PhoneModel: u.PhoneModel, Department: u.Department, Exists: true}
+		switch v.kind {
+		case peers.KindDIDRoutes:
+			if u.DID != "" && u.DID != r.DID {
+				p.warn(csvin.DID.String(), pbx.CodeMultipleValues, "extension %s had DID %s; the route's DID %s replaces it (one DID per user)", r.Extension, u.DID, r.DID)
+			}
+			merged.DID = r.DID
+		case peers.KindDevices:
+			if u.MAC != "" && u.MAC != r.MAC {
+				p.warn(csvin.MAC.String(), pbx.CodeMultipleValues, "extension %s had phone %s; this device %s replaces it (one phone per user)", r.Extension, u.MAC, r.MAC)
+			}
+			merged.MAC = r.MAC
+			if r.PhoneModel != "" {
+				merged.PhoneModel = r.PhoneModel
+			}
+		}
+		*r = merged
 	}
 	return nil
 }
@@ -587,4 +833,37 @@ func clip(s string) string {
 		return s
 	}
 	return string([]rune(s)[:40]) + "…"
+}
+
+// checkCallerID normalizes the caller_id cell's number to E.164 (or takes
+// the DID with dids-as-caller-id) and refuses emergency and other short
+// numbers. Whether the number is the tenant's is checked against stored
+// data (checkTenantData).
+func (v *validator) checkCallerID(p *pending) {
+	r := &p.row
+	if r.CallerID == "" {
+		if v.in.Settings.Upload.DIDsAsCallerID && r.DID != "" {
+			p.callerID = r.DID
+		}
+		return
+	}
+	name, num := pbx.ParseCallerID(r.CallerID)
+	if num == "" {
+		return // a name only; Build reports it
+	}
+	if pbx.IsEmergencyNumber(num) {
+		p.fail(csvin.CallerID, pbx.CodeCallerIDNotAllowed, "caller ID %s is an emergency or short service number; use one of the tenant's numbers", clip(num))
+		return
+	}
+	n, err := v.phones.Normalize(num, v.in.Settings.DefaultRegion, "caller_id")
+	if err != nil {
+		p.failErr(csvin.CallerID, err)
+		return
+	}
+	p.callerID = n
+	if name != "" {
+		r.CallerID = name + " <" + n + ">"
+	} else {
+		r.CallerID = n
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/stepfn"
 	"github.com/bulkprov/bulkprov/internal/store"
 	"github.com/bulkprov/bulkprov/internal/tenants"
+	"github.com/bulkprov/bulkprov/internal/welcome"
 )
 
 // Config says which tenant to seed and where to keep state.
@@ -47,15 +48,41 @@ type Config struct {
 	// SESMaxSendRate is the local SES account's send quota (messages/s);
 	// 0 means DefaultSESMaxSendRate. The workflow paces emails to it.
 	SESMaxSendRate float64
+	// Definition replaces the deployed ASL file (tests of other designs);
+	// nil runs statemachine.Definition().
+	Definition []byte
+	// AllowLongExpressChildren loads a Definition whose EXPRESS children
+	// can outlive 5 minutes (stepfn.Options.AllowLongExpressChildren).
+	AllowLongExpressChildren bool
+	// TimeScale runs the workflow's timing (Task timeouts, retry delays, the
+	// EXPRESS limit, send-welcome's deadline margin) faster: 0.05 makes
+	// 300 s last 15 s. Give SESMaxSendRate scaled the same way. 0 means 1.
+	TimeScale float64
+	// WelcomeConcurrency is phase 2's concurrency; 0: ingest's default.
+	WelcomeConcurrency int
+	// RealTimeStates: stepfn.Options.RealTimeStates.
+	RealTimeStates []string
 	// TenantOverrides are laid over pbx.LocalTenantOverrides(Tenant) when
 	// the tenant is seeded (e.g. `bulkprov run --settings FILE`).
 	TenantOverrides []byte
+	// DIDs are put in the operator's free inventory when the tenant is
+	// seeded, and the tenant may take free numbers with create-dids; nil
+	// means LocalTestDIDs (issue #17: DIDs come from the operator).
+	DIDs []string
 }
+
+// LocalTestDIDRange is the test range every seeded local tenant may take
+// numbers from (the example uploads use it).
+var LocalTestDIDRange = [2]string{"+14155550100", "+14155550199"}
 
 // DefaultSESMaxSendRate is the local SES account's quota: an account out of
 // the SES sandbox with a raised rate, so that a local run of thousands of
 // rows is not paced like a new account (14/s) while still being paced.
 const DefaultSESMaxSendRate = 1000
+
+// DefaultSESMax24HourSend is the local account's 24-hour quota: more than a
+// few 100k-row runs.
+const DefaultSESMax24HourSend = 10_000_000
 
 // Pipeline is a running local pipeline.
 type Pipeline struct {
@@ -102,6 +129,7 @@ func Start(ctx context.Context, cfg Config) (_ *Pipeline, err error) {
 		rate = DefaultSESMaxSendRate
 	}
 	stack.SES().SetMaxSendRate(rate)
+	stack.SES().SetMax24HourSend(DefaultSESMax24HourSend)
 	defer func() {
 		if err != nil {
 			_ = p.Close()
@@ -129,6 +157,8 @@ func Start(ctx context.Context, cfg Config) (_ *Pipeline, err error) {
 	res := pipeline.Resources{
 		Table: stack.Table, UploadsBucket: stack.UploadsBucket, JobsBucket: stack.JobsBucket,
 		ProvisioningBucket: stack.ProvisioningBucket, KMSKeyID: stack.KMSKeyID,
+		ProvisioningURL:    LocalProvisioningURL,
+		WelcomeConcurrency: cfg.WelcomeConcurrency,
 	}
 	tasks := map[string]stepfn.Handler{}
 	subs := map[string]string{}
@@ -173,15 +203,27 @@ func (p *Pipeline) loadEngine(c *awsconf.Clients, res pipeline.Resources, log *s
 		}
 		tasks[arn] = handler
 	}
-	engine, err := stepfn.Load(statemachine.Definition(), stepfn.Options{
+	def := cfg.Definition
+	if def == nil {
+		def = statemachine.Definition()
+	}
+	if cfg.TimeScale > 0 {
+		h.Welcome.DeadlineMargin = time.Duration(float64(welcome.DefaultDeadlineMargin) * cfg.TimeScale)
+	}
+	engine, err := stepfn.Load(def, stepfn.Options{
 		Substitutions: subs, Tasks: tasks, S3: c.S3, Logger: log,
 		OnEvent: cfg.OnEvent, Sleep: cfg.Sleep, StateMachineARN: smARN,
+		TimeScale: cfg.TimeScale, RealTimeStates: cfg.RealTimeStates, AllowLongExpressChildren: cfg.AllowLongExpressChildren,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("load state machine: %w", err)
 	}
 	return engine, h, nil
 }
+
+// LocalProvisioningURL is where `bulkprov serve-provisioning` listens by
+// default; the local run's bootstrap files point phones there.
+const LocalProvisioningURL = "http://127.0.0.1:8088"
 
 // seed stores the tenant with the local settings and a provisioning
 // credential. A kept state keeps the tenant it has (settings saved with
@@ -201,6 +243,9 @@ func (p *Pipeline) seed(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("seed tenant %s: %w", cfg.Tenant, err)
 		}
 	}
+	if err := p.seedDIDs(ctx, cfg); err != nil {
+		return err
+	}
 	if _, err := p.Store.ProvisioningCredential(ctx, cfg.Tenant); err == nil {
 		return nil
 	} else if pbx.ErrorCode(err) != pbx.ENOTFOUND {
@@ -209,6 +254,30 @@ func (p *Pipeline) seed(ctx context.Context, cfg Config) error {
 	p.ProvisioningPassword = store.GenerateProvisioningCredential()
 	if err := p.Store.SetProvisioningCredential(ctx, cfg.Tenant, p.ProvisioningPassword); err != nil {
 		return fmt.Errorf("seed provisioning credential: %w", err)
+	}
+	return nil
+}
+
+// seedDIDs puts cfg.DIDs (or the local test range) in the free inventory,
+// keeping numbers already there, and lets the tenant take free numbers.
+func (p *Pipeline) seedDIDs(ctx context.Context, cfg Config) error {
+	dids := cfg.DIDs
+	if dids == nil {
+		var err error
+		if dids, err = store.ExpandDIDRange(LocalTestDIDRange[0], LocalTestDIDRange[1]); err != nil {
+			return err
+		}
+	}
+	if _, _, err := p.Store.AddDIDs(ctx, dids, ""); err != nil {
+		return fmt.Errorf("seed DID inventory: %w", err)
+	}
+	policy, err := p.Store.GetDIDPolicy(ctx, cfg.Tenant)
+	if err != nil {
+		return fmt.Errorf("seed DID policy: %w", err)
+	}
+	policy.ClaimFree = true
+	if err := p.Store.SetDIDPolicy(ctx, cfg.Tenant, policy); err != nil {
+		return fmt.Errorf("seed DID policy: %w", err)
 	}
 	return nil
 }

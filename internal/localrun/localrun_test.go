@@ -201,16 +201,36 @@ func checkEveryUserIsWhole(t *testing.T, records []byte) {
 		}
 		pk, sk := item[store.AttrPK].(string), item[store.AttrSK].(string)
 		keys[pk+"|"+sk] = true
-		if strings.HasPrefix(sk, "USER#") && pk == store.TenantPK("acme") {
-			users = append(users, strings.TrimPrefix(sk, "USER#"))
+		if strings.HasPrefix(sk, "EXT#") && pk == store.TenantPK("acme") {
+			users = append(users, strings.TrimPrefix(sk, "EXT#"))
+			for _, g := range []string{"User", "Ext", "Mailbox", "Endpoint", "Contact"} {
+				if _, ok := item[g].(map[string]any); !ok {
+					t.Errorf("%s has no %s group", sk, g)
+				}
+			}
 		}
 	}
 	if len(users) == 0 {
 		t.Fatal("no users in records.jsonl")
 	}
+	// The global items that belong to the tenant are read by key.
+	for _, mac := range []string{"001565a1b2c3", "001565a1b2c4", "001565a1b2c5", "001565a1b2c6"} {
+		if !keys[store.MACOwnerPK(mac)+"|"+store.SKOwner] {
+			t.Errorf("records.jsonl has no owner item of MAC %s", mac)
+		}
+	}
+	invites := 0
+	for k := range keys {
+		if strings.HasPrefix(k, "INVITE#") {
+			invites++
+		}
+	}
+	if invites == 0 {
+		t.Error("records.jsonl has no invite item")
+	}
 	pk := store.TenantPK("acme")
 	for _, ext := range users {
-		for _, sk := range []string{store.ExtensionSK(ext), store.MailboxSK(ext), store.EndpointSK(ext + "-acme"), store.ContactSK(ext), store.SecretSK(ext + "-acme")} {
+		for _, sk := range []string{store.ExtensionSK(ext), store.SecretSK(ext + "-acme")} {
 			if !keys[pk+"|"+sk] {
 				t.Errorf("user %s has no %s item", ext, sk)
 			}

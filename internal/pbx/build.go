@@ -97,6 +97,8 @@ func Build(tenant string, s Settings, row UserRow) (RowObjects, error) {
 			o.Warnings = append(o.Warnings, CodeMACIgnored+": device provisioning is not enabled for this tenant, the MAC was ignored")
 		case model == "":
 			o.Warnings = append(o.Warnings, CodeMACIgnored+": no phone model in the row and no default phone model in the settings, the MAC was ignored")
+		case !s.Provisioning.ProvisionsFamily(PhoneFamily(model)):
+			o.Warnings = append(o.Warnings, FamilyNotProvisionedWarning(model))
 		default:
 			o.Endpoint.Device = &Device{MAC: row.MAC, Model: model}
 		}

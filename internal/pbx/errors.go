@@ -53,8 +53,20 @@ const (
 	CodeBatchFailed        = "batch_failed"
 	CodeThrottled          = "throttled"
 	CodeEmailRejected      = "email_rejected"
+	CodeEmailHeldQuota     = "email_held_quota" // a daily quota is used up: held, sent later by bulkprov send-welcome
 	CodeProvisioningFailed = "provisioning_failed"
 	CodeInternal           = "internal_error"
+	// Migration from another PBX's export (package peers).
+	CodeNoRows           = "no_rows"             // a header and no data rows
+	CodeMultipleValues   = "multiple_values"     // a multi-valued cell: the first value is kept
+	CodeUserDisabled     = "user_disabled"       // disabled on the source PBX; created anyway
+	CodeNotSIPUser       = "not_sip_user"        // not a SIP user (virtual, custom, ...): not created
+	CodeDeleteRow        = "delete_row"          // a peer's "delete" row: nothing to create
+	CodePhoneModelMapped = "phone_model_mapped"  // vendor + model mapped to one of our model ids
+	CodePhoneModelNone   = "phone_model_unknown" // no equivalent model id: the tenant's default is used
+	CodeNotUserRoute     = "not_user_route"      // a DID route to an IVR, ring group, ...: skipped
+	CodeNoSuchUser       = "no_such_user"        // a companion row for an extension with no user
+	CodeInvalidValue     = "invalid_value"       // a cell that is not one of the peer's values
 )
 
 // Error is a domain error: a code from the lists above, a message safe to

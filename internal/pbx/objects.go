@@ -1,6 +1,9 @@
 package pbx
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // UserRow is one validated CSV data row, normalized: phone numbers in E.164,
 // the MAC as 12 lowercase hex digits. It is what ingest writes to rows.jsonl
@@ -20,6 +23,17 @@ type UserRow struct {
 	// Exists is set by ingest when the extension already exists and the
 	// upload's on-existing is update, so the records step updates in place.
 	Exists bool `json:"exists,omitempty"`
+	// Imported holds the SIP secret and PIN of another PBX's export when
+	// the upload imports them, sealed by ingest (ciphertext only).
+	Imported *ImportedCredentials `json:"imported,omitempty"`
+}
+
+// ImportedCredentials are a migrated user's own SIP secret and voicemail
+// PIN, each a sealed value (secrets.Sealed as JSON) bound to the user's
+// endpoint exactly like generated ones; absent ones are generated.
+type ImportedCredentials struct {
+	SIPSecret json.RawMessage `json:"sip_secret,omitempty"`
+	PIN       json.RawMessage `json:"pin,omitempty"`
 }
 
 // DisplayName is the user's full name as the PBX shows it.

@@ -14,6 +14,7 @@ const (
 	MetaDIDsAsCallerID = "dids-as-caller-id"
 	MetaWelcome        = "welcome"
 	MetaDryRun         = "dry-run"
+	MetaImportSecrets  = "import-secrets"
 )
 
 // ParseUploadOptions reads the upload's options from its S3 object metadata
@@ -45,7 +46,7 @@ func ParseUploadOptions(meta map[string]string) ([]byte, error) {
 			default:
 				return nil, Errorf(CodeBadOption, MetaWelcome, "must be invite, password or none, not %q", truncate(v, 20))
 			}
-		case MetaCreateDIDs, MetaDIDsAsCallerID, MetaDryRun:
+		case MetaCreateDIDs, MetaDIDsAsCallerID, MetaDryRun, MetaImportSecrets:
 			b, ok := parseBool(v)
 			if !ok {
 				return nil, Errorf(CodeBadOption, strings.ToLower(k), "must be true/false, yes/no or 1/0, not %q", truncate(v, 20))

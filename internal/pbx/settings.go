@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -33,6 +34,10 @@ type Options struct {
 	DIDsAsCallerID bool        `json:"dids_as_caller_id"`
 	Welcome        WelcomeMode `json:"welcome"`
 	DryRun         bool        `json:"dry_run"`
+	// ImportSecrets keeps the SIP secrets and voicemail PINs of a peer's
+	// export (sealed like generated ones) so migrated phones keep
+	// registering; off, they are ignored and new ones generated.
+	ImportSecrets bool `json:"import_secrets,omitempty"`
 }
 
 // Validate checks each option's value.
@@ -63,6 +68,10 @@ type PasswordPolicy struct {
 type Provisioning struct {
 	Enabled           bool   `json:"enabled"`
 	DefaultPhoneModel string `json:"default_phone_model"`
+	// Families limits provisioning to these phone families (PhoneFamilies);
+	// empty means every family. A row naming a model of another family
+	// gets its user and a warning, no phone file.
+	Families []string `json:"families,omitempty"`
 	// Path is the tenant's folder in the provisioning bucket; empty means
 	// the tenant name. Phones are given <base URL>/<Path>/ as their URL.
 	Path            string `json:"path"`
@@ -88,6 +97,9 @@ type Email struct {
 	IncludeSIPSecret bool   `json:"include_sip_secret"`
 	InviteTTLHours   int    `json:"invite_ttl_hours"`
 	NotifyUploader   string `json:"notify_uploader,omitempty"` // address for the job summary, if any
+	// DailyQuota bounds the tenant's welcome emails per UTC day (0: only the
+	// SES account's quota); the rest are held, not failed.
+	DailyQuota int `json:"daily_quota,omitempty"`
 }
 
 // Settings are the effective settings for one upload: system defaults, then
@@ -174,17 +186,33 @@ func (s Settings) Validate() error {
 		return Errorf(EINVALID, "batch_size", "must be 1-500, not %d", s.BatchSize)
 	case s.Email.InviteTTLHours < 1:
 		return Errorf(EINVALID, "email.invite_ttl_hours", "must be positive")
+	case s.Email.DailyQuota < 0 || s.Email.DailyQuota > 10_000_000:
+		return Errorf(EINVALID, "email.daily_quota", "must be 0 (no tenant limit) to 10000000, not %d", s.Email.DailyQuota)
 	}
 	switch s.Provisioning.Transport {
 	case "udp", "tcp", "tls":
 	default:
 		return Errorf(EINVALID, "provisioning.transport", "must be udp, tcp or tls, not %q", truncate(s.Provisioning.Transport, 10))
 	}
+	if p := s.Provisioning.Path; p != "" && !ProvisioningPathRE.MatchString(p) {
+		return Errorf(EINVALID, "provisioning.path", "must be one folder name of 1-63 lowercase letters, digits and hyphens, starting with a letter or digit (no / or ..), not %q", truncate(p, 70))
+	}
 	if s.Provisioning.Enabled && s.Provisioning.Registrar == "" {
 		return Errorf(EINVALID, "provisioning.registrar", "is required when provisioning is enabled")
 	}
+	if err := validatePhoneFamilies(s.Provisioning.Families); err != nil {
+		return err
+	}
+	if m := s.Provisioning.DefaultPhoneModel; m != "" && PhoneFamily(m) == "" {
+		return Errorf(EINVALID, "provisioning.default_phone_model", "%q is not a supported phone model; supported models: %s",
+			truncate(m, 40), strings.Join(PhoneModels(), ", "))
+	}
 	return s.Upload.Validate()
 }
+
+// ProvisioningPathRE is the shape of provisioning.path: one safe key
+// segment, so that no tenant's files can land in another's folder.
+var ProvisioningPathRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // ProvisioningPath is the tenant's folder in the provisioning bucket.
 func (s Settings) ProvisioningPath(tenant string) string {

@@ -2,6 +2,7 @@ package pbx
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -49,6 +50,14 @@ func TestMergeRejects(t *testing.T) {
 		"short password":       `{"password": {"length": 4}}`,
 		"not json":             `{`,
 		"pin length too short": `{"voicemail_pin_length": 3}`,
+		// Issue #17: provisioning.path is one safe folder name.
+		"path dot-dot":        `{"provisioning": {"path": "../beta"}}`,
+		"path with slash":     `{"provisioning": {"path": "acme/../beta"}}`,
+		"path dot":            `{"provisioning": {"path": "."}}`,
+		"path uppercase":      `{"provisioning": {"path": "Beta"}}`,
+		"path leading hyphen": `{"provisioning": {"path": "-beta"}}`,
+		"path too long":       `{"provisioning": {"path": "` + strings.Repeat("a", 64) + `"}}`,
+		"path encoded":        `{"provisioning": {"path": "beta%2f"}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Merge(SystemDefaults(), []byte(override))

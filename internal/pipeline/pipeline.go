@@ -29,6 +29,10 @@ type Resources struct {
 	ProvisioningBucket string
 	KMSKeyID           string
 	StateMachineARN    string
+	ProvisioningURL    string // the URL phones are given; bootstrap files point at it
+	// WelcomeConcurrency is phase 2's MaxConcurrency (each child takes that
+	// share of the SES send rate); 0: ingest's default.
+	WelcomeConcurrency int
 }
 
 // ResourcesFromEnv reads the names the CDK stack sets on each function.
@@ -40,6 +44,7 @@ func ResourcesFromEnv(getenv func(string) string) Resources {
 		ProvisioningBucket: getenv("PROVISIONING_BUCKET"),
 		KMSKeyID:           getenv("KMS_KEY_ID"),
 		StateMachineARN:    getenv("STATE_MACHINE_ARN"),
+		ProvisioningURL:    getenv("PROVISIONING_URL"),
 	}
 }
 
@@ -49,6 +54,7 @@ func (r Resources) Require(names ...string) error {
 	values := map[string]string{
 		"TABLE_NAME": r.Table, "UPLOADS_BUCKET": r.UploadsBucket, "JOBS_BUCKET": r.JobsBucket,
 		"PROVISIONING_BUCKET": r.ProvisioningBucket, "KMS_KEY_ID": r.KMSKeyID, "STATE_MACHINE_ARN": r.StateMachineARN,
+		"PROVISIONING_URL": r.ProvisioningURL,
 	}
 	for _, n := range names {
 		v, known := values[n]
@@ -93,12 +99,19 @@ func Build(c *awsconf.Clients, r Resources, log *slog.Logger) (*Handlers, error)
 }
 
 // NewIngest wires the ingest handler; fin writes the report of a job that
-// ends without a workflow.
+// ends without a workflow. With a KMS key it seals the secrets an upload
+// imports (import-secrets); without one they are left out.
 func NewIngest(c *awsconf.Clients, st *store.Store, fin *finalize.Handler, r Resources, log *slog.Logger) *ingest.Handler {
+	var seal ingest.Sealers
+	if r.KMSKeyID != "" {
+		seal = secrets.NewBox(c.KMS, r.KMSKeyID)
+	}
 	return ingest.NewHandler(ingest.Config{
-		JobsBucket:      r.JobsBucket,
-		StateMachineARN: r.StateMachineARN,
-		KnownPhoneModel: provision.KnownModel,
+		Secrets:            seal,
+		JobsBucket:         r.JobsBucket,
+		StateMachineARN:    r.StateMachineARN,
+		WelcomeConcurrency: r.WelcomeConcurrency,
+		KnownPhoneModel:    provision.KnownModel,
 		Finalize: func(ctx context.Context, in events.FinalizeInput) error {
 			_, err := fin.Handle(ctx, in)
 			return err
@@ -127,7 +140,7 @@ func NewProvisioning(c *awsconf.Clients, st *store.Store, box *secrets.Box, r Re
 	}
 	return &provision.Step{
 		S3: c.S3, Settings: st, Credentials: st, Secrets: box, Renderer: renderer,
-		ProvisioningBucket: r.ProvisioningBucket, Logger: log,
+		ProvisioningBucket: r.ProvisioningBucket, BaseURL: r.ProvisioningURL, Logger: log,
 	}, nil
 }
 

@@ -89,6 +89,15 @@ type Deps struct {
 	Lookup    ingest.TenantLookup // stored data to validate against; nil skips those checks
 	Presigner Presigner
 	Objects   ObjectLister
+	// Tenants reads and saves the tenant's settings (the settings page);
+	// nil answers 501.
+	Tenants TenantSettings
+	// Rows reads a job's rows as its report shows them (*finalize.Handler);
+	// nil answers 501.
+	Rows JobRows
+	// Emails sends a job's welcome emails on request (*welcomejob.Sender);
+	// nil answers 501.
+	Emails EmailSender
 }
 
 // Handler serves the portal API.
@@ -153,39 +162,100 @@ const (
 	codeTooLarge         = "too_large"
 	codeUnsupportedMedia = "unsupported_media_type"
 	codeNotReady         = "not_ready"
+	codeNotAvailable     = "not_available"
+	codeReadOnly         = "read_only"
+	codeConfirm          = "confirmation_required"
+	codeNoEmail          = "no_email"
 )
 
-// route is a matched endpoint.
-type route struct {
-	allow string // methods the path accepts
-	serve func(h *Handler, ctx context.Context, r *request) (any, error)
+// Route is one endpoint of the API: Method and Path in API Gateway's route
+// syntax ("/jobs/{id}"). This table is the one list of the API's routes:
+// the page calls them and infra derives the HTTP API's routes from Routes.
+type Route struct {
+	Method string
+	Path   string
+	serve  func(h *Handler, ctx context.Context, r *request) (any, error)
 }
 
-// match finds the endpoint for a path's segments, or nil.
-func match(seg []string) (*route, map[string]string, error) {
-	switch {
-	case len(seg) == 1 && seg[0] == "me":
-		return &route{"GET", (*Handler).me}, nil, nil
-	case len(seg) == 1 && seg[0] == "template":
-		return &route{"GET", (*Handler).template}, nil, nil
-	case len(seg) == 1 && seg[0] == "validate":
-		return &route{"POST", (*Handler).validate}, nil, nil
-	case len(seg) == 1 && seg[0] == "uploads":
-		return &route{"POST", (*Handler).createUpload}, nil, nil
-	case len(seg) == 1 && seg[0] == "jobs":
-		return &route{"GET", (*Handler).listJobs}, nil, nil
-	case len(seg) == 2 && seg[0] == "jobs":
-		if err := checkJobID(seg[1]); err != nil {
-			return nil, nil, err
+var routeTable = []Route{
+	{"GET", "/me", (*Handler).me},
+	{"GET", "/template", (*Handler).template},
+	{"POST", "/validate", (*Handler).validate},
+	{"POST", "/uploads", (*Handler).createUpload},
+	{"GET", "/jobs", (*Handler).listJobs},
+	{"GET", "/jobs/{id}", (*Handler).getJob},
+	{"GET", "/jobs/{id}/report", (*Handler).jobReport},
+	{"GET", "/jobs/{id}/users", (*Handler).jobUsers},
+	{"POST", "/jobs/{id}/welcome", (*Handler).sendJobWelcome},
+	{"POST", "/jobs/{id}/users/{extension}/welcome", (*Handler).resendWelcome},
+	{"GET", "/settings", (*Handler).getSettings},
+	{"PUT", "/settings", (*Handler).putSettings},
+	{"POST", "/settings/preview", (*Handler).previewSettings},
+	{"GET", "/users", (*Handler).usersDownload},
+}
+
+// Routes returns the API's routes (method and path), for the HTTP API's
+// route list.
+func Routes() []Route {
+	out := make([]Route, len(routeTable))
+	for i, r := range routeTable {
+		out[i] = Route{Method: r.Method, Path: r.Path}
+	}
+	return out
+}
+
+// paramChecks validate path parameters before any handler sees them.
+var paramChecks = map[string]func(string) error{
+	"id":        checkJobID,
+	"extension": checkExtension,
+}
+
+// match finds the endpoint for a path's segments and method. A path that
+// matches with another method is a 405 naming the allowed ones.
+func match(seg []string, method string) (*Route, map[string]string, error) {
+	var allow []string
+	for i := range routeTable {
+		rt := &routeTable[i]
+		params, ok := matchPath(strings.Split(strings.Trim(rt.Path, "/"), "/"), seg)
+		if !ok {
+			continue
 		}
-		return &route{"GET", (*Handler).getJob}, map[string]string{"id": seg[1]}, nil
-	case len(seg) == 3 && seg[0] == "jobs" && seg[2] == "report":
-		if err := checkJobID(seg[1]); err != nil {
-			return nil, nil, err
+		for name, v := range params {
+			if err := paramChecks[name](v); err != nil {
+				return nil, nil, err
+			}
 		}
-		return &route{"GET", (*Handler).jobReport}, map[string]string{"id": seg[1]}, nil
+		if method == rt.Method || (method == http.MethodHead && rt.Method == http.MethodGet) {
+			return rt, params, nil
+		}
+		allow = append(allow, rt.Method)
+	}
+	if len(allow) > 0 {
+		e := errorf(http.StatusMethodNotAllowed, codeMethod, "use %s for this endpoint", strings.Join(allow, " or "))
+		e.allow = strings.Join(allow, ", ")
+		return nil, nil, e
 	}
 	return nil, nil, nil
+}
+
+func matchPath(pattern, seg []string) (map[string]string, bool) {
+	if len(pattern) != len(seg) {
+		return nil, false
+	}
+	var params map[string]string
+	for i, p := range pattern {
+		if name, ok := strings.CutPrefix(p, "{"); ok {
+			if params == nil {
+				params = map[string]string{}
+			}
+			params[strings.TrimSuffix(name, "}")] = seg[i]
+			continue
+		}
+		if p != seg[i] {
+			return nil, false
+		}
+	}
+	return params, true
 }
 
 // Handle answers one API Gateway HTTP API (payload v2) request. It never
@@ -227,17 +297,12 @@ func (h *Handler) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, 
 		path = rest
 	}
 	seg := strings.Split(strings.Trim(path, "/"), "/")
-	rt, params, err := match(seg)
+	rt, params, err := match(seg, method)
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
 	if rt == nil {
 		return events.APIGatewayV2HTTPResponse{}, errorf(http.StatusNotFound, pbx.ENOTFOUND, "no such endpoint")
-	}
-	if method != rt.allow && !(method == http.MethodHead && rt.allow == http.MethodGet) {
-		e := errorf(http.StatusMethodNotAllowed, codeMethod, "use %s for this endpoint", rt.allow)
-		e.allow = rt.allow
-		return events.APIGatewayV2HTTPResponse{}, e
 	}
 
 	body := []byte(ev.Body)
@@ -297,6 +362,20 @@ func checkJobID(id string) error {
 		c := id[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 			return errorf(http.StatusBadRequest, pbx.EINVALID, "a job id is 1-64 letters, digits, '-' or '_'")
+		}
+	}
+	return nil
+}
+
+// checkExtension accepts what an extension can be (digits, at most 12) and
+// nothing that could address something else.
+func checkExtension(ext string) error {
+	if ext == "" || len(ext) > 12 {
+		return errorf(http.StatusBadRequest, pbx.EINVALID, "an extension is 1-12 digits")
+	}
+	for i := 0; i < len(ext); i++ {
+		if ext[i] < '0' || ext[i] > '9' {
+			return errorf(http.StatusBadRequest, pbx.EINVALID, "an extension is 1-12 digits")
 		}
 	}
 	return nil

@@ -50,6 +50,12 @@ func TestAuthAndRouting(t *testing.T) {
 		{"traversal to other tenant", apiCall{tenant: tenantA, method: "GET", path: "/jobs/../../jobs/globex/j1"}, 404, pbx.ENOTFOUND, ""},
 		{"dot-dot report", apiCall{tenant: tenantA, method: "GET", path: "/jobs/../report"}, 400, pbx.EINVALID, ""},
 		{"long job id", apiCall{tenant: tenantA, method: "GET", path: "/jobs/" + strings.Repeat("a", 65)}, 400, pbx.EINVALID, ""},
+		{"GET welcome", apiCall{tenant: tenantA, method: "GET", path: "/jobs/j123/welcome"}, 405, codeMethod, "POST"},
+		{"DELETE settings", apiCall{tenant: tenantA, method: "DELETE", path: "/settings"}, 405, codeMethod, "GET, PUT"},
+		{"GET preview", apiCall{tenant: tenantA, method: "GET", path: "/settings/preview"}, 405, codeMethod, "POST"},
+		{"letters in extension", apiCall{tenant: tenantA, method: "POST", path: "/jobs/j123/users/10a/welcome"}, 400, pbx.EINVALID, ""},
+		{"dot-dot extension", apiCall{tenant: tenantA, method: "POST", path: "/jobs/j123/users/../welcome"}, 400, pbx.EINVALID, ""},
+		{"dot-dot job of a user", apiCall{tenant: tenantA, method: "POST", path: "/jobs/../users/100/welcome"}, 400, pbx.EINVALID, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,6 +73,31 @@ func TestAuthAndRouting(t *testing.T) {
 				t.Errorf("missing safety headers: %v", r.header)
 			}
 		})
+	}
+}
+
+// TestRouteTable: every route of the table (the list infra deploys) is
+// served: none answers "no such endpoint".
+func TestRouteTable(t *testing.T) {
+	h := newTestHandler(t)
+	seen := map[string]bool{}
+	for _, rt := range Routes() {
+		key := rt.Method + " " + rt.Path
+		if seen[key] || !strings.HasPrefix(rt.Path, "/") {
+			t.Errorf("route %q listed twice or not absolute", key)
+		}
+		seen[key] = true
+		path := strings.NewReplacer("{id}", "jnosuchjob", "{extension}", "100").Replace(rt.Path)
+		r := call(t, h, apiCall{tenant: tenantA, method: rt.Method, path: path})
+		if r.status == http.StatusNotFound && strings.Contains(r.body, "no such endpoint") || r.status == http.StatusMethodNotAllowed {
+			t.Errorf("%s %s = %d %s", rt.Method, path, r.status, r.body)
+		}
+	}
+	for _, want := range []string{"GET /settings", "PUT /settings", "POST /settings/preview", "GET /jobs/{id}/users",
+		"POST /jobs/{id}/welcome", "POST /jobs/{id}/users/{extension}/welcome", "GET /users"} {
+		if !seen[want] {
+			t.Errorf("route %s missing from the table", want)
+		}
 	}
 }
 

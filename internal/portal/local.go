@@ -51,6 +51,11 @@ type LocalConfig struct {
 	Settings SettingsLoader
 	Lookup   ingest.TenantLookup
 	Objects  ObjectLister // lists the jobs bucket directly
+	// TenantSettings, Rows and Emails serve the settings page, the job
+	// view's users and its email sending.
+	TenantSettings TenantSettings
+	Rows           JobRows
+	Emails         EmailSender
 
 	// Tenants may be signed in as; others are refused.
 	Tenants []string
@@ -98,7 +103,8 @@ func NewLocalServer(cfg LocalConfig) (http.Handler, error) {
 	api := New(Config{
 		UploadsBucket: cfg.UploadsBucket, JobsBucket: cfg.JobsBucket, BasePath: LocalAPIPath,
 		KnownPhoneModel: cfg.KnownPhoneModel, Logger: log, Now: cfg.Now,
-	}, Deps{Jobs: cfg.Jobs, Settings: cfg.Settings, Lookup: cfg.Lookup, Presigner: presigner, Objects: cfg.Objects})
+	}, Deps{Jobs: cfg.Jobs, Settings: cfg.Settings, Lookup: cfg.Lookup, Presigner: presigner, Objects: cfg.Objects,
+		Tenants: cfg.TenantSettings, Rows: cfg.Rows, Emails: cfg.Emails})
 
 	s := &localServer{cfg: cfg, log: log, s3: s3URL, origin: origin, mux: http.NewServeMux()}
 	adapter := LambdaAdapter{Func: api.Handle, Auth: s.authenticate, MaxBodyBytes: DefaultMaxBodyBytes}
@@ -116,7 +122,10 @@ func (s *localServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+	// style-src-attr: the welcome email preview (an iframe that inherits
+	// this policy) shows the template's inline style attributes, as email
+	// clients do; no script can run in it (sandbox, script-src).
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; "+
 		"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 	s.mux.ServeHTTP(w, r)
 }

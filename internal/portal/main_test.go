@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/finalize"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/provision"
 	"github.com/bulkprov/bulkprov/internal/store"
@@ -31,6 +32,8 @@ var stack *devstack.Stack
 const (
 	tenantA = "acme"
 	tenantB = "globex"
+	// beta is the hostile tenant of the isolation tests against acme.
+	tenantBeta = "beta"
 )
 
 func TestMain(m *testing.M) {
@@ -39,7 +42,7 @@ func TestMain(m *testing.M) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		st := store.New(s.Clients.DynamoDB, s.Table)
-		for _, t := range []string{tenantA, tenantB} {
+		for _, t := range []string{tenantA, tenantB, tenantBeta} {
 			if err := st.PutTenant(ctx, pbx.Tenant{Name: t, DisplayName: strings.ToUpper(t)}, pbx.LocalTenantOverrides(t)); err != nil {
 				fmt.Fprintln(os.Stderr, "seed tenant:", err)
 				os.Exit(1)
@@ -57,7 +60,8 @@ func newTestHandler(t *testing.T) *Handler {
 	st := testStore()
 	return New(Config{
 		UploadsBucket: stack.UploadsBucket, JobsBucket: stack.JobsBucket, KnownPhoneModel: provision.KnownModel,
-	}, Deps{Jobs: st, Settings: st, Lookup: st, Presigner: s3.NewPresignClient(stack.Clients.S3), Objects: stack.Clients.S3})
+	}, Deps{Jobs: st, Settings: st, Lookup: st, Presigner: s3.NewPresignClient(stack.Clients.S3), Objects: stack.Clients.S3,
+		Tenants: st, Rows: &finalize.Handler{S3: stack.Clients.S3, Jobs: st}})
 }
 
 // apiCall describes one request to Handle.

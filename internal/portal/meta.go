@@ -49,3 +49,9 @@ func (h *Handler) template(context.Context, *request) (any, error) {
 	}
 	return rawResponse{contentType: "text/csv; charset=utf-8", filename: "bulkprov-template.csv", body: b.String()}, nil
 }
+
+// usersDownload answers the tenant's users as a CSV in the template's
+// columns.
+func (h *Handler) usersDownload(context.Context, *request) (any, error) {
+	return nil, errorf(http.StatusNotImplemented, codeNotAvailable, "the users download is not available on this server yet")
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/csvin"
 	"github.com/bulkprov/bulkprov/internal/ingest"
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/peers"
 )
 
 // Bounds on the JSON grid, well above what a person edits in a browser.
@@ -52,7 +53,7 @@ func (o UploadOptions) Metadata() map[string]string {
 
 // optionKeys are the metadata keys, also accepted as query parameters of
 // POST /validate with a CSV body.
-var optionKeys = [...]string{pbx.MetaOnExisting, pbx.MetaCreateDIDs, pbx.MetaDIDsAsCallerID, pbx.MetaWelcome, pbx.MetaDryRun}
+var optionKeys = [...]string{pbx.MetaOnExisting, pbx.MetaCreateDIDs, pbx.MetaDIDsAsCallerID, pbx.MetaWelcome, pbx.MetaDryRun, pbx.MetaImportSecrets}
 
 // GridRequest is POST /validate's JSON body: the page's table. Columns
 // default to the canonical header.
@@ -96,6 +97,9 @@ type ValidateResponse struct {
 	Errors    []CellIssue `json:"errors"`
 	Warnings  []CellIssue `json:"warnings"`
 	Grid      *Grid       `json:"grid,omitempty"`
+	// Source is the column report: the peer whose export the file is and
+	// what each of its columns fed, or why it was ignored.
+	Source *peers.Source `json:"source,omitempty"`
 }
 
 // validate runs ingest's validation, without side effects, on a CSV body
@@ -139,6 +143,7 @@ func (h *Handler) validateCSV(ctx context.Context, tenant string, body []byte, m
 	}
 	out := place(rep, grid.Columns, rowOf)
 	out.Grid = grid
+	out.Source = rep.Source
 	return out, nil
 }
 
@@ -196,7 +201,9 @@ func (h *Handler) validateGrid(ctx context.Context, tenant string, g GridRequest
 		}
 		return lo - 1
 	}
-	return place(rep, g.Columns, rowOf), nil
+	out := place(rep, g.Columns, rowOf)
+	out.Source = rep.Source
+	return out, nil
 }
 
 // newlines counts the line breaks csvin sees inside a record's fields.
@@ -235,17 +242,21 @@ func (h *Handler) runValidation(ctx context.Context, tenant string, body []byte,
 }
 
 // readGrid reads the CSV's rows by canonical column for the page's table,
-// with csvin, the reader ingest uses. A file-level problem (already in the
-// report) ends the grid where it happened.
+// with the reader ingest uses (another PBX's export is shown mapped; its
+// entries that are not users to create are left out). A file-level
+// problem (already in the report) ends the grid where it happened.
 func readGrid(body []byte, s pbx.Settings) *Grid {
 	g := &Grid{Columns: csvin.CanonicalHeader(), Rows: []GridRow{}}
-	rd := csvin.NewReader(bytes.NewReader(body), csvin.Limits{MaxBytes: s.MaxObjectBytes, MaxRows: s.MaxRows})
+	rd := peers.NewReader(bytes.NewReader(body), csvin.Limits{MaxBytes: s.MaxObjectBytes, MaxRows: s.MaxRows}, peers.Options{})
 	for {
-		rec, err := rd.Read()
+		row, err := rd.Read()
 		if err != nil { // io.EOF, or the file-level error already reported
 			return g
 		}
-		g.Rows = append(g.Rows, GridRow{Line: rec.Line, Cells: append([]string(nil), rec.Fields[:]...)})
+		if row.Skip != nil {
+			continue
+		}
+		g.Rows = append(g.Rows, GridRow{Line: row.Line, Cells: append([]string(nil), row.Fields[:]...)})
 	}
 }
 

@@ -5,8 +5,8 @@ import (
 	"embed"
 	"encoding/xml"
 	"fmt"
+	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"text/template"
 	"unicode"
@@ -80,12 +80,28 @@ type view struct {
 	UseOutboundProxy                          bool
 	Transport                                 string // the family's value for udp/tcp/tls
 	Lang                                      language
-	Zone                                      zone
-	ZoneHours, ZoneGMT, ZoneFanvilName        string
-	ZoneSeconds, ZoneQuarterHours, YealinkDST int
-	HasDST                                    bool
-	PolycomDST                                polycomDST
-	CiscoDSTRule                              string
+	// Time: ZoneOK is false when the zone is unknown or the family's table
+	// cannot express it; the templates then leave the phone's clock
+	// settings alone.
+	ZoneOK                         bool
+	Zone                           zone
+	ZoneGMT                        string
+	ZoneSeconds                    int
+	HasDST                         bool
+	YealinkSummer                  int
+	YealinkDSTStart, YealinkDSTEnd string
+	PolycomDST                     polycomDST
+	CiscoDSTRule                   string
+	FanvilTZ                       int
+	FanvilTZName                   string
+	FanvilDST                      fanvilDST
+}
+
+// fanvilDST is a DST rule in Fanvil's DSTStart*/DSTEnd* terms (week -1 is
+// the last week; hours local), as wazo's fanvil _extract_dst_change builds it.
+type fanvilDST struct {
+	StartMonth, StartWeek, StartHour int
+	EndMonth, EndWeek, EndHour       int
 }
 
 // polycomDST is a DST rule in Polycom's tcpIpApp.sntp.daylightSavings terms.
@@ -135,11 +151,11 @@ func (r *Renderer) Render(a Account, p pbx.Provisioning) (Rendered, error) {
 	}
 
 	esc := func(s string) string { return s }
-	if family != Yealink && family != Fanvil {
+	if family != Yealink {
 		esc = escapeXML
 	}
 	var warnings []string
-	z, warn := lookupZone(r.zones, p.TimeZone, family)
+	z, zoneOK, warn := zoneFor(r.zones, p.TimeZone, family)
 	if warn != "" {
 		warnings = append(warnings, warn)
 	}
@@ -157,15 +173,23 @@ func (r *Renderer) Render(a Account, p pbx.Provisioning) (Rendered, error) {
 		AuthName: esc(a.AuthName), Secret: esc(a.SIPSecret), Registrar: esc(p.Registrar),
 		Proxy: esc(proxy), VoicemailNumber: esc(p.VoicemailNumber), NTPServer: esc(p.NTPServer),
 		Port: p.Port, UseOutboundProxy: proxy != p.Registrar, Transport: transport,
-		Lang: escapeLanguage(lang, esc), Zone: z,
-		ZoneHours: hoursOffset(z.offsetMin), ZoneGMT: gmtOffset(z.offsetMin),
-		ZoneFanvilName: fanvilZoneName(z.offsetMin),
-		ZoneSeconds:    z.offsetMin * 60, ZoneQuarterHours: z.offsetMin / 15,
-		HasDST:     z.dst != dstNone,
-		PolycomDST: polycomRule(z), CiscoDSTRule: ciscoRule(z),
+		Lang: escapeLanguage(lang, esc), ZoneOK: zoneOK,
 	}
-	if v.HasDST {
-		v.YealinkDST = 2 // automatic, by time_zone_name
+	if zoneOK {
+		v.Zone = z
+		v.ZoneGMT, v.ZoneSeconds = gmtOffset(z.offsetMin), z.offsetMin*60
+		v.HasDST = z.dst != dstNone
+		v.PolycomDST, v.CiscoDSTRule = polycomRule(z), ciscoRule(z)
+		v.FanvilTZ, v.FanvilTZName, v.FanvilDST = z.offsetMin/15, fanvilZoneName(z.offsetMin), fanvilRule(z)
+		switch {
+		case !v.HasDST:
+			v.YealinkSummer = 0
+		case z.yealinkAuto:
+			v.YealinkSummer = 2 // the rule of Yealink's own table entry
+		default:
+			v.YealinkSummer = 1
+			v.YealinkDSTStart, v.YealinkDSTEnd = yealinkRule(z)
+		}
 	}
 
 	var files []File
@@ -192,7 +216,7 @@ func (r *Renderer) Render(a Account, p pbx.Provisioning) (Rendered, error) {
 	case Snom:
 		err = render("snom.xml.tmpl", strings.ToUpper(a.MAC)+".xml", "application/xml")
 	case Fanvil:
-		err = render("fanvil.cfg.tmpl", a.MAC+".cfg", "text/plain; charset=utf-8")
+		err = render("fanvil.xml.tmpl", a.MAC+".cfg", "application/xml")
 	}
 	if err != nil {
 		return Rendered{}, err
@@ -248,7 +272,7 @@ func escapeLanguage(l language, esc func(string) string) language {
 	return language{
 		yealink: esc(l.yealink), polycom: esc(l.polycom), grandstream: esc(l.grandstream),
 		ciscoLang: esc(l.ciscoLang), ciscoLocale: esc(l.ciscoLocale), snomLang: esc(l.snomLang),
-		snomTones: esc(l.snomTones), fanvil: esc(l.fanvil),
+		snomTones: esc(l.snomTones), fanvil: esc(l.fanvil), fanvilTone: esc(l.fanvilTone),
 	}
 }
 
@@ -262,9 +286,12 @@ func (l language) CiscoLocale() string { return l.ciscoLocale }
 func (l language) SnomLang() string    { return l.snomLang }
 func (l language) SnomTones() string   { return l.snomTones }
 func (l language) Fanvil() string      { return l.fanvil }
-func (z zone) POSIX() string           { return z.posix }
-func (z zone) YealinkName() string     { return z.yealink }
+func (l language) FanvilTone() string  { return l.fanvilTone }
+func (z zone) YealinkOffset() string   { return z.yealinkOffset }
+func (z zone) YealinkName() string     { return z.yealinkName }
 func (z zone) SnomCode() string        { return z.snom }
+func (z zone) GSP64() string           { return z.gsP64 }
+func (z zone) GSP246() string          { return z.gsP246 }
 
 // transportValue maps udp/tcp/tls to the family's own value (from the
 // wazo-provd-plugins _SIP_TRANSPORT tables; Grandstream P130 per its
@@ -286,19 +313,47 @@ func transportValue(f Family, t string) (string, error) {
 	return values[f][n], nil
 }
 
-// fanvilZoneName is Fanvil's name for a whole-hour offset ("UTC-08", "UCT"
-// for zero), as in wazo's fanvil serie_x table.
+// fanvilZoneName is the TimeZoneName of a whole-hour offset in wazo's
+// fanvil serie_x _TZ_INFO table ("UTC-08", "UCT", "UTC+1").
 func fanvilZoneName(min int) string {
-	switch {
-	case min == 0:
+	switch h := min / 60; {
+	case h == 0:
 		return "UCT"
-	case min < 0:
-		return fmt.Sprintf("UTC-%02d", -min/60)
-	case min%60 != 0:
-		return "UTC+" + strconv.FormatFloat(float64(min)/60, 'f', 1, 64)
+	case h < 0:
+		return fmt.Sprintf("UTC-%02d", -h)
 	default:
-		return fmt.Sprintf("UTC+%d", min/60)
+		return fmt.Sprintf("UTC+%d", h)
 	}
+}
+
+// fanvilRule spells the zone's DST rule in Fanvil's terms.
+func fanvilRule(z zone) fanvilDST {
+	h := z.offsetMin / 60
+	switch z.dst {
+	case dstUS:
+		return fanvilDST{3, 2, 2, 11, 1, 2}
+	case dstEU:
+		return fanvilDST{3, -1, 1 + h, 10, -1, 2 + h}
+	case dstAU:
+		return fanvilDST{10, 1, 2, 4, 1, 3}
+	}
+	return fanvilDST{}
+}
+
+// yealinkRule spells the zone's DST rule as Yealink's start_time/end_time
+// (month/week/weekday/hour, weekday 7 = Sunday, week 5 = last), the form
+// of Yealink's own AutoDST table.
+func yealinkRule(z zone) (start, end string) {
+	h := z.offsetMin / 60
+	switch z.dst {
+	case dstUS:
+		return "3/2/7/2", "11/1/7/2"
+	case dstEU:
+		return fmt.Sprintf("3/5/7/%d", 1+h), fmt.Sprintf("10/5/7/%d", 2+h)
+	case dstAU:
+		return "10/1/7/2", "4/1/7/3"
+	}
+	return "", ""
 }
 
 // polycomRule spells the zone's DST rule in Polycom's terms (dayOfWeek 1 is
@@ -330,4 +385,67 @@ func ciscoRule(z zone) string {
 		return "start=10/1/7/2:0:0;end=4/1/7/3:0:0;save=1"
 	}
 	return ""
+}
+
+// Location is where a tenant's files are served: the provisioning URL
+// phones are given (scheme and host, e.g. https://prov.example.com) and the
+// tenant's folder under it.
+type Location struct {
+	BaseURL string
+	Path    string
+}
+
+// folderURL is the tenant folder's URL, or an error naming the setting
+// when the base URL is unusable (bootstrap files carry it).
+func (l Location) folderURL() (string, error) {
+	u, err := url.Parse(l.BaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.Fragment != "" || strings.TrimSuffix(u.Path, "/") != "" {
+		return "", pbx.Errorf(pbx.EINVALID, "provisioning URL", "must be an http(s) URL with a host only, not %q", l.BaseURL)
+	}
+	if !pathSegmentRE.MatchString(l.Path) {
+		return "", pbx.Errorf(pbx.EINVALID, "provisioning.path", "must be one path segment, not %q", l.Path)
+	}
+	return strings.TrimSuffix(l.BaseURL, "/") + "/" + l.Path, nil
+}
+
+// pathSegmentRE is a tenant folder: one segment of safe characters.
+var pathSegmentRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// RenderBootstrap renders the bootstrap file of model (see bootstrapName)
+// for a tenant's folder; ok is false when the model's phones need none.
+// The file carries no account data: every phone of the model in the
+// tenant reads the same one.
+func (r *Renderer) RenderBootstrap(model string, loc Location) (f File, ok bool, err error) {
+	name := bootstrapName(model)
+	if name == "" {
+		return File{}, false, nil
+	}
+	folder, err := loc.folderURL()
+	if err != nil {
+		return File{}, false, err
+	}
+	family, _ := FamilyOf(model)
+	data := struct{ FolderURL, Models string }{FolderURL: escapeXML(folder)}
+	tmpl, contentType := "", "application/xml"
+	switch family {
+	case Yealink:
+		tmpl, contentType = "yealink-common.cfg.tmpl", "text/plain; charset=utf-8"
+		var models []string
+		for _, m := range Models() {
+			if bootstrapName(m) == name {
+				models = append(models, vendorModel(m))
+			}
+		}
+		data.Models = strings.Join(models, ", ")
+	case Cisco:
+		tmpl = "cisco-bootstrap.xml.tmpl"
+	case Snom:
+		tmpl = "snom-bootstrap.htm.tmpl"
+	}
+	var buf bytes.Buffer
+	if err := r.tmpl.ExecuteTemplate(&buf, tmpl, data); err != nil {
+		return File{}, false, fmt.Errorf("render %s for %s: %w", tmpl, model, err)
+	}
+	return File{Name: name, ContentType: contentType, Body: buf.Bytes()}, true, nil
 }

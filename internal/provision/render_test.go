@@ -205,6 +205,7 @@ func secretFields() map[Family][2]string {
 		Grandstream: {"P34", "P35"},
 		Cisco:       {"Password_1_", "User_ID_1_"},
 		Snom:        {"user_pass", "user_name"},
+		Fanvil:      {"RegisterPswd", "PhoneNumber"},
 	}
 }
 
@@ -236,7 +237,7 @@ func TestRenderLineFormatsKeepOneValuePerLine(t *testing.T) {
 	r := newRenderer(t)
 	settings := tenantSettings(t, "acme", "")
 	value := `Jürgen Groß = x : # "q" <&>`
-	for _, family := range []Family{Yealink, Fanvil} {
+	for _, family := range []Family{Yealink} {
 		a := Account{MAC: "001565a1b2c3", Model: familyModel()[family], DisplayName: value,
 			Extension: "100", SIPUser: "100-acme", SIPSecret: "pw"}
 		got, err := r.Render(a, settings.Provisioning)
@@ -244,7 +245,7 @@ func TestRenderLineFormatsKeepOneValuePerLine(t *testing.T) {
 			t.Fatal(err)
 		}
 		body := string(got.Files[0].Body)
-		key := map[Family]string{Yealink: "account.1.display_name = ", Fanvil: "SIP1 Display Name       :"}[family]
+		key := "account.1.display_name = "
 		if !strings.Contains(body, "\n"+key+value+"\n") {
 			t.Errorf("%s: display name line not intact:\n%s", family, body)
 		}
@@ -335,16 +336,23 @@ func TestRenderZonesAndLanguages(t *testing.T) {
 		warnings   int
 	}{
 		{"America/Los_Angeles", "en-US", Yealink, []string{"local_time.time_zone = -8\n", "time_zone_name = United States-Pacific Time\n", "summer_time = 2\n", "lang.gui = English\n"}, 0},
-		{"Asia/Kolkata", "de-AT", Yealink, []string{"local_time.time_zone = +5.5\n", "summer_time = 0\n", "lang.gui = German\n"}, 0},
+		{"Asia/Kolkata", "de-AT", Yealink, []string{"local_time.time_zone = +5:30\n", "time_zone_name = India(Calcutta)\n", "summer_time = 0\n", "lang.gui = German\n"}, 0},
+		{"America/Denver", "en-US", Yealink, []string{"time_zone_name = United States-Mountain Time\n", "summer_time = 1\n", "start_time = 3/2/7/2\n", "end_time = 11/1/7/2\n"}, 0},
+		{"Europe/London", "en-GB", Yealink, []string{"local_time.time_zone = 0\n", "time_zone_name = United Kingdom(London)\n", "summer_time = 2\n"}, 0},
 		{"Europe/Paris", "fr-FR", Polycom, []string{`gmtOffset="3600"`, `start.time="2"`, `stop.time="3"`, `lastInMonth="1"`, `lcl.ml.lang="French_France"`}, 0},
+		{"Asia/Kolkata", "en-US", Polycom, []string{`gmtOffset="19800"`, `daylightSavings.enable="0"`}, 0},
 		{"America/New_York", "en-US", Polycom, []string{`gmtOffset="-18000"`, `start.month="3"`, `start.date="8"`}, 0},
-		{"Europe/Berlin", "de-DE", Grandstream, []string{"<P64>CET-1CEST,M3.5.0,M10.5.0/3</P64>", "<P1362>de</P1362>"}, 0},
+		{"Europe/Berlin", "de-DE", Grandstream, []string{"<P64>CET-1CEST-2,M3.5.0/02:00:00,M10.5.0/03:00:00</P64>", "<P1362>de</P1362>"}, 0},
+		{"Asia/Kolkata", "en-US", Grandstream, []string{"<P64>TZT-5:30</P64>"}, 0},
+		{"America/Sao_Paulo", "en-US", Grandstream, []string{"<P64>customize</P64>", "<P246>BRT3</P246>"}, 0},
 		{"Europe/London", "en-GB", Cisco, []string{"<Time_Zone>GMT+00:00</Time_Zone>", "start=3/-1/7/1:0:0;end=10/-1/7/2:0:0", "<Locale>en-GB</Locale>"}, 0},
+		{"Asia/Kolkata", "en-US", Cisco, []string{"<Time_Zone>GMT+05:30</Time_Zone>"}, 0},
 		{"America/Phoenix", "fr-CA", Cisco, []string{"<Time_Zone>GMT-07:00</Time_Zone>", "<Daylight_Saving_Time_Enable>No</Daylight_Saving_Time_Enable>", "<Locale>fr-CA</Locale>"}, 0},
-		{"America/Chicago", "es", Snom, []string{">USA-6</timezone>", ">Espanol</language>", ">ESP</tone_scheme>"}, 0},
-		{"America/Los_Angeles", "nl-NL", Fanvil, []string{"Time Zone          :-32\n", "Time Zone Name     :UTC-08\n", "Default Language   :3\n"}, 0},
-		{"Mars/Olympus_Mons", "tlh", Yealink, []string{"local_time.time_zone = +0\n", "lang.gui = English\n"}, 2},
-		{"Antarctica/Troll", "en-US", Snom, []string{">GMT+0</timezone>"}, 1},
+		{"America/Chicago", "es", Snom, []string{">USA-6</timezone>", ">Español</language>", ">ESP</tone_scheme>"}, 0},
+		{"Europe/London", "en-GB", Snom, []string{">GBR-0</timezone>"}, 0},
+		{"Asia/Kolkata", "en-US", Snom, []string{">IND+5.5</timezone>"}, 0},
+		{"America/Los_Angeles", "nl-NL", Fanvil, []string{"<TimeZone>-32</TimeZone>", "<TimeZoneName>UTC-08</TimeZoneName>", "<DefaultLanguage>nl</DefaultLanguage>", "<DSTStartMon>3</DSTStartMon>"}, 0},
+		{"Mars/Olympus_Mons", "tlh", Yealink, []string{"lang.gui = English\n"}, 2},
 	}
 	for _, tt := range tests {
 		p := tenantSettings(t, "acme", fmt.Sprintf(`{"provisioning":{"time_zone":%q,"language":%q}}`, tt.zone, tt.lang)).Provisioning
@@ -365,6 +373,44 @@ func TestRenderZonesAndLanguages(t *testing.T) {
 	}
 }
 
+// TestUnexpressibleZoneLeavesTheClockAlone: a zone a vendor's table has no
+// value for is a row warning, and the file has no time zone keys at all
+// (the phone keeps its own setting) rather than a wrong clock.
+func TestUnexpressibleZoneLeavesTheClockAlone(t *testing.T) {
+	r := newRenderer(t)
+	a := Account{MAC: "001565a1b2c3", DisplayName: "Ann", Extension: "100", SIPUser: "100-acme", SIPSecret: "pw"}
+	tests := []struct {
+		zone    string
+		family  Family
+		absent  []string
+		warning string
+	}{
+		{"Asia/Kolkata", Fanvil, []string{"<TimeZone>", "<TimeZoneName>", "DST"}, "whole-hour offsets only"},
+		{"UTC", Snom, []string{"<timezone"}, "Snom's table has no code"},
+		{"Mars/Olympus_Mons", Yealink, []string{"local_time.time_zone", "summer_time"}, "not one bulkprov maps"},
+		{"Mars/Olympus_Mons", Grandstream, []string{"<P64>", "<P246>"}, "not one bulkprov maps"},
+		{"Mars/Olympus_Mons", Cisco, []string{"<Time_Zone>", "Daylight_Saving"}, "not one bulkprov maps"},
+		{"Mars/Olympus_Mons", Polycom, []string{"gmtOffset", "daylightSavings"}, "not one bulkprov maps"},
+	}
+	for _, tt := range tests {
+		p := tenantSettings(t, "acme", fmt.Sprintf(`{"provisioning":{"time_zone":%q}}`, tt.zone)).Provisioning
+		a.Model = familyModel()[tt.family]
+		got, err := r.Render(a, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := string(dump(got.Files))
+		for _, k := range tt.absent {
+			if strings.Contains(body, k) {
+				t.Errorf("%s %s: %q written although the zone cannot be expressed:\n%s", tt.family, tt.zone, k, body)
+			}
+		}
+		if len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], tt.warning) {
+			t.Errorf("%s %s: warnings %q, want one containing %q", tt.family, tt.zone, got.Warnings, tt.warning)
+		}
+	}
+}
+
 func TestRenderTransports(t *testing.T) {
 	r := newRenderer(t)
 	a := Account{MAC: "001565a1b2c3", DisplayName: "Ann", Extension: "100", SIPUser: "100-acme", SIPSecret: "pw"}
@@ -374,7 +420,7 @@ func TestRenderTransports(t *testing.T) {
 		Grandstream: {"tcp": "<P130>1</P130>"},
 		Cisco:       {"tls": "<SIP_Transport_1_>TLS</SIP_Transport_1_>"},
 		Snom:        {"udp": ";transport=udp<"},
-		Fanvil:      {"tls": "Transport Protocol :3\n"},
+		Fanvil:      {"udp": "<Transport>0</Transport>", "tcp": "<Transport>1</Transport>", "tls": "<Transport>3</Transport>"},
 	}
 	for family, byTransport := range want {
 		for transport, fragment := range byTransport {

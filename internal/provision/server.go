@@ -16,8 +16,6 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
-	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // ObjectGetter is the part of *s3.Client the Server uses.
@@ -25,43 +23,45 @@ type ObjectGetter interface {
 	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
-// CredentialLookup returns a tenant's provisioning credential hash (the
-// store.HashProvisioningCredential format); *store.Store satisfies it.
-type CredentialLookup interface {
-	ProvisioningCredential(ctx context.Context, tenant string) (string, error)
+// CredentialChecker checks a device credential; *DeviceCredentials
+// satisfies it.
+type CredentialChecker interface {
+	Check(ctx context.Context, path, user, password string) (bool, error)
 }
 
 // Server serves provisioning files from the private bucket to phones:
-// GET /<tenant path>/<file name> with HTTP Basic auth, user = the tenant's
-// provisioning path, password = its provisioning credential.
+// GET /<tenant path>/<file name> with HTTP Basic auth, each device with its
+// own credential (user = its MAC, password = DevicePassword). A device may
+// read its own files and the tenant's bootstrap files (FileAllowed).
 //
 // Every refusal — wrong or missing credential, unknown tenant, unknown
-// MAC, another tenant's file, a malformed or traversing path — gets the
-// same 401 answer, byte for byte, after the same work (one credential
-// lookup when the user name is well-formed, one constant-time hash compare,
-// one S3 GetObject), so that neither MACs nor tenants can be enumerated.
-// The CloudFront Function in front of the bucket applies the same rule.
+// MAC, another device's or tenant's file, a malformed or traversing path —
+// gets the same 401 answer, byte for byte, and nothing is fetched from the
+// bucket for it: the credential check does the same work whatever the MAC
+// (DeviceCredentials.Check), so existing and missing MACs answer alike.
+// The CloudFront function in front of the bucket applies the same rules.
 //
-// The tenant path must be a tenant name (the default provisioning path):
-// the credential is looked up by it.
+// The tenant path must be the tenant name (the default provisioning path):
+// the tenant's key is looked up by it.
 type Server struct {
 	S3          ObjectGetter
 	Bucket      string
-	Credentials CredentialLookup
-	Logger      *slog.Logger // nil discards
+	Credentials CredentialChecker
+	// Host, when set, is the only Host header served (e.g.
+	// "127.0.0.1:8088"): a DNS-rebinding page cannot reach the server under
+	// another name.
+	Host   string
+	Logger *slog.Logger // nil discards
 }
 
-// requestPathRE is the only request path shape served: a tenant segment
-// and a vendor file name. Matching the escaped path against an allowlist
-// rejects "..", "%2e%2e", "//", backslashes and encoded slashes alike.
-var requestPathRE = regexp.MustCompile(`^/([a-z0-9]{1,32})/([A-Za-z0-9][A-Za-z0-9_-]{0,47}\.(?:cfg|xml))$`)
+// requestPathRE is the only request path shape served: one folder segment
+// and a vendor file name (no dot segments, no encoded characters, no
+// sub-folders, no query). Matching the escaped path against an allowlist
+// rejects "..", "%2e%2e", "//", backslashes and encoded slashes alike. The
+// CloudFront function uses the same pattern (PATH in provisioning-auth.js).
+var requestPathRE = regexp.MustCompile(`^/([a-z0-9][a-z0-9-]{0,62})/([A-Za-z0-9][A-Za-z0-9_-]{0,47}\.(?:cfg|xml|htm))$`)
 
 var macInNameRE = regexp.MustCompile(`[0-9A-Fa-f]{12}`)
-
-// deniedKey is fetched instead of a real key when the path is malformed,
-// so that a refused request costs the same S3 round trip. The tenant
-// segment "-" cannot be a tenant name, so it never exists.
-const deniedKey = "-/denied"
 
 const unauthorizedBody = "401 unauthorized\n"
 
@@ -69,6 +69,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := s.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if s.Host != "" && !strings.EqualFold(r.Host, s.Host) {
+		log.WarnContext(r.Context(), "provisioning request for another host refused", "host", clipHost(r.Host), "remote", r.RemoteAddr)
+		http.Error(w, "misdirected request", http.StatusMisdirectedRequest)
+		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -78,36 +83,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	m := requestPathRE.FindStringSubmatch(r.URL.EscapedPath())
 	pathOK := m != nil && r.URL.RawQuery == ""
-	tenant, file, key := "", "", deniedKey
+	tenant, file := "", ""
 	if pathOK {
 		tenant, file = m[1], m[2]
-		key = jobfiles.ProvisioningKey(tenant, file)
 	}
 	mac := strings.ToLower(macInNameRE.FindString(file))
 
 	user, password, hasAuth := r.BasicAuth()
-	hash := ""
-	if requestUserRE.MatchString(user) {
-		h, err := s.Credentials.ProvisioningCredential(ctx, user)
-		switch {
-		case err == nil:
-			hash = h
-		case !isNotFound(err):
-			log.ErrorContext(ctx, "provisioning credential lookup failed", "tenant", tenant, "error", err)
-		}
+	// Always check, also for a malformed path: the same work every time.
+	credOK, err := s.Credentials.Check(ctx, tenant, user, password)
+	if err != nil {
+		log.ErrorContext(ctx, "provisioning credential check failed", "tenant", tenant, "error", err)
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
 	}
-	// Always hash and compare, also with no tenant and no credential.
-	credOK := store.ProvisioningCredentialMatches(hash, password)
-	authorized := hasAuth && pathOK && credOK && user == tenant
-
-	out, err := s.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)})
-	if err == nil && !authorized {
-		_ = out.Body.Close()
-	}
-	switch {
-	case !authorized || isNoSuchKey(err):
+	if !(hasAuth && pathOK && credOK && FileAllowed(file, user)) {
 		log.InfoContext(ctx, "provisioning fetch refused", "tenant", tenant, "mac", mac, "status", http.StatusUnauthorized,
 			"path_ok", pathOK, "remote", r.RemoteAddr)
+		deny(w)
+		return
+	}
+	key := jobfiles.ProvisioningKey(tenant, file)
+	out, err := s.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)})
+	switch {
+	case isNoSuchKey(err):
+		log.InfoContext(ctx, "provisioning file missing", "tenant", tenant, "mac", mac, "file", file, "status", http.StatusUnauthorized)
 		deny(w)
 		return
 	case err != nil:
@@ -131,9 +131,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// requestUserRE is a well-formed tenant name; other user names are not
-// looked up (nothing to find) but still hashed and compared.
-var requestUserRE = regexp.MustCompile(`^[a-z0-9]{1,32}$`)
+func clipHost(h string) string {
+	if len(h) > 64 {
+		return h[:64]
+	}
+	return h
+}
 
 // deny writes the one refusal answer.
 func deny(w http.ResponseWriter) {
@@ -161,6 +164,3 @@ func isNoSuchKey(err error) bool {
 	var nf *s3types.NotFound
 	return errors.As(err, &nsk) || errors.As(err, &nf)
 }
-
-// isNotFound reports a tenant without a credential (pbx ENOTFOUND).
-func isNotFound(err error) bool { return pbx.ErrorCode(err) == pbx.ENOTFOUND }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
@@ -56,62 +57,97 @@ func rawGet(t *testing.T, srv *httptest.Server, target, user, password string) (
 	return status, bytes.Join(kept, []byte("\r\n"))
 }
 
+// deviceCreds is a DeviceCredentials on the test stack's table and KMS.
+func deviceCreds() *DeviceCredentials {
+	return &DeviceCredentials{
+		Store: store.New(env.stack.Clients.DynamoDB, env.stack.Table),
+		Box:   secrets.NewBox(env.stack.Clients.KMS, env.stack.KMSKeyID),
+	}
+}
+
 func TestServer(t *testing.T) {
 	ctx := context.Background()
-	st := store.New(env.stack.Clients.DynamoDB, env.stack.Table)
-	acmePW, globexPW := store.GenerateProvisioningCredential(), store.GenerateProvisioningCredential()
-	for tenant, pw := range map[string]string{"srvacme": acmePW, "srvglobex": globexPW} {
-		if err := st.SetProvisioningCredential(ctx, tenant, pw); err != nil {
+	creds := deviceCreds()
+	cred := func(tenant, mac string) string {
+		_, pw, err := creds.Credential(ctx, tenant, tenant, mac)
+		if err != nil {
 			t.Fatal(err)
 		}
+		return pw
+	}
+	const acmeMAC, acmeMAC2, globexMAC = "001565000600", "001565000602", "001565000601"
+	acmePW, acmePW2, globexPW := cred("srvacme", acmeMAC), cred("srvacme", acmeMAC2), cred("srvglobex", globexMAC)
+	if acmePW == acmePW2 || len(acmePW) != 32 {
+		t.Fatalf("device passwords %q and %q: not per device", acmePW, acmePW2)
 	}
 	f := &fixture{t: t, ctx: ctx}
 	acmeFile := []byte("#!version:1.0.0.1\naccount.1.password = acme-secret\n")
 	f.put(env.stack.ProvisioningBucket, "srvacme/001565000600.cfg", acmeFile)
+	f.put(env.stack.ProvisioningBucket, "srvacme/001565000602.cfg", []byte("colleague's secret"))
+	f.put(env.stack.ProvisioningBucket, "srvacme/8851-3PCC.xml", []byte("<flat-profile/>"))
+	f.put(env.stack.ProvisioningBucket, "srvacme/snomD785.htm", []byte("<settings/>"))
 	f.put(env.stack.ProvisioningBucket, "srvglobex/001565000601.cfg", []byte("globex file"))
 	f.put(env.stack.ProvisioningBucket, "srvacme/x/../../srvglobex/001565000601.cfg", []byte("should never be served"))
 
 	var logs bytes.Buffer
-	h := &Server{S3: env.stack.Clients.S3, Bucket: env.stack.ProvisioningBucket, Credentials: st,
+	h := &Server{S3: env.stack.Clients.S3, Bucket: env.stack.ProvisioningBucket, Credentials: creds,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
-	// The right credential gets the file, through a real HTTP client.
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/srvacme/001565000600.cfg", nil)
-	req.SetBasicAuth("srvacme", acmePW)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
+	get := func(target, user, pw string) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+target, nil)
+		req.SetBasicAuth(user, pw)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == http.StatusOK && resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: no Cache-Control no-store", target)
+		}
+		return resp.StatusCode, body
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, acmeFile) || resp.Header.Get("Cache-Control") != "no-store" {
-		t.Fatalf("right credential: %d %q %v", resp.StatusCode, body, resp.Header)
+	// The device's own credential gets its file and the bootstrap files,
+	// through a real HTTP client.
+	if code, body := get("/srvacme/001565000600.cfg", acmeMAC, acmePW); code != http.StatusOK || !bytes.Equal(body, acmeFile) {
+		t.Fatalf("own file: %d %q", code, body)
+	}
+	for _, boot := range []string{"/srvacme/8851-3PCC.xml", "/srvacme/snomD785.htm"} {
+		if code, _ := get(boot, acmeMAC, acmePW); code != http.StatusOK {
+			t.Errorf("%s with a device credential: %d", boot, code)
+		}
 	}
 
-	_, reference := rawGet(t, srv, "/srvacme/001565000600.cfg", "srvacme", "wrong-password-xxxxxxxx")
+	_, reference := rawGet(t, srv, "/srvacme/001565000600.cfg", acmeMAC, "wrong-password-xxxxxxxx")
 	refusals := []struct {
 		name, target, user, password string
 	}{
-		{"wrong credential", "/srvacme/001565000600.cfg", "srvacme", acmePW + "x"},
+		{"wrong credential", "/srvacme/001565000600.cfg", acmeMAC, acmePW + "x"},
 		{"no credential", "/srvacme/001565000600.cfg", "", ""},
-		{"empty password", "/srvacme/001565000600.cfg", "srvacme", ""},
-		{"unknown MAC", "/srvacme/001565999999.cfg", "srvacme", acmePW},
-		{"unknown tenant", "/nosuchtenant/001565000600.cfg", "nosuchtenant", acmePW},
-		{"other tenant's MAC with own credential", "/srvglobex/001565000601.cfg", "srvacme", acmePW},
-		{"other tenant's credential on own path", "/srvacme/001565000600.cfg", "srvglobex", globexPW},
-		{"dot-dot", "/srvacme/../srvglobex/001565000601.cfg", "srvacme", acmePW},
-		{"stored traversal key", "/srvacme/x/../../srvglobex/001565000601.cfg", "srvacme", acmePW},
-		{"encoded dot-dot", "/srvacme/%2e%2e/srvglobex/001565000601.cfg", "srvacme", acmePW},
-		{"encoded upper", "/srvacme/%2E%2E%2Fsrvglobex%2F001565000601.cfg", "srvacme", acmePW},
-		{"double slash", "/srvacme//001565000600.cfg", "srvacme", acmePW},
-		{"leading double slash", "//srvacme/001565000600.cfg", "srvacme", acmePW},
-		{"backslash", "/srvacme/..\\srvglobex\\001565000601.cfg", "srvacme", acmePW},
-		{"encoded backslash", "/srvacme/%5c001565000600.cfg", "srvacme", acmePW},
-		{"query", "/srvacme/001565000600.cfg?x=1", "srvacme", acmePW},
-		{"bad user syntax", "/srvacme/001565000600.cfg", "SRVACME", acmePW},
-		{"tenant root", "/srvacme/", "srvacme", acmePW},
+		{"empty password", "/srvacme/001565000600.cfg", acmeMAC, ""},
+		{"colleague's file with own credential", "/srvacme/001565000602.cfg", acmeMAC, acmePW},
+		{"own password, colleague's user", "/srvacme/001565000602.cfg", acmeMAC2, acmePW},
+		{"unknown MAC", "/srvacme/001565999999.cfg", "001565999999", acmePW},
+		{"own MAC, missing file", "/srvacme/cfg001565000600.xml", acmeMAC, acmePW},
+		{"unknown tenant", "/nosuchtenant/001565000600.cfg", acmeMAC, acmePW},
+		{"other tenant's file with own credential", "/srvglobex/001565000601.cfg", acmeMAC, acmePW},
+		{"other tenant's credential on own path", "/srvacme/001565000601.cfg", globexMAC, globexPW},
+		{"tenant-wide user name", "/srvacme/001565000600.cfg", "srvacme", acmePW},
+		{"dot-dot", "/srvacme/../srvglobex/001565000601.cfg", acmeMAC, acmePW},
+		{"stored traversal key", "/srvacme/x/../../srvglobex/001565000601.cfg", acmeMAC, acmePW},
+		{"encoded dot-dot", "/srvacme/%2e%2e/srvglobex/001565000601.cfg", acmeMAC, acmePW},
+		{"encoded upper", "/srvacme/%2E%2E%2Fsrvglobex%2F001565000601.cfg", acmeMAC, acmePW},
+		{"encoded slash", "/srvacme%2F001565000600.cfg", acmeMAC, acmePW},
+		{"double slash", "/srvacme//001565000600.cfg", acmeMAC, acmePW},
+		{"leading double slash", "//srvacme/001565000600.cfg", acmeMAC, acmePW},
+		{"sub-folder", "/srvacme/x/001565000600.cfg", acmeMAC, acmePW},
+		{"backslash", "/srvacme/..\\srvglobex\\001565000601.cfg", acmeMAC, acmePW},
+		{"encoded backslash", "/srvacme/%5c001565000600.cfg", acmeMAC, acmePW},
+		{"query", "/srvacme/001565000600.cfg?x=1", acmeMAC, acmePW},
+		{"MAC user in another notation", "/srvacme/001565000600.cfg", "00:15:65:00:06:00", acmePW},
+		{"tenant root", "/srvacme/", acmeMAC, acmePW},
 	}
 	for _, tt := range refusals {
 		status, raw := rawGet(t, srv, tt.target, tt.user, tt.password)
@@ -126,8 +162,24 @@ func TestServer(t *testing.T) {
 		t.Error("refusal leaks content")
 	}
 
+	// Rotating one device's credential: its old password stops working,
+	// its colleague's does not change.
+	newPW, gen, err := creds.Rotate(ctx, "srvacme", "srvacme", acmeMAC)
+	if err != nil || gen != 1 || newPW == acmePW {
+		t.Fatalf("rotate: %q %d %v", newPW, gen, err)
+	}
+	if code, _ := get("/srvacme/001565000600.cfg", acmeMAC, acmePW); code != http.StatusUnauthorized {
+		t.Errorf("old password after rotation: %d", code)
+	}
+	if code, _ := get("/srvacme/001565000600.cfg", acmeMAC, newPW); code != http.StatusOK {
+		t.Errorf("new password after rotation: %d", code)
+	}
+	if code, _ := get("/srvacme/001565000602.cfg", acmeMAC2, acmePW2); code != http.StatusOK {
+		t.Errorf("colleague after rotation: %d", code)
+	}
+
 	l := logs.String()
-	for _, secret := range []string{acmePW, globexPW, "Basic "} {
+	for _, secret := range []string{acmePW, globexPW, newPW, "Basic "} {
 		if strings.Contains(l, secret) {
 			t.Errorf("logs contain %q", secret)
 		}
@@ -137,30 +189,88 @@ func TestServer(t *testing.T) {
 	}
 }
 
-// TestServerSameWork checks the timing class: a refused request makes the
-// same backend calls as a served one (one credential lookup, one S3 GET).
+// TestServerSameWork checks the timing class: every refused request makes
+// the same backend calls whatever the MAC, tenant or path (one generation
+// read; the tenant key is cached), and none of them reads the bucket.
 func TestServerSameWork(t *testing.T) {
 	ctx := context.Background()
-	st := store.New(env.stack.Clients.DynamoDB, env.stack.Table)
-	pw := store.GenerateProvisioningCredential()
-	if err := st.SetProvisioningCredential(ctx, "srvwork", pw); err != nil {
+	creds := deviceCreds()
+	_, pw, err := creds.Credential(ctx, "srvwork", "srvwork", "001565000700")
+	if err != nil {
 		t.Fatal(err)
 	}
 	(&fixture{t: t, ctx: ctx}).put(env.stack.ProvisioningBucket, "srvwork/001565000700.cfg", []byte("x"))
-	srv := httptest.NewServer(&Server{S3: env.stack.Clients.S3, Bucket: env.stack.ProvisioningBucket, Credentials: st})
+	srv := httptest.NewServer(&Server{S3: env.stack.Clients.S3, Bucket: env.stack.ProvisioningBucket, Credentials: creds})
 	defer srv.Close()
-	for _, tt := range []struct{ name, target, user, password string }{
-		{"served", "/srvwork/001565000700.cfg", "srvwork", pw},
-		{"wrong credential", "/srvwork/001565000700.cfg", "srvwork", "nope"},
-		{"unknown tenant", "/srvnobody/001565000700.cfg", "srvnobody", pw},
-		{"unknown MAC", "/srvwork/001565000799.cfg", "srvwork", pw},
-		{"traversal", "/srvwork/%2e%2e/x.cfg", "srvwork", pw},
+	// Warm the key cache for both tenants, as a running server has it.
+	rawGet(t, srv, "/srvwork/001565000700.cfg", "001565000700", "x")
+	rawGet(t, srv, "/srvnobody/001565000700.cfg", "001565000700", "x")
+	for _, tt := range []struct {
+		name, target, user, password string
+		s3                           int
+	}{
+		{"served", "/srvwork/001565000700.cfg", "001565000700", pw, 1},
+		{"wrong credential", "/srvwork/001565000700.cfg", "001565000700", "nope", 0},
+		{"unknown tenant", "/srvnobody/001565000700.cfg", "001565000700", pw, 0},
+		{"existing MAC, guessed password", "/srvwork/001565000700.cfg", "001565000700", strings.Repeat("0", 32), 0},
+		{"missing MAC, guessed password", "/srvwork/001565000799.cfg", "001565000799", strings.Repeat("0", 32), 0},
+		{"traversal", "/srvwork/%2e%2e/x.cfg", "001565000700", pw, 0},
+		{"malformed user", "/srvwork/001565000700.cfg", "srvwork", pw, 0},
 	} {
 		before := env.calls.Snapshot()
 		rawGet(t, srv, tt.target, tt.user, tt.password)
 		calls := env.calls.Snapshot().Sub(before)
-		if calls.Calls["DynamoDB.GetItem"] != 1 || calls.Calls["S3.GetObject"] != 1 {
-			t.Errorf("%s: calls %v, want one GetItem and one GetObject", tt.name, calls.Calls)
+		wantDB := 1
+		if tt.name == "traversal" || tt.name == "malformed user" {
+			wantDB = 0 // nothing well-formed to look up; still hashed and compared
+		}
+		if calls.Calls["DynamoDB.GetItem"] != wantDB || calls.Calls["S3.GetObject"] != tt.s3 || calls.Calls["KMS.Decrypt"] != 0 {
+			t.Errorf("%s: calls %v, want %d GetItem, %d GetObject, no Decrypt", tt.name, calls.Calls, wantDB, tt.s3)
+		}
+	}
+}
+
+// TestServerHost: only the Host the server listens on is served.
+func TestServerHost(t *testing.T) {
+	srv := httptest.NewServer(&Server{S3: env.stack.Clients.S3, Bucket: env.stack.ProvisioningBucket, Credentials: deviceCreds(), Host: "phones.example"})
+	defer srv.Close()
+	if status, _ := rawGet(t, srv, "/srvhost/001565000800.cfg", "001565000800", "x"); status != http.StatusUnauthorized {
+		t.Errorf("own host: status %d, want the ordinary 401", status)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/srvhost/001565000800.cfg", nil)
+	req.Host = "rebind.attacker.example"
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("foreign Host: status %d, want 421", resp.StatusCode)
+	}
+}
+
+// TestFileAllowed: a device reads its own files and the bootstrap files,
+// nothing else; every bootstrap name matches the shared pattern.
+func TestFileAllowed(t *testing.T) {
+	const mac = "001565a1b2c3"
+	for _, model := range Models() {
+		for _, name := range FileNames(model, mac) {
+			if !FileAllowed(name, mac) {
+				t.Errorf("%s: own file %s refused", model, name)
+			}
+			if FileAllowed(name, "001565a1b2c4") {
+				t.Errorf("%s: %s allowed to another device", model, name)
+			}
+		}
+	}
+	for _, name := range BootstrapNames() {
+		if !FileAllowed(name, mac) || deviceFileRE.MatchString(name) {
+			t.Errorf("bootstrap %s: allowed %v, looks like a device file %v", name, FileAllowed(name, mac), deviceFileRE.MatchString(name))
+		}
+	}
+	for _, name := range []string{"000000000000.cfg", "001565a1b2c3-phone.cfg", "cfg001565a1b2c3.cfg", "001565a1b2c3-bulkprov.xml", "spa504G.xml", "y000000000096.xml", "snomD785.xml"} {
+		if FileAllowed(name, mac) {
+			t.Errorf("%s allowed", name)
 		}
 	}
 }

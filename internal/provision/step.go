@@ -53,7 +53,10 @@ type Step struct {
 	Secrets            SecretOpener
 	Renderer           *Renderer
 	ProvisioningBucket string
-	Logger             *slog.Logger // nil discards
+	// BaseURL is the provisioning URL phones are given (scheme and host);
+	// bootstrap files point phones at their MAC file under it.
+	BaseURL string
+	Logger  *slog.Logger // nil discards
 	// Concurrency bounds the PUTs in flight; 0 means 8.
 	Concurrency int
 }
@@ -114,21 +117,36 @@ func (s *Step) provision(ctx context.Context, log *slog.Logger, tenant string, r
 		return fmt.Errorf("write-provisioning: %w", err)
 	}
 	p := settings.Provisioning
-	model := p.DefaultPhoneModel
-	var ignored string
-	switch {
-	case !p.Enabled:
-		ignored = "device provisioning is not enabled for this tenant; the MAC was not provisioned"
-	case model == "":
-		ignored = "no default phone model is set for this tenant; the MAC was not provisioned"
-	case !KnownModel(model):
-		ignored = fmt.Sprintf("the default phone model %q is not supported; the MAC was not provisioned", model)
-	}
-	if ignored != "" {
-		for _, i := range todo {
-			addWarning(&rows[i], pbx.CodeMACIgnored+": "+ignored)
-			log.WarnContext(ctx, "MAC ignored", "row", rows[i].Line, "mac", rows[i].MAC, "reason", ignored)
+	// The row's model (stored on the device by pbx.Build), else the
+	// tenant's default.
+	models := make(map[int]string, len(todo))
+	kept := todo[:0:0]
+	for _, i := range todo {
+		model := rows[i].PhoneModel
+		if model == "" {
+			model = p.DefaultPhoneModel
 		}
+		ignored := ""
+		switch {
+		case !p.Enabled:
+			ignored = pbx.CodeMACIgnored + ": device provisioning is not enabled for this tenant; the MAC was not provisioned"
+		case model == "":
+			ignored = pbx.CodeMACIgnored + ": the row has no phone_model and the tenant has no default phone model; the MAC was not provisioned"
+		case !KnownModel(model):
+			ignored = fmt.Sprintf("%s: phone model %q is not supported; the MAC was not provisioned", pbx.CodeMACIgnored, model)
+		case !p.ProvisionsFamily(pbx.PhoneFamily(model)):
+			ignored = pbx.FamilyNotProvisionedWarning(model)
+		}
+		if ignored != "" {
+			addWarning(&rows[i], ignored)
+			log.WarnContext(ctx, "MAC ignored", "row", rows[i].Line, "mac", rows[i].MAC, "reason", ignored)
+			continue
+		}
+		models[i] = model
+		kept = append(kept, i)
+	}
+	todo = kept
+	if len(todo) == 0 {
 		return nil
 	}
 
@@ -141,6 +159,7 @@ func (s *Step) provision(ctx context.Context, log *slog.Logger, tenant string, r
 		return fmt.Errorf("write-provisioning: read credentials: %w", err)
 	}
 	prefix := settings.ProvisioningPath(tenant)
+	bootFailed := s.writeBootstrap(ctx, log, prefix, todo, models)
 
 	limit := s.Concurrency
 	if limit <= 0 {
@@ -153,7 +172,10 @@ func (s *Step) provision(ctx context.Context, log *slog.Logger, tenant string, r
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			key, warnings, err := s.provisionRow(ctx, tenant, prefix, model, p, *row, creds)
+			key, warnings, err := s.provisionRow(ctx, tenant, prefix, models[i], p, *row, creds)
+			if err == nil && bootFailed[models[i]] != nil {
+				err = bootFailed[models[i]]
+			}
 			rlog := log.With("row", row.Line, "mac", row.MAC)
 			if err != nil {
 				row.ProvisioningFile = ""
@@ -174,6 +196,45 @@ func (s *Step) provision(ctx context.Context, log *slog.Logger, tenant string, r
 	}
 	wg.Wait()
 	return ctx.Err()
+}
+
+// writeBootstrap writes the bootstrap file of each model in the batch
+// (the same bytes every time, so a replay or a later batch rewrites it
+// unchanged); it returns the error of each model whose file failed.
+func (s *Step) writeBootstrap(ctx context.Context, log *slog.Logger, prefix string, todo []int, models map[int]string) map[string]error {
+	failed := map[string]error{}
+	done := map[string]bool{}
+	for _, i := range todo {
+		m := models[i]
+		if done[m] {
+			continue
+		}
+		done[m] = true
+		f, ok, err := s.Renderer.RenderBootstrap(m, Location{BaseURL: s.BaseURL, Path: prefix})
+		if err == nil && ok {
+			err = s.put(ctx, jobfiles.ProvisioningKey(prefix, f.Name), f)
+		}
+		if err != nil {
+			failed[m] = fmt.Errorf("bootstrap file for %s: %w", m, err)
+			log.ErrorContext(ctx, "bootstrap file failed", "model", m, "error", err)
+		}
+	}
+	return failed
+}
+
+func (s *Step) put(ctx context.Context, key string, f File) error {
+	_, err := s.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(s.ProvisioningBucket),
+		Key:           aws.String(key),
+		Body:          bytes.NewReader(f.Body),
+		ContentLength: aws.Int64(int64(len(f.Body))),
+		ContentType:   aws.String(f.ContentType),
+		CacheControl:  aws.String("no-store"),
+	})
+	if err != nil {
+		return &pbx.Error{Code: pbx.EINTERNAL, Message: "the file could not be stored", Err: fmt.Errorf("put %s: %w", key, err)}
+	}
+	return nil
 }
 
 // provisionRow renders and writes one device's files; it returns the key
@@ -199,16 +260,8 @@ func (s *Step) provisionRow(ctx context.Context, tenant, prefix, model string, p
 	var first string
 	for _, f := range rendered.Files {
 		key := jobfiles.ProvisioningKey(prefix, f.Name)
-		_, err := s.S3.PutObject(ctx, &s3.PutObjectInput{
-			Bucket:        aws.String(s.ProvisioningBucket),
-			Key:           aws.String(key),
-			Body:          bytes.NewReader(f.Body),
-			ContentLength: aws.Int64(int64(len(f.Body))),
-			ContentType:   aws.String(f.ContentType),
-			CacheControl:  aws.String("no-store"),
-		})
-		if err != nil {
-			return "", nil, &pbx.Error{Code: pbx.EINTERNAL, Message: "the file could not be stored", Err: fmt.Errorf("put %s: %w", key, err)}
+		if err := s.put(ctx, key, f); err != nil {
+			return "", nil, err
 		}
 		if first == "" {
 			first = key

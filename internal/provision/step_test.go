@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -63,8 +64,8 @@ func newFixture(t *testing.T, tenant, settingsOverrides string) *fixture {
 	logs := &bytes.Buffer{}
 	return &fixture{t: t, ctx: ctx, tenant: tenant, store: st, box: box, logs: logs, step: &Step{
 		S3: env.stack.Clients.S3, Settings: st, Credentials: st, Secrets: box, Renderer: r,
-		ProvisioningBucket: env.stack.ProvisioningBucket,
-		Logger:             slog.New(slog.NewJSONHandler(logs, nil)),
+		ProvisioningBucket: env.stack.ProvisioningBucket, BaseURL: "https://prov.pbx.example",
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	}}
 }
 
@@ -180,9 +181,10 @@ func TestStepWritesOneFilePerDevice(t *testing.T) {
 	if out.Rows != nil || out.ResultKey != in.ResultKey || out.Tenant != "stepacme" {
 		t.Errorf("output = %+v, want the input without rows", out)
 	}
-	// 2 devices + the result object; one read of the result; one
-	// BatchGetItem for the secrets; at most one KMS Decrypt (one data key).
-	want := map[string]int{"S3.PutObject": 3, "S3.GetObject": 1, "DynamoDB.BatchGetItem": 1, "DynamoDB.GetItem": 2}
+	// 2 devices + their model's bootstrap file + the result object; one
+	// read of the result; one BatchGetItem for the secrets; at most one KMS
+	// Decrypt (one data key).
+	want := map[string]int{"S3.PutObject": 4, "S3.GetObject": 1, "DynamoDB.BatchGetItem": 1, "DynamoDB.GetItem": 2}
 	for op, n := range want {
 		if calls.Calls[op] != n {
 			t.Errorf("%s calls = %d, want %d\n%s", op, calls.Calls[op], n, calls.Table())
@@ -193,8 +195,8 @@ func TestStepWritesOneFilePerDevice(t *testing.T) {
 	}
 
 	objs := f.provisioningObjects()
-	if len(objs) != 2 {
-		t.Fatalf("provisioning objects = %d, want 2: %v", len(objs), keys(objs))
+	if len(objs) != 3 || objs["stepacme/y000000000096.cfg"] == nil {
+		t.Fatalf("provisioning objects = %d, want 2 MAC files and y000000000096.cfg: %v", len(objs), keys(objs))
 	}
 	for ext, secret := range map[string]string{"100": "secret-100-AAAA", "101": "secret-101-BBBB"} {
 		body := objs["stepacme/001565000"+ext+".cfg"]
@@ -247,13 +249,21 @@ func TestStepProvisioningOffWarns(t *testing.T) {
 	}{
 		{"stepoff", `{"enabled": false}`, "not enabled"},
 		{"stepnomodel", `{"default_phone_model": ""}`, "no default phone model"},
-		{"stepbadmodel", `{"default_phone_model": "acme-9000"}`, "not supported"},
+		{"stepbadmodel", `{}`, "not supported"},
+		{"stepfamily", `{"families": ["yealink"]}`, "does not provision snom phones"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tenant, func(t *testing.T) {
 			f := newFixture(t, tt.tenant, tt.settings)
 			f.endpoint("100-"+tt.tenant, "pw-100-xxxxxxxx")
-			in := f.batch("job1", created(2, "100", tt.tenant, "001565000200"))
+			row := created(2, "100", tt.tenant, "001565000200")
+			switch tt.tenant {
+			case "stepbadmodel":
+				row.PhoneModel = "acme-9000"
+			case "stepfamily":
+				row.PhoneModel = "snom-d785"
+			}
+			in := f.batch("job1", row)
 			before := env.calls.Snapshot()
 			for range 2 { // the replay must not repeat the warning
 				if _, err := f.step.Handle(f.ctx, in); err != nil {
@@ -299,8 +309,8 @@ func TestStepFailuresFailOnlyTheRow(t *testing.T) {
 			t.Errorf("row %d: %+v, want created with %s", r.Line, r, pbx.CodeProvisioningFailed)
 		}
 	}
-	if objs := f.provisioningObjects(); len(objs) != 1 {
-		t.Errorf("files = %v, want only the good row's", keys(objs))
+	if objs := f.provisioningObjects(); len(objs) != 2 || objs["stepfail/y000000000096.cfg"] == nil {
+		t.Errorf("files = %v, want only the good row's and its model's bootstrap file", keys(objs))
 	}
 
 	// The bucket refuses every PUT: the rows keep their records and say so.
@@ -347,5 +357,54 @@ func TestStepRejectsForeignResultKey(t *testing.T) {
 	in.ResultKey = jobfiles.ResultKey("othertenant", "job1", in.Batch)
 	if _, err := f.step.Handle(f.ctx, in); err == nil {
 		t.Error("a result key outside the tenant's job was accepted")
+	}
+}
+
+// TestStepEachRowGetsItsOwnModel is issue 16's report: one row per family
+// in one batch, each file in its own model's format, plus each model's
+// bootstrap file; the tenant default (Yealink) is used only for the row
+// without a phone_model.
+func TestStepEachRowGetsItsOwnModel(t *testing.T) {
+	f := newFixture(t, "stepmix", "")
+	models := []string{"yealink-t54w", "polycom-vvx450", "grandstream-grp2616", "cisco-mpp8851", "cisco-spa504g", "snom-d785", "fanvil-x6u", ""}
+	var rows []events.RowResult
+	for i, m := range models {
+		ext := fmt.Sprint(200 + i)
+		f.endpoint(ext+"-stepmix", "pw-"+ext+"-xxxxxxxx")
+		r := created(2+i, ext, "stepmix", fmt.Sprintf("0015650002%02d", i))
+		r.PhoneModel = m
+		rows = append(rows, r)
+	}
+	in := f.batch("job1", rows...)
+	if _, err := f.step.Handle(f.ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	objs := f.provisioningObjects()
+	// The first file of each row and a fragment only that format has.
+	want := []struct{ key, fragment string }{
+		{"stepmix/001565000200.cfg", "account.1.user_name = 200-stepmix\n"},
+		{"stepmix/001565000201-bulkprov.cfg", `reg.1.address="201-stepmix"`},
+		{"stepmix/cfg001565000202.xml", "<P35>202-stepmix</P35>"},
+		{"stepmix/001565000203.xml", "<User_ID_1_>203-stepmix</User_ID_1_>"},
+		{"stepmix/001565000204.xml", "<User_ID_1_>204-stepmix</User_ID_1_>"},
+		{"stepmix/001565000205.xml", `<user_name idx="1" perm="R">205-stepmix</user_name>`},
+		{"stepmix/001565000206.cfg", "<PhoneNumber>206-stepmix</PhoneNumber>"},
+		{"stepmix/001565000207.cfg", "account.1.user_name = 207-stepmix\n"},
+		// Bootstrap files a factory-default phone asks for first.
+		{"stepmix/y000000000096.cfg", "#!version:1.0.0.1"},
+		{"stepmix/8851-3PCC.xml", "<Profile_Rule>https://prov.pbx.example/stepmix/$MA.xml</Profile_Rule>"},
+		{"stepmix/spa504G.cfg", "<Profile_Rule>https://prov.pbx.example/stepmix/$MA.xml</Profile_Rule>"},
+		{"stepmix/snomD785.htm", `<setting_server perm="RW">https://prov.pbx.example/stepmix/{mac}.xml</setting_server>`},
+	}
+	for _, w := range want {
+		if !bytes.Contains(objs[w.key], []byte(w.fragment)) {
+			t.Errorf("%s: missing %q in\n%s", w.key, w.fragment, objs[w.key])
+		}
+	}
+	stored := f.storedRows(in)
+	for i, r := range stored {
+		if r.ProvisioningFile == "" || r.Code != "" || len(r.Warnings) != 0 {
+			t.Errorf("row %d (%s): %+v", i, models[i], r)
+		}
 	}
 }

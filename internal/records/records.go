@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,6 +55,8 @@ import (
 type Store interface {
 	LoadSettings(ctx context.Context, tenant string, extra ...[]byte) (pbx.Settings, error)
 	WriteRows(ctx context.Context, tenant string, rows []store.RowWrite, opt store.WriteOptions) ([]store.RowOutcome, store.WriteStats, error)
+	// LookupTenantData reads the operator's DID rules for the batch (boundary.go).
+	LookupTenantData(ctx context.Context, tenant string, exts, dids, macs []string) (store.TenantData, error)
 }
 
 // ObjectPutter writes the batch's results object; *s3.Client satisfies it.
@@ -223,13 +226,18 @@ func (h *Handler) prepare(ctx context.Context, bc events.BatchContext, items []p
 		objects[i] = o
 		r.User, r.SIPUser, r.Warnings = o.User.Name, o.Endpoint.SIPUser, o.Warnings
 		if o.Endpoint.Device != nil {
-			r.MAC = o.Endpoint.Device.MAC
+			r.MAC, r.PhoneModel = o.Endpoint.Device.MAC, o.Endpoint.Device.Model
 		}
 		if !row.Exists {
 			fresh = append(fresh, i)
 		}
 	}
 
+	claimDIDs, err := h.tenantBoundary(ctx, bc.Tenant, settings, objects, rows)
+	if err != nil {
+		return nil, w, err
+	}
+	fresh = slices.DeleteFunc(fresh, func(i int) bool { return rows[i].Status == events.StatusFailed })
 	creds, err := h.credentials(ctx, bc.Tenant, settings, w.createdAt, items, objects, fresh)
 	if err != nil {
 		return nil, w, err
@@ -238,7 +246,7 @@ func (h *Handler) prepare(ctx context.Context, bc events.BatchContext, items []p
 		if rows[i].Status == events.StatusFailed {
 			continue
 		}
-		rw := store.RowWrite{Line: row.Line, Objects: objects[i], Update: row.Exists, CreateDIDs: settings.Upload.CreateDIDs}
+		rw := store.RowWrite{Line: row.Line, Objects: objects[i], Update: row.Exists, CreateDIDs: claimDIDs}
 		if c, ok := creds[i]; ok {
 			rw.Objects.User = c.user
 			rw.Credentials = c.sealed
@@ -274,7 +282,7 @@ func (h *Handler) credentials(ctx context.Context, tenant string, s pbx.Settings
 	for range min(runtime.GOMAXPROCS(0), len(fresh)) {
 		wg.Go(func() {
 			for i := range next {
-				c, err := generate(sealer, s, createdAt, objects[i])
+				c, err := generate(sealer, s, createdAt, objects[i], items[i].Imported)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = fmt.Errorf("credentials of line %d: %w", items[i].Line, err)
@@ -296,8 +304,10 @@ func (h *Handler) credentials(ctx context.Context, tenant string, s pbx.Settings
 }
 
 // generate makes one endpoint's SIP secret, voicemail PIN and portal
-// credential, seals the plaintexts and keeps only hashes on the user.
-func generate(sealer *secrets.Sealer, s pbx.Settings, createdAt time.Time, o pbx.RowObjects) (rowCredentials, error) {
+// credential, seals the plaintexts and keeps only hashes on the user. An
+// imported SIP secret or PIN (already sealed by ingest, bound the same way)
+// is kept instead of a generated one.
+func generate(sealer *secrets.Sealer, s pbx.Settings, createdAt time.Time, o pbx.RowObjects, imported *pbx.ImportedCredentials) (rowCredentials, error) {
 	sip := o.Endpoint.SIPUser
 	user := o.User
 	sipSecret, err := secrets.SIPSecret()
@@ -329,10 +339,10 @@ func generate(sealer *secrets.Sealer, s pbx.Settings, createdAt time.Time, o pbx
 		user.InviteExpires = createdAt.Add(time.Duration(s.Email.InviteTTLHours) * time.Hour).UTC()
 	}
 	c := store.Credentials{SIPUser: sip, Extension: o.Ext.Number, PortalKind: kind}
-	if c.SIPSecret, err = sealer.Seal([]byte(sipSecret), store.SIPSecretBinding(sip)); err != nil {
+	if c.SIPSecret, err = sealOrImported(sealer, sipSecret, store.SIPSecretBinding(sip), importedValue(imported, true)); err != nil {
 		return rowCredentials{}, err
 	}
-	if c.PIN, err = sealer.Seal([]byte(pin), store.PINBinding(sip)); err != nil {
+	if c.PIN, err = sealOrImported(sealer, pin, store.PINBinding(sip), importedValue(imported, false)); err != nil {
 		return rowCredentials{}, err
 	}
 	sealedPortal, err := sealer.Seal([]byte(portal), store.PortalBinding(sip))
@@ -341,6 +351,29 @@ func generate(sealer *secrets.Sealer, s pbx.Settings, createdAt time.Time, o pbx
 	}
 	c.Portal = &sealedPortal
 	return rowCredentials{user: user, sealed: c}, nil
+}
+
+func importedValue(c *pbx.ImportedCredentials, sip bool) json.RawMessage {
+	switch {
+	case c == nil:
+		return nil
+	case sip:
+		return c.SIPSecret
+	}
+	return c.PIN
+}
+
+// sealOrImported returns the imported sealed value when there is one, else
+// generated sealed with binding.
+func sealOrImported(sealer *secrets.Sealer, generated, binding string, imported json.RawMessage) (secrets.Sealed, error) {
+	if len(imported) > 0 {
+		var v secrets.Sealed
+		if err := json.Unmarshal(imported, &v); err != nil || v.IsZero() {
+			return secrets.Sealed{}, pbx.Errorf(pbx.EINVALID, "imported", "an imported credential is not a sealed value")
+		}
+		return v, nil
+	}
+	return sealer.Seal([]byte(generated), binding)
 }
 
 func (h *Handler) rowsPerTransaction() int {

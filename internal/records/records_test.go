@@ -107,6 +107,14 @@ func (e *env) run(t *testing.T, job string, rows ...pbx.UserRow) events.BatchRes
 
 // item reads one item as plain Go values (S → string, N → float64,
 // B → []byte, M → map); nil when absent.
+// group returns one object group (User, Ext, Mailbox, Endpoint, Contact)
+// of the EXT# item of extension ext, nil when there is none.
+func group(t *testing.T, pk, ext, name string) map[string]any {
+	t.Helper()
+	g, _ := item(t, pk, "EXT#"+ext)[name].(map[string]any)
+	return g
+}
+
 func item(t *testing.T, pk, sk string) map[string]any {
 	t.Helper()
 	out, err := stack.Clients.DynamoDB.GetItem(context.Background(), &dynamodb.GetItemInput{
@@ -192,18 +200,15 @@ func TestCreatesEveryObject(t *testing.T) {
 		pk, sk string
 		want   map[string]any
 	}{
-		{pk, "USER#100", map[string]any{"Name": "objects-100", "Extension": "100", "FirstName": "Ann", "LastName": "Lee",
-			"Email": "ann@objects.example", "Department": "Sales", "WelcomeMode": "invite", "InviteExpires": expires,
-			"Job": job, "Line": 2.0, "CreatedAt": jobCreated.Format(time.RFC3339)}},
-		{pk, "EXT#100", map[string]any{"Number": "100", "User": "objects-100", "CallScript": "ring-then-voicemail",
-			"Endpoint": "100-objects", "Mailbox": "100"}},
-		{pk, "MAILBOX#100", map[string]any{"Number": "100", "Owner": "Ann Lee", "Email": "ann@objects.example", "Pager": "+14155550123"}},
-		{pk, "ENDPOINT#100-objects", map[string]any{"SIPUser": "100-objects", "Extension": "100", "CallerIDName": "Ann Lee",
-			"CallerIDNum": "100", "Mailbox": "100", "MAC": "0015651a0001", "Model": "yealink-t54w", "DID": "+14155551000"}},
-		{pk, "CONTACT#100", map[string]any{"Extension": "100", "FirstName": "Ann", "LastName": "Lee",
-			"Email": "ann@objects.example", "Department": "Sales"}},
-		{pk, "DID#+14155551000", map[string]any{"Number": "+14155551000", "Tenant": "objects", "Extension": "100"}},
-		{"DID#+14155551000", "OWNER", map[string]any{"Tenant": "objects", "Number": "+14155551000"}},
+		{pk, "EXT#100", map[string]any{"Type": "EXT", "Number": "100", "Job": job, "Line": 2.0, "CreatedAt": jobCreated.Format(time.RFC3339),
+			"User": map[string]any{"Name": "objects-100", "FirstName": "Ann", "LastName": "Lee",
+				"Email": "ann@objects.example", "Department": "Sales", "WelcomeMode": "invite", "InviteExpires": expires},
+			"Ext":     map[string]any{"CallScript": "ring-then-voicemail"},
+			"Mailbox": map[string]any{"Owner": "Ann Lee", "Email": "ann@objects.example", "Pager": "+14155550123"},
+			"Endpoint": map[string]any{"SIPUser": "100-objects", "CallerIDName": "Ann Lee",
+				"CallerIDNum": "100", "MAC": "0015651a0001", "Model": "yealink-t54w", "DID": "+14155551000"},
+			"Contact": map[string]any{"FirstName": "Ann", "LastName": "Lee", "Email": "ann@objects.example", "Department": "Sales"}}},
+		{"DID#+14155551000", "OWNER", map[string]any{"Tenant": "objects", "Number": "+14155551000", "Extension": "100"}},
 		{"MAC#0015651a0001", "OWNER", map[string]any{"Tenant": "objects", "Endpoint": "100-objects", "MAC": "0015651a0001"}},
 		{pk, "SECRET#100-objects", map[string]any{"SIPUser": "100-objects", "Extension": "100", "PortalKind": "invite", "Job": job}},
 	} {
@@ -213,12 +218,28 @@ func TestCreatesEveryObject(t *testing.T) {
 			continue
 		}
 		for k, v := range tc.want {
+			if group, ok := v.(map[string]any); ok { // a group of the EXT# item
+				g, _ := got[k].(map[string]any)
+				for f, fv := range group {
+					if fmt.Sprint(g[f]) != fmt.Sprint(fv) {
+						t.Errorf("%s/%s %s.%s = %v, want %v", tc.pk, tc.sk, k, f, g[f], fv)
+					}
+				}
+				continue
+			}
 			if fmt.Sprint(got[k]) != fmt.Sprint(v) {
 				t.Errorf("%s/%s %s = %v, want %v", tc.pk, tc.sk, k, got[k], v)
 			}
 		}
 	}
-	user := item(t, pk, "USER#100")
+	// The row is two items in the tenant's partition, EXT# and SECRET#,
+	// plus its DID's.
+	for _, gone := range []string{"USER#100", "MAILBOX#100", "ENDPOINT#100-objects", "CONTACT#100"} {
+		if item(t, pk, gone) != nil {
+			t.Errorf("%s/%s exists: the EXT# item holds it", pk, gone)
+		}
+	}
+	user := item(t, pk, "EXT#100")["User"].(map[string]any)
 	// The invite item is the welcome email's to write; its expiry waits on
 	// the SECRET item.
 	if invite := item(t, "INVITE#"+user["InviteHash"].(string), "INVITE"); invite != nil {
@@ -256,7 +277,7 @@ func TestCallerIDAndDevice(t *testing.T) {
 	)
 	wantStatus(t, res, events.StatusCreated, events.StatusCreated, events.StatusCreated)
 	for ext, num := range map[string]string{"200": "+14155551100", "201": "+14155559999", "202": "202"} {
-		if got := item(t, "TENANT#callerid", "ENDPOINT#"+ext+"-callerid")["CallerIDNum"]; got != num {
+		if got := group(t, "TENANT#callerid", ext, "Endpoint")["CallerIDNum"]; got != num {
 			t.Errorf("extension %s caller ID number = %v, want %s", ext, got, num)
 		}
 	}
@@ -267,7 +288,7 @@ func TestCallerIDAndDevice(t *testing.T) {
 	if item(t, "MAC#0015651a0100", "OWNER") != nil {
 		t.Error("an ignored MAC was claimed")
 	}
-	if _, has := item(t, "TENANT#callerid", "ENDPOINT#200-callerid")["MAC"]; has {
+	if _, has := group(t, "TENANT#callerid", "200", "Endpoint")["MAC"]; has {
 		t.Error("an ignored MAC was put on the endpoint")
 	}
 }
@@ -319,7 +340,7 @@ func TestCredentials(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				user := item(t, "TENANT#"+tenant, "USER#"+r.Extension)
+				user := group(t, "TENANT#"+tenant, r.Extension, "User")
 				switch mode {
 				case pbx.WelcomePassword:
 					if c.PortalKind != pbx.WelcomePassword || len(portal) != 16 || user["MustChangePassword"] != true {
@@ -376,13 +397,13 @@ func TestDIDs(t *testing.T) {
 		pbx.UserRow{Line: 2, Extension: "400", DID: "+14155552000"},
 		pbx.UserRow{Line: 3, Extension: "401", DID: "+14155552001"})
 	wantStatus(t, res, events.StatusCreated, events.StatusCreated)
-	if item(t, "TENANT#didowner", "DID#+14155552000") == nil {
+	if item(t, "DID#+14155552000", "OWNER")["Tenant"] != "didowner" {
 		t.Fatal("create-dids did not assign the DID to the tenant")
 	}
 	// A DID the tenant already owns (its route now removed by an admin)
 	// can be routed without create-dids.
 	if _, err := stack.Clients.DynamoDB.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{TableName: aws.String(stack.Table),
-		Key:              map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "TENANT#didowner"}, "SK": &types.AttributeValueMemberS{Value: "DID#+14155552001"}},
+		Key:              map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "DID#+14155552001"}, "SK": &types.AttributeValueMemberS{Value: "OWNER"}},
 		UpdateExpression: aws.String("REMOVE Extension")}); err != nil {
 		t.Fatal(err)
 	}
@@ -394,10 +415,10 @@ func TestDIDs(t *testing.T) {
 	wantStatus(t, res, events.StatusCreated, events.StatusFailed, events.StatusFailed, events.StatusCreated)
 	wantFailed(t, res.Rows[1], pbx.CodeDIDNotOwned)
 	wantFailed(t, res.Rows[2], pbx.CodeDIDTaken)
-	if r := item(t, "TENANT#didowner", "DID#+14155552001"); r == nil || r["Extension"] != "410" || r["Tenant"] != "didowner" {
+	if r := item(t, "DID#+14155552001", "OWNER"); r == nil || r["Extension"] != "410" || r["Tenant"] != "didowner" {
 		t.Errorf("route = %v, want to 410", r)
 	}
-	if item(t, "TENANT#didowner", "USER#411") != nil || item(t, "TENANT#didowner", "ENDPOINT#412-didowner") != nil {
+	if item(t, "TENANT#didowner", "EXT#411") != nil || item(t, "TENANT#didowner", "EXT#412") != nil {
 		t.Error("a failed row left items behind")
 	}
 
@@ -418,9 +439,7 @@ func TestDIDs(t *testing.T) {
 		if res.Rows[1].Status != events.StatusCreated {
 			t.Errorf("the neighbour of a stolen DID: %+v", res.Rows[1])
 		}
-		_, _ = stack.Clients.DynamoDB.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(stack.Table),
-			Key: map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "TENANT#didother"}, "SK": &types.AttributeValueMemberS{Value: "USER#501"}}})
-		for _, sk := range []string{"EXT#501", "MAILBOX#501", "ENDPOINT#501-didother", "CONTACT#501", "SECRET#501-didother"} {
+		for _, sk := range []string{"EXT#501", "SECRET#501-didother"} {
 			_, _ = stack.Clients.DynamoDB.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(stack.Table),
 				Key: map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "TENANT#didother"}, "SK": &types.AttributeValueMemberS{Value: sk}}})
 		}
@@ -460,7 +479,7 @@ func TestConflictsFailOnlyTheirRow(t *testing.T) {
 		pbx.UserRow{Line: 3, Extension: "605"})
 	wantStatus(t, res, events.StatusFailed, events.StatusCreated)
 	wantFailed(t, res.Rows[0], pbx.CodeExtensionExists)
-	if u := item(t, "TENANT#conflictb", "USER#604"); u["Job"] != "job-b" {
+	if u := item(t, "TENANT#conflictb", "EXT#604"); u["Job"] != "job-b" {
 		t.Errorf("existing user overwritten: %v", u)
 	}
 	// A MAC on another endpoint of the same tenant is not moved silently.
@@ -536,7 +555,7 @@ func TestCrashBetweenTransactionsThenRerun(t *testing.T) {
 	if _, err := crashing.Handle(context.Background(), e.batch(job, rows...)); err == nil {
 		t.Fatal("the crashed batch reported success")
 	}
-	if item(t, "TENANT#crash", "USER#800") == nil || item(t, "TENANT#crash", "USER#802") != nil {
+	if item(t, "TENANT#crash", "EXT#800") == nil || item(t, "TENANT#crash", "EXT#802") != nil {
 		t.Fatal("want exactly the first transaction's rows written before the crash")
 	}
 	e.h.RowsPerTransaction = 2
@@ -544,7 +563,7 @@ func TestCrashBetweenTransactionsThenRerun(t *testing.T) {
 	wantStatus(t, res, slices.Repeat([]string{events.StatusCreated}, 6)...)
 	n := 0
 	for _, line := range scan(t) {
-		if strings.Contains(line, `"PK":"TENANT#crash"`) && strings.Contains(line, `"SK":"USER#`) {
+		if strings.Contains(line, `"PK":"TENANT#crash"`) && strings.Contains(line, `"SK":"EXT#`) {
 			n++
 		}
 	}
@@ -564,7 +583,7 @@ func TestUpdateInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	secretBefore := item(t, "TENANT#update", "SECRET#900-update")
-	userBefore := item(t, "TENANT#update", "USER#900")
+	userBefore := group(t, "TENANT#update", "900", "User")
 
 	upd := options(func(o *pbx.Options) { o.OnExisting, o.CreateDIDs, o.DIDsAsCallerID = pbx.OnExistingUpdate, true, true })
 	row := pbx.UserRow{Line: 2, Extension: "900", FirstName: "New", LastName: "Name", Email: "new@u.example", Mobile: "+14155550900",
@@ -575,27 +594,30 @@ func TestUpdateInPlace(t *testing.T) {
 		if i == 0 {
 			continue
 		}
-		u := item(t, "TENANT#update", "USER#900")
-		if u["FirstName"] != "New" || u["Email"] != "new@u.example" || u["InviteHash"] != userBefore["InviteHash"] || u["Job"] != "job-u1" {
+		u := group(t, "TENANT#update", "900", "User")
+		if x := item(t, "TENANT#update", "EXT#900"); x["Job"] != "job-u1" || x["UpdatedBy"] != "job-u2" {
+			t.Errorf("EXT# item after update: Job %v, UpdatedBy %v", x["Job"], x["UpdatedBy"])
+		}
+		if u["FirstName"] != "New" || u["Email"] != "new@u.example" || u["InviteHash"] != userBefore["InviteHash"] {
 			t.Errorf("user after update = %v", u)
 		}
-		if m := item(t, "TENANT#update", "MAILBOX#900"); m["Owner"] != "New Name" || m["Pager"] != "+14155550900" {
+		if m := group(t, "TENANT#update", "900", "Mailbox"); m["Owner"] != "New Name" || m["Pager"] != "+14155550900" {
 			t.Errorf("mailbox after update = %v", m)
 		}
-		ep := item(t, "TENANT#update", "ENDPOINT#900-update")
+		ep := group(t, "TENANT#update", "900", "Endpoint")
 		if ep["MAC"] != "0015651a0901" || ep["DID"] != "+14155555001" || ep["CallerIDNum"] != "+14155555001" || ep["CallerIDName"] != "New Name" {
 			t.Errorf("endpoint after update = %v", ep)
 		}
-		if c := item(t, "TENANT#update", "CONTACT#900"); c["FirstName"] != "New" || c["Email"] != "new@u.example" {
+		if c := group(t, "TENANT#update", "900", "Contact"); c["FirstName"] != "New" || c["Email"] != "new@u.example" {
 			t.Errorf("contact after update = %v", c)
 		}
 		if item(t, "MAC#0015651a0900", "OWNER") != nil || item(t, "MAC#0015651a0901", "OWNER")["Endpoint"] != "900-update" {
 			t.Error("the MAC change did not move the owner item")
 		}
-		if old := item(t, "TENANT#update", "DID#+14155555000"); old == nil || old["Extension"] != nil {
+		if old := item(t, "DID#+14155555000", "OWNER"); old == nil || old["Extension"] != nil || old["Tenant"] != "update" {
 			t.Errorf("previous DID after update = %v, want kept without a route", old)
 		}
-		if item(t, "TENANT#update", "DID#+14155555001")["Extension"] != "900" {
+		if item(t, "DID#+14155555001", "OWNER")["Extension"] != "900" {
 			t.Error("the DID change did not move the route")
 		}
 		if fmt.Sprint(item(t, "TENANT#update", "SECRET#900-update")) != fmt.Sprint(secretBefore) {
@@ -649,7 +671,7 @@ func TestThrottling(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantFailed(t, res.Rows[0], pbx.CodeThrottled)
-	if item(t, "TENANT#throttle", "USER#120") != nil {
+	if item(t, "TENANT#throttle", "EXT#120") != nil {
 		t.Error("a throttled row was written")
 	}
 }
@@ -663,7 +685,7 @@ func TestRefusesForeignJobsBucket(t *testing.T) {
 	if _, err := h.Handle(context.Background(), b); pbx.ErrorCode(err) != pbx.EINVALID {
 		t.Fatalf("Handle with a foreign jobs bucket = %v, want EINVALID", err)
 	}
-	if item(t, "TENANT#bucket", "USER#130") != nil {
+	if item(t, "TENANT#bucket", "EXT#130") != nil {
 		t.Error("records were created for a refused batch")
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
 	"github.com/bulkprov/bulkprov/internal/portal"
 	"github.com/bulkprov/bulkprov/internal/provision"
+	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
@@ -143,16 +144,26 @@ func TestAnotherTenantsDIDAndMAC(t *testing.T) {
 }
 
 // TestProvisioningAcrossTenants: the phone file server refuses another
-// tenant's credential, a wrong tenant path and an unknown MAC with the
-// same answer, and serves the right request.
+// tenant's device credential, a colleague's credential, a wrong tenant path
+// and an unknown MAC with the same answer, and serves the right request.
 func TestProvisioningAcrossTenants(t *testing.T) {
+	ctx := context.Background()
 	a := suite.newTenant(t, "pva", nil)
-	aRows := a.users(2)
+	aRows := a.users(3) // rows 0 and 2 have a MAC
 	suite.put(t, jobfiles.UploadPrefix(a.Name)+"users.csv", csvOf(aRows), stdMeta())
 	b := suite.newTenant(t, "pvb", nil)
 	suite.settle(t)
+	creds := &provision.DeviceCredentials{Store: suite.p.Store, Box: secrets.NewBox(suite.p.Stack.Clients.KMS, suite.p.Stack.KMSKeyID)}
+	cred := func(tenant, mac string) string {
+		_, pw, err := creds.Credential(ctx, tenant, tenant, mac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pw
+	}
+	aPW, aColleaguePW, bPW := cred(a.Name, aRows[0].MAC), cred(a.Name, aRows[2].MAC), cred(b.Name, "805ec0000001")
 	srv := httptest.NewServer(&provision.Server{
-		S3: suite.p.Stack.Clients.S3, Bucket: suite.p.Stack.ProvisioningBucket, Credentials: suite.p.Store,
+		S3: suite.p.Stack.Clients.S3, Bucket: suite.p.Stack.ProvisioningBucket, Credentials: creds,
 		Logger: suite.logsLogger(),
 	})
 	defer srv.Close()
@@ -168,16 +179,18 @@ func TestProvisioningAcrossTenants(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, body
 	}
-	if code, _ := get(fileA, a.Name, a.ProvPassword); code != http.StatusOK {
+	if code, _ := get(fileA, aRows[0].MAC, aPW); code != http.StatusOK {
 		t.Fatalf("owner's request: %d, want 200", code)
 	}
-	_, refusal := get("/"+a.Name+"/000000000000.cfg", a.Name, "wrong")
+	_, refusal := get("/"+a.Name+"/000000000000.cfg", aRows[0].MAC, "wrong")
 	for _, tc := range []struct{ name, path, user, pw string }{
-		{"B's credential on A's file", fileA, b.Name, b.ProvPassword},
-		{"B's password as A", fileA, a.Name, b.ProvPassword},
-		{"A's credential on B's path", "/" + b.Name + "/" + aRows[0].MAC + ".cfg", a.Name, a.ProvPassword},
-		{"traversal", "/" + b.Name + "/..%2F" + a.Name + "%2F" + aRows[0].MAC + ".cfg", b.Name, b.ProvPassword},
-		{"unknown MAC", "/" + a.Name + "/805ec0ffffff.cfg", a.Name, a.ProvPassword},
+		{"B's device credential on A's file", fileA, "805ec0000001", bPW},
+		{"B's password as A's device", fileA, aRows[0].MAC, bPW},
+		{"A colleague's credential on A's file", fileA, aRows[2].MAC, aColleaguePW},
+		{"A's credential on B's path", "/" + b.Name + "/" + aRows[0].MAC + ".cfg", aRows[0].MAC, aPW},
+		{"traversal", "/" + b.Name + "/..%2F" + a.Name + "%2F" + aRows[0].MAC + ".cfg", "805ec0000001", bPW},
+		{"unknown MAC", "/" + a.Name + "/805ec0ffffff.cfg", "805ec0ffffff", aPW},
+		{"tenant-wide user", fileA, a.Name, a.ProvPassword},
 	} {
 		code, body := get(tc.path, tc.user, tc.pw)
 		if code != http.StatusUnauthorized || !bytes.Equal(body, refusal) {
@@ -255,7 +268,7 @@ func TestHostileFiles(t *testing.T) {
 		}, true, 0},
 		{"1M empty lines", func() io.Reader {
 			return io.MultiReader(strings.NewReader(header), bytes.NewReader(bytes.Repeat([]byte("\n"), 1_000_000)))
-		}, false, 0}, // no data rows: ingest rejects the job ("no row is valid")
+		}, true, 0}, // no data rows: a file-level error (no_rows)
 		{"deeply quoted field", func() io.Reader {
 			return strings.NewReader(header + "200,\"" + strings.Repeat(`""`, 200_000) + "\",Lee,a@x.example\n")
 		}, true, 0},
@@ -359,9 +372,10 @@ func TestHostileUploadThroughPipeline(t *testing.T) {
 func TestSecretsNeverLeak(t *testing.T) {
 	ctx := context.Background()
 	var secrets []string
-	var pins []string
+	var pins, tenants []string
 	for _, mode := range []string{"invite", "password"} {
 		env := suite.newTenant(t, "sec"+mode, nil)
+		tenants = append(tenants, env.Name)
 		rows := env.users(5)
 		meta := stdMeta()
 		meta["welcome"] = mode
@@ -406,7 +420,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	dir := t.TempDir()
 	records := filepath.Join(dir, "records.jsonl")
-	if err := suite.p.ExportRecords(ctx, records); err != nil {
+	if err := suite.p.ExportRecords(ctx, records, tenants...); err != nil {
 		t.Fatal(err)
 	}
 	recordBytes, _ := os.ReadFile(records)

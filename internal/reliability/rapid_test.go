@@ -366,9 +366,9 @@ func checkMixRun(t checker, o *observed, rows []mixRow) {
 	checkNoHalfMixRows(t, o, rows)
 }
 
-// checkNoHalfMixRows: a row's USER never exists without its EXT, MAILBOX,
-// ENDPOINT, CONTACT, SECRET (and DID with its route, owners when it has them), no
-// row record exists without its USER, and no shared DID or MAC record is
+// checkNoHalfMixRows: a row's EXT# item (user, extension, mailbox,
+// endpoint, contact) never exists without its SECRET (and DID with its route,
+// owners when it has them), no row record exists without it, and no shared DID or MAC record is
 // left without a created row that uses it.
 func checkNoHalfMixRows(t checker, o *observed, rows []mixRow) {
 	t.Helper()
@@ -381,11 +381,11 @@ func checkNoHalfMixRows(t checker, o *observed, rows []mixRow) {
 	usedDID, usedMAC := map[int]bool{}, map[int]bool{}
 	for i, r := range rows {
 		ext := fmt.Sprint(200 + i)
-		own := []string{"TENANT#T|EXT#" + ext, "TENANT#T|MAILBOX#" + ext, "TENANT#T|ENDPOINT#" + ext + "-T", "TENANT#T|CONTACT#" + ext, "TENANT#T|SECRET#" + ext + "-T"}
-		if !have["TENANT#T|USER#"+ext] {
+		own := []string{"TENANT#T|SECRET#" + ext + "-T"}
+		if !have["TENANT#T|EXT#"+ext] {
 			for _, k := range own {
 				if have[k] {
-					t.Errorf("orphan: %s without its USER (line %d)", k, i+2)
+					t.Errorf("orphan: %s without its EXT# item (line %d)", k, i+2)
 				}
 			}
 			continue
@@ -394,7 +394,7 @@ func checkNoHalfMixRows(t checker, o *observed, rows []mixRow) {
 		if r.DID >= 0 {
 			usedDID[r.DID] = true
 			d := fmt.Sprintf("did%d", r.DID)
-			want = append(want, "TENANT#T|DID#"+d, "DID#"+d+"|OWNER")
+			want = append(want, "DID#"+d+"|OWNER")
 		}
 		if r.MAC >= 0 {
 			usedMAC[r.MAC] = true
@@ -402,13 +402,13 @@ func checkNoHalfMixRows(t checker, o *observed, rows []mixRow) {
 		}
 		for _, k := range want {
 			if !have[k] {
-				t.Errorf("half row: line %d has its USER but not %s", i+2, k)
+				t.Errorf("half row: line %d has its EXT# item but not %s", i+2, k)
 			}
 		}
 	}
 	for i := range didPool {
 		d := fmt.Sprintf("did%d", i)
-		for _, k := range []string{"TENANT#T|DID#" + d, "DID#" + d + "|OWNER"} {
+		for _, k := range []string{"DID#" + d + "|OWNER"} {
 			if have[k] && !usedDID[i] {
 				t.Errorf("orphan: %s but no created row has that DID", k)
 			}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -63,7 +64,33 @@ type Options struct {
 	// StateMachineARN names the machine in ARNs and the context object;
 	// default arn:aws:states:us-east-1:000000000000:stateMachine:bulkprov.
 	StateMachineARN string
+	// TimeScale multiplies every duration the engine takes from the
+	// definition or from a service limit (TimeoutSeconds, retry delays, the
+	// EXPRESS child's 5 minutes), so a test can run AWS's timing in
+	// milliseconds: 0.01 makes 300 s last 3 s. 0 means 1.
+	TimeScale float64
+	// RealTimeStates are Task states TimeScale leaves alone (TimeoutSeconds
+	// and retry delays): their work runs at the speed of the local stack,
+	// which a faster clock cannot speed up.
+	RealTimeStates []string
+	// AllowLongExpressChildren loads a definition whose EXPRESS children
+	// could outlive ExpressMaxDuration (see ChildBudgets), which Load
+	// otherwise refuses: for tests that show what AWS would do with it.
+	AllowLongExpressChildren bool
 }
+
+// Service limits of Step Functions that shape behaviour, enforced locally.
+const (
+	// ExpressMaxDuration is the longest an EXPRESS execution (a Distributed
+	// Map's EXPRESS child) runs; AWS stops it with States.Timeout.
+	ExpressMaxDuration = 5 * time.Minute
+	// MaxDistributedConcurrency is the most child executions a Distributed
+	// Map runs at once (MaxConcurrency 0 or above means this).
+	MaxDistributedConcurrency = 10_000
+	// MaxInlineConcurrency is how many iterations an inline Map runs at
+	// once, whatever MaxConcurrency says.
+	MaxInlineConcurrency = 40
+)
 
 // DefaultStateMachineARN is the local machine's ARN.
 const DefaultStateMachineARN = "arn:aws:states:us-east-1:000000000000:stateMachine:bulkprov"
@@ -111,6 +138,18 @@ func Load(definition []byte, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stepfn: %w", err)
 	}
+	if !opts.AllowLongExpressChildren {
+		budgets, err := ChildBudgets([]byte(text))
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range budgets {
+			if !b.Fits() {
+				return nil, fmt.Errorf("stepfn: state %q: an EXPRESS child can run %s (its Tasks' TimeoutSeconds x attempts + back-off), longer than the %s AWS allows",
+					b.Map, b.Worst, ExpressMaxDuration)
+			}
+		}
+	}
 	if c.needsS3 && opts.S3 == nil {
 		return nil, fmt.Errorf("stepfn: the definition reads items from S3: Options.S3 is required")
 	}
@@ -122,6 +161,12 @@ func Load(definition []byte, opts Options) (*Engine, error) {
 	}
 	if opts.StateMachineARN == "" {
 		opts.StateMachineARN = DefaultStateMachineARN
+	}
+	if opts.TimeScale < 0 {
+		return nil, fmt.Errorf("stepfn: TimeScale must not be negative")
+	}
+	if opts.TimeScale == 0 {
+		opts.TimeScale = 1
 	}
 	log := opts.Logger
 	if log == nil {
@@ -361,6 +406,19 @@ func (e *Engine) emit(ev Event) {
 	e.eventMu.Lock()
 	defer e.eventMu.Unlock()
 	e.opts.OnEvent(ev)
+}
+
+// scaled is d on the engine's clock (Options.TimeScale).
+func (e *Engine) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * e.opts.TimeScale)
+}
+
+// scaledFor is d on the clock of the named state.
+func (e *Engine) scaledFor(state string, d time.Duration) time.Duration {
+	if slices.Contains(e.opts.RealTimeStates, state) {
+		return d
+	}
+	return e.scaled(d)
 }
 
 // jitter draws a full-jitter delay in [0, d).

@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -24,6 +25,7 @@ type ObjectReader interface {
 // mapSpec is a compiled Map state.
 type mapSpec struct {
 	distributed   bool
+	express       bool // DISTRIBUTED children are EXPRESS executions: 5 minutes at most
 	processor     *machine
 	itemsPath     *refPath
 	selector      *template
@@ -88,6 +90,7 @@ func (c *compiler) compileMap(name string, raw map[string]json.RawMessage) (*map
 			if cfg.ExecutionType != "EXPRESS" && cfg.ExecutionType != "STANDARD" {
 				return nil, fmt.Errorf("ItemProcessor.ProcessorConfig.ExecutionType must be EXPRESS or STANDARD")
 			}
+			ms.express = cfg.ExecutionType == "EXPRESS"
 		default:
 			return nil, fmt.Errorf("ItemProcessor.ProcessorConfig.Mode %q is not supported", cfg.Mode)
 		}
@@ -365,9 +368,15 @@ func (r *runner) runIterations(ctx context.Context, st *state, iters []iteration
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if conc <= 0 || conc > len(iters) {
-		conc = len(iters)
+	// Step Functions' own bounds: 0 means "as many as allowed".
+	limit := MaxInlineConcurrency
+	if ms.distributed {
+		limit = MaxDistributedConcurrency
 	}
+	if conc <= 0 || conc > limit {
+		conc = limit
+	}
+	conc = min(conc, len(iters))
 	results := make([]any, len(iters))
 	var (
 		mu                sync.Mutex
@@ -380,7 +389,7 @@ func (r *runner) runIterations(ctx context.Context, st *state, iters []iteration
 	for range conc {
 		wg.Go(func() {
 			for it := range work {
-				out, err := r.runMachine(ctx, ms.processor, it.input, nil)
+				out, err := r.runChild(ctx, st, it)
 				if ctx.Err() != nil {
 					continue // stopped: the Map's outcome is already decided
 				}
@@ -436,6 +445,30 @@ feed:
 	}
 	r.e.emit(end)
 	return results, nil
+}
+
+// runChild runs one iteration. An EXPRESS child that is still running after
+// ExpressMaxDuration is stopped and fails with States.Timeout, as on AWS
+// (locally its running Task's context ends too; on AWS a Lambda already
+// invoked runs on to its own timeout).
+func (r *runner) runChild(ctx context.Context, st *state, it iteration) (any, error) {
+	ms := st.mapSpec
+	if !ms.express {
+		return r.runMachine(ctx, ms.processor, it.input, nil)
+	}
+	// A cancellation, not a deadline: the running Task's handler keeps the
+	// deadline of its own timeout, as a Lambda does.
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	overrun := errors.New("EXPRESS maximum duration")
+	stop := time.AfterFunc(r.e.scaled(ExpressMaxDuration), func() { cancel(overrun) })
+	defer stop.Stop()
+	out, err := r.runMachine(cctx, ms.processor, it.input, nil)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(cctx), overrun) {
+		return nil, stateErrorf(ErrTimeout, "state %q: the EXPRESS child execution of item %d ran longer than %s, the EXPRESS maximum",
+			st.name, it.index, ExpressMaxDuration)
+	}
+	return out, err
 }
 
 func (r *runner) mapItems(ctx context.Context, st *state, s scope) ([]any, error) {

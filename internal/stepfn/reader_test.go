@@ -22,7 +22,7 @@ func TestItemReaderThroughS3(t *testing.T) {
 
 	distributed := func(reader, extra string) string {
 		return `{"StartAt":"M","States":{"M":{"Type":"Map","ItemReader":` + reader + `,` + extra + `
-			"ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED","ExecutionType":"EXPRESS"},"StartAt":"E","States":{"E":{"Type":"Task","Resource":"echo","End":true}}},
+			"ItemProcessor":{"ProcessorConfig":{"Mode":"DISTRIBUTED","ExecutionType":"EXPRESS"},"StartAt":"E","States":{"E":{"Type":"Task","Resource":"echo","TimeoutSeconds":60,"End":true}}},
 			"Catch":[{"ErrorEquals":["States.ItemReaderFailed"],"Next":"C"}],"End":true},"C":{"Type":"Pass","End":true}}}`
 	}
 	get := func(key, typ, cfg string) string {

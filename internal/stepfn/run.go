@@ -122,7 +122,7 @@ func (r *runner) runState(ctx context.Context, st *state, raw any) (any, string,
 			sc.retries++
 			r.e.emit(Event{Type: EventTaskRetrying, Execution: r.exec.name, State: st.name, Attempt: sc.retries, Error: se.Name, Cause: se.Cause})
 			r.e.log.Debug("retrying", "execution", r.exec.name, "state", st.name, "error", se.Name, "delay", delay)
-			if err := r.e.opts.Sleep(ctx, delay); err != nil {
+			if err := r.e.opts.Sleep(ctx, r.e.scaledFor(st.name, delay)); err != nil {
 				return nil, "", err
 			}
 			continue
@@ -305,7 +305,7 @@ func (r *runner) runTask(ctx context.Context, st *state, input any) (result any,
 	callCtx := ctx
 	if st.timeout > 0 {
 		var cancel context.CancelFunc
-		callCtx, cancel = context.WithTimeout(ctx, st.timeout)
+		callCtx, cancel = context.WithTimeout(ctx, r.e.scaledFor(st.name, st.timeout))
 		defer cancel()
 	}
 	out, herr := callHandler(callCtx, st.handler, payload)

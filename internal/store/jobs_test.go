@@ -133,7 +133,7 @@ func testLookup(t *testing.T, s *store.Store) {
 			put(t, s, store.TenantPK("lk"), store.ExtensionSK(itoa(ext)), nil)
 		}
 	}
-	put(t, s, store.TenantPK("lk"), store.DIDSK("+15550001"), nil)
+	put(t, s, store.DIDOwnerPK("+15550001"), store.SKOwner, map[string]string{"Tenant": "lk", "Extension": "1000"})
 	put(t, s, store.DIDOwnerPK("+15550002"), store.SKOwner, map[string]string{"Tenant": "lk"})
 	put(t, s, store.DIDOwnerPK("+15550003"), store.SKOwner, map[string]string{"Tenant": "other"})
 	put(t, s, store.MACOwnerPK("001565000001"), store.SKOwner, map[string]string{"Tenant": "lk", "Endpoint": "100-lk"})

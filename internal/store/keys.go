@@ -5,15 +5,17 @@
 //	PK                SK                         item
 //	SYSTEM            DEFAULTS                   system settings (JSON override of pbx.SystemDefaults)
 //	TENANT#acme       SETTINGS                   tenant settings overrides, display name, provisioning credential hash
-//	TENANT#acme       USER#100 | EXT#100 | MAILBOX#100 | ENDPOINT#100-acme | CONTACT#100 | DID#+1415…
-//	                                             (a DID# item holds the DID's inbound route: Extension)
+//	TENANT#acme       EXT#100                    one user's PBX objects, one map attribute each: User, Ext,
+//	                                             Mailbox, Endpoint (SIP user 100-acme), Contact (see extItem)
 //	TENANT#acme       SECRET#100-acme            envelope-encrypted SIP secret, PIN, portal credential until sent;
 //	                                             email ledger "welcome.Status" etc.: RESERVED, then SENT with MessageId
 //	TENANT#acme       JOB#<job>                  job status, counts, options, keys
 //	TENANT#acme       PROVISIONING               hash of the tenant's phone (HTTP Basic) credential
+//	TENANT#acme       EMAILQUOTA#2026-12-06      welcome emails granted that UTC day (email.daily_quota), TTL'd
 //	INVITE#<sha256>   INVITE                     global: one-time invite, expires through the TTL
-//	DID#+14155550100  OWNER                      global: the tenant owning a DID
+//	DID#+14155550100  OWNER                      global: the tenant owning a DID and its inbound route (Extension)
 //	MAC#001565a1b2c3  OWNER                      global: the endpoint owning a MAC
+//	PROVPATH#acme     OWNER                      global: the tenant whose provisioning folder this is
 package store
 
 import (
@@ -48,14 +50,15 @@ const (
 	SKOwner        = "OWNER"
 )
 
-func UserSK(ext string) string         { return "USER#" + ext }
-func ExtensionSK(ext string) string    { return "EXT#" + ext }
-func MailboxSK(ext string) string      { return "MAILBOX#" + ext }
-func EndpointSK(sipUser string) string { return "ENDPOINT#" + sipUser }
-func ContactSK(ext string) string      { return "CONTACT#" + ext }
-func DIDSK(did string) string          { return "DID#" + did }
-func SecretSK(sipUser string) string   { return "SECRET#" + sipUser }
-func JobSK(job string) string          { return "JOB#" + job }
+// ExtensionSK is the key of a user's EXT# aggregate: user, extension,
+// mailbox, endpoint and directory contact in one item. The endpoint's SIP
+// user name is <ext>-<tenant>, so it leads back to the same key
+// (ExtensionOfSIPUser); the tenant's directory is a Query on "EXT#".
+func ExtensionSK(ext string) string  { return extPrefix + ext }
+func SecretSK(sipUser string) string { return "SECRET#" + sipUser }
+func JobSK(job string) string        { return "JOB#" + job }
+
+const extPrefix = "EXT#"
 
 // Store reads and writes the table through the real DynamoDB client.
 type Store struct {

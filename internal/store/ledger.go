@@ -2,9 +2,10 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,7 +28,9 @@ import (
 //	                       └──crash / unknown outcome: stays RESERVED ("uncertain"):
 //	                          only an explicit take-over (resend-uncertain) reserves it again
 //
-// A reservation is a conditional Update of an existing SECRET item: it
+// A reservation is a conditional update of an existing SECRET item (a
+// PartiQL UPDATE in a BatchExecuteStatement of up to 25: 1 write unit, not a
+// transaction's 2, and one call per chunk of the welcome step): it
 // succeeds when the purpose has no ledger state, a FAILED one, or a
 // RESERVED one of the same attempt (so a retried request is harmless). SENT
 // is final. A user without a SECRET item cannot be reserved (there is no
@@ -51,11 +54,14 @@ const (
 	ledgerCode    = "Code"
 	ledgerMessage = "Message"
 
-	maxTransactItems = 100 // TransactWriteItems' limit
-	ledgerTries      = 8
-	ledgerPause      = 50 * time.Millisecond
-	ledgerMaxPause   = 2 * time.Second
+	maxBatchStatements = 25 // BatchExecuteStatement's limit
+	ledgerTries        = 8
+	ledgerPause        = 50 * time.Millisecond
+	ledgerMaxPause     = 2 * time.Second
 )
+
+// ledgerPurposeRE: a purpose is part of attribute names, quoted in PartiQL.
+var ledgerPurposeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 
 // ledgerAttr names one ledger field of purpose on the SECRET item.
 func ledgerAttr(purpose, field string) string { return purpose + "." + field }
@@ -98,25 +104,29 @@ type ReserveResult struct {
 }
 
 // ReserveEmails reserves the given emails with conditional updates, up to
-// 100 per TransactWriteItems. A reservation that meets a SENT entry, or a
-// RESERVED one of another attempt (without TakeOver), is not an error: its
-// result carries the existing entry. One call per 100 emails unless some
-// conditions fail (then one more for the rest).
+// 25 per BatchExecuteStatement (PartiQL UPDATE … WHERE <condition>). Each
+// statement is an ordinary single-item conditional write, 1 write unit
+// instead of a transaction's 2: no two reservations need to succeed
+// together, each one's condition alone keeps its email at most once. A
+// reservation that meets a SENT entry, or a RESERVED one of another attempt
+// (without TakeOver), is not an error: its result carries the existing
+// entry. One call per 25 emails unless some conditions fail (then one
+// BatchGetItem to read what stood in the way).
 func (s *Store) ReserveEmails(ctx context.Context, tenant string, rs []EmailReservation) ([]ReserveResult, error) {
 	if err := pbx.ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
 	for _, r := range rs {
-		if r.SIPUser == "" || r.Purpose == "" {
-			return nil, pbx.Errorf(pbx.EINVALID, "sip_user", "email reservation of %q names no endpoint or purpose", r.User)
+		if r.SIPUser == "" || !ledgerPurposeRE.MatchString(r.Purpose) {
+			return nil, pbx.Errorf(pbx.EINVALID, "sip_user", "email reservation of %q names no endpoint or no valid purpose", r.User)
 		}
 	}
 	if err := checkUniqueLedgerKeys(len(rs), func(i int) string { return rs[i].SIPUser + "#" + rs[i].Purpose }); err != nil {
 		return nil, err
 	}
 	results := make([]ReserveResult, len(rs))
-	for start := 0; start < len(rs); start += maxTransactItems {
-		end := min(start+maxTransactItems, len(rs))
+	for start := 0; start < len(rs); start += maxBatchStatements {
+		end := min(start+maxBatchStatements, len(rs))
 		if err := s.reserveChunk(ctx, tenant, rs[start:end], results[start:end]); err != nil {
 			return nil, err
 		}
@@ -125,59 +135,24 @@ func (s *Store) ReserveEmails(ctx context.Context, tenant string, rs []EmailRese
 }
 
 func (s *Store) reserveChunk(ctx context.Context, tenant string, rs []EmailReservation, results []ReserveResult) error {
-	pending := make([]int, len(rs))
-	for i := range rs {
-		pending[i] = i
+	stmts := make([]types.BatchStatementRequest, len(rs))
+	for i, r := range rs {
+		stmts[i] = s.reserveStatement(tenant, r)
 	}
-	var unread []int // condition failed but the reason carried no item
-	pause := ledgerPause
-	for try := 1; len(pending) > 0; try++ {
-		items := make([]types.TransactWriteItem, len(pending))
-		for j, i := range pending {
-			items[j] = types.TransactWriteItem{Update: s.reserveUpdate(tenant, rs[i])}
+	failed, err := s.executeStatements(ctx, stmts)
+	if err != nil {
+		return fmt.Errorf("reserve %d emails of tenant %s: %w", len(rs), tenant, err)
+	}
+	var unread []int // condition failed and the reason carried no item
+	for i := range rs {
+		switch old, ok := failed[i]; {
+		case !ok:
+			results[i] = ReserveResult{Reserved: true}
+		case old != nil:
+			results[i] = ReserveResult{Existing: ledgerEntryFromItem(old, rs[i].Purpose)}
+		default:
+			unread = append(unread, i)
 		}
-		_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-			TransactItems:          items,
-			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-		})
-		if err == nil {
-			for _, i := range pending {
-				results[i] = ReserveResult{Reserved: true}
-			}
-			pending = nil
-			break
-		}
-		var canceled *types.TransactionCanceledException
-		if !errors.As(err, &canceled) || len(canceled.CancellationReasons) != len(pending) {
-			return fmt.Errorf("reserve %d emails of tenant %s: %w", len(pending), tenant, err)
-		}
-		var retry []int
-		for j, reason := range canceled.CancellationReasons {
-			i := pending[j]
-			switch aws.ToString(reason.Code) {
-			case "ConditionalCheckFailed":
-				if reason.Item == nil {
-					unread = append(unread, i) // no SECRET item, or the reason was not returned
-					continue
-				}
-				results[i] = ReserveResult{Existing: ledgerEntryFromItem(reason.Item, rs[i].Purpose)}
-			case "", "None":
-				retry = append(retry, i)
-			default: // TransactionConflict, ThrottlingError, ...: back off
-				retry = append(retry, i)
-			}
-		}
-		pending = retry
-		if len(pending) == 0 {
-			break
-		}
-		if try == ledgerTries {
-			return fmt.Errorf("reserve emails of tenant %s: %d still contended after %d attempts", tenant, len(pending), try)
-		}
-		if err := ledgerSleep(ctx, pause); err != nil {
-			return err
-		}
-		pause = min(2*pause, ledgerMaxPause)
 	}
 	if len(unread) > 0 {
 		keys := make([]map[string]types.AttributeValue, len(unread))
@@ -203,40 +178,30 @@ func (s *Store) reserveChunk(ctx context.Context, tenant string, rs []EmailReser
 	return nil
 }
 
-func (s *Store) reserveUpdate(tenant string, r EmailReservation) *types.Update {
-	names := map[string]string{
-		"#pk": AttrPK, "#status": ledgerAttr(r.Purpose, ledgerStatus), "#attempt": ledgerAttr(r.Purpose, ledgerAttempt),
-		"#user": ledgerAttr(r.Purpose, ledgerUser), "#job": ledgerAttr(r.Purpose, ledgerJob),
-		"#line": ledgerAttr(r.Purpose, ledgerLine), "#at": ledgerAttr(r.Purpose, ledgerAt),
-		"#msg": ledgerAttr(r.Purpose, ledgerMsgID), "#done": ledgerAttr(r.Purpose, ledgerDoneAt),
-		"#code": ledgerAttr(r.Purpose, ledgerCode), "#message": ledgerAttr(r.Purpose, ledgerMessage),
-	}
-	values := map[string]types.AttributeValue{
-		":failed":   &types.AttributeValueMemberS{Value: LedgerFailed},
-		":reserved": &types.AttributeValueMemberS{Value: LedgerReserved},
-		":attempt":  &types.AttributeValueMemberS{Value: r.Attempt},
-		":user":     &types.AttributeValueMemberS{Value: r.User},
-		":job":      &types.AttributeValueMemberS{Value: r.Job},
-		":line":     &types.AttributeValueMemberN{Value: strconv.Itoa(r.Line)},
-		":at":       &types.AttributeValueMemberS{Value: r.At.UTC().Format(time.RFC3339Nano)},
-	}
-	// The item must exist: an Update would otherwise create a bare SECRET item.
-	cond := "attribute_exists(#pk) AND (attribute_not_exists(#status) OR #status = :failed OR (#status = :reserved AND #attempt = :attempt))"
+// reserveStatement is one reservation as a PartiQL UPDATE. An UPDATE only
+// changes an existing item (its WHERE names the full key), so a missing
+// SECRET item fails the condition instead of being created bare.
+func (s *Store) reserveStatement(tenant string, r EmailReservation) types.BatchStatementRequest {
+	a := func(field string) string { return `"` + ledgerAttr(r.Purpose, field) + `"` }
+	cond := a(ledgerStatus) + " IS MISSING OR " + a(ledgerStatus) + " = ? OR (" + a(ledgerStatus) + " = ? AND " + a(ledgerAttempt) + " = ?)"
+	params := []types.AttributeValue{str(LedgerFailed), str(LedgerReserved), str(r.Attempt)}
 	if r.TakeOver {
-		cond = "attribute_exists(#pk) AND (attribute_not_exists(#status) OR #status = :failed OR #status = :reserved)"
+		cond = a(ledgerStatus) + " IS MISSING OR " + a(ledgerStatus) + " = ? OR " + a(ledgerStatus) + " = ?"
+		params = params[:2]
 	}
 	// A reservation replaces the whole entry, as a Put of its own item would.
-	update := "SET #status = :reserved, #attempt = :attempt, #user = :user, #job = :job, #line = :line, #at = :at " +
-		"REMOVE #msg, #done, #code, #message"
-	return &types.Update{
-		TableName:                           aws.String(s.Table),
-		Key:                                 itemKey(TenantPK(tenant), SecretSK(r.SIPUser)),
-		UpdateExpression:                    aws.String(update),
-		ConditionExpression:                 aws.String(cond),
-		ExpressionAttributeNames:            names,
-		ExpressionAttributeValues:           values,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
+	stmt := "UPDATE " + s.quotedTable() +
+		" SET " + a(ledgerStatus) + " = ? SET " + a(ledgerAttempt) + " = ? SET " + a(ledgerUser) + " = ? SET " + a(ledgerJob) + " = ?" +
+		" SET " + a(ledgerLine) + " = ? SET " + a(ledgerAt) + " = ?" +
+		" REMOVE " + a(ledgerMsgID) + " REMOVE " + a(ledgerDoneAt) + " REMOVE " + a(ledgerCode) + " REMOVE " + a(ledgerMessage) +
+		` WHERE "PK" = ? AND "SK" = ? AND (` + cond + ")"
+	values := append([]types.AttributeValue{
+		str(LedgerReserved), str(r.Attempt), str(r.User), str(r.Job),
+		&types.AttributeValueMemberN{Value: strconv.Itoa(r.Line)}, str(r.At.UTC().Format(time.RFC3339Nano)),
+		str(TenantPK(tenant)), str(SecretSK(r.SIPUser)),
+	}, params...)
+	return types.BatchStatementRequest{Statement: aws.String(stmt), Parameters: values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}
 }
 
 // EmailOutcome closes one reservation.
@@ -257,104 +222,116 @@ type EmailOutcome struct {
 }
 
 // FinishEmails marks reservations SENT (dropping the sent portal
-// credentials) or FAILED, one item per email and up to 100 per
-// TransactWriteItems. An entry that is no longer this attempt's
-// reservation, or a SECRET item that is gone, is skipped.
+// credentials) or FAILED, one conditional single-item write per email (1
+// write unit), up to 25 per BatchExecuteStatement. An entry that is no
+// longer this attempt's reservation, or a SECRET item that is gone, is
+// skipped.
 func (s *Store) FinishEmails(ctx context.Context, tenant string, outcomes []EmailOutcome) error {
 	if err := pbx.ValidateTenantName(tenant); err != nil {
 		return err
 	}
+	for _, o := range outcomes {
+		if o.SIPUser == "" || !ledgerPurposeRE.MatchString(o.Purpose) {
+			return pbx.Errorf(pbx.EINVALID, "sip_user", "email outcome names no endpoint or no valid purpose")
+		}
+	}
 	if err := checkUniqueLedgerKeys(len(outcomes), func(i int) string { return outcomes[i].SIPUser + "#" + outcomes[i].Purpose }); err != nil {
 		return err
 	}
-	for start := 0; start < len(outcomes); start += maxTransactItems {
-		chunk := outcomes[start:min(start+maxTransactItems, len(outcomes))]
-		items := make([]types.TransactWriteItem, len(chunk))
+	for start := 0; start < len(outcomes); start += maxBatchStatements {
+		chunk := outcomes[start:min(start+maxBatchStatements, len(outcomes))]
+		stmts := make([]types.BatchStatementRequest, len(chunk))
 		for i, o := range chunk {
-			items[i] = types.TransactWriteItem{Update: s.finishUpdate(tenant, o)}
+			stmts[i] = s.finishStatement(tenant, o)
 		}
-		if err := s.transactSkippingFailedConditions(ctx, items); err != nil {
+		// A failed condition: not this attempt's reservation any more; skip it.
+		if _, err := s.executeStatements(ctx, stmts); err != nil {
 			return fmt.Errorf("finish emails of tenant %s: %w", tenant, err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) finishUpdate(tenant string, o EmailOutcome) *types.Update {
-	values := map[string]types.AttributeValue{
-		":reserved": &types.AttributeValueMemberS{Value: LedgerReserved},
-		":attempt":  &types.AttributeValueMemberS{Value: o.Attempt},
-		":at":       &types.AttributeValueMemberS{Value: o.At.UTC().Format(time.RFC3339Nano)},
-	}
-	names := map[string]string{
-		"#status": ledgerAttr(o.Purpose, ledgerStatus), "#attempt": ledgerAttr(o.Purpose, ledgerAttempt),
-		"#at": ledgerAttr(o.Purpose, ledgerDoneAt), "#code": ledgerAttr(o.Purpose, ledgerCode),
-		"#message": ledgerAttr(o.Purpose, ledgerMessage),
-	}
-	var update string
+func (s *Store) finishStatement(tenant string, o EmailOutcome) types.BatchStatementRequest {
+	a := func(field string) string { return `"` + ledgerAttr(o.Purpose, field) + `"` }
+	var set string
+	var values []types.AttributeValue
 	if o.Sent {
-		update = "SET #status = :sent, #msg = :msg, #at = :at REMOVE #code, #message, #portal"
-		values[":sent"] = &types.AttributeValueMemberS{Value: LedgerSent}
-		values[":msg"] = &types.AttributeValueMemberS{Value: o.MessageID}
-		names["#msg"], names["#portal"] = ledgerAttr(o.Purpose, ledgerMsgID), attrPortal
+		set = " SET " + a(ledgerStatus) + " = ? SET " + a(ledgerMsgID) + " = ? SET " + a(ledgerDoneAt) + " = ?" +
+			" REMOVE " + a(ledgerCode) + " REMOVE " + a(ledgerMessage) + ` REMOVE "` + attrPortal + `"`
+		values = []types.AttributeValue{str(LedgerSent), str(o.MessageID), str(o.At.UTC().Format(time.RFC3339Nano))}
 	} else {
-		update = "SET #status = :failed, #code = :code, #message = :message, #at = :at"
-		values[":failed"] = &types.AttributeValueMemberS{Value: LedgerFailed}
-		values[":code"] = &types.AttributeValueMemberS{Value: o.Code}
-		values[":message"] = &types.AttributeValueMemberS{Value: o.Message}
+		set = " SET " + a(ledgerStatus) + " = ? SET " + a(ledgerCode) + " = ? SET " + a(ledgerMessage) + " = ? SET " + a(ledgerDoneAt) + " = ?"
+		values = []types.AttributeValue{str(LedgerFailed), str(o.Code), str(o.Message), str(o.At.UTC().Format(time.RFC3339Nano))}
 	}
-	return &types.Update{
-		TableName:                 aws.String(s.Table),
-		Key:                       itemKey(TenantPK(tenant), SecretSK(o.SIPUser)),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String("#status = :reserved AND #attempt = :attempt"),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	}
+	stmt := "UPDATE " + s.quotedTable() + set +
+		` WHERE "PK" = ? AND "SK" = ? AND ` + a(ledgerStatus) + " = ? AND " + a(ledgerAttempt) + " = ?"
+	values = append(values, str(TenantPK(tenant)), str(SecretSK(o.SIPUser)), str(LedgerReserved), str(o.Attempt))
+	return types.BatchStatementRequest{Statement: aws.String(stmt), Parameters: values}
 }
 
-// transactSkippingFailedConditions writes items in one transaction; items
-// whose condition fails are dropped and the rest written again, contention
-// is retried with backoff.
-func (s *Store) transactSkippingFailedConditions(ctx context.Context, items []types.TransactWriteItem) error {
-	pause := ledgerPause
-	for try := 1; len(items) > 0; try++ {
-		_, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-			TransactItems:          items,
-			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-		})
-		if err == nil {
-			return nil
-		}
-		var canceled *types.TransactionCanceledException
-		if !errors.As(err, &canceled) || len(canceled.CancellationReasons) != len(items) {
-			return err
-		}
-		kept := items[:0:0]
-		contended := false
-		for j, reason := range canceled.CancellationReasons {
-			switch aws.ToString(reason.Code) {
-			case "ConditionalCheckFailed":
-			case "", "None":
-				kept = append(kept, items[j])
-			default:
-				contended = true
-				kept = append(kept, items[j])
-			}
-		}
-		items = kept
-		if contended {
-			if try == ledgerTries {
-				return fmt.Errorf("%d items still contended after %d attempts: %w", len(items), try, err)
-			}
-			if err := ledgerSleep(ctx, pause); err != nil {
-				return err
-			}
-			pause = min(2*pause, ledgerMaxPause)
-		}
+// executeStatements runs up to 25 PartiQL write statements in one
+// BatchExecuteStatement, retrying with backoff those throttled or in
+// conflict. failed maps the index of each statement whose condition failed
+// to the item as it was (nil when DynamoDB did not return it); any other
+// statement error fails the call.
+func (s *Store) executeStatements(ctx context.Context, stmts []types.BatchStatementRequest) (failed map[int]map[string]types.AttributeValue, err error) {
+	failed = map[int]map[string]types.AttributeValue{}
+	pending := make([]int, len(stmts))
+	for i := range stmts {
+		pending[i] = i
 	}
-	return nil
+	pause := ledgerPause
+	for try := 1; len(pending) > 0; try++ {
+		batch := make([]types.BatchStatementRequest, len(pending))
+		for j, i := range pending {
+			batch[j] = stmts[i]
+		}
+		out, err := s.DB.BatchExecuteStatement(ctx, &dynamodb.BatchExecuteStatementInput{
+			Statements: batch, ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(out.Responses) != len(batch) {
+			return nil, fmt.Errorf("%d answers to %d statements", len(out.Responses), len(batch))
+		}
+		var retry []int
+		for j, r := range out.Responses {
+			i := pending[j]
+			if r.Error == nil {
+				continue
+			}
+			switch r.Error.Code {
+			case types.BatchStatementErrorCodeEnumConditionalCheckFailed:
+				failed[i] = r.Error.Item
+			case types.BatchStatementErrorCodeEnumTransactionConflict, types.BatchStatementErrorCodeEnumThrottlingError,
+				types.BatchStatementErrorCodeEnumProvisionedThroughputExceeded, types.BatchStatementErrorCodeEnumRequestLimitExceeded,
+				types.BatchStatementErrorCodeEnumInternalServerError:
+				retry = append(retry, i)
+			default:
+				return nil, fmt.Errorf("statement %d: %s: %s", i, r.Error.Code, aws.ToString(r.Error.Message))
+			}
+		}
+		pending = retry
+		if len(pending) == 0 {
+			break
+		}
+		if try == ledgerTries {
+			return nil, fmt.Errorf("%d statements still contended after %d attempts", len(pending), try)
+		}
+		if err := ledgerSleep(ctx, pause); err != nil {
+			return nil, err
+		}
+		pause = min(2*pause, ledgerMaxPause)
+	}
+	return failed, nil
 }
+
+// quotedTable is the table name as a PartiQL identifier.
+func (s *Store) quotedTable() string { return `"` + strings.ReplaceAll(s.Table, `"`, `""`) + `"` }
+
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
 // GetEmailLedger returns the ledger entries for purpose of the given
 // endpoints (SIP users), keyed by SIP user; endpoints without an entry (or

@@ -210,8 +210,9 @@ func TestEmailLedger(t *testing.T) {
 			outcomes = append(outcomes, sent(tenant, ext, "a1", "m"))
 			sipUsers = append(sipUsers, ext+"-"+tenant)
 		}
-		// One entry exists already: its condition fails and the rest are
-		// written by a second transaction of that chunk.
+		// One entry exists already: its condition fails alone (no second
+		// call: each statement is its own conditional write); what stood in
+		// the way is read back with one BatchGetItem.
 		rs[5].Attempt, outcomes[5].Attempt = "a0", "a0"
 		if _, err := st.ReserveEmails(ctx, tenant, rs[5:6]); err != nil {
 			t.Fatal(err)
@@ -222,9 +223,12 @@ func TestEmailLedger(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		calls := counter.Snapshot().Sub(before).Calls["DynamoDB.TransactWriteItems"]
-		if calls != 3 { // 100 (one condition fails, 99 again) + 30
-			t.Errorf("TransactWriteItems calls = %d, want 3", calls)
+		d := counter.Snapshot().Sub(before)
+		if calls := d.Calls["DynamoDB.BatchExecuteStatement"]; calls != 6 || d.Calls["DynamoDB.TransactWriteItems"] != 0 || d.Calls["DynamoDB.BatchGetItem"] > 1 {
+			t.Errorf("BatchExecuteStatement calls = %d, want 6 (130 in 25s); calls %v", calls, d.Calls)
+		}
+		if res[5].Existing.Status != store.LedgerReserved || res[5].Existing.Attempt != "a0" {
+			t.Errorf("the entry in the way = %+v", res[5].Existing)
 		}
 		for i, r := range res {
 			if r.Reserved != (i != 5) {
@@ -235,10 +239,10 @@ func TestEmailLedger(t *testing.T) {
 		if err := st.FinishEmails(ctx, tenant, outcomes); err != nil {
 			t.Fatal(err)
 		}
-		// 130 one-item outcomes in transactions of 100; the a0 outcome
-		// closes the entry reserved by a0 earlier.
-		if calls := counter.Snapshot().Sub(before).Calls["DynamoDB.TransactWriteItems"]; calls != 2 {
-			t.Errorf("FinishEmails TransactWriteItems calls = %d, want 2", calls)
+		// 130 one-item outcomes in batches of 25; the a0 outcome closes the
+		// entry reserved by a0 earlier.
+		if calls := counter.Snapshot().Sub(before).Calls["DynamoDB.BatchExecuteStatement"]; calls != 6 {
+			t.Errorf("FinishEmails BatchExecuteStatement calls = %d, want 6", calls)
 		}
 		m, err := st.GetEmailLedger(ctx, tenant, "welcome", sipUsers)
 		if err != nil {
@@ -263,6 +267,11 @@ func TestEmailLedger(t *testing.T) {
 		noEndpoint.SIPUser = ""
 		if _, err := st.ReserveEmails(ctx, "ledgerd", []store.EmailReservation{noEndpoint}); pbx.ErrorCode(err) != pbx.EINVALID {
 			t.Errorf("no endpoint: err = %v", err)
+		}
+		badPurpose := reservation("ledgerd", "1", "j", "a")
+		badPurpose.Purpose = `welcome" = 1 OR "x`
+		if _, err := st.ReserveEmails(ctx, "ledgerd", []store.EmailReservation{badPurpose}); pbx.ErrorCode(err) != pbx.EINVALID {
+			t.Errorf("purpose with a quote: err = %v", err)
 		}
 		if _, err := st.ReserveEmails(ctx, "Bad-Tenant", nil); pbx.ErrorCode(err) != pbx.EINVALID {
 			t.Errorf("bad tenant: err = %v", err)

@@ -19,6 +19,16 @@ type TenantData struct {
 	TakenDIDs    map[string]bool   // DIDs that are another tenant's
 	MACEndpoints map[string]string // MAC → the tenant's endpoint that has it
 	TakenMACs    map[string]bool   // MACs on another tenant's endpoint
+	// ClaimableDIDs are free inventory numbers among those asked, listed
+	// only when the operator lets the tenant take free numbers
+	// (DIDPolicy.ClaimFree); otherwise they are like any unavailable DID.
+	ClaimableDIDs map[string]bool
+	// AllowedCallerIDs are the numbers outside its DIDs the operator lets
+	// the tenant show as caller ID (read when DIDs are asked).
+	AllowedCallerIDs map[string]bool
+	// ClaimFree: the operator lets the tenant take free numbers (read when
+	// DIDs are asked).
+	ClaimFree bool
 }
 
 // Attributes of the global owner items.
@@ -30,8 +40,8 @@ const (
 // batchGetLimit is DynamoDB's BatchGetItem maximum of keys per request.
 const batchGetLimit = 100
 
-// LookupTenantData reads, in batches of 100 keys, the tenant's EXT# and
-// DID# items and the global DID and MAC owner items for the given values.
+// LookupTenantData reads, in batches of 100 keys, the tenant's EXT# items
+// and the global DID and MAC owner items for the given values.
 // Unprocessed keys are retried with backoff.
 func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids, macs []string) (TenantData, error) {
 	td := TenantData{
@@ -40,7 +50,12 @@ func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids,
 		TakenDIDs:    map[string]bool{},
 		MACEndpoints: map[string]string{},
 		TakenMACs:    map[string]bool{},
+
+		ClaimableDIDs:    map[string]bool{},
+		AllowedCallerIDs: map[string]bool{},
 	}
+	var policy DIDPolicy
+	free := map[string]bool{}
 	// Each key's meaning, by "PK\x00SK": how its item, if found, is read.
 	apply := map[string]func(item map[string]types.AttributeValue){}
 	var keys []map[string]types.AttributeValue
@@ -55,12 +70,17 @@ func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids,
 	for _, e := range exts {
 		add(TenantPK(tenant), ExtensionSK(e), func(map[string]types.AttributeValue) { td.Extensions[e] = true })
 	}
+	if len(dids) > 0 {
+		add(TenantPK(tenant), SKDIDPolicy, func(item map[string]types.AttributeValue) { policy = policyOf(item) })
+	}
 	for _, d := range dids {
-		add(TenantPK(tenant), DIDSK(d), func(map[string]types.AttributeValue) { td.OwnedDIDs[d] = true })
 		add(DIDOwnerPK(d), SKOwner, func(item map[string]types.AttributeValue) {
-			if stringAttr(item, attrOwnerTenant) == tenant {
+			switch stringAttr(item, attrOwnerTenant) {
+			case tenant:
 				td.OwnedDIDs[d] = true
-			} else {
+			case "":
+				free[d] = true // in the inventory, nobody's
+			default:
 				td.TakenDIDs[d] = true
 			}
 		})
@@ -89,6 +109,16 @@ func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids,
 	for d := range td.TakenDIDs {
 		delete(td.OwnedDIDs, d)
 	}
+	for d := range free {
+		delete(td.OwnedDIDs, d) // a released number's stale tenant item
+		if policy.ClaimFree {
+			td.ClaimableDIDs[d] = true
+		}
+	}
+	td.ClaimFree = policy.ClaimFree
+	for _, n := range policy.CallerIDs {
+		td.AllowedCallerIDs[n] = true
+	}
 	return td, nil
 }
 
@@ -98,8 +128,8 @@ func (s *Store) lookupBatch(ctx context.Context, keys []map[string]types.Attribu
 	request := map[string]types.KeysAndAttributes{s.Table: {
 		Keys:                     keys,
 		ConsistentRead:           aws.Bool(true),
-		ProjectionExpression:     aws.String("#pk, #sk, #t, #e"),
-		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK, "#t": attrOwnerTenant, "#e": attrOwnerEndpoint},
+		ProjectionExpression:     aws.String("#pk, #sk, #t, #e, #cf, #cid"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK, "#t": attrOwnerTenant, "#e": attrOwnerEndpoint, "#cf": attrClaimFree, "#cid": attrCallerIDs},
 	}}
 	backoff := 25 * time.Millisecond
 	for attempt := 1; ; attempt++ {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,8 +34,10 @@ type RowWrite struct {
 	// fields are updated in place and credentials are neither written nor
 	// regenerated.
 	Update bool
-	// CreateDIDs: a row's DID is claimed for the tenant when unowned;
-	// otherwise it must already belong to the tenant.
+	// CreateDIDs: a row's DID is taken from the operator's free inventory
+	// when not yet the tenant's (the caller passes the upload's option only
+	// where the operator allows it, DIDPolicy.ClaimFree); otherwise it must
+	// already belong to the tenant.
 	CreateDIDs  bool
 	Credentials Credentials // new rows only
 }
@@ -92,16 +95,9 @@ const attrRouteExtension = "Extension"
 type role int
 
 const (
-	roleUser role = iota
-	roleExt
-	roleMailbox
-	roleEndpoint
-	roleContact
+	roleExt role = iota // the user's EXT# aggregate
 	roleSecret
-	roleDIDOwner
-	roleDIDCheck
-	roleDID
-	roleRoute
+	roleDID // the DID's owner item, which holds its route
 	roleOldRoute
 	roleMACOwner
 	roleOldMAC
@@ -146,7 +142,11 @@ func (s *Store) WriteRows(ctx context.Context, tenant string, rows []RowWrite, o
 	}
 	var pending []pendingRow
 	for i, w := range rows {
-		items, err := s.rowItems(tenant, w, opt, previous[w.Objects.Endpoint.SIPUser])
+		var prev previousEndpoint
+		if w.Update {
+			prev = previous[w.Objects.Ext.Number]
+		}
+		items, err := s.rowItems(tenant, w, opt, prev)
 		if err != nil {
 			out[i].Err = err
 			continue
@@ -359,25 +359,28 @@ func resolve(group []pendingRow, reasons []types.CancellationReason, opt WriteOp
 func rowFailure(w RowWrite, failed []txItem, old []map[string]types.AttributeValue, opt WriteOptions) (already bool, err error) {
 	o := w.Objects
 	for i, it := range failed {
-		if it.role == roleUser && !w.Update && old[i] != nil &&
+		if it.role == roleExt && !w.Update && old[i] != nil &&
 			stringAttr(old[i], "Job") == opt.Job && numberAttr(old[i], "Line") == strconv.Itoa(w.Line) {
 			return true, nil // this job created the row already
 		}
 	}
 	var e *pbx.Error
 	switch it := failed[0]; it.role {
-	case roleUser, roleExt, roleMailbox, roleEndpoint, roleContact, roleSecret:
+	case roleExt, roleSecret:
 		if w.Update {
 			e = pbx.Errorf(pbx.ENOTFOUND, "extension", "extension %s no longer exists, it cannot be updated", o.Ext.Number)
 		} else {
 			e = pbx.Errorf(pbx.CodeExtensionExists, "extension", "extension %s already exists", o.Ext.Number)
 		}
-	case roleDIDOwner:
-		e = pbx.Errorf(pbx.CodeDIDTaken, "did", "DID %s is not available", o.DID.Number)
-	case roleDIDCheck:
-		e = pbx.Errorf(pbx.CodeDIDNotOwned, "did", "DID %s is not assigned to this tenant; assign it first or upload with create-dids", o.DID.Number)
-	case roleRoute, roleDID:
-		e = pbx.Errorf(pbx.CodeDIDTaken, "did", "DID %s already routes to another extension", o.DID.Number)
+	case roleDID:
+		// The owner item says whose the number is and where it routes. The
+		// tenant's own number routed elsewhere is a route conflict; anything
+		// else gets the one answer whatever the reason (inventory.go).
+		if was := old[0]; was != nil && stringAttr(was, attrOwnerTenant) == w.Objects.User.Tenant {
+			e = pbx.Errorf(pbx.CodeDIDTaken, "did", "DID %s already routes to another extension", o.DID.Number)
+		} else {
+			return false, didUnavailable(o.DID.Number)
+		}
 	case roleOldRoute:
 		e = pbx.Errorf(pbx.CodeDIDTaken, "did", "the route of the extension's previous DID was changed meanwhile; upload the row again")
 	case roleMACOwner, roleOldMAC:
@@ -432,15 +435,16 @@ func requestToken(tenant, job string, group []pendingRow, salt int) string {
 // previousEndpoint is what an update row replaces.
 type previousEndpoint struct{ MAC, DID string }
 
-// readEndpointsForUpdate reads the endpoints of update rows (one
-// consistent BatchGetItem per 100), to release a replaced MAC or DID route.
+// readEndpointsForUpdate reads the endpoint part of update rows' EXT#
+// items (one consistent BatchGetItem per 100), to release a replaced MAC
+// or DID route. Keyed by extension.
 func (s *Store) readEndpointsForUpdate(ctx context.Context, tenant string, rows []RowWrite, stats *WriteStats) (map[string]previousEndpoint, error) {
 	var keys []map[string]types.AttributeValue
 	seen := map[string]bool{}
 	for _, w := range rows {
-		if sip := w.Objects.Endpoint.SIPUser; w.Update && !seen[sip] {
-			seen[sip] = true
-			keys = append(keys, itemKey(TenantPK(tenant), EndpointSK(sip)))
+		if ext := w.Objects.Ext.Number; w.Update && !seen[ext] {
+			seen[ext] = true
+			keys = append(keys, itemKey(TenantPK(tenant), ExtensionSK(ext)))
 		}
 	}
 	prev := map[string]previousEndpoint{}
@@ -451,13 +455,27 @@ func (s *Store) readEndpointsForUpdate(ctx context.Context, tenant string, rows 
 			return nil, fmt.Errorf("read endpoints of %s for update: %w", tenant, err)
 		}
 		for _, it := range items {
-			prev[stringAttr(it, "SIPUser")] = previousEndpoint{MAC: stringAttr(it, "MAC"), DID: stringAttr(it, "DID")}
+			ep := mapAttr(it, objEndpoint)
+			prev[strings.TrimPrefix(stringAttr(it, AttrSK), "EXT#")] = previousEndpoint{MAC: stringAttr(ep, "MAC"), DID: stringAttr(ep, "DID")}
 		}
 	}
 	return prev, nil
 }
 
-// rowItems builds a row's transaction items with their conditions.
+// The object groups of a user's EXT# item: one map attribute per PBX object.
+const (
+	objUser     = "User"
+	objExt      = "Ext"
+	objMailbox  = "Mailbox"
+	objEndpoint = "Endpoint"
+	objContact  = "Contact"
+)
+
+// rowItems builds a row's transaction items with their conditions: the
+// user's EXT# aggregate (user, extension, mailbox, endpoint, contact), its
+// SECRET# item, and the DID and MAC items. Each part is one call below, so
+// a further condition (another item, or a ConditionCheck) is one more
+// b.put/b.check line.
 func (s *Store) rowItems(tenant string, w RowWrite, opt WriteOptions, prev previousEndpoint) ([]txItem, error) {
 	o := w.Objects
 	if err := o.Validate(); err != nil {
@@ -469,122 +487,162 @@ func (s *Store) rowItems(tenant string, w RowWrite, opt WriteOptions, prev previ
 	b := &itemBuilder{table: aws.String(s.Table), tenant: tenant}
 	ext, sip := o.Ext.Number, o.Endpoint.SIPUser
 	pk := TenantPK(tenant)
-	created := ""
-	if !opt.CreatedAt.IsZero() {
-		created = opt.CreatedAt.UTC().Format(time.RFC3339)
-	}
 	if w.Update {
-		b.update(roleUser, pk, UserSK(ext), "UpdatedBy", opt.Job,
-			"FirstName", o.User.FirstName, "LastName", o.User.LastName, "Email", o.User.Email, "Department", o.User.Department)
-		b.update(roleMailbox, pk, MailboxSK(ext), "Owner", o.Mailbox.Owner, "Email", o.Mailbox.Email, "Pager", o.Mailbox.Pager)
-		endpoint := []string{"CallerIDName", o.Endpoint.CallerIDName, "CallerIDNum", o.Endpoint.CallerIDNum}
-		if d := o.Endpoint.Device; d != nil {
-			endpoint = append(endpoint, "MAC", d.MAC, "Model", d.Model)
-		}
-		if o.DID != nil {
-			endpoint = append(endpoint, "DID", o.DID.Number)
-		}
-		b.update(roleEndpoint, pk, EndpointSK(sip), endpoint...)
-		b.update(roleContact, pk, ContactSK(ext), "FirstName", o.Contact.FirstName, "LastName", o.Contact.LastName,
-			"Email", o.Contact.Email, "Department", o.Contact.Department)
+		b.updateExt(pk, ext, opt.Job, o)
 	} else {
-		u := o.User
-		user := attrs("Type", "USER", "Tenant", tenant, "Name", u.Name, "Extension", ext,
-			"FirstName", u.FirstName, "LastName", u.LastName, "Email", u.Email, "Department", u.Department,
-			"WelcomeMode", string(u.WelcomeMode), "PasswordHash", u.PasswordHash, "InviteHash", u.InviteHash,
-			"Job", opt.Job, "CreatedAt", created)
-		user["Line"] = &types.AttributeValueMemberN{Value: strconv.Itoa(w.Line)}
-		if u.MustChangePassword {
-			user["MustChangePassword"] = &types.AttributeValueMemberBOOL{Value: true}
-		}
-		if !u.InviteExpires.IsZero() {
-			user["InviteExpires"] = &types.AttributeValueMemberS{Value: u.InviteExpires.UTC().Format(time.RFC3339)}
-		}
-		b.putNew(roleUser, pk, UserSK(ext), user, true)
-		b.putNew(roleExt, pk, ExtensionSK(ext), attrs("Type", "EXT", "Number", ext, "User", o.Ext.User,
-			"CallScript", o.Ext.CallScript, "Endpoint", o.Ext.Endpoint, "Mailbox", o.Ext.Mailbox, "Job", opt.Job, "CreatedAt", created), false)
-		b.putNew(roleMailbox, pk, MailboxSK(ext), attrs("Type", "MAILBOX", "Number", ext, "Owner", o.Mailbox.Owner,
-			"Email", o.Mailbox.Email, "Pager", o.Mailbox.Pager, "Job", opt.Job, "CreatedAt", created), false)
-		endpoint := attrs("Type", "ENDPOINT", "SIPUser", sip, "Extension", ext, "CallerIDName", o.Endpoint.CallerIDName,
-			"CallerIDNum", o.Endpoint.CallerIDNum, "Mailbox", o.Endpoint.Mailbox, "Job", opt.Job, "CreatedAt", created)
-		if d := o.Endpoint.Device; d != nil {
-			endpoint["MAC"] = &types.AttributeValueMemberS{Value: d.MAC}
-			endpoint["Model"] = &types.AttributeValueMemberS{Value: d.Model}
-		}
-		if o.DID != nil {
-			endpoint["DID"] = &types.AttributeValueMemberS{Value: o.DID.Number}
-		}
-		b.putNew(roleEndpoint, pk, EndpointSK(sip), endpoint, false)
-		b.putNew(roleContact, pk, ContactSK(ext), attrs("Type", "CONTACT", "Extension", ext, "FirstName", o.Contact.FirstName,
-			"LastName", o.Contact.LastName, "Email", o.Contact.Email, "Department", o.Contact.Department, "Job", opt.Job, "CreatedAt", created), false)
 		if w.Credentials.SIPUser != sip || w.Credentials.SIPSecret.IsZero() || w.Credentials.PIN.IsZero() {
 			return nil, pbx.Errorf(pbx.CodeInternal, "", "the row's credentials are missing")
 		}
+		b.putNew(roleExt, pk, ExtensionSK(ext), extItem(w, opt), true)
 		secret, err := credentialsItem(tenant, w.Credentials)
 		if err != nil {
 			return nil, err
 		}
 		secret["Job"] = &types.AttributeValueMemberS{Value: opt.Job}
 		delete(secret, attrInviteExpires)
-		if u.InviteHash != "" {
+		if o.User.InviteHash != "" {
 			// The INVITE# item is written by the welcome email that delivers
 			// the token (PutInvites), not here: welcome=none needs none until
 			// then, and it takes a 1-WCU batch write there instead of a
 			// 2-WCU transactional one here. Its expiry waits on the SECRET item.
-			secret[attrInviteExpires] = &types.AttributeValueMemberN{Value: strconv.FormatInt(u.InviteExpires.Unix(), 10)}
+			secret[attrInviteExpires] = &types.AttributeValueMemberN{Value: strconv.FormatInt(o.User.InviteExpires.Unix(), 10)}
 		}
 		b.putNew(roleSecret, pk, SecretSK(sip), secret, false)
 	}
 	if o.DID != nil && (!w.Update || o.DID.Number != prev.DID) {
-		did := o.DID.Number
-		if w.CreateDIDs {
-			b.put(roleDIDOwner, DIDOwnerPK(did), SKOwner, attrs("Type", "DID_OWNER", "Tenant", tenant, "Number", did),
-				"attribute_not_exists(#pk) OR #tenant = :tenant", map[string]string{"#pk": AttrPK, "#tenant": "Tenant"},
-				map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: tenant}})
-		} else {
-			b.check(roleDIDCheck, DIDOwnerPK(did), SKOwner, "#tenant = :tenant", map[string]string{"#tenant": "Tenant"},
-				map[string]types.AttributeValue{":tenant": &types.AttributeValueMemberS{Value: tenant}})
+		b.didRoute(ext, o.DID.Number, w.CreateDIDs, prev.DID)
+	}
+	if d := o.Endpoint.Device; d != nil && (!w.Update || d.MAC != prev.MAC) {
+		b.macOwner(sip, d.MAC, prev.MAC)
+	}
+	return b.items, nil
+}
+
+// extItem is a new user's EXT# aggregate. Values the key or another group
+// already says (tenant, extension, SIP user) are not repeated in each
+// group; ExtObjects rebuilds the pbx objects from it.
+func extItem(w RowWrite, opt WriteOptions) map[string]types.AttributeValue {
+	o := w.Objects
+	u := o.User
+	user := attrs("Name", u.Name, "FirstName", u.FirstName, "LastName", u.LastName, "Email", u.Email,
+		"Department", u.Department, "WelcomeMode", string(u.WelcomeMode), "PasswordHash", u.PasswordHash, "InviteHash", u.InviteHash)
+	if u.MustChangePassword {
+		user["MustChangePassword"] = &types.AttributeValueMemberBOOL{Value: true}
+	}
+	if !u.InviteExpires.IsZero() {
+		user["InviteExpires"] = &types.AttributeValueMemberS{Value: u.InviteExpires.UTC().Format(time.RFC3339)}
+	}
+	endpoint := attrs("SIPUser", o.Endpoint.SIPUser, "CallerIDName", o.Endpoint.CallerIDName, "CallerIDNum", o.Endpoint.CallerIDNum)
+	if d := o.Endpoint.Device; d != nil {
+		endpoint["MAC"] = &types.AttributeValueMemberS{Value: d.MAC}
+		endpoint["Model"] = &types.AttributeValueMemberS{Value: d.Model}
+	}
+	if o.DID != nil {
+		endpoint["DID"] = &types.AttributeValueMemberS{Value: o.DID.Number}
+	}
+	item := attrs("Type", "EXT", "Number", o.Ext.Number, "Job", opt.Job)
+	if !opt.CreatedAt.IsZero() {
+		item["CreatedAt"] = &types.AttributeValueMemberS{Value: opt.CreatedAt.UTC().Format(time.RFC3339)}
+	}
+	item["Line"] = &types.AttributeValueMemberN{Value: strconv.Itoa(w.Line)}
+	item[objUser] = &types.AttributeValueMemberM{Value: user}
+	item[objExt] = &types.AttributeValueMemberM{Value: attrs("CallScript", o.Ext.CallScript)}
+	item[objMailbox] = &types.AttributeValueMemberM{Value: attrs("Owner", o.Mailbox.Owner, "Email", o.Mailbox.Email, "Pager", o.Mailbox.Pager)}
+	item[objEndpoint] = &types.AttributeValueMemberM{Value: endpoint}
+	item[objContact] = &types.AttributeValueMemberM{Value: attrs("FirstName", o.Contact.FirstName, "LastName", o.Contact.LastName,
+		"Email", o.Contact.Email, "Department", o.Contact.Department)}
+	return item
+}
+
+// updateExt updates an existing user's EXT# item in place (on-existing
+// update): the row's non-empty fields, group by group, and UpdatedBy.
+func (b *itemBuilder) updateExt(pk, ext, job string, o pbx.RowObjects) {
+	fields := []string{
+		objUser, "FirstName", o.User.FirstName, objUser, "LastName", o.User.LastName,
+		objUser, "Email", o.User.Email, objUser, "Department", o.User.Department,
+		objMailbox, "Owner", o.Mailbox.Owner, objMailbox, "Email", o.Mailbox.Email, objMailbox, "Pager", o.Mailbox.Pager,
+		objEndpoint, "CallerIDName", o.Endpoint.CallerIDName, objEndpoint, "CallerIDNum", o.Endpoint.CallerIDNum,
+		objContact, "FirstName", o.Contact.FirstName, objContact, "LastName", o.Contact.LastName,
+		objContact, "Email", o.Contact.Email, objContact, "Department", o.Contact.Department,
+	}
+	if d := o.Endpoint.Device; d != nil {
+		fields = append(fields, objEndpoint, "MAC", d.MAC, objEndpoint, "Model", d.Model)
+	}
+	if o.DID != nil {
+		fields = append(fields, objEndpoint, "DID", o.DID.Number)
+	}
+	names := map[string]string{"#pk": AttrPK, "#by": "UpdatedBy"}
+	values := map[string]types.AttributeValue{":by": &types.AttributeValueMemberS{Value: job}}
+	expr := "SET #by = :by"
+	for i := 0; i+2 < len(fields); i += 3 {
+		if fields[i+2] == "" { // an empty cell does not erase a field
+			continue
 		}
-		// The tenant's DID item holds its inbound route (Extension): one
-		// transactional item instead of a DID and a ROUTE item.
-		b.add(roleRoute, pk, DIDSK(did), types.TransactWriteItem{Update: &types.Update{
-			TableName: b.table, Key: itemKey(pk, DIDSK(did)),
-			UpdateExpression:    aws.String("SET #type = :type, #num = :num, #tenant = :tenant, #ext = :ext"),
-			ConditionExpression: aws.String("attribute_not_exists(#ext) OR #ext = :ext"),
-			ExpressionAttributeNames: map[string]string{"#type": "Type", "#num": "Number", "#tenant": "Tenant",
-				"#ext": attrRouteExtension},
+		g, n, v := "#"+fields[i], "#f"+strconv.Itoa(i/3), ":v"+strconv.Itoa(i/3)
+		names[g], names[n] = fields[i], fields[i+1]
+		values[v] = &types.AttributeValueMemberS{Value: fields[i+2]}
+		expr += ", " + g + "." + n + " = " + v
+	}
+	b.add(roleExt, pk, ExtensionSK(ext), types.TransactWriteItem{Update: &types.Update{
+		TableName: b.table, Key: itemKey(pk, ExtensionSK(ext)), UpdateExpression: aws.String(expr),
+		ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	}})
+}
+
+// didRoute points the DID's global owner item (DID#<number>, OWNER) at ext:
+// the one item holds who owns the DID (Tenant) and where its inbound route
+// rings (Extension). With createDIDs a free number of the operator's
+// inventory (inventory.go) is claimed for the tenant; without, it must
+// already be the tenant's. Its route must be free
+// or already ext's. prevDID's route is released in the same transaction
+// when an update moves it (the DID stays the tenant's).
+func (b *itemBuilder) didRoute(ext, did string, createDIDs bool, prevDID string) {
+	owned := "#tenant = :tenant"
+	if createDIDs {
+		owned = "attribute_exists(#pk) AND (attribute_not_exists(#tenant) OR #tenant = :tenant)"
+	}
+	b.add(roleDID, DIDOwnerPK(did), SKOwner, types.TransactWriteItem{Update: &types.Update{
+		TableName: b.table, Key: itemKey(DIDOwnerPK(did), SKOwner),
+		UpdateExpression:    aws.String("SET #type = :type, #num = :num, #tenant = :tenant, #ext = :ext"),
+		ConditionExpression: aws.String(owned + " AND (attribute_not_exists(#ext) OR #ext = :ext)"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#type": "Type", "#num": "Number", "#tenant": attrOwnerTenant,
+			"#ext": attrRouteExtension},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":type":   &types.AttributeValueMemberS{Value: "DID_OWNER"},
+			":num":    &types.AttributeValueMemberS{Value: did},
+			":tenant": &types.AttributeValueMemberS{Value: b.tenant},
+			":ext":    &types.AttributeValueMemberS{Value: ext},
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}})
+	if prevDID != "" {
+		b.add(roleOldRoute, DIDOwnerPK(prevDID), SKOwner, types.TransactWriteItem{Update: &types.Update{
+			TableName: b.table, Key: itemKey(DIDOwnerPK(prevDID), SKOwner),
+			UpdateExpression:         aws.String("REMOVE #ext"),
+			ConditionExpression:      aws.String("#tenant = :tenant AND #ext = :ext"),
+			ExpressionAttributeNames: map[string]string{"#tenant": attrOwnerTenant, "#ext": attrRouteExtension},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":type":   &types.AttributeValueMemberS{Value: "DID"},
-				":num":    &types.AttributeValueMemberS{Value: did},
-				":tenant": &types.AttributeValueMemberS{Value: tenant},
+				":tenant": &types.AttributeValueMemberS{Value: b.tenant},
 				":ext":    &types.AttributeValueMemberS{Value: ext},
 			},
 		}})
-		if w.Update && prev.DID != "" {
-			// Release the previous DID's route, keeping the DID itself.
-			b.add(roleOldRoute, pk, DIDSK(prev.DID), types.TransactWriteItem{Update: &types.Update{
-				TableName: b.table, Key: itemKey(pk, DIDSK(prev.DID)),
-				UpdateExpression:          aws.String("REMOVE #ext"),
-				ConditionExpression:       aws.String("attribute_exists(#pk) AND #ext = :ext"),
-				ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#ext": attrRouteExtension},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":ext": &types.AttributeValueMemberS{Value: ext}},
-			}})
-		}
 	}
-	if d := o.Endpoint.Device; d != nil && (!w.Update || d.MAC != prev.MAC) {
-		mine := "attribute_not_exists(#pk) OR (#tenant = :tenant AND #ep = :ep)"
-		names := map[string]string{"#pk": AttrPK, "#tenant": "Tenant", "#ep": "Endpoint"}
-		values := map[string]types.AttributeValue{
-			":tenant": &types.AttributeValueMemberS{Value: tenant},
-			":ep":     &types.AttributeValueMemberS{Value: sip},
-		}
-		b.put(roleMACOwner, MACOwnerPK(d.MAC), SKOwner, attrs("Type", "MAC_OWNER", "Tenant", tenant, "Endpoint", sip, "MAC", d.MAC),
-			mine, names, values)
-		if w.Update && prev.MAC != "" {
-			b.del(roleOldMAC, MACOwnerPK(prev.MAC), SKOwner, mine, names, values)
-		}
+}
+
+// macOwner binds mac to the endpoint sip (global MAC owner item),
+// releasing prevMAC in the same transaction when an update moves it.
+func (b *itemBuilder) macOwner(sip, mac, prevMAC string) {
+	mine := "attribute_not_exists(#pk) OR (#tenant = :tenant AND #ep = :ep)"
+	names := map[string]string{"#pk": AttrPK, "#tenant": "Tenant", "#ep": "Endpoint"}
+	values := map[string]types.AttributeValue{
+		":tenant": &types.AttributeValueMemberS{Value: b.tenant},
+		":ep":     &types.AttributeValueMemberS{Value: sip},
 	}
-	return b.items, nil
+	b.put(roleMACOwner, MACOwnerPK(mac), SKOwner, attrs("Type", "MAC_OWNER", "Tenant", b.tenant, "Endpoint", sip, "MAC", mac),
+		mine, names, values)
+	if prevMAC != "" {
+		b.del(roleOldMAC, MACOwnerPK(prevMAC), SKOwner, mine, names, values)
+	}
 }
 
 // itemBuilder collects a row's transaction items.
@@ -630,36 +688,6 @@ func (b *itemBuilder) del(r role, pk, sk, cond string, names map[string]string, 
 	}})
 }
 
-// update sets the given attribute/value pairs on an existing item; empty
-// values are left as they are (an empty cell does not erase a field).
-func (b *itemBuilder) update(r role, pk, sk string, pairs ...string) {
-	names := map[string]string{"#pk": AttrPK}
-	values := map[string]types.AttributeValue{}
-	expr := ""
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if pairs[i+1] == "" {
-			continue
-		}
-		n, v := "#a"+strconv.Itoa(i/2), ":v"+strconv.Itoa(i/2)
-		names[n] = pairs[i]
-		values[v] = &types.AttributeValueMemberS{Value: pairs[i+1]}
-		if expr == "" {
-			expr = "SET "
-		} else {
-			expr += ", "
-		}
-		expr += n + " = " + v
-	}
-	if expr == "" { // nothing to set: still require the item to exist
-		b.check(r, pk, sk, "attribute_exists(#pk)", map[string]string{"#pk": AttrPK}, nil)
-		return
-	}
-	b.add(r, pk, sk, types.TransactWriteItem{Update: &types.Update{
-		TableName: b.table, Key: itemKey(pk, sk), UpdateExpression: aws.String(expr),
-		ConditionExpression: aws.String("attribute_exists(#pk)"), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-	}})
-}
-
 // attrs makes string attributes from name/value pairs, leaving out empty values.
 func attrs(pairs ...string) map[string]types.AttributeValue {
 	m := make(map[string]types.AttributeValue, len(pairs)/2+4)
@@ -669,6 +697,14 @@ func attrs(pairs ...string) map[string]types.AttributeValue {
 		}
 	}
 	return m
+}
+
+// mapAttr returns a map attribute's value, nil when absent.
+func mapAttr(item map[string]types.AttributeValue, name string) map[string]types.AttributeValue {
+	if v, ok := item[name].(*types.AttributeValueMemberM); ok {
+		return v.Value
+	}
+	return nil
 }
 
 // numberAttr returns a number attribute's text, "" when absent.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -32,71 +33,180 @@ type UserRecord struct {
 
 // ListUsers returns every user of tenant, sorted by extension (numeric-aware), paging the query fully.
 func (s *Store) ListUsers(ctx context.Context, tenant string) ([]UserRecord, error) {
-	if err := pbx.ValidateTenantName(tenant); err != nil {
+	objs, err := s.ListUserObjects(ctx, tenant)
+	if err != nil {
 		return nil, err
 	}
-	byExt := map[string]*userItems{}
-	at := func(ext string) *userItems {
-		u := byExt[ext]
-		if u == nil {
-			u = &userItems{}
-			byExt[ext] = u
-		}
-		return u
+	users := make([]UserRecord, len(objs))
+	for i, o := range objs {
+		users[i] = o.Record()
 	}
-	for _, q := range []struct {
-		prefix string
-		set    func(item map[string]types.AttributeValue)
-	}{
-		{"USER#", func(it map[string]types.AttributeValue) { at(stringAttr(it, "Extension")).user = it }},
-		{"ENDPOINT#", func(it map[string]types.AttributeValue) { at(stringAttr(it, "Extension")).endpoint = it }},
-		{"MAILBOX#", func(it map[string]types.AttributeValue) { at(stringAttr(it, "Number")).mailbox = it }},
-	} {
-		if err := s.queryPrefix(ctx, TenantPK(tenant), q.prefix, q.set); err != nil {
-			return nil, fmt.Errorf("list users of %s: %w", tenant, err)
-		}
-	}
-	users := make([]UserRecord, 0, len(byExt))
-	for _, u := range byExt {
-		if u.user == nil { // a user is its USER item; nothing else is listed alone
-			continue
-		}
-		users = append(users, u.record())
-	}
-	sort.Slice(users, func(i, j int) bool { return extensionLess(users[i].Extension, users[j].Extension) })
 	return users, nil
 }
 
 // GetUser returns the user with extension ext; ok is false when there is none.
 func (s *Store) GetUser(ctx context.Context, tenant, ext string) (u UserRecord, ok bool, err error) {
+	o, ok, err := s.GetUserObjects(ctx, tenant, ext)
+	if !ok || err != nil {
+		return UserRecord{}, ok, err
+	}
+	return o.Record(), true, nil
+}
+
+// GetUserBySIPUser returns the user whose endpoint is sipUser
+// ("<ext>-<tenant>"); ok is false when there is none.
+func (s *Store) GetUserBySIPUser(ctx context.Context, tenant, sipUser string) (u UserRecord, ok bool, err error) {
+	ext, err := ExtensionOfSIPUser(tenant, sipUser)
+	if err != nil {
+		return UserRecord{}, false, err
+	}
+	return s.GetUser(ctx, tenant, ext)
+}
+
+// ExtensionOfSIPUser is the extension whose endpoint is sipUser, the
+// inverse of pbx.SIPUserName.
+func ExtensionOfSIPUser(tenant, sipUser string) (string, error) {
+	ext, ok := strings.CutSuffix(sipUser, "-"+tenant)
+	if !ok || pbx.ValidateExtension(ext) != nil {
+		return "", pbx.Errorf(pbx.EINVALID, "sip_user", "%q is not a SIP user name of tenant %s", sipUser, tenant)
+	}
+	return ext, nil
+}
+
+// UserObjects are one user's PBX objects as stored in its EXT# item, with
+// the jobs that created and last updated it.
+type UserObjects struct {
+	pbx.RowObjects
+	CreatedBy, UpdatedBy string
+}
+
+// Record is u in the terms of UserRecord.
+func (u UserObjects) Record() UserRecord {
+	o := u.RowObjects
+	r := UserRecord{
+		Extension: o.Ext.Number, SIPUser: o.Endpoint.SIPUser,
+		FirstName: o.User.FirstName, LastName: o.User.LastName, Email: o.User.Email, Department: o.User.Department,
+		Mobile: o.Mailbox.Pager, Voicemail: o.Mailbox.Number != "",
+		CallerIDName: o.Endpoint.CallerIDName, CallerIDNum: o.Endpoint.CallerIDNum,
+		CreatedBy: u.CreatedBy, JobID: u.UpdatedBy,
+	}
+	if r.JobID == "" {
+		r.JobID = r.CreatedBy
+	}
+	if d := o.Endpoint.Device; d != nil {
+		r.MAC, r.PhoneModel = d.MAC, d.Model
+	}
+	if o.DID != nil {
+		r.DID = o.DID.Number
+	}
+	r.CallerID = callerIDCell(r)
+	return r
+}
+
+// ListUserObjects returns every user's objects, sorted by extension
+// (numeric-aware): one Query on the tenant's EXT# items, paged fully.
+func (s *Store) ListUserObjects(ctx context.Context, tenant string) ([]UserObjects, error) {
 	if err := pbx.ValidateTenantName(tenant); err != nil {
-		return UserRecord{}, false, err
+		return nil, err
 	}
-	if err := pbx.ValidateExtension(ext); err != nil {
-		return UserRecord{}, false, err
-	}
-	pk := TenantPK(tenant)
-	items, err := s.batchGet(ctx, []map[string]types.AttributeValue{
-		itemKey(pk, UserSK(ext)), itemKey(pk, EndpointSK(pbx.SIPUserName(ext, tenant))), itemKey(pk, MailboxSK(ext)),
+	var users []UserObjects
+	err := s.queryPrefix(ctx, TenantPK(tenant), extPrefix, "", func(it map[string]types.AttributeValue) {
+		users = append(users, userObjectsFromItem(tenant, it))
 	})
 	if err != nil {
-		return UserRecord{}, false, fmt.Errorf("get user %s of %s: %w", ext, tenant, err)
+		return nil, fmt.Errorf("list users of %s: %w", tenant, err)
 	}
-	var ui userItems
-	for _, it := range items {
-		switch sk := stringAttr(it, AttrSK); {
-		case strings.HasPrefix(sk, "USER#"):
-			ui.user = it
-		case strings.HasPrefix(sk, "ENDPOINT#"):
-			ui.endpoint = it
-		case strings.HasPrefix(sk, "MAILBOX#"):
-			ui.mailbox = it
-		}
+	sort.Slice(users, func(i, j int) bool { return extensionLess(users[i].Ext.Number, users[j].Ext.Number) })
+	return users, nil
+}
+
+// GetUserObjects returns the objects of the user with extension ext (one
+// consistent GetItem); ok is false when there is none.
+func (s *Store) GetUserObjects(ctx context.Context, tenant, ext string) (UserObjects, bool, error) {
+	if err := pbx.ValidateTenantName(tenant); err != nil {
+		return UserObjects{}, false, err
 	}
-	if ui.user == nil {
-		return UserRecord{}, false, nil
+	if err := pbx.ValidateExtension(ext); err != nil {
+		return UserObjects{}, false, err
 	}
-	return ui.record(), true, nil
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.Table), Key: itemKey(TenantPK(tenant), ExtensionSK(ext)), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return UserObjects{}, false, fmt.Errorf("get user %s of %s: %w", ext, tenant, err)
+	}
+	if out.Item == nil {
+		return UserObjects{}, false, nil
+	}
+	return userObjectsFromItem(tenant, out.Item), true, nil
+}
+
+// Directory returns the tenant's company directory, sorted by extension:
+// the Contact group of every EXT# item (one projected Query, paged fully).
+func (s *Store) Directory(ctx context.Context, tenant string) ([]pbx.DirectoryContact, error) {
+	if err := pbx.ValidateTenantName(tenant); err != nil {
+		return nil, err
+	}
+	var out []pbx.DirectoryContact
+	err := s.queryPrefix(ctx, TenantPK(tenant), extPrefix, objContact, func(it map[string]types.AttributeValue) {
+		c := mapAttr(it, objContact)
+		out = append(out, pbx.DirectoryContact{Tenant: tenant, Extension: strings.TrimPrefix(stringAttr(it, AttrSK), extPrefix),
+			FirstName: stringAttr(c, "FirstName"), LastName: stringAttr(c, "LastName"), Email: stringAttr(c, "Email"),
+			Department: stringAttr(c, "Department")})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("directory of %s: %w", tenant, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return extensionLess(out[i].Extension, out[j].Extension) })
+	return out, nil
+}
+
+// GetMailbox returns the voicemail box of extension ext (the Mailbox group
+// of its EXT# item); ok is false when there is none.
+func (s *Store) GetMailbox(ctx context.Context, tenant, ext string) (pbx.Mailbox, bool, error) {
+	u, ok, err := s.GetUserObjects(ctx, tenant, ext)
+	if !ok || err != nil || u.Mailbox.Number == "" {
+		return pbx.Mailbox{}, false, err
+	}
+	return u.Mailbox, true, nil
+}
+
+// userObjectsFromItem rebuilds the pbx objects of an EXT# item (extItem's
+// inverse; values derived from the key are filled in again).
+func userObjectsFromItem(tenant string, it map[string]types.AttributeValue) UserObjects {
+	ext := strings.TrimPrefix(stringAttr(it, AttrSK), extPrefix)
+	u, x, m, e, c := mapAttr(it, objUser), mapAttr(it, objExt), mapAttr(it, objMailbox), mapAttr(it, objEndpoint), mapAttr(it, objContact)
+	sip := stringAttr(e, "SIPUser")
+	if sip == "" {
+		sip = pbx.SIPUserName(ext, tenant)
+	}
+	o := pbx.RowObjects{
+		User: pbx.User{Tenant: tenant, Name: stringAttr(u, "Name"), Extension: ext,
+			FirstName: stringAttr(u, "FirstName"), LastName: stringAttr(u, "LastName"), Email: stringAttr(u, "Email"),
+			Department: stringAttr(u, "Department"), WelcomeMode: pbx.WelcomeMode(stringAttr(u, "WelcomeMode")),
+			PasswordHash: stringAttr(u, "PasswordHash"), InviteHash: stringAttr(u, "InviteHash")},
+		Ext: pbx.Extension{Tenant: tenant, Number: ext, User: stringAttr(u, "Name"), CallScript: stringAttr(x, "CallScript"),
+			Endpoint: sip, Mailbox: ext},
+		Endpoint: pbx.Endpoint{Tenant: tenant, SIPUser: sip, Extension: ext, CallerIDName: stringAttr(e, "CallerIDName"),
+			CallerIDNum: stringAttr(e, "CallerIDNum"), Mailbox: ext},
+		Contact: pbx.DirectoryContact{Tenant: tenant, Extension: ext, FirstName: stringAttr(c, "FirstName"),
+			LastName: stringAttr(c, "LastName"), Email: stringAttr(c, "Email"), Department: stringAttr(c, "Department")},
+	}
+	if b, ok := u["MustChangePassword"].(*types.AttributeValueMemberBOOL); ok {
+		o.User.MustChangePassword = b.Value
+	}
+	o.User.InviteExpires, _ = time.Parse(time.RFC3339, stringAttr(u, "InviteExpires"))
+	if m != nil {
+		o.Mailbox = pbx.Mailbox{Tenant: tenant, Number: ext, Owner: stringAttr(m, "Owner"), Email: stringAttr(m, "Email"), Pager: stringAttr(m, "Pager")}
+	}
+	if mac := stringAttr(e, "MAC"); mac != "" {
+		o.Endpoint.Device = &pbx.Device{MAC: mac, Model: stringAttr(e, "Model")}
+	}
+	if did := stringAttr(e, "DID"); did != "" {
+		o.DID = &pbx.DID{Number: did, Tenant: tenant}
+		o.Route = &pbx.InboundRoute{Tenant: tenant, DID: did, Extension: ext}
+	}
+	return UserObjects{RowObjects: o, CreatedBy: stringAttr(it, "Job"), UpdatedBy: stringAttr(it, "UpdatedBy")}
 }
 
 // DIDRoute returns the extension a tenant's DID routes to; ok false when none.
@@ -107,49 +217,20 @@ func (s *Store) DIDRoute(ctx context.Context, tenant, did string) (ext string, o
 	if did == "" {
 		return "", false, pbx.Errorf(pbx.EINVALID, "did", "the DID is empty")
 	}
+	// The DID's owner item holds its route; another tenant's DID routes nowhere for this one.
 	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.Table), Key: itemKey(TenantPK(tenant), DIDSK(did)), ConsistentRead: aws.Bool(true),
-		ProjectionExpression: aws.String("#ext"), ExpressionAttributeNames: map[string]string{"#ext": attrRouteExtension},
+		TableName: aws.String(s.Table), Key: itemKey(DIDOwnerPK(did), SKOwner), ConsistentRead: aws.Bool(true),
+		ProjectionExpression:     aws.String("#t, #ext"),
+		ExpressionAttributeNames: map[string]string{"#t": attrOwnerTenant, "#ext": attrRouteExtension},
 	})
 	if err != nil {
 		return "", false, fmt.Errorf("get route of DID %s of %s: %w", did, tenant, err)
 	}
+	if stringAttr(out.Item, attrOwnerTenant) != tenant {
+		return "", false, nil
+	}
 	ext = stringAttr(out.Item, attrRouteExtension)
 	return ext, ext != "", nil
-}
-
-// userItems are the stored items that make up one user.
-type userItems struct {
-	user, endpoint, mailbox map[string]types.AttributeValue
-}
-
-func (u userItems) record() UserRecord {
-	r := UserRecord{
-		Extension:  stringAttr(u.user, "Extension"),
-		FirstName:  stringAttr(u.user, "FirstName"),
-		LastName:   stringAttr(u.user, "LastName"),
-		Email:      stringAttr(u.user, "Email"),
-		Department: stringAttr(u.user, "Department"),
-		CreatedBy:  stringAttr(u.user, "Job"),
-		JobID:      stringAttr(u.user, "UpdatedBy"),
-	}
-	if r.JobID == "" {
-		r.JobID = r.CreatedBy
-	}
-	if u.endpoint != nil {
-		r.SIPUser = stringAttr(u.endpoint, "SIPUser")
-		r.DID = stringAttr(u.endpoint, "DID")
-		r.MAC = stringAttr(u.endpoint, "MAC")
-		r.PhoneModel = stringAttr(u.endpoint, "Model")
-		r.CallerIDName = stringAttr(u.endpoint, "CallerIDName")
-		r.CallerIDNum = stringAttr(u.endpoint, "CallerIDNum")
-	}
-	if u.mailbox != nil {
-		r.Voicemail = true
-		r.Mobile = stringAttr(u.mailbox, "Pager")
-	}
-	r.CallerID = callerIDCell(r)
-	return r
 }
 
 // callerIDCell is the caller_id cell that reproduces r's caller ID over
@@ -184,13 +265,23 @@ func extensionLess(a, b string) bool {
 
 // queryPrefix reads every item of partition pk whose sort key starts with
 // prefix, consistently, following LastEvaluatedKey to the end.
-func (s *Store) queryPrefix(ctx context.Context, pk, prefix string, each func(map[string]types.AttributeValue)) error {
+// projection, when not "", names the one attribute (besides the keys) to read.
+func (s *Store) queryPrefix(ctx context.Context, pk, prefix, projection string, each func(map[string]types.AttributeValue)) error {
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.Table),
 		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
 		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}, ":prefix": &types.AttributeValueMemberS{Value: prefix}},
 		ConsistentRead:            aws.Bool(true),
+	}
+	if prefix == "" { // the whole partition
+		in.KeyConditionExpression = aws.String("#pk = :pk")
+		delete(in.ExpressionAttributeValues, ":prefix")
+		delete(in.ExpressionAttributeNames, "#sk")
+	}
+	if projection != "" {
+		in.ProjectionExpression = aws.String("#sk, #p")
+		in.ExpressionAttributeNames["#sk"], in.ExpressionAttributeNames["#p"] = AttrSK, projection
 	}
 	if s.queryPageLimit > 0 {
 		in.Limit = aws.Int32(s.queryPageLimit)

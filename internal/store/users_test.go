@@ -2,8 +2,15 @@ package store_test
 
 import (
 	"context"
+	"maps"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/bulkprov/bulkprov/internal/devstack"
 	"github.com/bulkprov/bulkprov/internal/pbx"
@@ -123,6 +130,77 @@ func TestReadUsersBack(t *testing.T) {
 		}
 		if _, _, err := st.GetUser(ctx, "users", "1x"); pbx.ErrorCode(err) != pbx.EINVALID {
 			t.Errorf("GetUser of an invalid extension: err = %v", err)
+		}
+	})
+
+	t.Run("one EXT# item per user holds every PBX object", func(t *testing.T) {
+		out, err := stack.Clients.DynamoDB.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(stack.Table),
+			KeyConditionExpression:    aws.String("PK = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: store.TenantPK("users")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[string]int{}
+		for _, it := range out.Items {
+			sk := it[store.AttrSK].(*types.AttributeValueMemberS).Value
+			kind, _, _ := strings.Cut(sk, "#")
+			kinds[kind]++
+			if kind == "EXT" {
+				for _, group := range []string{"User", "Ext", "Mailbox", "Endpoint", "Contact"} {
+					if _, ok := it[group].(*types.AttributeValueMemberM); !ok {
+						t.Errorf("%s has no %s group: %v", sk, group, it[group])
+					}
+				}
+				if n := store.ItemSize(it); n > 1024 {
+					t.Errorf("%s is %d bytes, over the 1 KB a write unit covers", sk, n)
+				}
+			}
+		}
+		// 5 users: 5 EXT#, 5 SECRET#; DIDs live in their global owner items.
+		if want := map[string]int{"EXT": 5, "SECRET": 5}; !maps.Equal(kinds, want) {
+			t.Errorf("items by kind = %v, want %v", kinds, want)
+		}
+	})
+
+	t.Run("by SIP user, directory, mailbox", func(t *testing.T) {
+		got, ok, err := st.GetUserBySIPUser(ctx, "users", "0100-users")
+		if err != nil || !ok || got != want[3] {
+			t.Errorf("GetUserBySIPUser(0100-users) = %+v, %v, %v", got, ok, err)
+		}
+		for _, bad := range []string{"100-others", "100", "x-users", "-users"} {
+			if _, _, err := st.GetUserBySIPUser(ctx, "users", bad); pbx.ErrorCode(err) != pbx.EINVALID {
+				t.Errorf("GetUserBySIPUser(%s): err = %v, want EINVALID", bad, err)
+			}
+		}
+		dir, err := st.Directory(ctx, "users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var exts []string
+		for _, c := range dir {
+			exts = append(exts, c.Extension)
+		}
+		if !slices.Equal(exts, []string{"9", "10", "11", "0100", "100"}) || dir[4] != (pbx.DirectoryContact{Tenant: "users",
+			Extension: "100", FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com", Department: "Eng"}) {
+			t.Errorf("Directory = %+v", dir)
+		}
+		mb, ok, err := st.GetMailbox(ctx, "users", "100")
+		if err != nil || !ok || mb != (pbx.Mailbox{Tenant: "users", Number: "100", Owner: "Ada Lovelace", Email: "ada@example.com", Pager: "+14155550199"}) {
+			t.Errorf("GetMailbox(100) = %+v, %v, %v", mb, ok, err)
+		}
+		if _, ok, err := st.GetMailbox(ctx, "users", "12"); ok || err != nil {
+			t.Errorf("GetMailbox of a missing extension: ok %v, err %v", ok, err)
+		}
+		// The stored objects are the ones pbx.Build made, secrets hashed.
+		objs, ok, err := st.GetUserObjects(ctx, "users", "100")
+		if err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		built, _ := pbx.Build("users", settings, pbx.UserRow{Line: 2, Extension: "100", FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com",
+			Mobile: "+14155550199", Department: "Eng", DID: "+14155553100", MAC: "0015651c0001", PhoneModel: "polycom-vvx450"})
+		built.Warnings = nil
+		if !reflect.DeepEqual(objs.RowObjects, built) {
+			t.Errorf("stored objects =\n%+v\nbuilt\n%+v", objs.RowObjects, built)
 		}
 	})
 

@@ -7,8 +7,14 @@ package tenants
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
+	_ "time/tzdata" // time zones are checked by name wherever this runs (Lambda images have no zoneinfo)
+
+	"golang.org/x/text/language"
 
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/provision"
 	"github.com/bulkprov/bulkprov/internal/welcome"
 )
 
@@ -25,10 +31,34 @@ func Check(overrides []byte) (pbx.Settings, error) {
 	if err != nil {
 		return pbx.Settings{}, err
 	}
+	if err := checkPhones(s.Provisioning); err != nil {
+		return pbx.Settings{}, err
+	}
 	if err := welcome.ValidateOverrides(s.Email); err != nil {
 		return pbx.Settings{}, err
 	}
 	return s, nil
+}
+
+// checkPhones checks the phone settings a tenant edits against what the
+// provisioning files can express: a supported model, an IANA time zone and
+// a BCP 47 language tag.
+func checkPhones(p pbx.Provisioning) error {
+	if p.DefaultPhoneModel != "" && !provision.KnownModel(p.DefaultPhoneModel) {
+		return pbx.Errorf(pbx.EINVALID, "provisioning.default_phone_model", "%q is not a supported phone model; supported: %s",
+			p.DefaultPhoneModel, strings.Join(provision.Models(), ", "))
+	}
+	if p.TimeZone != "" {
+		if _, err := time.LoadLocation(p.TimeZone); err != nil || p.TimeZone == "Local" {
+			return pbx.Errorf(pbx.EINVALID, "provisioning.time_zone", "%q is not an IANA time zone such as Europe/Paris or America/New_York", p.TimeZone)
+		}
+	}
+	if p.Language != "" {
+		if _, err := language.Parse(p.Language); err != nil || len(p.Language) > 35 {
+			return pbx.Errorf(pbx.EINVALID, "provisioning.language", "%q is not a language tag such as en-US or fr-FR", p.Language)
+		}
+	}
+	return nil
 }
 
 // Save checks and stores a tenant's settings overrides (a JSON object with

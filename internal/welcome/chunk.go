@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/pbx"
@@ -31,7 +32,7 @@ const finishTimeout = 5 * time.Second
 
 // sendChunk reserves, renders, sends and records one chunk. It returns a
 // non-empty message when the account cannot send, so the caller stops.
-func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, chunk []*rowWork) (string, error) {
+func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env *sendEnv, chunk []*rowWork) (string, error) {
 	now := h.now()
 	rs := make([]store.EmailReservation, len(chunk))
 	for i, w := range chunk {
@@ -69,10 +70,24 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 		}
 	}
 
+	// The daily quotas cover the first n; the rest is held (released as
+	// FAILED in the ledger with code email_held_quota, so send-welcome sends
+	// it later), not failed.
+	grantedAt := h.now()
+	n, heldMsg, quotaErr := h.grant(ctx, env, grantedAt, len(reserved))
+	if quotaErr != nil {
+		n, heldMsg = 0, "not sent: the tenant's daily email quota could not be read; it is sent when the step is retried"
+	}
+	toSend := reserved[:n]
+	for _, w := range reserved[n:] {
+		w.hold(heldMsg)
+	}
+
 	var wg sync.WaitGroup
 	var stopped atomic.Value // the account's refusal, once SES said it cannot send
+	var quotaOut atomic.Bool // SES said the account's 24-hour quota is used up
 	slots := make(chan struct{}, orDefault(h.Workers, DefaultWorkers))
-	for _, w := range reserved {
+	for _, w := range toSend {
 		raw, err := h.build(ctx, env, w, now)
 		if err != nil {
 			w.kind = sendRefused
@@ -90,6 +105,10 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 				w.fail(pbx.CodeEmailRejected, msg)
 				return
 			}
+			if quotaOut.Load() {
+				w.hold(heldAccountMessage)
+				return
+			}
 			id, err := env.sender.send(ctx, sendInput(env.from.Address, env.settings.Email.ConfigurationSet, w.row.Email, raw, env.tags))
 			if err == nil {
 				w.kind = sendOK
@@ -98,6 +117,11 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 				return
 			}
 			se := classifyLocal(err)
+			if se.kind == sendHeld {
+				quotaOut.Store(true)
+				w.hold(se.message)
+				return
+			}
 			w.kind = se.kind
 			if se.kind == sendBlocked {
 				stopped.Store(se.message)
@@ -107,6 +131,7 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 		}()
 	}
 	wg.Wait()
+	h.returnUnsent(ctx, log, env, grantedAt, toSend, quotaOut.Load())
 
 	blocked := ""
 	var outcomes []store.EmailOutcome
@@ -135,7 +160,61 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env sendEnv, 
 			log.ErrorContext(ctx, "welcome emails sent but not recorded in the ledger", "emails", len(outcomes), "err", err)
 		}
 	}
+	if quotaErr != nil {
+		// Nothing of this chunk was sent and its reservations are released:
+		// the workflow's retry sends it.
+		return "", fmt.Errorf("welcome emails of %s/%s: %w", env.in.Tenant, env.in.Job, quotaErr)
+	}
 	return blocked, nil
+}
+
+// grant returns how many of want emails the daily quotas cover now: this
+// run's share of the SES account's 24-hour quota, then the tenant's
+// email.daily_quota (counted in the table, shared by every sender of the
+// tenant). heldMsg names the quota that ran out.
+func (h *Handler) grant(ctx context.Context, env *sendEnv, now time.Time, want int) (n int, heldMsg string, err error) {
+	n = want
+	if env.accountLeft >= 0 && n > env.accountLeft {
+		n, heldMsg = env.accountLeft, heldAccountMessage
+	}
+	if limit := env.settings.Email.DailyQuota; limit > 0 && n > 0 {
+		got, err := h.Store.GrantDailyEmails(ctx, env.in.Tenant, now, n, limit)
+		if err != nil {
+			return 0, "", err
+		}
+		if got < n {
+			n, heldMsg = got, heldTenantMessage
+		}
+	}
+	if env.accountLeft >= 0 {
+		env.accountLeft -= n
+	}
+	return n, heldMsg, nil
+}
+
+// returnUnsent gives back the quota of granted emails that did not go out
+// (refused, not built, held by SES itself). Uncertain ones count as sent.
+func (h *Handler) returnUnsent(ctx context.Context, log *slog.Logger, env *sendEnv, grantedAt time.Time, granted []*rowWork, accountOut bool) {
+	unsent := 0
+	for _, w := range granted {
+		if w.kind != sendOK && w.kind != sendUncertain {
+			unsent++
+		}
+	}
+	switch {
+	case accountOut:
+		env.accountLeft = 0
+	case env.accountLeft >= 0:
+		env.accountLeft += unsent
+	}
+	if env.settings.Email.DailyQuota > 0 && unsent > 0 {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+		defer cancel()
+		if err := h.Store.ReturnDailyEmails(rctx, env.in.Tenant, grantedAt, unsent); err != nil {
+			// Only today's quota is smaller than it should be.
+			log.WarnContext(ctx, "daily email quota not given back", "emails", unsent, "err", err)
+		}
+	}
 }
 
 // classifyLocal returns err as a *sendError (the sender's errors are).
@@ -148,7 +227,7 @@ func classifyLocal(err error) *sendError {
 }
 
 // build opens the row's credentials and renders its raw message.
-func (h *Handler) build(ctx context.Context, env sendEnv, w *rowWork, now time.Time) ([]byte, error) {
+func (h *Handler) build(ctx context.Context, env *sendEnv, w *rowWork, now time.Time) ([]byte, error) {
 	tenant, row := env.in.Tenant, w.row
 	c, ok := env.creds[row.SIPUser]
 	if !ok || c.Portal == nil {
@@ -213,6 +292,32 @@ func (h *Handler) readBatch(ctx context.Context, in events.WelcomeInput) (events
 		b.Batch = strings.TrimSuffix(path.Base(in.Key), ".json")
 	}
 	return b, nil
+}
+
+// otherResults returns the batch's stored email outcomes of every user but
+// the one with extension ext (none when the batch has no outcomes yet).
+func (h *Handler) otherResults(ctx context.Context, in events.WelcomeInput, key, ext string) ([]events.RowResult, error) {
+	obj, err := h.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(in.JobsBucket), Key: aws.String(key)})
+	if err != nil {
+		var nsk *s3types.NoSuchKey
+		var nf *s3types.NotFound
+		if errors.As(err, &nsk) || errors.As(err, &nf) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get email results %s: %w", key, err)
+	}
+	defer obj.Body.Close()
+	var b events.BatchResult
+	if err := json.NewDecoder(io.LimitReader(obj.Body, 16<<20)).Decode(&b); err != nil {
+		return nil, fmt.Errorf("decode email results %s: %w", key, err)
+	}
+	var rows []events.RowResult
+	for _, r := range b.Rows {
+		if r.Extension != ext {
+			rows = append(rows, r)
+		}
+	}
+	return rows, nil
 }
 
 // writeResults stores the batch's email outcomes for finalize.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,12 @@ const Purpose = "welcome"
 // `bulkprov send-welcome --resend-uncertain` sends it again.
 const CodeEmailUncertain = "email_uncertain"
 
+// Messages of held emails (code email_held_quota).
+const (
+	heldAccountMessage = "held: the email service's 24-hour sending quota is used up; run bulkprov send-welcome later to send it"
+	heldTenantMessage  = "held: the tenant's daily welcome-email quota (email.daily_quota) is used up; run bulkprov send-welcome tomorrow to send it"
+)
+
 const uncertainMessage = "an earlier attempt was interrupted while sending: the email may or may not have been delivered; " +
 	"run bulkprov send-welcome --resend-uncertain to send it again"
 
@@ -37,9 +44,9 @@ const (
 	DefaultMaxAttempts = 6  // per email, throttling only
 	DefaultBackoff     = 200 * time.Millisecond
 	DefaultMaxBackoff  = 5 * time.Second
-	// deadlineMargin is kept free before the Lambda's deadline: a chunk is
-	// not started (nor reserved) without it.
-	deadlineMargin = 10 * time.Second
+	// DefaultDeadlineMargin is kept free before the Lambda's deadline: a
+	// chunk is not started (nor reserved) without it.
+	DefaultDeadlineMargin = 10 * time.Second
 )
 
 // ObjectStore is the part of *s3.Client the handler uses.
@@ -52,6 +59,8 @@ type ObjectStore interface {
 // credentials and the email ledger.
 type Ledger interface {
 	GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]store.Credentials, error)
+	GrantDailyEmails(ctx context.Context, tenant string, now time.Time, want, limit int) (int, error)
+	ReturnDailyEmails(ctx context.Context, tenant string, granted time.Time, n int) error
 	ReserveEmails(ctx context.Context, tenant string, rs []store.EmailReservation) ([]store.ReserveResult, error)
 	FinishEmails(ctx context.Context, tenant string, outcomes []store.EmailOutcome) error
 	PutInvites(ctx context.Context, tenant string, invites []store.Invite) error
@@ -73,15 +82,17 @@ type SettingsFunc func(ctx context.Context, tenant, job string) (pbx.Settings, e
 // (unless SendDeferred); otherwise read the account's send rate once, the
 // batch's sealed credentials in one BatchGetItem, write the invite items of
 // the tokens to deliver (BatchWriteItem, 25 a call), and then, chunk by chunk
-// (ChunkSize rows): reserve the chunk's ledger items in one conditional
-// TransactWriteItems, render and send each reserved email through SES
-// (Workers in parallel, never above MaxSendRate/Concurrency), then mark the
-// chunk SENT (dropping each sent user's sealed portal credential) or FAILED
-// in one TransactWriteItems. The ledger lives on each endpoint's SECRET
-// item, so reserving and closing write one item per row each. Finally write the outcomes to
+// (ChunkSize rows): reserve the chunk's ledger entries with one
+// BatchExecuteStatement of conditional updates, render and send each
+// reserved email through SES (Workers in parallel, never above
+// MaxSendRate/Concurrency), then mark the chunk SENT (dropping each sent
+// user's sealed portal credential) or FAILED the same way. The ledger lives
+// on each endpoint's SECRET item, so reserving and closing write one item
+// per row each, as single-item conditional writes (no transaction: no two
+// emails need to be recorded together). Finally write the outcomes to
 // jobfiles.EmailResultKey. DynamoDB calls per row: 1/100 (credentials) +
 // 1/25 (invites, welcome=invite) + 2/ChunkSize (reserve, finish), about 0.13
-// with the defaults; write units per row: 1 (invite) + 2 + 2 (the SECRET
+// with the defaults; write units per row: 1 (invite) + 1 + 1 (the SECRET
 // item's ledger, reserved and closed).
 //
 // At-most-once decision: an email is sent only under a reservation, and a
@@ -108,6 +119,9 @@ type Handler struct {
 	MaxAttempts int
 	Backoff     time.Duration
 	MaxBackoff  time.Duration
+	// DeadlineMargin: DefaultDeadlineMargin when 0 (a local run with a
+	// faster clock scales it).
+	DeadlineMargin time.Duration
 }
 
 // Options adjust one run; the Lambda uses the zero value.
@@ -117,6 +131,10 @@ type Options struct {
 	SendDeferred bool
 	// ResendUncertain takes over reservations whose outcome is unknown.
 	ResendUncertain bool
+	// Extension limits the run to the one user of the batch with this
+	// extension (the portal's resend); the batch's other email outcomes
+	// are kept as they were. A batch without that user is left untouched.
+	Extension string
 }
 
 // Output is send-welcome's small result.
@@ -130,6 +148,10 @@ type Output struct {
 	Failed      int    `json:"failed"`
 	Uncertain   int    `json:"uncertain"` // also counted in Failed
 	Deferred    int    `json:"deferred"`
+	Held        int    `json:"held"` // by a daily quota (email_held_quota), not failed
+	// Matched counts the rows this run handled; 0 with Options.Extension
+	// means the user is not in this batch (nothing was written).
+	Matched int `json:"-"`
 }
 
 // Handle is the Lambda entry point.
@@ -161,6 +183,23 @@ func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options)
 	out := Output{Tenant: in.Tenant, Job: in.Job, Batch: batch.Batch, EmailKey: jobfiles.EmailResultKey(in.Tenant, in.Job, batch.Batch)}
 
 	work := eligible(batch.Rows)
+	var kept []events.RowResult
+	if opt.Extension != "" {
+		var one []*rowWork
+		for _, w := range work {
+			if w.row.Extension == opt.Extension {
+				one = append(one, w)
+			}
+		}
+		if len(one) == 0 {
+			return out, nil
+		}
+		if kept, err = h.otherResults(ctx, in, out.EmailKey, opt.Extension); err != nil {
+			return Output{}, err
+		}
+		work = one
+	}
+	out.Matched = len(work)
 	if len(work) > 0 {
 		settings, err := h.Settings(ctx, in.Tenant, in.Job)
 		if err != nil {
@@ -175,7 +214,7 @@ func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options)
 		}
 	}
 
-	rows := make([]events.RowResult, len(work))
+	rows := make([]events.RowResult, len(work), len(work)+len(kept))
 	for i, w := range work {
 		rows[i] = w.result
 		switch {
@@ -185,6 +224,8 @@ func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options)
 			out.AlreadySent++
 		case w.result.EmailStatus == events.EmailDeferred:
 			out.Deferred++
+		case w.result.EmailStatus == events.EmailHeld:
+			out.Held++
 		case w.result.Code == CodeEmailUncertain:
 			out.Uncertain++
 			out.Failed++
@@ -192,11 +233,13 @@ func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options)
 			out.Failed++
 		}
 	}
+	rows = append(rows, kept...)
+	slices.SortFunc(rows, func(a, b events.RowResult) int { return a.Line - b.Line })
 	if err := h.writeResults(ctx, in, batch.Batch, out.EmailKey, rows); err != nil {
 		return Output{}, err
 	}
 	log.InfoContext(ctx, "welcome emails", "sent", out.Sent, "already_sent", out.AlreadySent, "failed", out.Failed,
-		"uncertain", out.Uncertain, "deferred", out.Deferred)
+		"uncertain", out.Uncertain, "deferred", out.Deferred, "held", out.Held)
 	return out, nil
 }
 
@@ -215,6 +258,14 @@ func eligible(rows []events.RowResult) []*rowWork {
 		}})
 	}
 	return work
+}
+
+// hold marks the row's email held by a daily quota: not sent, not failed.
+func (w *rowWork) hold(message string) {
+	w.kind = sendHeld
+	w.result.EmailStatus = events.EmailHeld
+	w.result.Code = pbx.CodeEmailHeldQuota
+	w.result.Message = message
 }
 
 func (w *rowWork) fail(code, message string) {
@@ -246,10 +297,11 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 		return nil
 	}
 
-	limit, err := sendRate(ctx, h.SES, in.Concurrency)
+	quota, err := sendQuota(ctx, h.SES, in.Concurrency)
 	if err != nil {
 		return err
 	}
+	limit := quota.rate
 	snd := &sender{
 		ses: h.SES, limiter: rate.NewLimiter(limit, 1),
 		maxAttempts: orDefault(h.MaxAttempts, DefaultMaxAttempts),
@@ -272,7 +324,8 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 		return err
 	}
 	tags := map[string]string{"tenant": in.Tenant, "job": in.Job, "purpose": Purpose}
-	env := sendEnv{in: in, settings: s, from: from, tpl: tpl, creds: creds, tags: tags, attempt: attempt, opt: opt, sender: snd}
+	env := &sendEnv{in: in, settings: s, from: from, tpl: tpl, creds: creds, tags: tags, attempt: attempt, opt: opt, sender: snd,
+		accountLeft: quota.daily}
 
 	chunkSize := min(orDefault(h.ChunkSize, DefaultChunkSize), 100) // one ledger item per row, ≤ 100 per transaction
 	blocked := ""
@@ -284,7 +337,7 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 			}
 			continue
 		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < deadlineMargin+chunkDuration(len(chunk), limit) {
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < orDefaultDuration(h.DeadlineMargin, DefaultDeadlineMargin)+chunkDuration(len(chunk), limit) {
 			// Retried by the workflow: rows done so far are recorded in the
 			// ledger and come back as sent.
 			return fmt.Errorf("welcome emails of %s/%s: not enough time left for the next %d emails", in.Tenant, in.Job, len(chunk))
@@ -357,4 +410,9 @@ type sendEnv struct {
 	attempt  string
 	opt      Options
 	sender   *sender
+	// accountLeft is what this run may still send of the SES account's
+	// 24-hour quota (-1: no bound); once 0, the rest is held.
+	accountLeft int
+	// heldBy is the message of the quota that ran out first, if one did.
+	heldBy string
 }

@@ -552,19 +552,26 @@ func TestHandlerRejectsForeignKeys(t *testing.T) {
 	}
 }
 
-func TestSendRateIsTheWorkersShare(t *testing.T) {
+func TestSendQuotaIsTheWorkersShare(t *testing.T) {
 	stack.SES().SetMaxSendRate(14)
-	defer stack.SES().SetMaxSendRate(1000)
+	stack.SES().SetMax24HourSend(200)
+	stack.SES().SetSentLast24Hours(21)
+	defer func() {
+		stack.SES().SetMaxSendRate(1000)
+		stack.SES().SetMax24HourSend(50000)
+		stack.SES().SetSentLast24Hours(0)
+	}()
 	for _, tc := range []struct {
 		concurrency int
-		want        float64
-	}{{1, 14}, {2, 7}, {4, 3.5}, {0, 14}} {
-		got, err := sendRate(context.Background(), stack.Clients.SES, tc.concurrency)
+		rate        float64
+		daily       int
+	}{{1, 14, 179}, {2, 7, 89}, {4, 3.5, 44}, {0, 14, 179}} {
+		got, err := sendQuota(context.Background(), stack.Clients.SES, tc.concurrency)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if float64(got) != tc.want {
-			t.Errorf("concurrency %d: rate %v, want %v", tc.concurrency, got, tc.want)
+		if float64(got.rate) != tc.rate || got.daily != tc.daily {
+			t.Errorf("concurrency %d: %+v, want rate %v, daily %d", tc.concurrency, got, tc.rate, tc.daily)
 		}
 	}
 }
@@ -592,8 +599,8 @@ func TestHandlerStaysUnderTheSendRate(t *testing.T) {
 }
 
 // TestHandlerCallsPerRow checks the DynamoDB and KMS budget: a batch of 50
-// costs one BatchGetItem, two reservation and two finishing transactions
-// (chunks of 25) and one KMS Decrypt, not calls per row.
+// costs one BatchGetItem, two reservation and two finishing batches of
+// conditional updates (chunks of 25) and one KMS Decrypt, not calls per row.
 func TestHandlerCallsPerRow(t *testing.T) {
 	const tenant = "wcalls"
 	var rows []events.RowResult
@@ -614,13 +621,13 @@ func TestHandlerCallsPerRow(t *testing.T) {
 	}
 	d := calls.Snapshot().Sub(before)
 	want := map[string]int{
-		"DynamoDB.BatchGetItem":       1,
-		"DynamoDB.BatchWriteItem":     2, // 50 invites, 25 a call
-		"DynamoDB.TransactWriteItems": 4,
-		"DynamoDB.GetItem":            2, // settings: system defaults + tenant
-		"KMS.Decrypt":                 1,
-		"SESv2.GetAccount":            1,
-		"SESv2.SendEmail":             50,
+		"DynamoDB.BatchGetItem":          1,
+		"DynamoDB.BatchWriteItem":        2, // 50 invites, 25 a call
+		"DynamoDB.BatchExecuteStatement": 4, // reserve and finish, 25 conditional updates a call
+		"DynamoDB.GetItem":               2, // settings: system defaults + tenant
+		"KMS.Decrypt":                    1,
+		"SESv2.GetAccount":               1,
+		"SESv2.SendEmail":                50,
 	}
 	for op, n := range want {
 		if d.Calls[op] != n {
@@ -733,5 +740,41 @@ func TestDeferredInviteValidWhenSent(t *testing.T) {
 				t.Errorf("invite expires at %s, want %d (%s); sent %s, stored %s", n.Value, want.Unix(), want.UTC(), sendTime.UTC(), stored.UTC())
 			}
 		})
+	}
+}
+
+func TestHandlerOneUserKeepsTheOthersOutcomes(t *testing.T) {
+	ctx := context.Background()
+	const tenant = "wone"
+	rows := []events.RowResult{created(2, "100", tenant, "ann@wone.example"), created(3, "101", tenant, "bob@wone.example"), created(4, "102", tenant, "cy@wone.example")}
+	f := newFixture(t, tenant, pbx.WelcomeNone, rows)
+	// The workflow's run: every email held.
+	out, err := f.handler().Handle(ctx, f.input(f.job, f.key))
+	if err != nil || out.Deferred != 3 {
+		t.Fatalf("held run: %+v, %v", out, err)
+	}
+	// The admin sends bob's alone.
+	out, err = f.handler().Send(ctx, f.input(f.job, f.key), Options{SendDeferred: true, Extension: "101"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Sent != 1 || out.Matched != 1 || out.Deferred != 0 {
+		t.Fatalf("one-user run: %+v", out)
+	}
+	got := f.emailResults(t, out)
+	if len(got) != 3 || got[2].EmailStatus != events.EmailDeferred || got[3].EmailStatus != events.EmailSent || got[4].EmailStatus != events.EmailDeferred {
+		t.Fatalf("email results after the one-user run: %+v", got)
+	}
+	box := f.outbox(t)
+	if len(box["bob@wone.example"]) != 1 || len(box["ann@wone.example"]) != 0 || len(box["cy@wone.example"]) != 0 {
+		t.Fatalf("outbox: %v", keys(box))
+	}
+	// An extension that is not in the batch touches nothing.
+	out, err = f.handler().Send(ctx, f.input(f.job, f.key), Options{SendDeferred: true, Extension: "999"})
+	if err != nil || out.Matched != 0 || out.Sent != 0 {
+		t.Fatalf("unknown extension: %+v, %v", out, err)
+	}
+	if got := f.emailResults(t, Output{EmailKey: jobfiles.EmailResultKey(tenant, f.job, out.Batch), Batch: out.Batch}); got[3].EmailStatus != events.EmailSent || len(got) != 3 {
+		t.Fatalf("email results after an unknown extension: %+v", got)
 	}
 }

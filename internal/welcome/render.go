@@ -13,6 +13,7 @@ package welcome
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	htmltemplate "html/template"
 	"slices"
@@ -33,6 +34,10 @@ const (
 	maxSubjectTemplate = 512
 	maxBodyTemplate    = 64 << 10
 	maxSubjectRendered = 400
+	// MaxBodyRendered bounds each rendered body (text, HTML): a welcome
+	// email is a page of text, and a template that renders more is refused
+	// when saved and never sent.
+	MaxBodyRendered = 256 << 10
 )
 
 // Vars are the values a welcome email can show. Templates see them under the
@@ -188,7 +193,7 @@ func checkVariables(field string, tree *parse.Tree) error {
 		return nil
 	}
 	known := (Vars{}).data()
-	var unknown string
+	var unknown, loop string
 	var walk func(n parse.Node)
 	walk = func(n parse.Node) {
 		if n == nil || unknown != "" {
@@ -209,15 +214,20 @@ func checkVariables(field string, tree *parse.Tree) error {
 			walk(n.List)
 			walk(n.ElseList)
 		case *parse.RangeNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
+			// No variable is a list, and range over a number can loop
+			// without bound (a render-time denial of service).
+			if unknown == "" {
+				loop = "range"
+			}
 		case *parse.WithNode:
 			walk(n.Pipe)
 			walk(n.List)
 			walk(n.ElseList)
 		case *parse.TemplateNode:
-			walk(n.Pipe)
+			// Calls of defined templates can fan out exponentially.
+			if unknown == "" {
+				loop = "template"
+			}
 		case *parse.PipeNode:
 			if n == nil {
 				return
@@ -244,6 +254,9 @@ func checkVariables(field string, tree *parse.Tree) error {
 		}
 	}
 	walk(tree.Root)
+	if loop != "" {
+		return pbx.Errorf(pbx.EINVALID, field, "{{%s}} is not allowed in a welcome template (use if, with and the variables)", loop)
+	}
 	if unknown != "" {
 		return pbx.Errorf(pbx.EINVALID, field, "unknown variable {{.%s}}; known variables: %s", unknown, strings.Join(VariableNames(), ", "))
 	}
@@ -254,15 +267,17 @@ func checkVariables(field string, tree *parse.Tree) error {
 // one line of printable text.
 func (t *Templates) Render(v Vars) (Content, error) {
 	data := v.data()
-	var subject, text, html bytes.Buffer
-	if err := t.subject.Execute(&subject, data); err != nil {
-		return Content{}, &pbx.Error{Code: pbx.EINVALID, Field: "email.subject", Message: "template does not render: " + err.Error(), Err: err}
+	subject := &boundedBuffer{limit: MaxBodyRendered}
+	text := &boundedBuffer{limit: MaxBodyRendered}
+	html := &boundedBuffer{limit: MaxBodyRendered}
+	if err := t.subject.Execute(subject, data); err != nil {
+		return Content{}, renderError("email.subject", err)
 	}
-	if err := t.text.Execute(&text, data); err != nil {
-		return Content{}, &pbx.Error{Code: pbx.EINVALID, Field: "email.text_body", Message: "template does not render: " + err.Error(), Err: err}
+	if err := t.text.Execute(text, data); err != nil {
+		return Content{}, renderError("email.text_body", err)
 	}
-	if err := t.html.Execute(&html, data); err != nil {
-		return Content{}, &pbx.Error{Code: pbx.EINVALID, Field: "email.html_body", Message: "template does not render: " + err.Error(), Err: err}
+	if err := t.html.Execute(html, data); err != nil {
+		return Content{}, renderError("email.html_body", err)
 	}
 	c := Content{Subject: strings.TrimSpace(subject.String()), Text: text.String(), HTML: html.String()}
 	if err := checkHeaderText("subject", c.Subject); err != nil {
@@ -275,6 +290,69 @@ func (t *Templates) Render(v Vars) (Content, error) {
 		return Content{}, pbx.Errorf(pbx.ELIMIT, "subject", "renders to %d characters, more than %d", n, maxSubjectRendered)
 	}
 	return c, nil
+}
+
+// errTooLarge stops a render that outgrows MaxBodyRendered.
+var errTooLarge = errors.New("rendered output too large")
+
+// boundedBuffer is a bytes.Buffer that refuses to grow past limit, so a
+// template's output is bounded while it renders, not after.
+type boundedBuffer struct {
+	bytes.Buffer
+	limit int
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.limit {
+		return 0, errTooLarge
+	}
+	return b.Buffer.Write(p)
+}
+
+func renderError(field string, err error) error {
+	if errors.Is(err, errTooLarge) {
+		return pbx.Errorf(pbx.ELIMIT, field, "renders to more than %d KiB", MaxBodyRendered>>10)
+	}
+	return &pbx.Error{Code: pbx.EINVALID, Field: field, Message: "template does not render: " + err.Error(), Err: err}
+}
+
+// DefaultTemplates returns the built-in subject, text and HTML templates, the
+// starting point of a tenant's overrides.
+func DefaultTemplates() (subject, text, html string, err error) {
+	for _, p := range []struct {
+		dst  *string
+		name string
+	}{{&subject, "templates/subject.txt"}, {&text, "templates/body.txt"}, {&html, "templates/body.html"}} {
+		b, err := defaultTemplates.ReadFile(p.name)
+		if err != nil {
+			return "", "", "", fmt.Errorf("read default template %s: %w", p.name, err)
+		}
+		*p.dst = string(b)
+	}
+	return subject, text, html, nil
+}
+
+// SampleVars are the values a preview of the welcome email shows: the
+// tenant's own name, portal and invite lifetime with a made-up user, in the
+// given portal mode (invite or password).
+func SampleVars(s pbx.Settings, tenant string, mode pbx.WelcomeMode) Vars {
+	v := sampleVars()[0]
+	if mode == pbx.WelcomePassword {
+		v = sampleVars()[1]
+	}
+	v.TenantName = s.TenantDisplayName
+	if v.TenantName == "" {
+		v.TenantName = tenant
+	}
+	if base, err := portalBase(s.Email.PortalURL); err == nil {
+		v.PortalURL = base
+		if v.InviteURL != "" {
+			v.InviteURL = base + "/invite/sample-one-time-token"
+		}
+	}
+	v.InviteValidHours = s.Email.InviteTTLHours
+	v.WebUserName = pbx.PortalUserName(tenant, v.Extension)
+	return v
 }
 
 // sampleVars are the dry-run values for ValidateOverrides: every variable

@@ -439,3 +439,42 @@ func TestBuildVarsSIPSecretDecision(t *testing.T) {
 		})
 	}
 }
+
+func TestOverridesThatCannotEndAreRefused(t *testing.T) {
+	for name, e := range map[string]pbx.Email{
+		"range over a number": {TextBody: "{{range 2000000}}AAAAAAAAAA{{end}}"},
+		"nested ranges":       {HTMLBody: "{{range 100000}}{{range 100000}}{{end}}{{end}}"},
+		"template fan-out":    {TextBody: `{{define "a"}}{{template "b" .}}{{template "b" .}}{{end}}{{define "b"}}x{{end}}{{template "a" .}}`},
+	} {
+		err := ValidateOverrides(e)
+		if pbx.ErrorCode(err) != pbx.EINVALID || !strings.Contains(pbx.ErrorMessage(err), "not allowed") {
+			t.Errorf("%s: %v, want EINVALID not allowed", name, err)
+		}
+	}
+}
+
+func TestRenderedOutputIsBounded(t *testing.T) {
+	big := strings.Repeat("{{.PHONE_PASSWORD}}", 12000) // 24 chars × 12,000 ≈ 288 KB > 256 KiB
+	err := ValidateOverrides(pbx.Email{TextBody: big})
+	var pe *pbx.Error
+	if !errors.As(err, &pe) || pe.Code != pbx.ELIMIT || pe.Field != "email.text_body" {
+		t.Fatalf("oversize output: %v, want ELIMIT on email.text_body", err)
+	}
+	if err := ValidateOverrides(pbx.Email{TextBody: strings.Repeat("{{.NAME}}", 1000)}); err != nil {
+		t.Fatalf("a long but bounded body: %v", err)
+	}
+}
+
+func TestSampleVarsAreTheTenants(t *testing.T) {
+	s := pbx.SystemDefaults()
+	s.TenantDisplayName = "Acme Corp"
+	s.Email.PortalURL = "https://portal.acme.example/"
+	s.Email.InviteTTLHours = 48
+	v := SampleVars(s, "acme", pbx.WelcomeInvite)
+	if v.TenantName != "Acme Corp" || v.InviteValidHours != 48 || !strings.HasPrefix(v.InviteURL, "https://portal.acme.example/invite/") || v.WebUserName != "acme-100" {
+		t.Fatalf("invite sample: %+v", v)
+	}
+	if p := SampleVars(s, "acme", pbx.WelcomePassword); p.WebPassword == "" || p.InviteURL != "" {
+		t.Fatalf("password sample: %+v", p)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,6 +33,7 @@ const (
 	sendRefused   // SES did not accept it: not sent, the row's email failed
 	sendBlocked   // the account cannot send (suspended, paused): not sent, stop sending
 	sendUncertain // nobody knows whether SES accepted it
+	sendHeld      // not sent: a daily quota is used up; sent later
 )
 
 // sendError is a send that did not end with a MessageId.
@@ -55,24 +57,40 @@ type sender struct {
 	maxBackoff  time.Duration
 }
 
-// sendRate returns this worker's share of the account's maximum send rate,
-// from one GetAccount call.
-func sendRate(ctx context.Context, ses Mailer, concurrency int) (rate.Limit, error) {
+// accountQuota is this worker's share of the SES account's quotas.
+type accountQuota struct {
+	rate rate.Limit
+	// daily is how many emails this worker may send before the account's
+	// 24-hour quota (Max24HourSend - SentLast24Hours) is used up; -1: no bound.
+	daily int
+}
+
+// sendQuota returns this worker's share of the account's maximum send rate
+// and of what is left of its 24-hour quota, from one GetAccount call. Each
+// of the concurrent workers takes 1/concurrency of both, so together they
+// never send past either.
+func sendQuota(ctx context.Context, ses Mailer, concurrency int) (accountQuota, error) {
 	// A read: safe to retry more than the SDK's default when throttled.
 	out, err := ses.GetAccount(ctx, &sesv2.GetAccountInput{}, func(o *sesv2.Options) {
 		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, getAccountAttempts)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("get SES account send quota: %w", err)
-	}
-	maxRate := 1.0
-	if out.SendQuota != nil && out.SendQuota.MaxSendRate > 0 {
-		maxRate = out.SendQuota.MaxSendRate
+		return accountQuota{}, fmt.Errorf("get SES account send quota: %w", err)
 	}
 	if concurrency < 1 {
 		concurrency = 1
 	}
-	return rate.Limit(maxRate / float64(concurrency)), nil
+	q := accountQuota{rate: 1.0 / rate.Limit(concurrency), daily: -1}
+	if sq := out.SendQuota; sq != nil {
+		if sq.MaxSendRate > 0 {
+			q.rate = rate.Limit(sq.MaxSendRate / float64(concurrency))
+		}
+		// SES reports an unlimited 24-hour quota as -1.
+		if sq.Max24HourSend >= 0 {
+			q.daily = max(0, int(sq.Max24HourSend-sq.SentLast24Hours)) / concurrency
+		}
+	}
+	return q, nil
 }
 
 // noSDKRetries turns the SDK's retries off for SendEmail: a retried request
@@ -128,6 +146,10 @@ func classifySendError(err error) *sendError {
 		limit   *types.LimitExceededException
 	)
 	switch {
+	case strings.Contains(err.Error(), "Daily message quota exceeded"):
+		// SES's answer once the account's 24-hour quota is used up (by
+		// another sender too): no point retrying today.
+		return &sendError{kind: sendHeld, code: pbx.CodeEmailHeldQuota, message: heldAccountMessage, err: err}
 	case errors.As(err, &tooMany), errors.As(err, &limit), code == "TooManyRequestsException", code == "LimitExceededException", code == "Throttling", status == 429:
 		return &sendError{kind: sendRefused, code: pbx.CodeThrottled, message: "throttled by the email service", err: err}
 	case code == "AccountSuspendedException", code == "SendingPausedException":

@@ -1,0 +1,138 @@
+package localrun
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulkprov/bulkprov/infra/statemachine"
+	"github.com/bulkprov/bulkprov/internal/stepfn"
+	"github.com/bulkprov/bulkprov/internal/store"
+)
+
+// expressPhase2 is the design before issue #18: phase 2's children EXPRESS,
+// SendWelcome's TimeoutSeconds 900 (the file as it was, otherwise unchanged).
+func expressPhase2(t *testing.T) []byte {
+	t.Helper()
+	var def map[string]any
+	if err := json.Unmarshal(statemachine.Definition(), &def); err != nil {
+		t.Fatal(err)
+	}
+	send := def["States"].(map[string]any)["SendWelcomeEmails"].(map[string]any)
+	proc := send["ItemProcessor"].(map[string]any)
+	proc["ProcessorConfig"].(map[string]any)["ExecutionType"] = "EXPRESS"
+	proc["States"].(map[string]any)["SendWelcome"].(map[string]any)["TimeoutSeconds"] = 900
+	b, err := json.Marshal(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSlowSESAccount runs a batch of 40 users against an SES sandbox
+// account (MaxSendRate 1/s) with 8 concurrent phase 2 children, each taking
+// its share (0.125/s), so one batch's emails take 320 s. The clock of phase 2 runs 20x fast (TimeScale 0.05, the EXPRESS
+// limit and SES's rate scaled the same way); everything else is the real
+// pipeline.
+//
+// With phase 2 children EXPRESS (the old design) the child is stopped at 5
+// minutes with States.Timeout, exactly as on AWS, and emails fail; the
+// local engine refuses to even load that design without
+// AllowLongExpressChildren. With the deployed file (phase 2 STANDARD) the
+// same job sends every email.
+func TestSlowSESAccount(t *testing.T) {
+	const (
+		rows  = 40
+		scale = 0.05
+	)
+	csv := filepath.Join(t.TempDir(), "slow.csv")
+	var b strings.Builder
+	b.WriteString("Extension,First Name,Last Name,Email\n")
+	for i := range rows {
+		fmt.Fprintf(&b, "%d,User,N%d,user%d@acme.example\n", 2000+i, i, i)
+	}
+	if err := os.WriteFile(csv, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stepfn.Load(expressPhase2(t), stepfn.Options{Substitutions: map[string]string{
+		"CreateRecordsFunctionArn": "a", "WriteProvisioningFunctionArn": "b", "SendWelcomeFunctionArn": "c", "FinalizeFunctionArn": "d",
+	}, Tasks: map[string]stepfn.Handler{"a": never, "b": never, "c": never, "d": never}, S3: nilS3{}}); err == nil ||
+		!strings.Contains(err.Error(), `state "SendWelcomeEmails": an EXPRESS child can run`) {
+		t.Fatalf("Load of EXPRESS phase 2 = %v, want refused for outliving 5 minutes", err)
+	}
+
+	run := func(t *testing.T, def []byte) (store.Job, []stepfn.Event, int) {
+		var mu sync.Mutex
+		var failures []stepfn.Event
+		out := t.TempDir()
+		begin := time.Now()
+		p, err := Start(context.Background(), Config{
+			Tenant: "acme", OutboxDir: filepath.Join(out, "outbox"),
+			Definition: def, AllowLongExpressChildren: def != nil, TimeScale: scale,
+			// Phase 1 and finalize do their work at DynamoDB Local's speed.
+			RealTimeStates:     []string{"CreateRecords", "WriteProvisioning", "Finalize"},
+			SESMaxSendRate:     1 / scale, // the sandbox's 1 message/s on the fast clock
+			WelcomeConcurrency: 8,
+			OnEvent: func(ev stepfn.Event) {
+				if ev.Type == stepfn.EventMapIterationFailed {
+					mu.Lock()
+					failures = append(failures, ev)
+					mu.Unlock()
+				}
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("stack started in %s", time.Since(begin))
+		defer func() {
+			if err := p.Close(); err != nil {
+				t.Error(err)
+			}
+		}()
+		start := time.Now()
+		job := runFile(t, p, csv, nil, out)
+		t.Logf("job ran in %s", time.Since(start))
+		sent, err := p.Stack.Outbox()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return job, append([]stepfn.Event(nil), failures...), len(sent)
+	}
+
+	t.Run("EXPRESS children time out as on AWS", func(t *testing.T) {
+		job, failures, sent := run(t, expressPhase2(t))
+		if len(failures) != 1 || failures[0].State != "SendWelcomeEmails" || failures[0].Error != stepfn.ErrTimeout ||
+			!strings.Contains(failures[0].Cause, "longer than 5m0s") {
+			t.Fatalf("map failures = %+v, want the phase 2 child stopped with States.Timeout", failures)
+		}
+		if job.Counts.Created != rows || job.Counts.EmailsSent == rows || job.Counts.EmailsFailed == 0 || job.Status == store.JobDone {
+			t.Errorf("job = %s %+v, want %d created and failed emails", job.Status, job.Counts, rows)
+		}
+		if sent >= rows {
+			t.Errorf("%d messages sent, want fewer than %d (the child was stopped)", sent, rows)
+		}
+	})
+	t.Run("STANDARD children (the deployed file) send every email", func(t *testing.T) {
+		job, failures, sent := run(t, nil)
+		if len(failures) != 0 {
+			t.Fatalf("map failures = %+v, want none", failures)
+		}
+		if job.Status != store.JobDone || job.Counts.Created != rows || job.Counts.EmailsSent != rows || sent != rows {
+			t.Errorf("job = %s %+v, %d sent; want DONE with %d created and emailed", job.Status, job.Counts, sent, rows)
+		}
+	})
+}
+
+func never(context.Context, json.RawMessage) (json.RawMessage, error) { panic("not run") }
+
+// nilS3 satisfies stepfn.ObjectReader for a Load that never runs.
+type nilS3 struct{ stepfn.ObjectReader }
