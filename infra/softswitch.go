@@ -13,7 +13,7 @@ import (
 )
 
 // Context keys of the softswitch read path (-c key=value, or per stage in
-// cdk.json's stages.<stage>).
+// cdk.json's "bulkprov:stages".<stage>).
 const (
 	ctxSIPLookupTokenHashes = "sipLookupTokenSha256" // comma-separated hex SHA-256 of accepted bearer tokens
 	ctxSIPRealms            = "sipRealms"            // optional platform-wide digest realms, comma-separated
@@ -79,7 +79,7 @@ func addSoftswitchLookup(stack awscdk.Stack, d functionDefaults, table awsdynamo
 }
 
 // contextString reads a string context value: -c key=value first, then
-// cdk.json's stages.<stage>.key.
+// cdk.json's "bulkprov:stages".<stage>.key.
 func contextString(stack awscdk.Stack, stage, key string) string {
 	if v, ok := stack.Node().TryGetContext(jsii.String(key)).(string); ok {
 		return strings.TrimSpace(v)

@@ -65,11 +65,15 @@ func TestSoftswitchLookupRejectsBadContext(t *testing.T) {
 		"token instead of hash": {ctxSIPLookupTokenHashes: "Zm9vYmFyYmF6cXV4cXV1eHF1dXpxdXV4cXV1eHF1dXg"},
 		"short hash":            {ctxSIPLookupTokenHashes: "abcd"},
 		"realm with a path":     {ctxSIPRealms: "sip.example/x"},
+		"hash in the stage map": {"stage": "dev"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := cdkContext(t)
 			for k, v := range ctx {
 				c[k] = v
+			}
+			if name == "hash in the stage map" { // read from cdk.json's stage map too
+				c[stagesContextKey].(map[string]any)["dev"].(map[string]any)[ctxSIPLookupTokenHashes] = "not-a-hash"
 			}
 			app := awscdk.NewApp(&awscdk.AppProps{Context: &c, Outdir: jsii.String(t.TempDir())})
 			cfg, err := stageConfigFromContext(app.Node())

@@ -481,8 +481,9 @@ func testStack(t *testing.T, s *synthesized) {
 				t.Errorf("alarm %v: want >= 1", p["AlarmDescription"])
 			}
 		}
-		if errorsAlarms != 6 || failed != 1 || ingestFailed != 1 || len(alarms) != 8 {
-			t.Errorf("alarms: %d Lambda Errors, %d ExecutionsFailed, %d ingest-failures queue of %d; want 6, 1 and 1", errorsAlarms, failed, ingestFailed, len(alarms))
+		wantErrors := 6 + len(softswitchFunctionNames())
+		if errorsAlarms != wantErrors || failed != 1 || ingestFailed != 1 || len(alarms) != wantErrors+2 {
+			t.Errorf("alarms: %d Lambda Errors, %d ExecutionsFailed, %d ingest-failures queue of %d; want %d, 1 and 1", errorsAlarms, failed, ingestFailed, len(alarms), wantErrors)
 		}
 	})
 
@@ -556,7 +557,7 @@ func testStack(t *testing.T, s *synthesized) {
 	t.Run("outputs", func(t *testing.T) {
 		outputs := s.JSON["Outputs"].(map[string]any)
 		want := []string{"AccessLogsBucketName", "ApiUrl", "IngestFailuresQueueUrl", "JobsBucketName", "PortalSiteBucketName", "PortalUrl",
-			"ProvisioningBucketName", "ProvisioningCredentialsStoreArn", "ProvisioningUrl", "SipSecretsKeyArn",
+			"ProvisioningBucketName", "ProvisioningCredentialsStoreArn", "ProvisioningUrl", "SipLookupUrl", "SipSecretsKeyArn",
 			"StateMachineArn", "TableName", "UploadsBucketName", "UserPoolClientId", "UserPoolDomainUrl", "UserPoolId"}
 		if got := sortedKeys(outputs); !reflect.DeepEqual(got, want) {
 			t.Errorf("outputs %v, want %v", got, want)

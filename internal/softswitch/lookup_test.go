@@ -60,6 +60,10 @@ func newFixture(t *testing.T) *fixture {
 		}
 		rows := []pbx.UserRow{{Line: 2, Extension: "100", FirstName: "Ann"}}
 		if tenant == "acme" {
+			// The operator's inventory assigns the number to acme.
+			if _, _, err := st.AddDIDs(ctx, []string{"+14155550101"}, "acme"); err != nil {
+				t.Fatal(err)
+			}
 			rows = append(rows, pbx.UserRow{Line: 3, Extension: "101", FirstName: "Bruno", DID: "+14155550101"})
 		}
 		var ws []store.RowWrite
