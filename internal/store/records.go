@@ -596,16 +596,16 @@ func (b *itemBuilder) updateExt(pk, ext, job string, o pbx.RowObjects) {
 // or already ext's. prevDID's route is released in the same transaction
 // when an update moves it (the DID stays the tenant's).
 func (b *itemBuilder) didRoute(ext, did string, createDIDs bool, prevDID string) {
+	names := map[string]string{"#type": "Type", "#num": "Number", "#tenant": attrOwnerTenant, "#ext": attrRouteExtension}
 	owned := "#tenant = :tenant"
 	if createDIDs {
-		owned = "(attribute_not_exists(#pk) OR #tenant = :tenant)"
+		owned, names["#pk"] = "(attribute_not_exists(#pk) OR #tenant = :tenant)", AttrPK
 	}
 	b.add(roleDID, DIDOwnerPK(did), SKOwner, types.TransactWriteItem{Update: &types.Update{
 		TableName: b.table, Key: itemKey(DIDOwnerPK(did), SKOwner),
-		UpdateExpression:    aws.String("SET #type = :type, #num = :num, #tenant = :tenant, #ext = :ext"),
-		ConditionExpression: aws.String(owned + " AND (attribute_not_exists(#ext) OR #ext = :ext)"),
-		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#type": "Type", "#num": "Number", "#tenant": attrOwnerTenant,
-			"#ext": attrRouteExtension},
+		UpdateExpression:         aws.String("SET #type = :type, #num = :num, #tenant = :tenant, #ext = :ext"),
+		ConditionExpression:      aws.String(owned + " AND (attribute_not_exists(#ext) OR #ext = :ext)"),
+		ExpressionAttributeNames: names,
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":type":   &types.AttributeValueMemberS{Value: "DID_OWNER"},
 			":num":    &types.AttributeValueMemberS{Value: did},
