@@ -167,10 +167,13 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bulkprov run: export provisioning files:", err)
 		code = exitFailed
 	}
+	logger.Info("exported provisioning files", "seconds", time.Since(exportStart).Seconds())
+	recordsStart := time.Now()
 	if err := p.ExportRecords(ctx, filepath.Join(*outDir, "records.jsonl")); err != nil {
 		fmt.Fprintln(stderr, "bulkprov run: export records:", err)
 		code = exitFailed
 	}
+	logger.Info("exported records", "seconds", time.Since(recordsStart).Seconds())
 	exportTook += time.Since(exportStart)
 	took := time.Since(started)
 	printRunSummary(stdout, *outDir, results, *stats, took)

@@ -673,13 +673,6 @@ func (b *itemBuilder) put(r role, pk, sk string, item map[string]types.Attribute
 	b.add(r, pk, sk, types.TransactWriteItem{Put: put})
 }
 
-func (b *itemBuilder) check(r role, pk, sk, cond string, names map[string]string, values map[string]types.AttributeValue) {
-	b.add(r, pk, sk, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName: b.table, Key: itemKey(pk, sk), ConditionExpression: aws.String(cond),
-		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-	}})
-}
-
 func (b *itemBuilder) del(r role, pk, sk, cond string, names map[string]string, values map[string]types.AttributeValue) {
 	b.add(r, pk, sk, types.TransactWriteItem{Delete: &types.Delete{
 		TableName: b.table, Key: itemKey(pk, sk), ConditionExpression: aws.String(cond),
