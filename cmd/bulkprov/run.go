@@ -141,13 +141,15 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			logger.Error("stop local stack", "error", err)
 		}
 	}()
-	fmt.Fprintf(stdout, "stack ready in %.1fs\n", time.Since(started).Seconds())
+	stackTook := time.Since(started)
+	fmt.Fprintf(stdout, "stack ready in %.1fs\n", stackTook.Seconds())
+	var exportTook time.Duration // writing the output folder
 
 	var results []runResult
 	code := exitOK
 	for _, file := range files {
 		before, meterBefore, tasksBefore := counter.Snapshot(), meter.Snapshot(), tasks.snapshot()
-		res, err := runOne(ctx, p, file, meta, *outDir)
+		res, err := runOne(ctx, p, file, meta, *outDir, &exportTook)
 		if err != nil {
 			fmt.Fprintf(stderr, "bulkprov run: %s: %v\n", file, err)
 			code = exitFailed
@@ -172,15 +174,23 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			code = exitFailed
 		}
 	}
+	exportStart := time.Now()
 	if err := p.ExportProvisioning(ctx, *outDir); err != nil {
 		fmt.Fprintln(stderr, "bulkprov run: export provisioning files:", err)
 		code = exitFailed
 	}
+	logger.Info("exported provisioning files", "seconds", time.Since(exportStart).Seconds())
+	recordsStart := time.Now()
 	if err := p.ExportRecords(ctx, filepath.Join(*outDir, "records.jsonl")); err != nil {
 		fmt.Fprintln(stderr, "bulkprov run: export records:", err)
 		code = exitFailed
 	}
-	printRunSummary(stdout, *outDir, results, *stats, time.Since(started))
+	logger.Info("exported records", "seconds", time.Since(recordsStart).Seconds())
+	exportTook += time.Since(exportStart)
+	took := time.Since(started)
+	printRunSummary(stdout, *outDir, results, *stats, took)
+	fmt.Fprintf(stdout, "time: stack %.1fs, jobs %.1fs, output folder %.1fs (%.1f%% of the run)\n", stackTook.Seconds(),
+		(took - stackTook - exportTook).Seconds(), exportTook.Seconds(), 100*exportTook.Seconds()/took.Seconds())
 	return code
 }
 
@@ -230,7 +240,7 @@ func (c *taskCounter) since(before map[string]int) map[string]int {
 }
 
 // runOne uploads one file and waits for its jobs to end.
-func runOne(ctx context.Context, p *localrun.Pipeline, file string, meta map[string]string, outDir string) (runResult, error) {
+func runOne(ctx context.Context, p *localrun.Pipeline, file string, meta map[string]string, outDir string, exportTook *time.Duration) (runResult, error) {
 	key, err := p.UploadFile(ctx, file, meta)
 	if err != nil {
 		return runResult{}, err
@@ -246,11 +256,13 @@ func runOne(ctx context.Context, p *localrun.Pipeline, file string, meta map[str
 		}
 		return runResult{}, fmt.Errorf("ingest made no job for s3://%s/%s (see bulkprov.log)", p.Stack.UploadsBucket, key)
 	}
+	start := time.Now()
 	for _, j := range jobs {
 		if err := p.ExportJob(ctx, outDir, j.ID); err != nil {
 			return runResult{}, err
 		}
 	}
+	*exportTook += time.Since(start)
 	return runResult{file: file, key: key, jobs: jobs}, nil
 }
 
@@ -316,7 +328,7 @@ func printRunSummary(w io.Writer, outDir string, results []runResult, withStats 
 			m := r.metered
 			fmt.Fprintf(w, "DynamoDB request units as AWS bills them (modelled from item sizes; DynamoDB Local reports a flat figure): %.1f write, %.1f read", m.WriteUnits, m.ReadUnits)
 			if rows > 0 {
-				fmt.Fprintf(w, " (%.2f write per row)", m.WriteUnits/float64(rows))
+				fmt.Fprintf(w, " (%.2f write units and %.2f item writes per row)", m.WriteUnits/float64(rows), float64(m.ItemWrites)/float64(rows))
 			}
 			fmt.Fprintln(w)
 			states := make([]string, 0, len(r.invocations))

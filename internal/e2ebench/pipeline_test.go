@@ -125,6 +125,15 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(ceiling.itemsPerRow, "items/row")
 			b.ReportMetric(ceiling.serialParallel, "ddb_parallel_speedup")
 			b.ReportMetric(est.CallsPerRow, "calls/row")
+			// DynamoDB writes as AWS bills them (all phases), and the time a
+			// fresh on-demand table (4,000 WRU/s) needs to absorb phase 1's
+			// writes for 10,000 users.
+			n := float64(last.Rows)
+			b.ReportMetric(last.DynamoDBWriteUnits/n, "wru/row")
+			b.ReportMetric(float64(last.ItemWrites)/n, "item_writes/row")
+			b.ReportMetric(cost.WriteBoundSeconds(last.Phase1WriteUnits/n*10_000, cost.FreshTableWriteUnitsPerSecond), "aws_s_for_10k_users")
+			naive := cost.ListPrices().Estimate(cost.NaiveUsage(last), 10_000)
+			b.ReportMetric(est.USDWithoutEmail/naive.USDWithoutEmail, "usd_vs_naive")
 			b.ReportMetric(est.USDWithoutEmail, "usd_per_10k_rows_without_email")
 			for _, f := range last.Functions {
 				if f.Duration > 0 {

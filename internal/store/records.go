@@ -597,16 +597,16 @@ func (b *itemBuilder) updateExt(pk, ext, job string, o pbx.RowObjects) {
 // or already ext's. prevDID's route is released in the same transaction
 // when an update moves it (the DID stays the tenant's).
 func (b *itemBuilder) didRoute(ext, did string, createDIDs bool, prevDID string) {
+	names := map[string]string{"#type": "Type", "#num": "Number", "#tenant": attrOwnerTenant, "#ext": attrRouteExtension}
 	owned := "#tenant = :tenant"
 	if createDIDs {
-		owned = "attribute_exists(#pk) AND (attribute_not_exists(#tenant) OR #tenant = :tenant)"
+		owned, names["#pk"] = "attribute_exists(#pk) AND (attribute_not_exists(#tenant) OR #tenant = :tenant)", AttrPK
 	}
 	b.add(roleDID, DIDOwnerPK(did), SKOwner, types.TransactWriteItem{Update: &types.Update{
 		TableName: b.table, Key: itemKey(DIDOwnerPK(did), SKOwner),
-		UpdateExpression:    aws.String("SET #type = :type, #num = :num, #tenant = :tenant, #ext = :ext"),
-		ConditionExpression: aws.String(owned + " AND (attribute_not_exists(#ext) OR #ext = :ext)"),
-		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#type": "Type", "#num": "Number", "#tenant": attrOwnerTenant,
-			"#ext": attrRouteExtension},
+		UpdateExpression:         aws.String("SET #type = :type, #num = :num, #tenant = :tenant, #ext = :ext"),
+		ConditionExpression:      aws.String(owned + " AND (attribute_not_exists(#ext) OR #ext = :ext)"),
+		ExpressionAttributeNames: names,
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":type":   &types.AttributeValueMemberS{Value: "DID_OWNER"},
 			":num":    &types.AttributeValueMemberS{Value: did},
@@ -672,13 +672,6 @@ func (b *itemBuilder) put(r role, pk, sk string, item map[string]types.Attribute
 		put.ConditionExpression, put.ExpressionAttributeNames, put.ExpressionAttributeValues = aws.String(cond), names, values
 	}
 	b.add(r, pk, sk, types.TransactWriteItem{Put: put})
-}
-
-func (b *itemBuilder) check(r role, pk, sk, cond string, names map[string]string, values map[string]types.AttributeValue) {
-	b.add(r, pk, sk, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName: b.table, Key: itemKey(pk, sk), ConditionExpression: aws.String(cond),
-		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-	}})
 }
 
 func (b *itemBuilder) del(r role, pk, sk, cond string, names map[string]string, values map[string]types.AttributeValue) {

@@ -263,6 +263,9 @@ func extensionLess(a, b string) bool {
 	return a < b
 }
 
+// queryPageItems bounds the items per Query page.
+const queryPageItems = 500
+
 // queryPrefix reads every item of partition pk whose sort key starts with
 // prefix, consistently, following LastEvaluatedKey to the end.
 // projection, when not "", names the one attribute (besides the keys) to read.
@@ -283,6 +286,11 @@ func (s *Store) queryPrefix(ctx context.Context, pk, prefix, projection string, 
 		in.ProjectionExpression = aws.String("#sk, #p")
 		in.ExpressionAttributeNames["#sk"], in.ExpressionAttributeNames["#p"] = AttrSK, projection
 	}
+	// Pages of at most 500 items (≈ 400 KB of users), not DynamoDB's 1 MB:
+	// DynamoDB Local answers a 1 MB page of a large partition ≈ 10× slower
+	// than the same items in 500-item pages (measured: 4,000 items in 8 s
+	// vs 2,000 in 0.5 s); on AWS it only means a few more requests.
+	in.Limit = aws.Int32(queryPageItems)
 	if s.queryPageLimit > 0 {
 		in.Limit = aws.Int32(s.queryPageLimit)
 	}
