@@ -16,6 +16,7 @@ import (
 	_ "time/tzdata" // zone checks must not depend on the machine's tz database
 
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/testkit"
 )
 
 // readTSV reads a testdata table: '#' lines are comments, fields are
@@ -318,17 +319,5 @@ func TestBootstrapGolden(t *testing.T) {
 			files = append(files, f)
 		}
 	}
-	golden := filepath.Join("testdata", "bootstrap.golden")
-	if *update {
-		if err := os.WriteFile(golden, dump(files), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(dump(files), want) {
-		t.Errorf("%s differs from rendered output:\n%s", golden, dump(files))
-	}
+	testkit.Golden(t, filepath.Join("testdata", "bootstrap.golden"), dump(files))
 }
