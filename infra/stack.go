@@ -161,6 +161,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	tenantContext := map[string]any{
 		"ForAnyValue:StringEquals": map[string]any{"kms:EncryptionContextKeys": []string{"tenant"}},
 	}
+	bindKeyToCallerTenant(sipKey) // tenantboundary.go
 
 	// ---- SES -------------------------------------------------------------
 	configSet := awsses.NewConfigurationSet(stack, jsii.String("MailConfigurationSet"), &awsses.ConfigurationSetProps{
@@ -383,6 +384,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	if _, err := addSoftswitchLookup(stack, defaults, table, sipKey, tenantContext); err != nil {
 		return nil, err
 	}
+	allowTenantBudgets(portalAPI, tableArn) // tenantboundary.go
 
 	uploads.AddEventNotification(awss3.EventType_OBJECT_CREATED, awss3notifications.NewLambdaDestination(ingest.Function),
 		&awss3.NotificationKeyFilter{Prefix: jsii.String(uploadsPrefix), Suffix: jsii.String(".csv")})
@@ -538,6 +540,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 			UserPoolClients: &[]awscognito.IUserPoolClient{userPoolClient},
 		})
 	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("PortalApiIntegration"), portalAPI.Function, nil)
+	addPortalSecurityHeaders(stack, cfg.Stage, portalCDN, signInURL) // tenantboundary.go
 	for _, r := range portalRoutes() {
 		api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 			Path:        jsii.String(r.Path),

@@ -306,6 +306,10 @@ func testStack(t *testing.T, s *synthesized) {
 			"OpenSecrets":   {Actions: []string{"kms:Decrypt"}, Resources: []string{"SipSecretsKey"}, Condition: tenantCondition},
 			"SendEmail":     {Actions: []string{"ses:SendEmail"}, Resources: sesResources},
 			"ReadSendQuota": {Actions: []string{"ses:GetAccount"}, Resources: []string{`"*"`}},
+			// Per-tenant request budgets (issue #17): counters only.
+			"SpendTenantBudgets": {Actions: []string{"dynamodb:UpdateItem"}, Resources: table, Condition: []string{
+				`"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["TENANT#*"]}`,
+				`"ForAllValues:StringEquals":{"dynamodb:Attributes":["PK","SK","Requests","Rows","ExpiresAt"]}`}},
 		},
 		"StateMachineRole": {
 			"InvokeSteps": {Actions: []string{"lambda:InvokeFunction"}, Resources: []string{
@@ -578,6 +582,7 @@ func TestStackDev(t *testing.T) {
 	testDeployedFiles(t, s)
 	testProvisioningRefusal(t, s)
 	testNag(t, s)
+	testTenantBoundary(t, s)
 }
 
 // An explicit cognitoDomainPrefix replaces the account-based default.

@@ -39,6 +39,7 @@ func commands() map[string]command {
 		"phone":              {"show or rotate one device's provisioning credential; CloudFront KVS entries", runPhone},
 		"export":             {"print a tenant's users in the template's columns (CSV) or as JSON", runExport},
 		"sip-lookup":         {"serve the softswitch read path (HA1, extension, DID lookups) for a SIP server", runSIPLookup},
+		"did":                {"manage the operator's DID inventory and each tenant's DID policy", runDID},
 	}
 }
 

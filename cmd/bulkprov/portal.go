@@ -88,7 +88,7 @@ func servePortal(ctx context.Context, ln net.Listener, p *localrun.Pipeline, std
 	h, err := portal.NewLocalServer(portal.LocalConfig{
 		PublicURL: base, S3Endpoint: p.Stack.Endpoints.S3, AWS: p.Stack.Clients.Config,
 		UploadsBucket: p.Stack.UploadsBucket, JobsBucket: p.Stack.JobsBucket,
-		Jobs: p.Store, Settings: p.Store, Lookup: p.Store, Objects: p.Stack.Clients.S3,
+		Jobs: p.Store, Settings: p.Store, Lookup: p.Store, Objects: p.Stack.Clients.S3, Budget: p.Store,
 		TenantSettings: p.Store, Rows: p.Handlers.Finalize,
 		Emails: &welcomejob.Sender{
 			Welcome: p.Handlers.Welcome, Finalize: p.Handlers.Finalize,

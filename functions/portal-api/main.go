@@ -63,6 +63,7 @@ func main() {
 			Welcome:  pipeline.NewWelcome(clients, st, secrets.NewBox(clients.KMS, env("KMS_KEY_ID")), log),
 			Finalize: fin, Jobs: st, S3: clients.S3, JobsBucket: jobsBucket,
 		},
+		Budget: st, // per-tenant request budgets (issue #17)
 	})
 	lambda.Start(h.Handle)
 }

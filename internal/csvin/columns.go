@@ -110,8 +110,9 @@ func WriteTemplate(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	rows := [][]string{
 		CanonicalHeader(),
-		{"100", "Ann", "Lee", "ann.lee@example.com", "+1 415 555 0100", "+14155550100", "00:15:65:a1:b2:c3", "", "yealink-t54w", "Sales"},
-		{"101", "Bruno", "Diaz", "bruno.diaz@example.com", "", "", "", "Front Desk", "", "Support"},
+		// A caller ID is one of the tenant's numbers (issue #17): here Ann's own DID, with a name.
+		{"100", "Ann", "Lee", "ann.lee@example.com", "+1 415 555 0100", "+14155550100", "00:15:65:a1:b2:c3", "Acme Sales <+14155550100>", "yealink-t54w", "Sales"},
+		{"101", "Bruno", "Diaz", "bruno.diaz@example.com", "", "", "", "", "", "Support"},
 	}
 	if err := cw.WriteAll(rows); err != nil {
 		return fmt.Errorf("write template: %w", err)

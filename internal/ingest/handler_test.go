@@ -80,6 +80,15 @@ func newTenant(t *testing.T, st *store.Store, overrides string) string {
 	if err := st.PutTenant(context.Background(), pbx.Tenant{Name: name}, settings); err != nil {
 		t.Fatal(err)
 	}
+	// The example uploads' DIDs are in the operator's free inventory, and
+	// the tenant may take free numbers with create-dids (issue #17).
+	dids, _ := store.ExpandDIDRange("+14155550100", "+14155550199")
+	if _, _, err := st.AddDIDs(context.Background(), dids, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetDIDPolicy(context.Background(), name, store.DIDPolicy{ClaimFree: true}); err != nil {
+		t.Fatal(err)
+	}
 	return name
 }
 
@@ -524,9 +533,14 @@ func TestTenantDataRules(t *testing.T) {
 		valid   int
 		skipped int
 	}{
-		{`{"upload": {"on_existing": "fail"}}`, []string{"2 extension extension_exists", "3 did did_not_owned", "4 did did_taken", "5 mac mac_taken", "6 mac mac_taken", "7 did did_taken"}, 0, 0},
-		{`{"upload": {"on_existing": "skip", "create_dids": true}}`, []string{"4 did did_taken", "5 mac mac_taken", "6 mac mac_taken", "7 did did_taken"}, 1, 1},
-		{`{"upload": {"on_existing": "update"}}`, []string{"3 did did_not_owned", "4 did did_taken", "5 mac mac_taken", "6 mac mac_taken", "7 did did_taken"}, 1, 0},
+		// Issue #17: a number outside the inventory (line 3), another
+		// tenant's (4) and a stale one (7) get one answer, with or without
+		// create-dids; another tenant's MAC (5) is answered like a MAC never
+		// seen (it fails when written), only the tenant's own MAC on
+		// another of its endpoints (6) is refused here.
+		{`{"upload": {"on_existing": "fail"}}`, []string{"2 extension extension_exists", "3 did did_unavailable", "4 did did_unavailable", "6 mac mac_taken", "7 did did_unavailable"}, 1, 0},
+		{`{"upload": {"on_existing": "skip", "create_dids": true}}`, []string{"3 did did_unavailable", "4 did did_unavailable", "6 mac mac_taken", "7 did did_unavailable"}, 1, 1},
+		{`{"upload": {"on_existing": "update"}}`, []string{"3 did did_unavailable", "4 did did_unavailable", "6 mac mac_taken", "7 did did_unavailable"}, 2, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.opts, func(t *testing.T) {
@@ -542,8 +556,8 @@ func TestTenantDataRules(t *testing.T) {
 				t.Errorf("report = %+v", res.report)
 			}
 			for _, e := range res.report.Errors {
-				if e.Code == pbx.CodeDIDTaken && e.Message != "DID "+taken+" is not available" && e.Message != "DID "+stale+" is not available" {
-					t.Errorf("taken message %q", e.Message)
+				if e.Code == pbx.CodeDIDUnavailable && !strings.HasSuffix(e.Message, " is not available to this tenant; use one of its own numbers or ask the operator to assign it") {
+					t.Errorf("unavailable message %q", e.Message)
 				}
 				if strings.Contains(e.Message, other) {
 					t.Errorf("message leaks the other tenant: %q", e.Message)
@@ -551,7 +565,7 @@ func TestTenantDataRules(t *testing.T) {
 			}
 			switch {
 			case strings.Contains(tt.opts, "update"):
-				if len(res.rows) != 1 || !res.rows[0].Exists {
+				if len(res.rows) != 2 || !res.rows[0].Exists {
 					t.Errorf("update: rows = %+v", res.rows)
 				}
 			case strings.Contains(tt.opts, "skip"):

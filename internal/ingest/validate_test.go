@@ -248,8 +248,13 @@ func TestRowRules(t *testing.T) {
 			}
 		}},
 		{name: "phone model unknown", row: "100,Ann,,,,,,,yealink t54w!", errs: []string{"phone_model invalid_phone_model"}},
-		{name: "caller id and department kept", row: "100,Ann,,,,,,Front Desk,,Sales", check: func(t *testing.T, r pbx.UserRow) {
-			if r.CallerID != "Front Desk" || r.Department != "Sales" {
+		// The caller ID's number is normalized to E.164 (issue #17: it is
+		// then checked against the tenant's numbers); a name alone is no
+		// caller ID.
+		{name: "caller id without a number", row: "100,Ann,,,,,,Front Desk,,Sales", errs: []string{"caller_id invalid_phone"}},
+		{name: "caller id 911", row: "100,Ann,,,,,,Help <911>,,Sales", errs: []string{"caller_id caller_id_not_allowed"}},
+		{name: "caller id and department kept", row: "100,Ann,,,,,,Front Desk <(415) 555-0100>,,Sales", check: func(t *testing.T, r pbx.UserRow) {
+			if r.CallerID != "Front Desk <+14155550100>" || r.Department != "Sales" {
 				t.Errorf("row %+v", r)
 			}
 		}},

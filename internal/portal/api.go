@@ -30,6 +30,7 @@ import (
 	"github.com/bulkprov/bulkprov/internal/ingest"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
+	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // TenantClaim is the JWT claim that names the caller's tenant.
@@ -80,6 +81,11 @@ type Config struct {
 	KnownPhoneModel func(string) bool
 	Logger          *slog.Logger
 	Now             func() time.Time
+	// APIBudget and ValidateBudget are each tenant's request budgets
+	// (budget.go); zero values take the defaults. They apply when
+	// Deps.Budget is set.
+	APIBudget      store.Budget
+	ValidateBudget store.Budget
 }
 
 // Deps are the handler's collaborators.
@@ -98,6 +104,7 @@ type Deps struct {
 	// Emails sends a job's welcome emails on request (*welcomejob.Sender);
 	// nil answers 501.
 	Emails EmailSender
+	Budget BudgetSpender // per-tenant request budgets; nil spends none
 }
 
 // Handler serves the portal API.
@@ -121,6 +128,12 @@ func New(cfg Config, deps Deps) *Handler {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.APIBudget.Window == 0 {
+		cfg.APIBudget = DefaultAPIBudget
+	}
+	if cfg.ValidateBudget.Window == 0 {
+		cfg.ValidateBudget = DefaultValidateBudget
 	}
 	cfg.BasePath = strings.TrimRight(cfg.BasePath, "/")
 	log := cfg.Logger
@@ -146,6 +159,8 @@ type apiError struct {
 	field   string
 	message string
 	allow   string // for 405
+	// retryAfter is the Retry-After of a 429, in seconds.
+	retryAfter int
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -166,6 +181,7 @@ const (
 	codeReadOnly         = "read_only"
 	codeConfirm          = "confirmation_required"
 	codeNoEmail          = "no_email"
+	codeRateLimited      = "rate_limited"
 )
 
 // Route is one endpoint of the API: Method and Path in API Gateway's route
@@ -304,6 +320,9 @@ func (h *Handler) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, 
 	if rt == nil {
 		return events.APIGatewayV2HTTPResponse{}, errorf(http.StatusNotFound, pbx.ENOTFOUND, "no such endpoint")
 	}
+	if err := h.spend(ctx, t, h.cfg.APIBudget, 0); err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
 
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
@@ -403,6 +422,9 @@ func (h *Handler) errorResponse(ctx context.Context, err error, tenant, method, 
 		Message string `json:"message"`
 	}
 	resp := jsonResponse(ae.status, map[string]body{"error": {ae.code, ae.field, ae.message}})
+	if ae.retryAfter > 0 {
+		resp.Headers["Retry-After"] = retryAfterHeader(ae.retryAfter)
+	}
 	if ae.allow != "" {
 		resp.Headers["Allow"] = ae.allow
 	}

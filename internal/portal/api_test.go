@@ -348,7 +348,7 @@ func TestValidateUsesTheCallersTenantData(t *testing.T) {
 	r := call(t, h, apiCall{tenant: tenantA, method: "POST", path: "/validate", contentType: "application/json", body: body})
 	var rep ValidateResponse
 	r.json(t, &rep)
-	if r.status != 200 || len(rep.Errors) != 1 || rep.Errors[0].Code != pbx.CodeDIDTaken || rep.Errors[0].Col != 5 {
+	if r.status != 200 || len(rep.Errors) != 1 || rep.Errors[0].Code != pbx.CodeDIDUnavailable || rep.Errors[0].Col != 5 {
 		t.Fatalf("validate = %d %s", r.status, r.body)
 	}
 	if strings.Contains(strings.ToLower(r.body), tenantB) {

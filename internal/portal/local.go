@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/bulkprov/bulkprov/internal/ingest"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
+	"github.com/bulkprov/bulkprov/internal/pbx"
 )
 
 // SessionCookie holds the local portal's sign-in token.
@@ -56,6 +58,7 @@ type LocalConfig struct {
 	TenantSettings TenantSettings
 	Rows           JobRows
 	Emails         EmailSender
+	Budget         BudgetSpender // per-tenant request budgets; nil spends none
 
 	// Tenants may be signed in as; others are refused.
 	Tenants []string
@@ -104,7 +107,7 @@ func NewLocalServer(cfg LocalConfig) (http.Handler, error) {
 		UploadsBucket: cfg.UploadsBucket, JobsBucket: cfg.JobsBucket, BasePath: LocalAPIPath,
 		KnownPhoneModel: cfg.KnownPhoneModel, Logger: log, Now: cfg.Now,
 	}, Deps{Jobs: cfg.Jobs, Settings: cfg.Settings, Lookup: cfg.Lookup, Presigner: presigner, Objects: cfg.Objects,
-		Tenants: cfg.TenantSettings, Rows: cfg.Rows, Emails: cfg.Emails})
+		Tenants: cfg.TenantSettings, Rows: cfg.Rows, Emails: cfg.Emails, Budget: cfg.Budget})
 
 	s := &localServer{cfg: cfg, log: log, s3: s3URL, origin: origin, mux: http.NewServeMux()}
 	adapter := LambdaAdapter{Func: api.Handle, Auth: s.authenticate, MaxBodyBytes: DefaultMaxBodyBytes}
@@ -118,6 +121,13 @@ func NewLocalServer(cfg LocalConfig) (http.Handler, error) {
 }
 
 func (s *localServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.servesHost(r.Host) {
+		// DNS rebinding (issue #17): a page of another site whose name now
+		// resolves to loopback reaches this server with its own Host.
+		s.log.Warn("portal: request for another host refused", "host", pbx.ClipN(r.Host, 100))
+		writeJSONError(w, http.StatusMisdirectedRequest, codeForbidden, "this server answers only requests for "+s.origin.Host)
+		return
+	}
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -128,6 +138,28 @@ func (s *localServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; "+
 		"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 	s.mux.ServeHTTP(w, r)
+}
+
+// servesHost reports whether host (the request's Host) names this server:
+// the public URL's host, or, when that is a loopback address or localhost,
+// any loopback name with the same port (names no other site can take).
+func (s *localServer) servesHost(host string) bool {
+	if strings.EqualFold(host, s.origin.Host) {
+		return true
+	}
+	name, port, err := net.SplitHostPort(host)
+	if err != nil || port != s.origin.Port() || !isLoopbackName(s.origin.Hostname()) {
+		return false
+	}
+	return isLoopbackName(name)
+}
+
+func isLoopbackName(name string) bool {
+	if strings.EqualFold(name, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(name, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // staticFiles serves the page; only GET and HEAD.

@@ -315,3 +315,55 @@ type (
 	eventsRequest  = events.APIGatewayV2HTTPRequest
 	eventsResponse = events.APIGatewayV2HTTPResponse
 )
+
+// TestLocalRefusesOtherHosts (issue #17): a DNS-rebinding page, whose own
+// name now resolves to the local portal, sends its own Host (and Origin):
+// it can neither sign in nor read the tenant's jobs nor load the page.
+func TestLocalRefusesOtherHosts(t *testing.T) {
+	srv, tokens := localPortal(t)
+	_, port, _ := strings.Cut(srv.Listener.Addr().String(), ":")
+	attacker := "rebind.attacker.example:" + port
+	good, _, _ := tokens.Issue(tenantA)
+	withHost := func(method, path, body string, hdr map[string]string, host string) *http.Response {
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 300 && strings.Contains(string(b), tenantA) && host == attacker {
+			t.Errorf("%s %s for %s answered with the tenant's data: %s", method, path, host, b)
+		}
+		return resp
+	}
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/dev/signin", `{"tenant":"` + tenantA + `"}`},
+		{"GET", "/api/jobs", ""},
+		{"GET", "/api/me", ""},
+		{"GET", "/", ""},
+		{"GET", "/config.json", ""},
+	} {
+		hdr := map[string]string{"Origin": "http://" + attacker, "Content-Type": "application/json", "Authorization": "Bearer " + good}
+		if resp := withHost(tc.method, tc.path, tc.body, hdr, attacker); resp.StatusCode != http.StatusMisdirectedRequest {
+			t.Errorf("%s %s with Host %s = %s, want 421", tc.method, tc.path, attacker, resp.Status)
+		}
+	}
+	// The names of this machine's loopback still work.
+	for _, host := range []string{srv.Listener.Addr().String(), "localhost:" + port, "LOCALHOST:" + port} {
+		if resp := withHost("GET", "/api/me", "", map[string]string{"Authorization": "Bearer " + good}, host); resp.StatusCode != 200 {
+			t.Errorf("GET /api/me with Host %s = %s", host, resp.Status)
+		}
+	}
+	// Another port on loopback is another server.
+	if resp := withHost("GET", "/api/me", "", nil, "127.0.0.1:1"); resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("other port: %s", resp.Status)
+	}
+}

@@ -49,6 +49,17 @@ func TestMain(m *testing.M) {
 				os.Exit(1)
 			}
 		}
+		// The operator's free test range, which acme may take numbers from
+		// with create-dids (issue #17).
+		dids, _ := store.ExpandDIDRange("+14155550100", "+14155550199")
+		if _, _, err := st.AddDIDs(ctx, dids, ""); err != nil {
+			fmt.Fprintln(os.Stderr, "seed DIDs:", err)
+			os.Exit(1)
+		}
+		if err := st.SetDIDPolicy(ctx, tenantA, store.DIDPolicy{ClaimFree: true}); err != nil {
+			fmt.Fprintln(os.Stderr, "seed DID policy:", err)
+			os.Exit(1)
+		}
 		// Uploads in these tests are not meant to run ingest.
 		s.SetUploadHandler(func(context.Context, events.S3Event) error { return nil })
 	}))

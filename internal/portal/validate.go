@@ -113,10 +113,16 @@ func (h *Handler) validate(ctx context.Context, r *request) (any, error) {
 				meta[k] = v
 			}
 		}
+		if err := h.spend(ctx, r.tenant, h.cfg.ValidateBudget, csvRows(r.body)); err != nil {
+			return nil, err
+		}
 		return h.validateCSV(ctx, r.tenant, r.body, meta)
 	case "application/json":
 		var g GridRequest
 		if err := decodeJSON(r, &g); err != nil {
+			return nil, err
+		}
+		if err := h.spend(ctx, r.tenant, h.cfg.ValidateBudget, int64(len(g.Rows))); err != nil {
 			return nil, err
 		}
 		return h.validateGrid(ctx, r.tenant, g)

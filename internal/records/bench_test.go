@@ -97,6 +97,18 @@ func BenchmarkHandler(b *testing.B) {
 						batches[i] = append(batches[i], row)
 					}
 				}
+				// The operator's free inventory holds the rows' DIDs.
+				var dids []string
+				for _, batch := range batches {
+					for _, row := range batch {
+						if row.DID != "" {
+							dids = append(dids, row.DID)
+						}
+					}
+				}
+				if _, _, err := e.st.AddDIDs(context.Background(), dids, ""); err != nil {
+					b.Fatal(err)
+				}
 				before := counter.Snapshot()
 				var wg sync.WaitGroup
 				errs := make(chan error, len(batches))

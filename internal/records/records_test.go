@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,6 +52,8 @@ func TestMain(m *testing.M) {
 // expire InviteTTLHours after the job's creation.
 var jobCreated = time.Now().UTC().Truncate(time.Second)
 
+var inventoryOnce sync.Once
+
 const provisioningOn = `{"provisioning": {"enabled": true, "registrar": "sip.example", "default_phone_model": "yealink-t54w"}}`
 
 type env struct {
@@ -64,6 +67,26 @@ func newEnv(t testing.TB, tenant, overrides string) *env {
 	t.Helper()
 	st := store.New(stack.Clients.DynamoDB, stack.Table)
 	if err := st.PutTenant(context.Background(), pbx.Tenant{Name: tenant, DisplayName: tenant}, []byte(overrides)); err != nil {
+		t.Fatal(err)
+	}
+	// DIDs come from the operator (issue #17): the tests' numbers are in
+	// the free inventory, every test tenant may take them, and +14155559999
+	// is a caller ID the operator allows.
+	inventoryOnce.Do(func() {
+		var dids []string
+		for _, r := range [][2]string{{"+14155551000", "+14155551199"}, {"+14155552000", "+14155552009"},
+			{"+14155553000", "+14155553009"}, {"+14155554000", "+14155554099"}, {"+14155555000", "+14155555009"}} {
+			n, err := store.ExpandDIDRange(r[0], r[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			dids = append(dids, n...)
+		}
+		if _, _, err := st.AddDIDs(context.Background(), dids, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := st.SetDIDPolicy(context.Background(), tenant, store.DIDPolicy{ClaimFree: true, CallerIDs: []string{"+14155559999"}}); err != nil {
 		t.Fatal(err)
 	}
 	e := &env{tenant: tenant, st: st, box: secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)}
@@ -411,11 +434,11 @@ func TestDIDs(t *testing.T) {
 	}
 	res = owner.run(t, owner.job(t, "job-route", options(nil)),
 		pbx.UserRow{Line: 2, Extension: "410", DID: "+14155552001"}, // owned, unrouted: routed now
-		pbx.UserRow{Line: 3, Extension: "411", DID: "+14155552999"}, // never assigned: did_not_owned
+		pbx.UserRow{Line: 3, Extension: "411", DID: "+14155552999"}, // not in the inventory: did_unavailable
 		pbx.UserRow{Line: 4, Extension: "412", DID: "+14155552000"}, // owned, routed to 400: did_taken
 		pbx.UserRow{Line: 5, Extension: "413"})
 	wantStatus(t, res, events.StatusCreated, events.StatusFailed, events.StatusFailed, events.StatusCreated)
-	wantFailed(t, res.Rows[1], pbx.CodeDIDNotOwned)
+	wantFailed(t, res.Rows[1], pbx.CodeDIDUnavailable)
 	wantFailed(t, res.Rows[2], pbx.CodeDIDTaken)
 	if r := item(t, "DID#+14155552001", "OWNER"); r == nil || r["Extension"] != "410" || r["Tenant"] != "didowner" {
 		t.Errorf("route = %v, want to 410", r)
@@ -430,11 +453,8 @@ func TestDIDs(t *testing.T) {
 		res := other.run(t, other.job(t, fmt.Sprint("job-steal-", create), options(func(o *pbx.Options) { o.CreateDIDs = create })),
 			pbx.UserRow{Line: 2, Extension: "500", DID: "+14155552000"},
 			pbx.UserRow{Line: 3, Extension: "501"})
-		code := pbx.CodeDIDNotOwned
-		if create {
-			code = pbx.CodeDIDTaken
-		}
-		wantFailed(t, res.Rows[0], code)
+		// One answer with or without create-dids (issue #17).
+		wantFailed(t, res.Rows[0], pbx.CodeDIDUnavailable)
 		if strings.Contains(res.Rows[0].Message, "didowner") {
 			t.Errorf("message names the owner: %q", res.Rows[0].Message)
 		}
@@ -467,7 +487,7 @@ func TestConflictsFailOnlyTheirRow(t *testing.T) {
 		pbx.UserRow{Line: 5, Extension: "603", DID: "+14155553001"},
 		pbx.UserRow{Line: 6, Extension: "604"})
 	wantStatus(t, res, events.StatusCreated, events.StatusFailed, events.StatusFailed, events.StatusCreated, events.StatusCreated)
-	wantFailed(t, res.Rows[1], pbx.CodeDIDTaken)
+	wantFailed(t, res.Rows[1], pbx.CodeDIDUnavailable)
 	wantFailed(t, res.Rows[2], pbx.CodeMACTaken)
 	d := counter.Snapshot().Sub(before)
 	if n := d.Calls["DynamoDB.TransactWriteItems"]; n < 2 || n > 3 {

@@ -54,7 +54,7 @@ func ExpandDIDRange(first, last string) ([]string, error) {
 	if len(first) != len(last) || last < first {
 		return nil, pbx.Errorf(pbx.EINVALID, "range", "%s-%s is not a range: both ends need the same number of digits, the first not above the last", first, last)
 	}
-	// Digits past the common prefix count; at most 15 digits fit in int64.
+	// E.164 has at most 15 digits: they fit in an int64.
 	var lo, hi int64
 	if _, err := fmt.Sscan(first[1:], &lo); err != nil {
 		return nil, pbx.Errorf(pbx.EINVALID, "range", "%s is not a number", first)

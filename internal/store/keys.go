@@ -12,6 +12,8 @@
 //	TENANT#acme       JOB#<job>                  job status, counts, options, keys
 //	TENANT#acme       PROVISIONING               hash of the tenant's phone (HTTP Basic) credential
 //	TENANT#acme       EMAILQUOTA#2026-12-06      welcome emails granted that UTC day (email.daily_quota), TTL'd
+//	TENANT#acme       DIDPOLICY                  the operator's DID rules for the tenant (inventory.go)
+//	TENANT#acme       BUDGET#<name>#<window>     per-tenant request budget counter, TTL'd (budget.go)
 //	INVITE#<sha256>   INVITE                     global: one-time invite, expires through the TTL
 //	DID#+14155550100  OWNER                      global: the tenant owning a DID and its inbound route (Extension)
 //	MAC#001565a1b2c3  OWNER                      global: the endpoint owning a MAC

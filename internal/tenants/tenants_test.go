@@ -67,3 +67,25 @@ func TestSaveRejects(t *testing.T) {
 		t.Fatalf("a rejected tenant was stored: %v", err)
 	}
 }
+
+// TestSaveRejectsUnboundedTemplates (issue #17): the audit's template, a
+// 20 MB message, is refused when tenant beta saves it (`bulkprov tenant
+// check` and set use Check and Save); nothing is stored.
+func TestSaveRejectsUnboundedTemplates(t *testing.T) {
+	ctx := context.Background()
+	for _, bad := range []string{
+		`{"email":{"text_body":"{{range 2000000}}AAAAAAAAAA{{end}}"}}`,
+		`{"email":{"html_body":"{{range 1000}}{{range 1000}}<p>x</p>{{end}}{{end}}"}}`,
+		`{"email":{"text_body":"{{define \"a\"}}xx{{end}}{{template \"a\"}}{{template \"a\"}}"}}`,
+	} {
+		if _, err := Check([]byte(bad)); err == nil {
+			t.Errorf("Check(%s) accepted", bad)
+		}
+		if err := Save(ctx, st, pbx.Tenant{Name: "beta", DisplayName: "beta"}, []byte(bad)); err == nil {
+			t.Errorf("Save(%s) accepted", bad)
+		}
+	}
+	if _, err := st.LoadSettings(ctx, "beta"); pbx.ErrorCode(err) != pbx.ENOTFOUND {
+		t.Errorf("beta was stored: %v", err)
+	}
+}

@@ -11,15 +11,14 @@
 package welcome
 
 import (
-	"bytes"
 	"embed"
-	"errors"
 	"fmt"
 	htmltemplate "html/template"
 	"slices"
 	"strings"
 	texttemplate "text/template"
 	"text/template/parse"
+	"time"
 	"unicode/utf8"
 
 	"github.com/bulkprov/bulkprov/internal/pbx"
@@ -37,7 +36,7 @@ const (
 	// MaxBodyRendered bounds each rendered body (text, HTML): a welcome
 	// email is a page of text, and a template that renders more is refused
 	// when saved and never sent.
-	MaxBodyRendered = 256 << 10
+	MaxBodyRendered = maxBodyRendered
 )
 
 // Vars are the values a welcome email can show. Templates see them under the
@@ -137,6 +136,22 @@ func ParseTemplates(e pbx.Email) (*Templates, error) {
 	}
 	if t.html, err = parseHTML("email.html_body", html); err != nil {
 		return nil, err
+	}
+	// Issue #17: a tenant's override must render in bounded time and size.
+	for _, o := range []struct {
+		field, src string
+		trees      []*parse.Tree
+	}{
+		{"email.subject", e.Subject, textTrees(t.subject)},
+		{"email.text_body", e.TextBody, textTrees(t.text)},
+		{"email.html_body", e.HTMLBody, htmlTrees(t.html)},
+	} {
+		if o.src == "" {
+			continue
+		}
+		if err := checkBounded(o.field, o.trees); err != nil {
+			return nil, err
+		}
 	}
 	return &t, nil
 }
@@ -263,21 +278,24 @@ func checkVariables(field string, tree *parse.Tree) error {
 	return nil
 }
 
-// Render executes the templates on v. The subject is trimmed and must be
-// one line of printable text.
+// Render executes the templates on v, each within maxRendered bytes and
+// all within maxRenderTime (issue #17; checked when the templates are saved,
+// enforced here at send time). The subject is trimmed and must be one line
+// of printable text.
 func (t *Templates) Render(v Vars) (Content, error) {
 	data := v.data()
-	subject := &boundedBuffer{limit: MaxBodyRendered}
-	text := &boundedBuffer{limit: MaxBodyRendered}
-	html := &boundedBuffer{limit: MaxBodyRendered}
+	deadline := time.Now().Add(maxRenderTime)
+	subject := &boundedBuffer{field: "email.subject", max: maxSubjectRenderedBytes, deadline: deadline}
+	text := &boundedBuffer{field: "email.text_body", max: maxBodyRendered, deadline: deadline}
+	html := &boundedBuffer{field: "email.html_body", max: maxBodyRendered, deadline: deadline}
 	if err := t.subject.Execute(subject, data); err != nil {
-		return Content{}, renderError("email.subject", err)
+		return Content{}, renderError(subject, err)
 	}
 	if err := t.text.Execute(text, data); err != nil {
-		return Content{}, renderError("email.text_body", err)
+		return Content{}, renderError(text, err)
 	}
 	if err := t.html.Execute(html, data); err != nil {
-		return Content{}, renderError("email.html_body", err)
+		return Content{}, renderError(html, err)
 	}
 	c := Content{Subject: strings.TrimSpace(subject.String()), Text: text.String(), HTML: html.String()}
 	if err := checkHeaderText("subject", c.Subject); err != nil {
@@ -290,30 +308,6 @@ func (t *Templates) Render(v Vars) (Content, error) {
 		return Content{}, pbx.Errorf(pbx.ELIMIT, "subject", "renders to %d characters, more than %d", n, maxSubjectRendered)
 	}
 	return c, nil
-}
-
-// errTooLarge stops a render that outgrows MaxBodyRendered.
-var errTooLarge = errors.New("rendered output too large")
-
-// boundedBuffer is a bytes.Buffer that refuses to grow past limit, so a
-// template's output is bounded while it renders, not after.
-type boundedBuffer struct {
-	bytes.Buffer
-	limit int
-}
-
-func (b *boundedBuffer) Write(p []byte) (int, error) {
-	if b.Len()+len(p) > b.limit {
-		return 0, errTooLarge
-	}
-	return b.Buffer.Write(p)
-}
-
-func renderError(field string, err error) error {
-	if errors.Is(err, errTooLarge) {
-		return pbx.Errorf(pbx.ELIMIT, field, "renders to more than %d KiB", MaxBodyRendered>>10)
-	}
-	return &pbx.Error{Code: pbx.EINVALID, Field: field, Message: "template does not render: " + err.Error(), Err: err}
 }
 
 // DefaultTemplates returns the built-in subject, text and HTML templates, the
