@@ -477,8 +477,9 @@ func testStack(t *testing.T, s *synthesized) {
 				t.Errorf("alarm %v: want >= 1", p["AlarmDescription"])
 			}
 		}
-		if errorsAlarms != 6 || failed != 1 || ingestFailed != 1 || len(alarms) != 8 {
-			t.Errorf("alarms: %d Lambda Errors, %d ExecutionsFailed, %d ingest-failures queue of %d; want 6, 1 and 1", errorsAlarms, failed, ingestFailed, len(alarms))
+		// Six functions of the flow and sip-lookup (infra/softswitch.go).
+		if errorsAlarms != 7 || failed != 1 || ingestFailed != 1 || len(alarms) != 9 {
+			t.Errorf("alarms: %d Lambda Errors, %d ExecutionsFailed, %d ingest-failures queue of %d; want 7, 1 and 1", errorsAlarms, failed, ingestFailed, len(alarms))
 		}
 	})
 
@@ -495,7 +496,8 @@ func testStack(t *testing.T, s *synthesized) {
 				t.Errorf("route %v is not behind the JWT authorizer", p["RouteKey"])
 			}
 		}
-		want := []string{"GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/report", "GET /me", "GET /template", "POST /uploads", "POST /validate"}
+		want := []string{"GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/report", "GET /jobs/{id}/users", "GET /me", "GET /settings", "GET /template", "GET /users",
+			"POST /jobs/{id}/users/{extension}/welcome", "POST /jobs/{id}/welcome", "POST /settings/preview", "POST /uploads", "POST /validate", "PUT /settings"}
 		if got := sortedKeys(routes); !reflect.DeepEqual(got, want) {
 			t.Errorf("routes %v, want %v", got, want)
 		}
@@ -552,7 +554,7 @@ func testStack(t *testing.T, s *synthesized) {
 	t.Run("outputs", func(t *testing.T) {
 		outputs := s.JSON["Outputs"].(map[string]any)
 		want := []string{"AccessLogsBucketName", "ApiUrl", "IngestFailuresQueueUrl", "JobsBucketName", "PortalSiteBucketName", "PortalUrl",
-			"ProvisioningBucketName", "ProvisioningCredentialsStoreArn", "ProvisioningUrl", "SipSecretsKeyArn",
+			"ProvisioningBucketName", "ProvisioningCredentialsStoreArn", "ProvisioningUrl", "SipLookupUrl", "SipSecretsKeyArn",
 			"StateMachineArn", "TableName", "UploadsBucketName", "UserPoolClientId", "UserPoolDomainUrl", "UserPoolId"}
 		if got := sortedKeys(outputs); !reflect.DeepEqual(got, want) {
 			t.Errorf("outputs %v, want %v", got, want)
