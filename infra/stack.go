@@ -59,8 +59,82 @@ const (
 // provisioning-auth.js answers with the same value.
 const provisioningRealm = `Basic realm="provisioning", charset="UTF-8"`
 
-// NewBulkprovStack defines bulkprov's whole deployment for one stage.
+// NewBulkprovStack defines bulkprov's whole deployment for one stage, part
+// by part. The order matters: it is the order of the template's resources.
 func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) (awscdk.Stack, error) {
+	s, err := newBulkprovStack(scope, id, props)
+	if err != nil {
+		return nil, err
+	}
+	s.addBuckets()
+	s.addTable()
+	s.addSecretsKey()
+	s.addEmail()
+	if err := s.addProvisioningEdge(); err != nil {
+		return nil, err
+	}
+	s.addPortalEdge()
+	if err := s.addFunctions(); err != nil {
+		return nil, err
+	}
+	s.addWorkflow()
+	s.addPortalUsers()
+	s.addPortalAPI()
+	s.addDeployedFiles()
+	s.addOutputs()
+	s.acceptFindings()
+	return s.stack, nil
+}
+
+// bulkprovStack is the stack being built and the constructs its parts
+// share; each add method defines one part and sets the fields later parts
+// use. A method first takes the fields it reads into locals of the same
+// name, so its statements read (and merge) as they did when the stack was
+// one function.
+type bulkprovStack struct {
+	stack     awscdk.Stack
+	cfg       StageConfig
+	props     *StackProps
+	retention awslogs.RetentionDays
+	removal   awscdk.RemovalPolicy
+
+	// Storage and secrets.
+	accessLogs, uploads, jobs, provisioning, portalSite awss3.Bucket
+	table                                               awsdynamodb.Table
+	sipKey                                              awskms.Key
+	tenantContext                                       map[string]any // the condition every use of sipKey carries
+	sendEmailResources                                  []string       // the SES identity and configuration set
+
+	// CloudFront.
+	credentials                               awscloudfront.KeyValueStore
+	provisioningCDN, portalCDN                awscloudfront.Distribution
+	provisioningURL, portalURL, portalRootURL string
+
+	// What every function shares, and what their grants name.
+	defaults                             functionDefaults
+	timeouts                             map[string]int // by ASL substitution key
+	stateMachineName, stateMachineArn    string
+	tableArn, uploadsObjects, jobObjects string
+
+	// The functions.
+	ingest, createRecords, writeProvisioning, sendWelcome, finalize *goFunction
+	portalAPI                                                       *goFunction
+	ingestFailed                                                    *ingestFailures
+
+	// Workflow.
+	smRole       awsiam.Role
+	stateMachine awsstepfunctions.StateMachine
+
+	// Portal.
+	userPool       awscognito.UserPool
+	userPoolClient awscognito.UserPoolClient
+	signInURL      string
+	apiStage       awsapigatewayv2.HttpStage
+}
+
+// newBulkprovStack makes the tagged, empty stack and the stage's log
+// retention and removal policy.
+func newBulkprovStack(scope constructs.Construct, id string, props *StackProps) (*bulkprovStack, error) {
 	cfg := props.Config
 	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
 	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("bulkprov"), nil)
@@ -74,8 +148,13 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	if cfg.Prod() {
 		removal = awscdk.RemovalPolicy_RETAIN
 	}
+	return &bulkprovStack{stack: stack, cfg: cfg, props: props, retention: retention, removal: removal}, nil
+}
 
-	// ---- Buckets -------------------------------------------------------
+// addBuckets defines the uploads, jobs, provisioning and portal-site
+// buckets, all private and logging to the access-logs bucket.
+func (s *bulkprovStack) addBuckets() {
+	stack, cfg, removal := s.stack, s.cfg, s.removal
 	// CloudFront standard logs are delivered with ACLs, hence
 	// BUCKET_OWNER_PREFERRED; S3 server access logs use the bucket policy.
 	accessLogs := awss3.NewBucket(stack, jsii.String("AccessLogs"), &awss3.BucketProps{
@@ -132,8 +211,12 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	})
 	provisioning := privateBucket("Provisioning", "provisioning", nil)
 	portalSite := privateBucket("PortalSite", "portal-site", nil)
+	s.accessLogs, s.uploads, s.jobs, s.provisioning, s.portalSite = accessLogs, uploads, jobs, provisioning, portalSite
+}
 
-	// ---- Table ---------------------------------------------------------
+// addTable defines the one DynamoDB table.
+func (s *bulkprovStack) addTable() {
+	stack, cfg, removal := s.stack, s.cfg, s.removal
 	table := awsdynamodb.NewTable(stack, jsii.String("Table"), &awsdynamodb.TableProps{
 		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("PK"), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:      &awsdynamodb.Attribute{Name: jsii.String("SK"), Type: awsdynamodb.AttributeType_STRING},
@@ -147,8 +230,12 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		RemovalPolicy:       removal,
 		WarmThroughput:      tableWarmThroughput(cfg),
 	})
+	s.table = table
+}
 
-	// ---- KMS key for SIP secrets --------------------------------------
+// addSecretsKey defines the KMS key for SIP secrets.
+func (s *bulkprovStack) addSecretsKey() {
+	stack, cfg, removal := s.stack, s.cfg, s.removal
 	sipKey := awskms.NewKey(stack, jsii.String("SipSecretsKey"), &awskms.KeyProps{
 		Description:       jsii.String("bulkprov " + cfg.Stage + ": envelope key for SIP secrets, PINs and portal credentials (encryption context: tenant)"),
 		Alias:             jsii.String("alias/bulkprov-" + cfg.Stage + "-sip-secrets"),
@@ -162,8 +249,12 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		"ForAnyValue:StringEquals": map[string]any{"kms:EncryptionContextKeys": []string{"tenant"}},
 	}
 	bindKeyToCallerTenant(sipKey) // tenantboundary.go
+	s.sipKey, s.tenantContext = sipKey, tenantContext
+}
 
-	// ---- SES -------------------------------------------------------------
+// addEmail defines the SES configuration set and sending identity.
+func (s *bulkprovStack) addEmail() {
+	stack, cfg := s.stack, s.cfg
 	configSet := awsses.NewConfigurationSet(stack, jsii.String("MailConfigurationSet"), &awsses.ConfigurationSetProps{
 		ConfigurationSetName: jsii.String(cfg.SESConfigurationSet),
 		ReputationMetrics:    jsii.Bool(true),
@@ -180,8 +271,14 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		ResourceName: jsii.String(cfg.SESConfigurationSet),
 	})
 	sendEmailResources := []string{*identity.EmailIdentityArn(), *configSetArn}
+	s.sendEmailResources = sendEmailResources
+}
 
-	// ---- CloudFront: provisioning (phones) and portal site -------------
+// addProvisioningEdge defines the CloudFront distribution phones fetch their
+// provisioning files from, behind a per-device credential check.
+func (s *bulkprovStack) addProvisioningEdge() error {
+	stack, cfg, props, retention, removal := s.stack, s.cfg, s.props, s.retention, s.removal
+	provisioning, accessLogs := s.provisioning, s.accessLogs
 	credentials := awscloudfront.NewKeyValueStore(stack, jsii.String("ProvisioningCredentials"), &awscloudfront.KeyValueStoreProps{
 		Comment: jsii.String("bulkprov " + cfg.Stage + ": <path> -> hmac1$<device key>; <path>/<mac> -> rotation generation"),
 	})
@@ -202,7 +299,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	// that answers exactly the viewer-request function's 401.
 	refusal, err := newRefusalFunction(stack, cfg.Stage, props.Paths.RefusalBodyFile, retention, removal)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	provisioningOrigin := awscloudfrontorigins.NewOriginGroup(&awscloudfrontorigins.OriginGroupProps{
 		PrimaryOrigin:       awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(provisioning, nil),
@@ -230,6 +327,14 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		LogBucket:     accessLogs,
 		LogFilePrefix: jsii.String("cloudfront/provisioning/"),
 	})
+	provisioningURL := "https://" + *provisioningCDN.DistributionDomainName()
+	s.credentials, s.provisioningCDN, s.provisioningURL = credentials, provisioningCDN, provisioningURL
+	return nil
+}
+
+// addPortalEdge defines the CloudFront distribution of the portal's page.
+func (s *bulkprovStack) addPortalEdge() {
+	stack, cfg, portalSite, accessLogs, uploads := s.stack, s.cfg, s.portalSite, s.accessLogs, s.uploads
 	portalCDN := awscloudfront.NewDistribution(stack, jsii.String("PortalDistribution"), &awscloudfront.DistributionProps{
 		Comment: jsii.String("bulkprov " + cfg.Stage + " tenant portal"),
 		DefaultBehavior: &awscloudfront.BehaviorOptions{
@@ -249,7 +354,6 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	// The hosted UI compares redirect URIs exactly; the page uses its own
 	// root URL (web/portal/README.md).
 	portalRootURL := portalURL + "/"
-	provisioningURL := "https://" + *provisioningCDN.DistributionDomainName()
 
 	// The portal uploads with presigned PUTs straight from the browser.
 	uploads.AddCorsRule(&awss3.CorsRule{
@@ -259,8 +363,38 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		ExposedHeaders: jsii.Strings("ETag"),
 		MaxAge:         jsii.Number(3000),
 	})
+	s.portalCDN, s.portalURL, s.portalRootURL = portalCDN, portalURL, portalRootURL
+}
 
-	// ---- Functions -----------------------------------------------------
+// addFunctions defines the Go Lambdas, each with exactly the calls it makes,
+// and starts ingest on every uploaded CSV.
+func (s *bulkprovStack) addFunctions() error {
+	if err := s.functionSettings(); err != nil {
+		return err
+	}
+	s.addIngest()
+	s.addCreateRecords()
+	s.addWriteProvisioning()
+	s.addSendWelcome()
+	s.addFinalize()
+	s.addPortalFunction()
+	stack, defaults, table, sipKey, tenantContext := s.stack, s.defaults, s.table, s.sipKey, s.tenantContext
+	// The softswitch read path (infra/softswitch.go).
+	if _, err := addSoftswitchLookup(stack, defaults, table, sipKey, tenantContext); err != nil {
+		return err
+	}
+
+	uploads, ingest := s.uploads, s.ingest
+	uploads.AddEventNotification(awss3.EventType_OBJECT_CREATED, awss3notifications.NewLambdaDestination(ingest.Function),
+		&awss3.NotificationKeyFilter{Prefix: jsii.String(uploadsPrefix), Suffix: jsii.String(".csv")})
+	return nil
+}
+
+// functionSettings are what every function shares and the ARNs their
+// grants name.
+func (s *bulkprovStack) functionSettings() error {
+	stack, cfg, props, retention, removal := s.stack, s.cfg, s.props, s.retention, s.removal
+	table, uploads, jobs := s.table, s.uploads, s.jobs
 	defaults := functionDefaults{Stage: cfg.Stage, AssetDir: props.Paths.LambdaAssetDir, Retention: retention, Removal: removal}
 	stateMachineName := "bulkprov-" + cfg.Stage
 	stateMachineArn := *stack.FormatArn(&awscdk.ArnComponents{
@@ -269,30 +403,35 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		ResourceName: jsii.String(stateMachineName),
 		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
 	})
-	executionsArn := func(suffix string) string {
-		return *stack.FormatArn(&awscdk.ArnComponents{
-			Service:      jsii.String("states"),
-			Resource:     jsii.String("execution"),
-			ResourceName: jsii.String(stateMachineName + suffix),
-			ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
-		})
-	}
 	tableArn := *table.TableArn()
 	uploadsObjects := *uploads.ArnForObjects(jsii.String(uploadsPrefix + "*"))
 	jobObjects := *jobs.ArnForObjects(jsii.String(jobsPrefix + "*"))
-	env := func(kv ...string) map[string]*string {
-		m := map[string]*string{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = jsii.String(kv[i+1])
-		}
-		return m
-	}
 
 	// The workflow steps' timeouts come from their Tasks in the ASL file.
 	timeouts, err := stepTimeouts(props.Paths.StateMachineFile)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	s.defaults, s.stateMachineName, s.stateMachineArn, s.timeouts = defaults, stateMachineName, stateMachineArn, timeouts
+	s.tableArn, s.uploadsObjects, s.jobObjects = tableArn, uploadsObjects, jobObjects
+	return nil
+}
+
+// env is a function's environment from name, value pairs.
+func env(kv ...string) map[string]*string {
+	m := map[string]*string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = jsii.String(kv[i+1])
+	}
+	return m
+}
+
+// addIngest defines the function that validates an upload and starts the
+// workflow.
+func (s *bulkprovStack) addIngest() {
+	stack, cfg, removal, defaults := s.stack, s.cfg, s.removal, s.defaults
+	table, uploads, jobs, sipKey, tenantContext := s.table, s.uploads, s.jobs, s.sipKey, s.tenantContext
+	tableArn, uploadsObjects, jobObjects, stateMachineArn := s.tableArn, s.uploadsObjects, s.jobObjects, s.stateMachineArn
 	ingest := newGoFunction(stack, "Ingest", defaults, functionSpec{
 		Name: "ingest", Description: "Validates an uploaded CSV and starts the workflow",
 		MemoryMiB: 1024, TimeoutSec: 300,
@@ -311,7 +450,13 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	ingest.allow("SealImportedSecrets", []string{"kms:GenerateDataKey"}, []string{*sipKey.KeyArn()}, tenantContext)
 	// S3 events ingest still fails after Lambda's retries land in a queue.
 	ingestFailed := addIngestFailureDestination(stack, ingest, cfg.Stage, removal)
+	s.ingest, s.ingestFailed = ingest, ingestFailed
+}
 
+// addCreateRecords defines the workflow step that writes a row's records.
+func (s *bulkprovStack) addCreateRecords() {
+	stack, cfg, defaults, timeouts := s.stack, s.cfg, s.defaults, s.timeouts
+	table, jobs, sipKey, tenantContext, tableArn, jobObjects := s.table, s.jobs, s.sipKey, s.tenantContext, s.tableArn, s.jobObjects
 	createRecords := newGoFunction(stack, "CreateRecords", defaults, functionSpec{
 		Name: "create-records", Description: "Writes each row's PBX objects in one DynamoDB transaction",
 		MemoryMiB: 512, TimeoutSec: timeouts[subCreateRecords], Reserved: cfg.CreateRecordsReservedConcurrency,
@@ -321,7 +466,15 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	createRecords.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"}, []string{tableArn}, nil)
 	createRecords.allow("SealSecrets", []string{"kms:GenerateDataKey"}, []string{*sipKey.KeyArn()}, tenantContext)
 	createRecords.allow("WriteResults", []string{"s3:PutObject"}, []string{jobObjects}, nil)
+	s.createRecords = createRecords
+}
 
+// addWriteProvisioning defines the workflow step that writes phones'
+// provisioning files.
+func (s *bulkprovStack) addWriteProvisioning() {
+	stack, defaults, timeouts, provisioningURL := s.stack, s.defaults, s.timeouts, s.provisioningURL
+	table, jobs, provisioning, sipKey, tenantContext := s.table, s.jobs, s.provisioning, s.sipKey, s.tenantContext
+	tableArn, jobObjects := s.tableArn, s.jobObjects
 	writeProvisioning := newGoFunction(stack, "WriteProvisioning", defaults, functionSpec{
 		Name: "write-provisioning", Description: "Writes the desk phones' provisioning files",
 		MemoryMiB: 512, TimeoutSec: timeouts[subWriteProvisioning],
@@ -333,7 +486,14 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	writeProvisioning.allow("OpenSecrets", []string{"kms:Decrypt"}, []string{*sipKey.KeyArn()}, tenantContext)
 	writeProvisioning.allow("WriteProvisioningFiles", []string{"s3:PutObject"}, []string{*provisioning.ArnForObjects(jsii.String("*"))}, nil)
 	writeProvisioning.allow("UpdateResults", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
+	s.writeProvisioning = writeProvisioning
+}
 
+// addSendWelcome defines the workflow step that sends welcome emails.
+func (s *bulkprovStack) addSendWelcome() {
+	stack, cfg, defaults, timeouts := s.stack, s.cfg, s.defaults, s.timeouts
+	table, jobs, sipKey, tenantContext, tableArn, jobObjects := s.table, s.jobs, s.sipKey, s.tenantContext, s.tableArn, s.jobObjects
+	sendEmailResources := s.sendEmailResources
 	sendWelcome := newGoFunction(stack, "SendWelcome", defaults, functionSpec{
 		Name: "send-welcome", Description: "Sends each created user's welcome email once (SES v2)",
 		MemoryMiB: 256, TimeoutSec: timeouts[subSendWelcome], Reserved: cfg.SendWelcomeReservedConcurrency,
@@ -346,7 +506,13 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	// so IAM only accepts "*" for it.
 	sendWelcome.allow("ReadSendQuota", []string{"ses:GetAccount"}, []string{"*"}, nil)
 	sendWelcome.allow("JobFiles", []string{"s3:GetObject", "s3:PutObject"}, []string{jobObjects}, nil)
+	s.sendWelcome = sendWelcome
+}
 
+// addFinalize defines the workflow step that writes a job's report.
+func (s *bulkprovStack) addFinalize() {
+	stack, defaults, timeouts := s.stack, s.defaults, s.timeouts
+	table, jobs, tableArn, jobObjects := s.table, s.jobs, s.tableArn, s.jobObjects
 	finalize := newGoFunction(stack, "Finalize", defaults, functionSpec{
 		Name: "finalize", Description: "Merges batch results into the job's report and summary",
 		MemoryMiB: 512, TimeoutSec: timeouts[subFinalize],
@@ -356,7 +522,14 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	finalize.allow("ListJobFiles", []string{"s3:ListBucket"}, []string{*jobs.BucketArn()},
 		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
 	finalize.allow("TableAccess", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, []string{tableArn}, nil)
+	s.finalize = finalize
+}
 
+// addPortalFunction defines the function behind the portal's HTTP API.
+func (s *bulkprovStack) addPortalFunction() {
+	stack, defaults := s.stack, s.defaults
+	table, uploads, jobs, sipKey, tenantContext := s.table, s.uploads, s.jobs, s.sipKey, s.tenantContext
+	tableArn, uploadsObjects, jobObjects, sendEmailResources := s.tableArn, s.uploadsObjects, s.jobObjects, s.sendEmailResources
 	portalAPI := newGoFunction(stack, "PortalApi", defaults, functionSpec{
 		Name: "portal-api", Description: "The tenant portal's HTTP API",
 		MemoryMiB: 256, TimeoutSec: 29,
@@ -379,46 +552,21 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	portalAPI.allow("OpenSecrets", []string{"kms:Decrypt"}, []string{*sipKey.KeyArn()}, tenantContext)
 	portalAPI.allow("SendEmail", []string{"ses:SendEmail"}, sendEmailResources, nil)
 	portalAPI.allow("ReadSendQuota", []string{"ses:GetAccount"}, []string{"*"}, nil)
-
-	// The softswitch read path (infra/softswitch.go).
-	if _, err := addSoftswitchLookup(stack, defaults, table, sipKey, tenantContext); err != nil {
-		return nil, err
-	}
 	allowTenantBudgets(portalAPI, tableArn) // tenantboundary.go
+	s.portalAPI = portalAPI
+}
 
-	uploads.AddEventNotification(awss3.EventType_OBJECT_CREATED, awss3notifications.NewLambdaDestination(ingest.Function),
-		&awss3.NotificationKeyFilter{Prefix: jsii.String(uploadsPrefix), Suffix: jsii.String(".csv")})
-
-	// ---- State machine -------------------------------------------------
+// addWorkflow defines the state machine that runs the four steps, its log
+// group and its failure alarm.
+func (s *bulkprovStack) addWorkflow() {
+	stack, props, retention, removal, stateMachineName := s.stack, s.props, s.retention, s.removal, s.stateMachineName
+	createRecords, writeProvisioning, sendWelcome, finalize := s.createRecords, s.writeProvisioning, s.sendWelcome, s.finalize
 	smLogs := awslogs.NewLogGroup(stack, jsii.String("StateMachineLogs"), &awslogs.LogGroupProps{
 		LogGroupName:  jsii.String("/aws/vendedlogs/states/" + stateMachineName),
 		Retention:     retention,
 		RemovalPolicy: removal,
 	})
-	smRole := awsiam.NewRole(stack, jsii.String("StateMachineRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("states.amazonaws.com"), nil),
-		Description: jsii.String("bulkprov workflow: invoke its four steps, run its Distributed Map children, read job files"),
-	})
-	steps := []*goFunction{createRecords, writeProvisioning, sendWelcome, finalize}
-	var invokeArns []string
-	for _, f := range steps {
-		invokeArns = append(invokeArns, *f.Function.FunctionArn(), *f.Function.FunctionArn()+":*")
-	}
-	smPolicy := func(sid string, actions, resources []string, conditions map[string]any) {
-		p := &awsiam.PolicyStatementProps{Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...)}
-		if conditions != nil {
-			p.Conditions = &conditions
-		}
-		smRole.AddToPolicy(awsiam.NewPolicyStatement(p))
-	}
-	smPolicy("InvokeSteps", []string{"lambda:InvokeFunction"}, invokeArns, nil)
-	// Distributed Map runs its children as executions of this state machine.
-	smPolicy("StartChildExecutions", []string{"states:StartExecution"}, []string{stateMachineArn}, nil)
-	smPolicy("ManageChildExecutions", []string{"states:DescribeExecution", "states:StopExecution"},
-		[]string{executionsArn(":*"), executionsArn("/*")}, nil)
-	smPolicy("ReadRows", []string{"s3:GetObject"}, []string{jobObjects}, nil)
-	smPolicy("ListResults", []string{"s3:ListBucket"}, []string{*jobs.BucketArn()},
-		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
+	smRole := s.workflowRole()
 
 	stateMachine := awsstepfunctions.NewStateMachine(stack, jsii.String("Workflow"), &awsstepfunctions.StateMachineProps{
 		StateMachineName: jsii.String(stateMachineName),
@@ -449,8 +597,53 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
+	s.smRole, s.stateMachine = smRole, stateMachine
+}
 
-	// ---- Portal: Cognito + HTTP API ------------------------------------
+// workflowRole is the state machine's role: invoke its steps, run its
+// Distributed Map children, read job files.
+func (s *bulkprovStack) workflowRole() awsiam.Role {
+	stack, stateMachineName, stateMachineArn, jobs, jobObjects := s.stack, s.stateMachineName, s.stateMachineArn, s.jobs, s.jobObjects
+	createRecords, writeProvisioning, sendWelcome, finalize := s.createRecords, s.writeProvisioning, s.sendWelcome, s.finalize
+	executionsArn := func(suffix string) string {
+		return *stack.FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("states"),
+			Resource:     jsii.String("execution"),
+			ResourceName: jsii.String(stateMachineName + suffix),
+			ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		})
+	}
+	smRole := awsiam.NewRole(stack, jsii.String("StateMachineRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("states.amazonaws.com"), nil),
+		Description: jsii.String("bulkprov workflow: invoke its four steps, run its Distributed Map children, read job files"),
+	})
+	steps := []*goFunction{createRecords, writeProvisioning, sendWelcome, finalize}
+	var invokeArns []string
+	for _, f := range steps {
+		invokeArns = append(invokeArns, *f.Function.FunctionArn(), *f.Function.FunctionArn()+":*")
+	}
+	smPolicy := func(sid string, actions, resources []string, conditions map[string]any) {
+		p := &awsiam.PolicyStatementProps{Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...)}
+		if conditions != nil {
+			p.Conditions = &conditions
+		}
+		smRole.AddToPolicy(awsiam.NewPolicyStatement(p))
+	}
+	smPolicy("InvokeSteps", []string{"lambda:InvokeFunction"}, invokeArns, nil)
+	// Distributed Map runs its children as executions of this state machine.
+	smPolicy("StartChildExecutions", []string{"states:StartExecution"}, []string{stateMachineArn}, nil)
+	smPolicy("ManageChildExecutions", []string{"states:DescribeExecution", "states:StopExecution"},
+		[]string{executionsArn(":*"), executionsArn("/*")}, nil)
+	smPolicy("ReadRows", []string{"s3:GetObject"}, []string{jobObjects}, nil)
+	smPolicy("ListResults", []string{"s3:ListBucket"}, []string{*jobs.BucketArn()},
+		map[string]any{"StringLike": map[string]any{"s3:prefix": []string{jobsPrefix + "*"}}})
+	return smRole
+}
+
+// addPortalUsers defines the Cognito user pool of tenant admins, the
+// portal's app client and its hosted sign-in domain.
+func (s *bulkprovStack) addPortalUsers() {
+	stack, cfg, removal, portalRootURL := s.stack, s.cfg, s.removal, s.portalRootURL
 	userPool := awscognito.NewUserPool(stack, jsii.String("PortalUsers"), &awscognito.UserPoolProps{
 		UserPoolName: jsii.String("bulkprov-" + cfg.Stage),
 		// The operator creates tenant admins with their tenant; nobody
@@ -506,7 +699,14 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		CognitoDomain: &awscognito.CognitoDomainOptions{DomainPrefix: jsii.String(cfg.CognitoDomainPrefixFor(*stack.Account()))},
 	})
 	signInURL := *userPoolDomain.BaseUrl(nil)
+	s.userPool, s.userPoolClient, s.signInURL = userPool, userPoolClient, signInURL
+}
 
+// addPortalAPI defines the portal's HTTP API: its stage, access logs and
+// routes, each behind the Cognito authorizer.
+func (s *bulkprovStack) addPortalAPI() {
+	stack, cfg, retention, removal, portalURL := s.stack, s.cfg, s.retention, s.removal, s.portalURL
+	userPool, userPoolClient, portalAPI := s.userPool, s.userPoolClient, s.portalAPI
 	apiLogs := awslogs.NewLogGroup(stack, jsii.String("PortalApiAccessLogs"), &awslogs.LogGroupProps{
 		Retention:     retention,
 		RemovalPolicy: removal,
@@ -540,7 +740,7 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 			UserPoolClients: &[]awscognito.IUserPoolClient{userPoolClient},
 		})
 	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("PortalApiIntegration"), portalAPI.Function, nil)
-	addPortalSecurityHeaders(stack, cfg.Stage, portalCDN, signInURL) // tenantboundary.go
+	addPortalSecurityHeaders(stack, cfg.Stage, s.portalCDN, s.signInURL) // tenantboundary.go
 	for _, r := range portalRoutes() {
 		api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 			Path:        jsii.String(r.Path),
@@ -549,8 +749,13 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 			Authorizer:  authorizer,
 		})
 	}
+	s.apiStage = stage
+}
 
-	// ---- Deployed files ---------------------------------------------------
+// addDeployedFiles deploys the portal's page.
+func (s *bulkprovStack) addDeployedFiles() {
+	stack, props, portalSite, portalCDN, portalRootURL := s.stack, s.props, s.portalSite, s.portalCDN, s.portalRootURL
+	stage, signInURL, userPoolClient := s.apiStage, s.signInURL, s.userPoolClient
 	// The page and its config.json (web/portal/README.md); prune replaces
 	// the previous version's files, the invalidation makes it visible.
 	awss3deployment.NewBucketDeployment(stack, jsii.String("PortalSiteFiles"), &awss3deployment.BucketDeploymentProps{
@@ -564,8 +769,14 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		Prune:             jsii.Bool(true),
 		MemoryLimit:       jsii.Number(256),
 	})
+}
 
-	// ---- Outputs ---------------------------------------------------------
+// addOutputs are the stack outputs the CLI and operators read.
+func (s *bulkprovStack) addOutputs() {
+	stack, accessLogs, uploads, jobs, provisioning, portalSite := s.stack, s.accessLogs, s.uploads, s.jobs, s.provisioning, s.portalSite
+	table, sipKey, credentials, stateMachine, ingestFailed := s.table, s.sipKey, s.credentials, s.stateMachine, s.ingestFailed
+	provisioningURL, portalURL, signInURL := s.provisioningURL, s.portalURL, s.signInURL
+	stage, userPool, userPoolClient := s.apiStage, s.userPool, s.userPoolClient
 	output := func(id, value, description string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(description)})
 	}
@@ -585,8 +796,14 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 	output("UserPoolId", *userPool.UserPoolId(), "Cognito user pool of tenant admins (custom:tenant)")
 	output("UserPoolClientId", *userPoolClient.UserPoolClientId(), "Portal app client (public, authorization code + PKCE)")
 	output("UserPoolDomainUrl", signInURL, "Cognito hosted sign-in domain of the portal")
+}
 
-	// ---- Accepted cdk-nag findings (each with its reason) ---------------
+// acceptFindings records the accepted cdk-nag findings, each with its
+// reason.
+func (s *bulkprovStack) acceptFindings() {
+	stack, provisioningCDN, portalCDN, smRole, stateMachineName := s.stack, s.provisioningCDN, s.portalCDN, s.smRole, s.stateMachineName
+	ingest, createRecords, writeProvisioning, sendWelcome := s.ingest, s.createRecords, s.writeProvisioning, s.sendWelcome
+	finalize, portalAPI := s.finalize, s.portalAPI
 	except(provisioningCDN, distributionExceptions()...)
 	except(portalCDN, distributionExceptions()...)
 	except(ingest.Role, objectsUnder("Uploads", uploadsPrefix), objectsUnder("Jobs", jobsPrefix))
@@ -621,7 +838,6 @@ func NewBulkprovStack(scope constructs.Construct, id string, props *StackProps) 
 		AppliesTo: []string{`/^Resource::\*$/`},
 	})
 	exceptGeneratedResources(stack)
-	return stack, nil
 }
 
 // portalRoute is one route of the portal's HTTP API.

@@ -500,7 +500,8 @@ func testStack(t *testing.T, s *synthesized) {
 				t.Errorf("route %v is not behind the JWT authorizer", p["RouteKey"])
 			}
 		}
-		want := []string{"GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/report", "GET /me", "GET /template", "POST /uploads", "POST /validate"}
+		want := []string{"GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/report", "GET /jobs/{id}/users", "GET /me", "GET /settings", "GET /template", "GET /users",
+			"POST /jobs/{id}/users/{extension}/welcome", "POST /jobs/{id}/welcome", "POST /settings/preview", "POST /uploads", "POST /validate", "PUT /settings"}
 		if got := sortedKeys(routes); !reflect.DeepEqual(got, want) {
 			t.Errorf("routes %v, want %v", got, want)
 		}
