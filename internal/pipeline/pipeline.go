@@ -22,7 +22,9 @@ import (
 type Resources = lambdaenv.Resources
 
 // ResourcesFromEnv reads the names the CDK stack sets on each function.
-func ResourcesFromEnv(getenv func(string) string) Resources { return lambdaenv.ResourcesFromEnv(getenv) }
+func ResourcesFromEnv(getenv func(string) string) Resources {
+	return lambdaenv.ResourcesFromEnv(getenv)
+}
 
 // Handlers are the five steps of the pipeline.
 type Handlers struct {
