@@ -11,7 +11,6 @@ import (
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/welcome"
 	"github.com/bulkprov/bulkprov/internal/welcomejob"
 )
 
@@ -107,7 +106,7 @@ func jobUser(r events.RowResult, finished bool) JobUser {
 	switch {
 	case r.EmailStatus == events.EmailDeferred:
 		u.EmailStatus = emailHeld
-	case r.EmailStatus == events.EmailFailed && strings.Contains(r.Code+" "+r.Message, welcome.CodeEmailUncertain):
+	case r.EmailStatus == events.EmailFailed && strings.Contains(r.Code+" "+r.Message, pbx.CodeEmailUncertain):
 		u.EmailStatus = emailUncertain
 		// The report's message names the CLI; the portal has its own way.
 		u.Message = "the sending was interrupted: the email may or may not have been delivered; resend it only if the user did not get it"

@@ -17,40 +17,21 @@ import (
 	"github.com/bulkprov/bulkprov/internal/pbx"
 )
 
-// The job model lives in the domain (package jobmodel); these names keep
-// callers that still say store.Job compiling while they move over.
-type (
-	Job       = jobmodel.Job
-	JobUpload = jobmodel.Upload
-)
-
-// Job statuses, as in package jobmodel.
-const (
-	JobValidating = jobmodel.Validating
-	JobRejected   = jobmodel.Rejected
-	JobDryRun     = jobmodel.DryRun
-	JobHeld       = jobmodel.Held
-	JobRunning    = jobmodel.Running
-	JobDone       = jobmodel.Done
-	JobPartial    = jobmodel.Partial
-	JobFailed     = jobmodel.Failed
-)
-
 // CreateJob stores job unless a job with its id exists. created is false
 // for a duplicate (a repeated S3 event), with the stored job in existing.
-func (s *Store) CreateJob(ctx context.Context, job Job) (created bool, existing Job, err error) {
+func (s *Store) CreateJob(ctx context.Context, job jobmodel.Job) (created bool, existing jobmodel.Job, err error) {
 	if err := pbx.ValidateTenantName(job.Tenant); err != nil {
-		return false, Job{}, err
+		return false, jobmodel.Job{}, err
 	}
 	if job.ID == "" {
-		return false, Job{}, pbx.Errorf(pbx.EINVALID, "job", "job id is required")
+		return false, jobmodel.Job{}, pbx.Errorf(pbx.EINVALID, "job", "job id is required")
 	}
 	if job.CreatedAt.IsZero() {
 		job.CreatedAt = time.Now().UTC()
 	}
 	item, err := attributevalue.MarshalMap(job)
 	if err != nil {
-		return false, Job{}, fmt.Errorf("marshal job %s: %w", job.ID, err)
+		return false, jobmodel.Job{}, fmt.Errorf("marshal job %s: %w", job.ID, err)
 	}
 	item[AttrPK] = &types.AttributeValueMemberS{Value: TenantPK(job.Tenant)}
 	item[AttrSK] = &types.AttributeValueMemberS{Value: JobSK(job.ID)}
@@ -66,27 +47,27 @@ func (s *Store) CreateJob(ctx context.Context, job Job) (created bool, existing 
 		existing, err := s.GetJob(ctx, job.Tenant, job.ID)
 		return false, existing, err
 	case err != nil:
-		return false, Job{}, fmt.Errorf("create job %s/%s: %w", job.Tenant, job.ID, err)
+		return false, jobmodel.Job{}, fmt.Errorf("create job %s/%s: %w", job.Tenant, job.ID, err)
 	}
-	return true, Job{}, nil
+	return true, jobmodel.Job{}, nil
 }
 
 // GetJob reads one job; a missing one is ENOTFOUND.
-func (s *Store) GetJob(ctx context.Context, tenant, id string) (Job, error) {
+func (s *Store) GetJob(ctx context.Context, tenant, id string) (jobmodel.Job, error) {
 	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.Table),
 		Key:            itemKey(TenantPK(tenant), JobSK(id)),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return Job{}, fmt.Errorf("get job %s/%s: %w", tenant, id, err)
+		return jobmodel.Job{}, fmt.Errorf("get job %s/%s: %w", tenant, id, err)
 	}
 	if out.Item == nil {
-		return Job{}, pbx.Errorf(pbx.ENOTFOUND, "job", "job %s does not exist", id)
+		return jobmodel.Job{}, pbx.Errorf(pbx.ENOTFOUND, "job", "job %s does not exist", id)
 	}
-	var job Job
+	var job jobmodel.Job
 	if err := attributevalue.UnmarshalMap(out.Item, &job); err != nil {
-		return Job{}, fmt.Errorf("unmarshal job %s/%s: %w", tenant, id, err)
+		return jobmodel.Job{}, fmt.Errorf("unmarshal job %s/%s: %w", tenant, id, err)
 	}
 	return job, nil
 }
@@ -94,8 +75,8 @@ func (s *Store) GetJob(ctx context.Context, tenant, id string) (Job, error) {
 // ListJobs returns the tenant's jobs, newest first, at most limit (all
 // when limit <= 0). Job ids are hashes, so it reads the tenant's job items
 // and sorts them by CreatedAt.
-func (s *Store) ListJobs(ctx context.Context, tenant string, limit int) ([]Job, error) {
-	var jobs []Job
+func (s *Store) ListJobs(ctx context.Context, tenant string, limit int) ([]jobmodel.Job, error) {
+	var jobs []jobmodel.Job
 	p := dynamodb.NewQueryPaginator(s.DB, &dynamodb.QueryInput{
 		TableName:                aws.String(s.Table),
 		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :job)"),
@@ -110,13 +91,13 @@ func (s *Store) ListJobs(ctx context.Context, tenant string, limit int) ([]Job, 
 		if err != nil {
 			return nil, fmt.Errorf("list jobs of %s: %w", tenant, err)
 		}
-		var batch []Job
+		var batch []jobmodel.Job
 		if err := attributevalue.UnmarshalListOfMaps(page.Items, &batch); err != nil {
 			return nil, fmt.Errorf("unmarshal jobs of %s: %w", tenant, err)
 		}
 		jobs = append(jobs, batch...)
 	}
-	slices.SortStableFunc(jobs, func(a, b Job) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	slices.SortStableFunc(jobs, func(a, b jobmodel.Job) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	if limit > 0 && len(jobs) > limit {
 		jobs = jobs[:limit]
 	}
@@ -130,13 +111,13 @@ func (s *Store) UpdateJobStatus(ctx context.Context, tenant, id, status string, 
 	if errMsg != "" {
 		set["Error"] = errMsg
 	}
-	if status == JobRunning {
+	if status == jobmodel.Running {
 		set["StartedAt"] = time.Now().UTC()
 	}
 	// Ingest moves a job on from VALIDATING only: once the workflow has
 	// started, finalize may finish the job before ingest records RUNNING,
 	// and that final status must not be overwritten.
-	return s.updateJobFrom(ctx, tenant, id, JobValidating, set)
+	return s.updateJobFrom(ctx, tenant, id, jobmodel.Validating, set)
 }
 
 // FinishJob records the workflow's end: final status, counts, the report

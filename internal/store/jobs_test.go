@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
@@ -31,15 +32,15 @@ func TestJobsAndLookup(t *testing.T) {
 // records RUNNING; the late RUNNING must not overwrite DONE.
 func testFinishedJobKeepsStatus(t *testing.T, s *store.Store) {
 	ctx := context.Background()
-	job := store.Job{Tenant: "race", ID: "jrace", Status: store.JobValidating, CreatedAt: time.Now().UTC()}
+	job := jobmodel.Job{Tenant: "race", ID: "jrace", Status: jobmodel.Validating, CreatedAt: time.Now().UTC()}
 	if _, _, err := s.CreateJob(ctx, job); err != nil {
 		t.Fatal(err)
 	}
 	done := events.Counts{Rows: 1, Created: 1}
-	if err := s.FinishJobAt(ctx, "race", "jrace", store.JobDone, done, "r", "s", time.Now()); err != nil {
+	if err := s.FinishJobAt(ctx, "race", "jrace", jobmodel.Done, done, "r", "s", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	err := s.UpdateJobStatus(ctx, "race", "jrace", store.JobRunning, events.Counts{Rows: 1}, "")
+	err := s.UpdateJobStatus(ctx, "race", "jrace", jobmodel.Running, events.Counts{Rows: 1}, "")
 	if pbx.ErrorCode(err) != pbx.ECONFLICT {
 		t.Fatalf("late RUNNING = %v, want ECONFLICT", err)
 	}
@@ -47,10 +48,10 @@ func testFinishedJobKeepsStatus(t *testing.T, s *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != store.JobDone || got.Counts != done {
+	if got.Status != jobmodel.Done || got.Counts != done {
 		t.Fatalf("job = %s %+v, want DONE kept", got.Status, got.Counts)
 	}
-	if err := s.UpdateJobStatus(ctx, "race", "jmissing", store.JobRunning, events.Counts{}, ""); pbx.ErrorCode(err) != pbx.ENOTFOUND {
+	if err := s.UpdateJobStatus(ctx, "race", "jmissing", jobmodel.Running, events.Counts{}, ""); pbx.ErrorCode(err) != pbx.ENOTFOUND {
 		t.Fatalf("missing job = %v, want ENOTFOUND", err)
 	}
 }
@@ -58,9 +59,9 @@ func testFinishedJobKeepsStatus(t *testing.T, s *store.Store) {
 func testJobs(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	base := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	job := store.Job{
-		Tenant: "acme", ID: "j0000000000000000000a", Status: store.JobValidating,
-		Upload:  store.JobUpload{Bucket: "up", Key: "tenants/acme/a.csv", ETag: "e1"},
+	job := jobmodel.Job{
+		Tenant: "acme", ID: "j0000000000000000000a", Status: jobmodel.Validating,
+		Upload:  jobmodel.Upload{Bucket: "up", Key: "tenants/acme/a.csv", ETag: "e1"},
 		Options: pbx.Options{OnExisting: pbx.OnExistingSkip, Welcome: pbx.WelcomeNone, DryRun: true},
 		RowsKey: "jobs/acme/j/rows.jsonl", ValidationKey: "jobs/acme/j/validation.json", CreatedAt: base,
 	}
@@ -69,36 +70,36 @@ func testJobs(t *testing.T, s *store.Store) {
 		t.Fatalf("CreateJob = %v, %v", created, err)
 	}
 	dup := job
-	dup.Status = store.JobRunning
+	dup.Status = jobmodel.Running
 	created, existing, err := s.CreateJob(ctx, dup)
-	if err != nil || created || existing.Status != store.JobValidating || existing.Upload != job.Upload || existing.Options != job.Options || !existing.CreatedAt.Equal(base) {
+	if err != nil || created || existing.Status != jobmodel.Validating || existing.Upload != job.Upload || existing.Options != job.Options || !existing.CreatedAt.Equal(base) {
 		t.Fatalf("duplicate CreateJob = %v, %+v, %v", created, existing, err)
 	}
 
 	counts := events.Counts{Rows: 9, Invalid: 8}
-	if err := s.UpdateJobStatus(ctx, "acme", job.ID, store.JobRunning, counts, ""); err != nil {
+	if err := s.UpdateJobStatus(ctx, "acme", job.ID, jobmodel.Running, counts, ""); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetJob(ctx, "acme", job.ID)
-	if err != nil || got.Status != store.JobRunning || got.Counts != counts || got.StartedAt.IsZero() || got.RowsKey != job.RowsKey {
+	if err != nil || got.Status != jobmodel.Running || got.Counts != counts || got.StartedAt.IsZero() || got.RowsKey != job.RowsKey {
 		t.Fatalf("after update: %+v, %v", got, err)
 	}
 	final := events.Counts{Rows: 9, Invalid: 8, Created: 1, EmailsSent: 1}
-	if err := s.FinishJob(ctx, "acme", job.ID, store.JobDone, final, "r.csv", "s.json"); err != nil {
+	if err := s.FinishJob(ctx, "acme", job.ID, jobmodel.Done, final, "r.csv", "s.json"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.GetJob(ctx, "acme", job.ID)
-	if got.Status != store.JobDone || got.Counts != final || got.ReportKey != "r.csv" || got.SummaryKey != "s.json" || got.FinishedAt.IsZero() {
+	if got.Status != jobmodel.Done || got.Counts != final || got.ReportKey != "r.csv" || got.SummaryKey != "s.json" || got.FinishedAt.IsZero() {
 		t.Fatalf("after finish: %+v", got)
 	}
-	if err := s.UpdateJobStatus(ctx, "acme", "j-missing", store.JobFailed, counts, "x"); pbx.ErrorCode(err) != pbx.ENOTFOUND {
+	if err := s.UpdateJobStatus(ctx, "acme", "j-missing", jobmodel.Failed, counts, "x"); pbx.ErrorCode(err) != pbx.ENOTFOUND {
 		t.Errorf("update of a missing job = %v", err)
 	}
 	var e *pbx.Error
 	if _, err := s.GetJob(ctx, "acme", "j-missing"); !errors.As(err, &e) || e.Code != pbx.ENOTFOUND {
 		t.Errorf("GetJob missing = %v", err)
 	}
-	if _, _, err := s.CreateJob(ctx, store.Job{Tenant: "Bad", ID: "x"}); pbx.ErrorCode(err) != pbx.EINVALID {
+	if _, _, err := s.CreateJob(ctx, jobmodel.Job{Tenant: "Bad", ID: "x"}); pbx.ErrorCode(err) != pbx.EINVALID {
 		t.Errorf("bad tenant = %v", err)
 	}
 

@@ -22,9 +22,6 @@ import (
 // Purpose is the ledger purpose and SES tag of the welcome email.
 const Purpose = "welcome"
 
-// CodeEmailUncertain is pbx.CodeEmailUncertain, kept while callers move.
-const CodeEmailUncertain = pbx.CodeEmailUncertain
-
 // Messages of held emails (code email_held_quota).
 const (
 	heldAccountMessage = "held: the email service's 24-hour sending quota is used up; run bulkprov send-welcome later to send it"
