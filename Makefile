@@ -66,16 +66,16 @@ bench: deps
 	set -o pipefail; { \
 	  $(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=60m ./internal/csvin && \
 	  $(GO) test -run='^$$' -bench=. -benchtime=20x -timeout=60m ./internal/records && \
-	  $(GO) test -run='^$$' -bench=. -timeout=60m ./internal/provision ./internal/stepfn ./internal/devstack && \
-	  $(GO) test -run='^$$' -bench='LambdaInit' -benchtime=10x ./internal/e2ebench && \
-	  $(GO) test -run='^$$' -bench='Validate|Pipeline' -benchtime=1x -timeout=120m ./internal/e2ebench; \
+	  $(GO) test -run='^$$' -bench=. -timeout=60m ./internal/provision ./internal/local/stepfn ./internal/local/devstack && \
+	  $(GO) test -run='^$$' -bench='LambdaInit' -benchtime=10x ./internal/measure/e2ebench && \
+	  $(GO) test -run='^$$' -bench='Validate|Pipeline' -benchtime=1x -timeout=120m ./internal/measure/e2ebench; \
 	} 2>&1 | tee $(OUT)/bench.txt
 	$(GO) run ./cmd/benchtable -date $$(date -u +%F) < $(OUT)/bench.txt | tee $(OUT)/bench.md
 
 # Lambda package sizes and init times (host build, local runtime API stand-in).
 .PHONY: lambda-size
 lambda-size: deps
-	$(GO) test -run='^$$' -bench='LambdaInit' -benchtime=10x ./internal/e2ebench | $(GO) run ./cmd/benchtable
+	$(GO) test -run='^$$' -bench='LambdaInit' -benchtime=10x ./internal/measure/e2ebench | $(GO) run ./cmd/benchtable
 
 fuzz: deps
 	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzztime=$${FUZZTIME:-5m} ./internal/csvin

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/bulkprov/bulkprov/internal/stepfn"
+	"github.com/bulkprov/bulkprov/internal/local/stepfn"
 )
 
 // CloudFormation leaves an unknown ${X} in the definition silently, so the

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/bulkprov/bulkprov/internal/cost"
+	"github.com/bulkprov/bulkprov/internal/measure/cost"
 )
 
 // wantStatement is one expected IAM statement: its exact actions, strings

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/bulkprov/bulkprov/internal/stepfn"
+	"github.com/bulkprov/bulkprov/internal/local/stepfn"
 )
 
 // stepTimeouts reads each workflow step's Task TimeoutSeconds from the ASL

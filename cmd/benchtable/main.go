@@ -2,7 +2,7 @@
 // Markdown report: the machine (CPUs, CPU model, Go version, date) and one
 // table per package. It exits 1 when the output shows a failure.
 //
-//	go test -run '^$' -bench . ./internal/e2ebench | go run ./cmd/benchtable
+//	go test -run '^$' -bench . ./internal/measure/e2ebench | go run ./cmd/benchtable
 package main
 
 import (
@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bulkprov/bulkprov/internal/benchtable"
+	"github.com/bulkprov/bulkprov/internal/measure/benchtable"
 )
 
 func main() {

@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/bulkprov/bulkprov/internal/cost"
+	"github.com/bulkprov/bulkprov/internal/measure/cost"
 )
 
 const costUsage = `usage: bulkprov cost --rows N [--sample S] [--json]
 
-Estimates what N rows cost on AWS (us-east-1 list prices, internal/cost/prices.go):
+Estimates what N rows cost on AWS (us-east-1 list prices, internal/measure/cost/prices.go):
 starts the embedded stack, runs S generated rows (names, emails, mobiles,
 DIDs on every 2nd row, MACs on every 3rd) through the whole local pipeline,
 counts every billable request, the state transitions and the handler time,

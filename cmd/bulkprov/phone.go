@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bulkprov/bulkprov/internal/devstack"
-	"github.com/bulkprov/bulkprov/internal/localrun"
+	"github.com/bulkprov/bulkprov/internal/local/devstack"
+	"github.com/bulkprov/bulkprov/internal/local/localrun"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/provision"
 	"github.com/bulkprov/bulkprov/internal/secrets"

@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/bulkprov/bulkprov/internal/localrun"
+	"github.com/bulkprov/bulkprov/internal/local/localrun"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/portal"
 	"github.com/bulkprov/bulkprov/internal/provision"

@@ -9,7 +9,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/bulkprov/bulkprov/internal/stepfn"
+	"github.com/bulkprov/bulkprov/internal/local/stepfn"
 )
 
 // progress follows the engine's Map events: a bar on a terminal, plain

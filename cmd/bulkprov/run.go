@@ -16,12 +16,12 @@ import (
 
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/bulkprov/bulkprov/internal/callstats"
-	"github.com/bulkprov/bulkprov/internal/cost"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
-	"github.com/bulkprov/bulkprov/internal/localrun"
+	"github.com/bulkprov/bulkprov/internal/local/localrun"
+	"github.com/bulkprov/bulkprov/internal/local/stepfn"
+	"github.com/bulkprov/bulkprov/internal/measure/callstats"
+	"github.com/bulkprov/bulkprov/internal/measure/cost"
 	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/stepfn"
 	"github.com/bulkprov/bulkprov/internal/tenants"
 )
 

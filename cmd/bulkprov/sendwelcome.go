@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/bulkprov/bulkprov/internal/awsconf"
-	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/local/devstack"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/pipeline"
 	"github.com/bulkprov/bulkprov/internal/secrets"

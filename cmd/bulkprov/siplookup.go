@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/local/devstack"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/softswitch"
 	"github.com/bulkprov/bulkprov/internal/store"

@@ -25,9 +25,9 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/bulkprov/bulkprov/events"
-	"github.com/bulkprov/bulkprov/internal/callstats"
-	"github.com/bulkprov/bulkprov/internal/devstack"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
+	"github.com/bulkprov/bulkprov/internal/local/devstack"
+	"github.com/bulkprov/bulkprov/internal/measure/callstats"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/records"
 	"github.com/bulkprov/bulkprov/internal/secrets"

@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/bulkprov/bulkprov/internal/callstats"
-	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/local/devstack"
+	"github.com/bulkprov/bulkprov/internal/measure/callstats"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/testkit"
 )

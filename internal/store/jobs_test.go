@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/bulkprov/bulkprov/events"
-	"github.com/bulkprov/bulkprov/internal/devstack"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
+	"github.com/bulkprov/bulkprov/internal/local/devstack"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/store"
 )

@@ -19,10 +19,10 @@ import (
 
 	"github.com/bulkprov/bulkprov/infra/statemachine"
 	"github.com/bulkprov/bulkprov/internal/awsconf"
-	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/local/devstack"
+	"github.com/bulkprov/bulkprov/internal/local/stepfn"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/pipeline"
-	"github.com/bulkprov/bulkprov/internal/stepfn"
 	"github.com/bulkprov/bulkprov/internal/store"
 	"github.com/bulkprov/bulkprov/internal/tenants"
 	"github.com/bulkprov/bulkprov/internal/welcome"

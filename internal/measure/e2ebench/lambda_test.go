@@ -127,9 +127,9 @@ func initTime(b *testing.B, bin string) time.Duration {
 // same run: a program that makes only that request. Each iteration starts
 // every binary once; the mean is reported.
 //
-//	go test -run '^$' -bench BenchmarkLambdaInit -benchtime 10x ./internal/e2ebench
+//	go test -run '^$' -bench BenchmarkLambdaInit -benchtime 10x ./internal/measure/e2ebench
 func BenchmarkLambdaInit(b *testing.B) {
-	root, err := filepath.Abs("../..")
+	root, err := filepath.Abs("../../..")
 	if err != nil {
 		b.Fatal(err)
 	}

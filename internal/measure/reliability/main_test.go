@@ -16,9 +16,9 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	"go.uber.org/goleak"
 
-	"github.com/bulkprov/bulkprov/internal/localrun"
+	"github.com/bulkprov/bulkprov/internal/local/localrun"
+	"github.com/bulkprov/bulkprov/internal/local/stepfn"
 	"github.com/bulkprov/bulkprov/internal/secrets"
-	"github.com/bulkprov/bulkprov/internal/stepfn"
 )
 
 // suite is the one pipeline every test of this binary shares (DynamoDB

@@ -13,7 +13,7 @@ import (
 
 	"github.com/bulkprov/bulkprov/infra/statemachine"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
-	"github.com/bulkprov/bulkprov/internal/stepfn"
+	"github.com/bulkprov/bulkprov/internal/local/stepfn"
 )
 
 // expressPhase2 is the design before issue #18: phase 2's children EXPRESS,

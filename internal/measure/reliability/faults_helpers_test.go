@@ -15,7 +15,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/bulkprov/bulkprov/infra/statemachine"
-	"github.com/bulkprov/bulkprov/internal/stepfn"
+	"github.com/bulkprov/bulkprov/internal/local/stepfn"
 )
 
 // Step keys: the state machine's substitution keys, and ingest.

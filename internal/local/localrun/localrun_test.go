@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 	)
 }
 
-const uploads = "../../events/uploads"
+const uploads = "../../../events/uploads"
 
 // report reads a job's exported report.csv into records by column name.
 func report(t *testing.T, dir, job string) []map[string]string {

@@ -191,7 +191,7 @@ func TestBilledSeconds(t *testing.T) {
 
 // The memory sizes the model prices must be the ones the stack deploys.
 func TestFunctionMemoryMatchesStack(t *testing.T) {
-	src, err := os.ReadFile("../../infra/stack.go")
+	src, err := os.ReadFile("../../../infra/stack.go")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package reliability holds bulkprov's fault-injection and abuse suite
 // (issue #12). It has no production code: its tests start one local
-// pipeline (internal/localrun: the embedded S3, DynamoDB Local, SES and KMS
+// pipeline (internal/local/localrun: the embedded S3, DynamoDB Local, SES and KMS
 // endpoints, the local Step Functions engine on the deployed ASL file and
 // the handlers wired as in Lambda) and break it on purpose:
 //

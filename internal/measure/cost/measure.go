@@ -15,11 +15,11 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/bulkprov/bulkprov/infra/statemachine"
-	"github.com/bulkprov/bulkprov/internal/callstats"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
-	"github.com/bulkprov/bulkprov/internal/localrun"
+	"github.com/bulkprov/bulkprov/internal/local/localrun"
+	"github.com/bulkprov/bulkprov/internal/local/stepfn"
+	"github.com/bulkprov/bulkprov/internal/measure/callstats"
 	"github.com/bulkprov/bulkprov/internal/pbx"
-	"github.com/bulkprov/bulkprov/internal/stepfn"
 )
 
 // FunctionMemoryMiB is each function's memory size as infra/stack.go sets

@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/bulkprov/bulkprov/internal/cost"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
-	"github.com/bulkprov/bulkprov/internal/localrun"
+	"github.com/bulkprov/bulkprov/internal/local/localrun"
+	"github.com/bulkprov/bulkprov/internal/measure/cost"
 )
 
 // bareTransactions measures DynamoDB Local's rate of plain 8-item
@@ -88,7 +88,7 @@ func splitComma(s string) []string {
 // ddb_write_ceiling_rows/s is the most any pipeline writing these items
 // could reach on this stack, rows_per_ceiling how close this one gets.
 //
-//	go test -run '^$' -bench BenchmarkPipeline -benchtime 1x -timeout 60m ./internal/e2ebench
+//	go test -run '^$' -bench BenchmarkPipeline -benchtime 1x -timeout 60m ./internal/measure/e2ebench
 func BenchmarkPipeline(b *testing.B) {
 	for _, rows := range pipelineSizes(b) {
 		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {

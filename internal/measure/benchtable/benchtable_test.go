@@ -12,14 +12,14 @@ import (
 
 const sample = `goos: linux
 goarch: amd64
-pkg: github.com/bulkprov/bulkprov/internal/e2ebench
+pkg: github.com/bulkprov/bulkprov/internal/measure/e2ebench
 cpu: Intel(R) Xeon(R) Processor
 BenchmarkValidate/rows=10000-2         	       1	   2.27 MB/s	       341.5 bare_MB/s	        11.02 peak_live_heap_MB	     32479 rows/s	         0 ns/op
 BenchmarkPipeline/rows=1000
 {"level":"INFO","msg":"log output between name and result"}
 BenchmarkPipeline/rows=1000-2         	       1	       159.3 bare_8item_tx/s	         1.009 calls/row	 0.000123 usd
 PASS
-ok  	github.com/bulkprov/bulkprov/internal/e2ebench	33.502s
+ok  	github.com/bulkprov/bulkprov/internal/measure/e2ebench	33.502s
 pkg: github.com/bulkprov/bulkprov/internal/csvin
 BenchmarkReader 	       3	 412345678 ns/op	  55.10 MB/s
 --- FAIL: BenchmarkBroken
@@ -39,9 +39,9 @@ func TestParse(t *testing.T) {
 		procs, n  int
 		metrics   []Metric
 	}{
-		{"github.com/bulkprov/bulkprov/internal/e2ebench", "BenchmarkValidate/rows=10000", 2, 1,
+		{"github.com/bulkprov/bulkprov/internal/measure/e2ebench", "BenchmarkValidate/rows=10000", 2, 1,
 			[]Metric{{2.27, "MB/s"}, {341.5, "bare_MB/s"}, {11.02, "peak_live_heap_MB"}, {32479, "rows/s"}, {0, "ns/op"}}},
-		{"github.com/bulkprov/bulkprov/internal/e2ebench", "BenchmarkPipeline/rows=1000", 2, 1,
+		{"github.com/bulkprov/bulkprov/internal/measure/e2ebench", "BenchmarkPipeline/rows=1000", 2, 1,
 			[]Metric{{159.3, "bare_8item_tx/s"}, {1.009, "calls/row"}, {0.000123, "usd"}}},
 		{"github.com/bulkprov/bulkprov/internal/csvin", "BenchmarkReader", 1, 3,
 			[]Metric{{412345678, "ns/op"}, {55.10, "MB/s"}}},

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bulkprov/bulkprov/internal/cost"
 	"github.com/bulkprov/bulkprov/internal/ingest"
+	"github.com/bulkprov/bulkprov/internal/measure/cost"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 )
 
@@ -132,7 +132,7 @@ func validate(ctx context.Context, path string, settings pbx.Settings) (int, err
 // their ratio, rows/s, and the peak live heap during validation, which must
 // stay flat in the file size.
 //
-//	go test -run '^$' -bench BenchmarkValidate -benchtime 1x ./internal/e2ebench
+//	go test -run '^$' -bench BenchmarkValidate -benchtime 1x ./internal/measure/e2ebench
 func BenchmarkValidate(b *testing.B) {
 	ctx := context.Background()
 	settings, err := pbx.Merge(pbx.SystemDefaults(), pbx.LocalTenantOverrides("bench"),

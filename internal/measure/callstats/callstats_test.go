@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/bulkprov/bulkprov/internal/callstats"
-	"github.com/bulkprov/bulkprov/internal/devstack"
+	"github.com/bulkprov/bulkprov/internal/local/devstack"
+	"github.com/bulkprov/bulkprov/internal/measure/callstats"
 	"github.com/bulkprov/bulkprov/internal/store"
 	"github.com/bulkprov/bulkprov/internal/testkit"
 )

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
-	"github.com/bulkprov/bulkprov/internal/localrun"
+	"github.com/bulkprov/bulkprov/internal/local/localrun"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
