@@ -1,7 +1,7 @@
 // Package jobmodel is the domain model of one upload's processing: the job, its
 // statuses and the rule that turns row counts into a final status. It is the
 // one source of job statuses: the store persists them, the steps set them,
-// and the portal's page reads them from the API (GET /api/statuses).
+// and the portal's page reads them from the API (GET /me, job_statuses).
 package jobmodel
 
 import (
@@ -41,7 +41,7 @@ func Statuses() []StatusInfo {
 		{Held, "Held: nothing was created because some rows are invalid", true},
 		{Running, "Creating users", false},
 		{Done, "Done", true},
-		{Partial, "Done, with some rows failed", true},
+		{Partial, "Done, with some rows or emails failed", true},
 		{Failed, "Failed", true},
 	}
 }

@@ -128,6 +128,10 @@ func TestMe(t *testing.T) {
 	if strings.Join(me.Columns, ",") != "extension,first_name,last_name,email,mobile,did,mac,caller_id,phone_model,department" {
 		t.Errorf("columns = %v", me.Columns)
 	}
+	// The page's job statuses come from here (one source: jobmodel).
+	if len(me.JobStatuses) != len(jobmodel.Statuses()) || me.JobStatuses[0] != jobmodel.Statuses()[0] {
+		t.Errorf("job_statuses = %+v", me.JobStatuses)
+	}
 }
 
 func TestTemplate(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/bulkprov/bulkprov/internal/csvin"
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 )
 
@@ -17,6 +18,9 @@ type Me struct {
 	Columns     []string    `json:"columns"`
 	Defaults    pbx.Options `json:"defaults"`
 	Limits      Limits      `json:"limits"`
+	// JobStatuses are every job status with its label and whether it is
+	// final: the page's one source (package jobmodel).
+	JobStatuses []jobmodel.StatusInfo `json:"job_statuses"`
 }
 
 // Limits bound what the page sends.
@@ -36,8 +40,9 @@ func (h *Handler) me(ctx context.Context, r *request) (any, error) {
 	}
 	return Me{
 		Tenant: r.tenant, DisplayName: s.TenantDisplayName, Columns: csvin.CanonicalHeader(),
-		Defaults: s.Upload,
-		Limits:   Limits{MaxBodyBytes: h.cfg.MaxBodyBytes, MaxObjectBytes: s.MaxObjectBytes, MaxRows: s.MaxRows},
+		Defaults:    s.Upload,
+		Limits:      Limits{MaxBodyBytes: h.cfg.MaxBodyBytes, MaxObjectBytes: s.MaxObjectBytes, MaxRows: s.MaxRows},
+		JobStatuses: jobmodel.Statuses(),
 	}, nil
 }
 

@@ -9,17 +9,15 @@
 (function () {
   'use strict';
 
-  const TERMINAL = new Set(['DONE', 'PARTIAL', 'FAILED', 'REJECTED', 'DRY_RUN', 'HELD']);
-  const STATUS_TEXT = {
-    VALIDATING: 'Checking the file',
-    RUNNING: 'Creating users',
-    DONE: 'Done',
-    PARTIAL: 'Done, with some rows or emails failed',
-    FAILED: 'Failed',
-    REJECTED: 'Rejected: no row could be used',
-    DRY_RUN: 'Dry run finished: nothing was created',
-    HELD: 'Held: nothing was created because some rows are invalid',
-  };
+  // Job statuses come from the API (GET /me, job_statuses: package jobmodel).
+  const TERMINAL = new Set();
+  const STATUS_TEXT = {};
+  function applyStatuses(me) {
+    for (const s of (me && me.job_statuses) || []) {
+      STATUS_TEXT[s.status] = s.label;
+      if (s.terminal) TERMINAL.add(s.status);
+    }
+  }
   const COUNT_LABELS = [
     ['rows', 'Rows'], ['created', 'Created'], ['updated', 'Updated'], ['skipped', 'Skipped'],
     ['invalid', 'Invalid'], ['failed', 'Failed'], ['held', 'Held'],
@@ -1279,6 +1277,7 @@
   async function start() {
     try {
       state.me = await api('GET', '/me');
+      applyStatuses(state.me);
     } catch (e) {
       if (e.status === 401 || e.status === 403) {
         showSignIn(e.status === 403 ? e.message : '');
