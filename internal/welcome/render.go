@@ -208,7 +208,7 @@ func checkVariables(field string, tree *parse.Tree) error {
 		return nil
 	}
 	known := (Vars{}).data()
-	var unknown, loop string
+	var unknown string
 	var walk func(n parse.Node)
 	walk = func(n parse.Node) {
 		if n == nil || unknown != "" {
@@ -229,20 +229,16 @@ func checkVariables(field string, tree *parse.Tree) error {
 			walk(n.List)
 			walk(n.ElseList)
 		case *parse.RangeNode:
-			// No variable is a list, and range over a number can loop
-			// without bound (a render-time denial of service).
-			if unknown == "" {
-				loop = "range"
-			}
+			// Refused in a tenant's template by checkBounded.
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
 		case *parse.WithNode:
 			walk(n.Pipe)
 			walk(n.List)
 			walk(n.ElseList)
 		case *parse.TemplateNode:
-			// Calls of defined templates can fan out exponentially.
-			if unknown == "" {
-				loop = "template"
-			}
+			walk(n.Pipe) // refused in a tenant's template by checkBounded
 		case *parse.PipeNode:
 			if n == nil {
 				return
@@ -269,9 +265,6 @@ func checkVariables(field string, tree *parse.Tree) error {
 		}
 	}
 	walk(tree.Root)
-	if loop != "" {
-		return pbx.Errorf(pbx.EINVALID, field, "{{%s}} is not allowed in a welcome template (use if, with and the variables)", loop)
-	}
 	if unknown != "" {
 		return pbx.Errorf(pbx.EINVALID, field, "unknown variable {{.%s}}; known variables: %s", unknown, strings.Join(VariableNames(), ", "))
 	}
