@@ -29,9 +29,11 @@ func allowTenantBudgets(f *goFunction, tableArn string) {
 // local server sends the same policy with 'self' for the API). The API is
 // named by its region's domain, not its id: the API's CORS names the
 // distribution, so naming the API here would be a dependency cycle.
+// style-src-attr allows inline style attributes only, for the welcome
+// email preview (an iframe that inherits the policy; emails style inline).
 func portalCSP(region, signInURL string) string {
 	api := "https://*.execute-api." + region + ".amazonaws.com"
-	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	return "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; " +
 		"connect-src 'self' " + api + " " + signInURL + "; frame-ancestors 'none'; base-uri 'none'; " +
 		"form-action 'self' " + signInURL + "; object-src 'none'"
 }
