@@ -23,6 +23,21 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
+// migratedNumbers gives tenant acme, in the kept state, the numbers the
+// samples use, as an operator moving a tenant would first: the DIDs (in
+// the inventory, assigned to acme) and the caller IDs that are not DIDs.
+func migratedNumbers(t *testing.T, state string) {
+	t.Helper()
+	dids := []string{"+14155550101", "+14155550102", "+14155550201", "+14155550801", "+14155552001"}
+	if code, out, errOut := runCmd(t, append([]string{"did", "add", "--state", state, "--tenant", "acme"}, dids...)...); code != exitOK {
+		t.Fatalf("did add exit %d: %s %s", code, out, errOut)
+	}
+	if code, out, errOut := runCmd(t, "did", "allow", "--state", state, "--tenant", "acme",
+		"--caller-ids", "+14155550121,+14155550501,+14155550601,+13105552020"); code != exitOK {
+		t.Fatalf("did allow exit %d: %s %s", code, out, errOut)
+	}
+}
+
 // TestMigrateEveryPeer imports each peer's sample unchanged, companions
 // after their users file, in one run; export then shows the users a careful
 // admin expects, and no secret from the files reaches any output.
@@ -31,6 +46,7 @@ func TestMigrateEveryPeer(t *testing.T) {
 		t.Skip("starts the embedded stack")
 	}
 	state, out := t.TempDir(), t.TempDir()
+	migratedNumbers(t, state)
 	files := []string{
 		"freepbx-extensions.csv", "freepbx-dids.csv", "3cx-extensions.csv", "wazo-users.csv",
 		"kazoo-users.csv", "kazoo-users-devices.csv", "fusionpbx-extensions.csv", "fusionpbx-devices.csv",
@@ -202,8 +218,9 @@ func TestImportSecrets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the embedded stack")
 	}
-	out := t.TempDir()
-	code, stdout, stderr := runCmd(t, "run", "--tenant", "acme", "--out", out, "--import-secrets", sample("3cx-extensions.csv"))
+	state, out := t.TempDir(), t.TempDir()
+	migratedNumbers(t, state)
+	code, stdout, stderr := runCmd(t, "run", "--tenant", "acme", "--state", state, "--out", out, "--import-secrets", sample("3cx-extensions.csv"))
 	if code != exitOK {
 		t.Fatalf("run exit %d\n%s\n%s", code, stdout, stderr)
 	}
