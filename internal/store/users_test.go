@@ -35,6 +35,10 @@ func TestReadUsersBack(t *testing.T) {
 	box := secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)
 	settings := pbx.SystemDefaults()
 	settings.Provisioning.Enabled, settings.Provisioning.Registrar, settings.Provisioning.DefaultPhoneModel = true, "sip.example", "yealink-t54w"
+	// The operator's inventory: numbers come from it (create-dids claims free ones).
+	if _, _, err := st.AddDIDs(ctx, []string{"+14155553100", "+14155553111", "+14155553112"}, ""); err != nil {
+		t.Fatal(err)
+	}
 
 	write := func(t *testing.T, tenant, job string, update bool, rows ...pbx.UserRow) {
 		t.Helper()
