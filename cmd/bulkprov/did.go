@@ -44,22 +44,11 @@ func runDID(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	callerIDs := fs.String("caller-ids", "-", "allow: comma-separated numbers T may show as caller ID")
 	free := fs.Bool("free", false, "list: only free numbers")
 	asJSON := fs.Bool("json", false, "list: JSON output")
-	if len(args) == 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	verb := args[0]
-	rest, help, err := parseInterspersed(fs, args[1:])
-	switch {
-	case help:
-		return exitOK
-	case err != nil:
-		return exitUsage
-	}
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "bulkprov did %s: "+format+"\n", append([]any{verb}, a...)...)
+	v, code, ok := parseVerb(fs, "did", args, stderr)
+	if !ok {
 		return code
 	}
+	verb, rest, fail := v.verb, v.rest, v.fail
 	switch verb {
 	case "add", "assign", "release", "allow", "list":
 	default:
@@ -79,6 +68,7 @@ func runDID(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(rest) == 0 {
 			return fail(exitUsage, "give at least one number or range")
 		}
+		var err error
 		if numbers, err = parseNumbers(rest); err != nil {
 			return fail(exitUsage, "%s", pbx.ErrorMessage(err))
 		}

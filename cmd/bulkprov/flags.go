@@ -90,3 +90,35 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, grac
 	}
 	return nil
 }
+
+// verbArgs is a parsed `bulkprov <command> <verb> [flags] [args]`.
+type verbArgs struct {
+	verb   string
+	rest   []string // the arguments besides the flags
+	prefix string   // "bulkprov <command> <verb>"
+	stderr io.Writer
+}
+
+// fail prints a message prefixed with the command and verb and returns code.
+func (v verbArgs) fail(code int, format string, a ...any) int {
+	fmt.Fprintf(v.stderr, v.prefix+": "+format+"\n", a...)
+	return code
+}
+
+// parseVerb reads the verb and the flags around the arguments. ok is false
+// when there is nothing to run, with the exit code: no verb (usage shown),
+// -h, or a flag error (reported by fs).
+func parseVerb(fs *flag.FlagSet, command string, args []string, stderr io.Writer) (v verbArgs, code int, ok bool) {
+	if len(args) == 0 {
+		fs.Usage()
+		return v, exitUsage, false
+	}
+	rest, help, err := parseInterspersed(fs, args[1:])
+	switch {
+	case help:
+		return v, exitOK, false
+	case err != nil:
+		return v, exitUsage, false
+	}
+	return verbArgs{verb: args[0], rest: rest, prefix: "bulkprov " + command + " " + args[0], stderr: stderr}, 0, true
+}

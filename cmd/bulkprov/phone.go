@@ -35,22 +35,11 @@ func runPhone(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	macFlag := fs.String("mac", "", "the device's MAC, in any notation")
 	rotate := fs.Bool("rotate", false, "give the device a new password first")
 	base := fs.String("url", localrun.LocalProvisioningURL, "the provisioning URL phones are given (scheme and host)")
-	if len(args) == 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	verb := args[0]
-	rest, help, err := parseInterspersed(fs, args[1:])
-	switch {
-	case help:
-		return exitOK
-	case err != nil:
-		return exitUsage
-	}
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "bulkprov phone %s: "+format+"\n", append([]any{verb}, a...)...)
+	v, code, ok := parseVerb(fs, "phone", args, stderr)
+	if !ok {
 		return code
 	}
+	verb, rest, fail := v.verb, v.rest, v.fail
 	if len(rest) != 0 {
 		return fail(exitUsage, "unexpected arguments %q", rest)
 	}
@@ -66,6 +55,7 @@ func runPhone(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	mac := ""
 	if verb == "credential" {
+		var err error
 		if mac, err = pbx.NormalizeMAC(*macFlag); err != nil {
 			return fail(exitUsage, "--mac: %s", pbx.ErrorMessage(err))
 		}

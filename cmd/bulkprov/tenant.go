@@ -33,22 +33,11 @@ func runTenant(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	tenant := fs.String("tenant", "", "tenant name")
 	stateDir := fs.String("state", "", "the kept state `DIR` of local runs")
 	display := fs.String("name", "", "the tenant's display name (set)")
-	if len(args) == 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	verb := args[0]
-	rest, help, err := parseInterspersed(fs, args[1:])
-	switch {
-	case help:
-		return exitOK
-	case err != nil:
-		return exitUsage
-	}
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "bulkprov tenant %s: "+format+"\n", append([]any{verb}, a...)...)
+	v, code, ok := parseVerb(fs, "tenant", args, stderr)
+	if !ok {
 		return code
 	}
+	verb, rest, fail := v.verb, v.rest, v.fail
 	readFile := func() ([]byte, error) {
 		if len(rest) != 1 {
 			return nil, fmt.Errorf("exactly one FILE is required")
