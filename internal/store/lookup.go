@@ -105,12 +105,9 @@ func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids,
 			return TenantData{}, fmt.Errorf("look up tenant %s data: %w", tenant, err)
 		}
 	}
-	// Another tenant's owner item wins over a stale tenant-side DID item.
-	for d := range td.TakenDIDs {
-		delete(td.OwnedDIDs, d)
-	}
+	// The policy item may come back after the owner items: free numbers
+	// are claimable only once it is known.
 	for d := range free {
-		delete(td.OwnedDIDs, d) // a released number's stale tenant item
 		if policy.ClaimFree {
 			td.ClaimableDIDs[d] = true
 		}
