@@ -4,13 +4,12 @@
 //
 //	PK                SK                         item
 //	SYSTEM            DEFAULTS                   system settings (JSON override of pbx.SystemDefaults)
-//	TENANT#acme       SETTINGS                   tenant settings overrides, display name, provisioning credential hash
+//	TENANT#acme       SETTINGS                   tenant settings overrides and display name
 //	TENANT#acme       EXT#100                    one user's PBX objects, one map attribute each: User, Ext,
 //	                                             Mailbox, Endpoint (SIP user 100-acme), Contact (see extItem)
 //	TENANT#acme       SECRET#100-acme            envelope-encrypted SIP secret, PIN, portal credential until sent;
 //	                                             email ledger "welcome.Status" etc.: RESERVED, then SENT with MessageId
 //	TENANT#acme       JOB#<job>                  job status, counts, options, keys
-//	TENANT#acme       PROVISIONING               hash of the tenant's phone (HTTP Basic) credential
 //	TENANT#acme       EMAILQUOTA#2026-12-06      welcome emails granted that UTC day (email.daily_quota), TTL'd
 //	TENANT#acme       DIDPOLICY                  the operator's DID rules for the tenant (inventory.go)
 //	TENANT#acme       BUDGET#<name>#<window>     per-tenant request budget counter, TTL'd (budget.go)
@@ -45,11 +44,10 @@ func InvitePK(hash string) string { return "INVITE#" + hash }
 
 // Sort keys.
 const (
-	SKInvite       = "INVITE"       // an invite item
-	SKProvisioning = "PROVISIONING" // a tenant's provisioning credential item
-	SKDefaults     = "DEFAULTS"
-	SKSettings     = "SETTINGS"
-	SKOwner        = "OWNER"
+	SKInvite   = "INVITE" // an invite item
+	SKDefaults = "DEFAULTS"
+	SKSettings = "SETTINGS"
+	SKOwner    = "OWNER"
 )
 
 // ExtensionSK is the key of a user's EXT# aggregate: user, extension,

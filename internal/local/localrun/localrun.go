@@ -91,9 +91,6 @@ type Pipeline struct {
 	Store    *store.Store
 	Engine   *stepfn.Engine
 	Handlers *pipeline.Handlers
-	// ProvisioningPassword is the tenant's phone credential when Start set
-	// one ("" when a kept state had one already).
-	ProvisioningPassword string
 
 	sfnServer *http.Server
 	sfnDone   chan struct{}
@@ -243,19 +240,7 @@ func (p *Pipeline) seed(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("seed tenant %s: %w", cfg.Tenant, err)
 		}
 	}
-	if err := p.seedDIDs(ctx, cfg); err != nil {
-		return err
-	}
-	if _, err := p.Store.ProvisioningCredential(ctx, cfg.Tenant); err == nil {
-		return nil
-	} else if pbx.ErrorCode(err) != pbx.ENOTFOUND {
-		return fmt.Errorf("seed provisioning credential: %w", err)
-	}
-	p.ProvisioningPassword = store.GenerateProvisioningCredential()
-	if err := p.Store.SetProvisioningCredential(ctx, cfg.Tenant, p.ProvisioningPassword); err != nil {
-		return fmt.Errorf("seed provisioning credential: %w", err)
-	}
-	return nil
+	return p.seedDIDs(ctx, cfg)
 }
 
 // seedDIDs puts cfg.DIDs (or the local test range) in the free inventory,

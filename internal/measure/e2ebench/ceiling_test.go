@@ -39,7 +39,7 @@ func setupItem(pk, sk string) bool {
 	case pk == store.SystemPK(), strings.HasPrefix(pk, "BENCH#"), strings.HasPrefix(pk, "REPLAY"),
 		strings.HasPrefix(pk, store.InvitePK("")):
 		return true
-	case sk == store.SKSettings, sk == store.SKProvisioning, strings.HasPrefix(sk, store.JobSK("")):
+	case sk == store.SKSettings, strings.HasPrefix(sk, store.JobSK("")):
 		return true
 	}
 	return false

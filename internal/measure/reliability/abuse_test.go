@@ -360,7 +360,7 @@ func TestHostileUploadThroughPipeline(t *testing.T) {
 		t.Fatalf("jobs = %+v, want one REJECTED with a reason", jobs)
 	}
 	for _, it := range suite.items(t, env.Name, strings.NewReplacer()) {
-		seeded := strings.HasSuffix(it, "|SETTINGS") || strings.HasSuffix(it, "|PROVISIONING") ||
+		seeded := strings.HasSuffix(it, "|SETTINGS") ||
 			strings.HasSuffix(it, "|DIDPOLICY") || strings.HasPrefix(it, "PROVPATH#") // with the tenant (issue #17)
 		if !seeded {
 			t.Errorf("record created for a PNG: %s", it)
