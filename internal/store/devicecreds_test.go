@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/bulkprov/bulkprov/internal/local/devstack"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
@@ -12,11 +11,6 @@ import (
 
 func TestDeviceKeyAndGenerations(t *testing.T) {
 	ctx := context.Background()
-	stack, err := devstack.Start(ctx, devstack.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
 	st := store.New(stack.Clients.DynamoDB, stack.Table)
 
 	if _, err := st.DeviceKey(ctx, "devacme"); pbx.ErrorCode(err) != pbx.ENOTFOUND {

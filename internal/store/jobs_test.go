@@ -8,20 +8,12 @@ import (
 
 	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
-	"github.com/bulkprov/bulkprov/internal/local/devstack"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
-// TestJobsAndLookup runs the job item and tenant-data lookup tests on one
-// DynamoDB Local (starting one takes seconds).
+// TestJobsAndLookup runs the job item and tenant-data lookup tests.
 func TestJobsAndLookup(t *testing.T) {
-	ctx := context.Background()
-	stack, err := devstack.Start(ctx, devstack.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = stack.Close() })
 	s := store.New(stack.Clients.DynamoDB, stack.Table)
 	t.Run("jobs", func(t *testing.T) { testJobs(t, s) })
 	t.Run("lookup", func(t *testing.T) { testLookup(t, s) })

@@ -9,10 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go/middleware"
 
-	"github.com/bulkprov/bulkprov/internal/local/devstack"
-	"github.com/bulkprov/bulkprov/internal/measure/callstats"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
@@ -22,16 +19,6 @@ import (
 // seconds to start). Each subtest uses its own tenant.
 func TestEmailLedger(t *testing.T) {
 	ctx := context.Background()
-	var counter callstats.Counter
-	stack, err := devstack.Start(ctx, devstack.Config{APIOptions: []func(*middleware.Stack) error{counter.Middleware()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := stack.Close(); err != nil {
-			t.Error(err)
-		}
-	})
 	st := store.New(stack.Clients.DynamoDB, stack.Table)
 	at := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 	// Users are named <tenant>-<ext>, their endpoints <ext>-<tenant>.

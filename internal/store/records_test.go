@@ -9,10 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go/middleware"
 
-	"github.com/bulkprov/bulkprov/internal/local/devstack"
-	"github.com/bulkprov/bulkprov/internal/measure/callstats"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
@@ -22,16 +19,6 @@ import (
 // credentials back, against DynamoDB Local and devstack's KMS.
 func TestRowsAndCredentials(t *testing.T) {
 	ctx := context.Background()
-	var counter callstats.Counter
-	stack, err := devstack.Start(ctx, devstack.Config{APIOptions: []func(*middleware.Stack) error{counter.Middleware()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := stack.Close(); err != nil {
-			t.Error(err)
-		}
-	})
 	st := store.New(stack.Clients.DynamoDB, stack.Table)
 	box := secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)
 	settings := pbx.SystemDefaults()

@@ -9,22 +9,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/bulkprov/bulkprov/internal/local/devstack"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 func TestCreateTable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	stack, err := devstack.Start(ctx, devstack.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stack.Close()
 	db := stack.Clients.DynamoDB
 
 	// A table made by an earlier run that stopped before enabling TTL.
-	_, err = db.CreateTable(ctx, &dynamodb.CreateTableInput{
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:            aws.String("half-made"),
 		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(store.AttrPK), AttributeType: types.ScalarAttributeTypeS}, {AttributeName: aws.String(store.AttrSK), AttributeType: types.ScalarAttributeTypeS}},
 		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(store.AttrPK), KeyType: types.KeyTypeHash}, {AttributeName: aws.String(store.AttrSK), KeyType: types.KeyTypeRange}},

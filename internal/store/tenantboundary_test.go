@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bulkprov/bulkprov/internal/local/devstack"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
@@ -16,11 +15,6 @@ import (
 // tenant acme, on DynamoDB Local.
 func TestTenantBoundary(t *testing.T) {
 	ctx := context.Background()
-	stack, err := devstack.Start(ctx, devstack.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = stack.Close() })
 	st := store.New(stack.Clients.DynamoDB, stack.Table)
 	box := secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)
 	for _, name := range []string{"acme", "beta"} {

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/bulkprov/bulkprov/internal/local/devstack"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/store"
@@ -22,15 +21,6 @@ import (
 // them back with ListUsers, GetUser and DIDRoute, against DynamoDB Local.
 func TestReadUsersBack(t *testing.T) {
 	ctx := context.Background()
-	stack, err := devstack.Start(ctx, devstack.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := stack.Close(); err != nil {
-			t.Error(err)
-		}
-	})
 	st := store.New(stack.Clients.DynamoDB, stack.Table)
 	box := secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)
 	settings := pbx.SystemDefaults()
