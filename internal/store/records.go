@@ -235,49 +235,27 @@ func pack(rows []pendingRow, rowsPerTx int) (groups [][]pendingRow, clashed bool
 // writeGroup submits one transaction and resolves cancellations row by row
 // until every row of the group has an outcome.
 func (s *Store) writeGroup(ctx context.Context, tenant string, group []pendingRow, opt WriteOptions, out []RowOutcome, stats *WriteStats) error {
-	attempt, salt := 0, 0
-	pause := 25 * time.Millisecond
+	backoff := newGroupBackoff()
+	salt := 0
 	for len(group) > 0 {
-		var items []types.TransactWriteItem
-		for _, r := range group {
-			for _, it := range r.items {
-				items = append(items, it.item)
-			}
-		}
-		res, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-			TransactItems:          items,
-			ClientRequestToken:     aws.String(requestToken(tenant, opt.Job, group, salt)),
-			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-		})
-		stats.Transactions++
+		err := s.submitGroup(ctx, group, requestToken(tenant, opt.Job, group, salt), stats)
 		if err == nil {
-			for _, c := range res.ConsumedCapacity {
-				stats.ConsumedWCU += aws.ToFloat64(c.CapacityUnits)
-			}
-			for _, it := range items {
-				stats.ModelWCU += modelWCU(it)
-			}
 			return nil // every row in the group is written
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("write rows of %s: %w", tenant, ctx.Err())
 		}
-
 		var canceled *types.TransactionCanceledException
 		var mismatch *types.IdempotentParameterMismatchException
-		retry := false
 		switch {
 		case errors.As(err, &canceled):
-			var keep []pendingRow
-			keep, retry = resolve(group, canceled.CancellationReasons, opt, out)
+			keep := resolve(group, canceled.CancellationReasons, opt, out)
 			if len(keep) < len(group) {
 				// Rows were dropped: a new transaction, not a retry of this one.
-				group, attempt, pause = keep, 0, 25*time.Millisecond
+				group, backoff = keep, newGroupBackoff()
 				continue
 			}
-			if !retry { // no reason names a row: treat as transient
-				retry = true
-			}
+			// No reason names a row (throttling, a conflict): transient.
 		case errors.As(err, &mismatch):
 			// The token was used within the last 10 minutes for other
 			// content (a retried invocation regenerated secrets): submit
@@ -285,47 +263,93 @@ func (s *Store) writeGroup(ctx context.Context, tenant string, group []pendingRo
 			salt++
 			continue
 		case throttled(err):
-			retry = true
-		case len(group) > 1 && invalidRequest(err):
-			// One row's items are unacceptable (e.g. too large): isolate it.
-			for _, r := range group {
-				if err := s.writeGroup(ctx, tenant, []pendingRow{r}, opt, out, stats); err != nil {
-					return err
-				}
-			}
-			return nil
 		case invalidRequest(err):
-			out[group[0].index].Err = &pbx.Error{Code: pbx.CodeInternal, Message: "the row's records were rejected by the database", Err: err}
-			return nil
+			return s.isolateRejected(ctx, tenant, group, opt, out, stats, err)
 		default:
 			return fmt.Errorf("write rows of %s (lines %d-%d): %w", tenant, group[0].w.Line, group[len(group)-1].w.Line, err)
 		}
-		if retry {
-			attempt++
-			stats.Retries++
-			if attempt >= opt.MaxAttempts {
-				for _, r := range group {
-					out[r.index].Err = &pbx.Error{Code: pbx.CodeThrottled, Message: "the database was busy; upload the row again", Err: err}
-				}
-				return nil
+		stats.Retries++
+		if backoff.attempt++; backoff.attempt >= opt.MaxAttempts {
+			for _, r := range group {
+				out[r.index].Err = &pbx.Error{Code: pbx.CodeThrottled, Message: "the database was busy; upload the row again", Err: err}
 			}
-			jittered := pause/2 + rand.N(pause/2+1)
-			select {
-			case <-time.After(jittered):
-			case <-ctx.Done():
-				return fmt.Errorf("write rows of %s: %w", tenant, ctx.Err())
-			}
-			pause = min(2*pause, 2*time.Second)
+			return nil
+		}
+		if err := backoff.wait(ctx); err != nil {
+			return fmt.Errorf("write rows of %s: %w", tenant, err)
 		}
 	}
 	return nil
 }
 
+// submitGroup writes the group's items in one transaction and, when it
+// succeeds, adds its capacity to stats.
+func (s *Store) submitGroup(ctx context.Context, group []pendingRow, token string, stats *WriteStats) error {
+	var items []types.TransactWriteItem
+	for _, r := range group {
+		for _, it := range r.items {
+			items = append(items, it.item)
+		}
+	}
+	res, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems:          items,
+		ClientRequestToken:     aws.String(token),
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	})
+	stats.Transactions++
+	if err != nil {
+		return err
+	}
+	for _, c := range res.ConsumedCapacity {
+		stats.ConsumedWCU += aws.ToFloat64(c.CapacityUnits)
+	}
+	for _, it := range items {
+		stats.ModelWCU += modelWCU(it)
+	}
+	return nil
+}
+
+// isolateRejected handles a transaction the database refused as invalid
+// (e.g. an item too large): one row's items are at fault, so each row is
+// written alone, and a row refused alone gets an internal error.
+func (s *Store) isolateRejected(ctx context.Context, tenant string, group []pendingRow, opt WriteOptions, out []RowOutcome, stats *WriteStats, err error) error {
+	if len(group) == 1 {
+		out[group[0].index].Err = &pbx.Error{Code: pbx.CodeInternal, Message: "the row's records were rejected by the database", Err: err}
+		return nil
+	}
+	for _, r := range group {
+		if err := s.writeGroup(ctx, tenant, []pendingRow{r}, opt, out, stats); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// groupBackoff paces the retries of one transaction: 25 ms doubling to 2 s,
+// each pause jittered to between half and all of it.
+type groupBackoff struct {
+	attempt int
+	pause   time.Duration
+}
+
+func newGroupBackoff() groupBackoff { return groupBackoff{pause: 25 * time.Millisecond} }
+
+func (b *groupBackoff) wait(ctx context.Context) error {
+	jittered := b.pause/2 + rand.N(b.pause/2+1)
+	select {
+	case <-time.After(jittered):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.pause = min(2*b.pause, 2*time.Second)
+	return nil
+}
+
 // resolve maps cancellation reasons (one per item, in order) to rows. Rows
 // with a failed condition get their outcome (Already or a row error) and
-// are dropped; the others are returned for resubmission. retry reports
-// throttling or conflicts among the reasons.
-func resolve(group []pendingRow, reasons []types.CancellationReason, opt WriteOptions, out []RowOutcome) (keep []pendingRow, retry bool) {
+// are dropped; the others are returned for resubmission (after a pause when
+// none was dropped: the reasons were throttling or conflicts).
+func resolve(group []pendingRow, reasons []types.CancellationReason, opt WriteOptions, out []RowOutcome) (keep []pendingRow) {
 	i := 0
 	for _, r := range group {
 		var failed []txItem
@@ -338,7 +362,7 @@ func resolve(group []pendingRow, reasons []types.CancellationReason, opt WriteOp
 					failed = append(failed, it)
 					old = append(old, reasons[i].Item)
 				case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
-					retry = true
+					// transient: the row is kept and resubmitted
 				default: // ValidationError, ItemCollectionSizeLimitExceeded: this row's fault
 					failed = append(failed, it)
 					old = append(old, nil)
@@ -352,7 +376,7 @@ func resolve(group []pendingRow, reasons []types.CancellationReason, opt WriteOp
 		}
 		out[r.index].Already, out[r.index].Err = rowFailure(r.w, failed, old, opt)
 	}
-	return keep, retry
+	return keep
 }
 
 // rowFailure explains why a row's transaction item failed its condition.
