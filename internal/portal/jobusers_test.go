@@ -42,10 +42,7 @@ func emailHandlerWithMargin(t *testing.T, margin time.Duration) *Handler {
 	fin := &finalize.Handler{S3: stack.Clients.S3, Jobs: st}
 	wel := &welcome.Handler{
 		S3: stack.Clients.S3, Store: st, Secrets: secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID), SES: stack.Clients.SES,
-		Settings: welcome.StoreSettings(st, func(ctx context.Context, tenant, job string) (pbx.Options, error) {
-			j, err := st.GetJob(ctx, tenant, job)
-			return j.Options, err
-		}),
+		Settings: welcome.StoreJobSettings(st),
 	}
 	return New(Config{UploadsBucket: stack.UploadsBucket, JobsBucket: stack.JobsBucket},
 		Deps{Jobs: st, Settings: st, Presigner: s3.NewPresignClient(stack.Clients.S3), Objects: stack.Clients.S3,

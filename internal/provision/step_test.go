@@ -182,9 +182,10 @@ func TestStepWritesOneFilePerDevice(t *testing.T) {
 		t.Errorf("output = %+v, want the input without rows", out)
 	}
 	// 2 devices + their model's bootstrap file + the result object; one
-	// read of the result; one BatchGetItem for the secrets; at most one KMS
-	// Decrypt (one data key).
-	want := map[string]int{"S3.PutObject": 4, "S3.GetObject": 1, "DynamoDB.BatchGetItem": 1, "DynamoDB.GetItem": 2}
+	// read of the result; one BatchGetItem for the settings (system
+	// defaults + tenant) and one for the secrets; at most one KMS Decrypt
+	// (one data key).
+	want := map[string]int{"S3.PutObject": 4, "S3.GetObject": 1, "DynamoDB.BatchGetItem": 2, "DynamoDB.GetItem": 0}
 	for op, n := range want {
 		if calls.Calls[op] != n {
 			t.Errorf("%s calls = %d, want %d\n%s", op, calls.Calls[op], n, calls.Table())
@@ -271,7 +272,9 @@ func TestStepProvisioningOffWarns(t *testing.T) {
 				}
 			}
 			calls := env.calls.Snapshot().Sub(before)
-			if calls.Calls["DynamoDB.BatchGetItem"] != 0 || calls.Calls["KMS.Decrypt"] != 0 {
+			// One BatchGetItem a run reads the settings; a second would be
+			// the secrets.
+			if calls.Calls["DynamoDB.BatchGetItem"] != 2 || calls.Calls["KMS.Decrypt"] != 0 {
 				t.Errorf("secrets were read although nothing is provisioned:\n%s", calls.Table())
 			}
 			if objs := f.provisioningObjects(); len(objs) != 0 {

@@ -54,7 +54,9 @@ import (
 
 // Store is the part of *store.Store the step uses.
 type Store interface {
-	LoadSettings(ctx context.Context, tenant string, extra ...[]byte) (pbx.Settings, error)
+	// JobSettings reads the job (its upload options, its creation time)
+	// and the settings its rows are made with, in one read.
+	JobSettings(ctx context.Context, tenant, job string) (jobmodel.Job, pbx.Settings, error)
 	WriteRows(ctx context.Context, tenant string, rows []store.RowWrite, opt store.WriteOptions) ([]store.RowOutcome, store.WriteStats, error)
 	// LookupTenantData reads the operator's DID rules for the batch (boundary.go).
 	LookupTenantData(ctx context.Context, tenant string, exts, dids, macs []string) (store.TenantData, error)
@@ -69,17 +71,6 @@ type ObjectPutter interface {
 // satisfies it.
 type Sealers interface {
 	Sealer(ctx context.Context, tenant string) (*secrets.Sealer, error)
-}
-
-// Job is what the step needs from the job item.
-type Job struct {
-	Options   pbx.Options // the upload's options (already defaulted by ingest)
-	CreatedAt time.Time   // base of invite expiry; written as CreatedAt
-}
-
-// Jobs reads a job; wire it to store.GetJob.
-type Jobs interface {
-	Job(ctx context.Context, tenant, job string) (Job, error)
 }
 
 // DefaultRowsPerTransaction was picked with BenchmarkHandler against
@@ -98,7 +89,6 @@ type Handler struct {
 	Store   Store
 	S3      ObjectPutter
 	Secrets Sealers
-	Jobs    Jobs
 	// Now is the clock, used only when a job has no CreatedAt.
 	Now func() time.Time
 	Log *slog.Logger
@@ -193,19 +183,11 @@ type preparedWrites struct {
 // prepare builds every row's objects and, for new rows, its credentials.
 func (h *Handler) prepare(ctx context.Context, bc events.BatchContext, items []pbx.UserRow, log *slog.Logger) ([]events.RowResult, preparedWrites, error) {
 	var w preparedWrites
-	job, err := h.Jobs.Job(ctx, bc.Tenant, bc.Job)
+	// The job's CreatedAt is the base of invite expiry; its upload
+	// options (already defaulted by ingest) are laid over the settings.
+	job, settings, err := h.Store.JobSettings(ctx, bc.Tenant, bc.Job)
 	if err != nil {
-		return nil, w, fmt.Errorf("read job %s: %w", bc.Job, err)
-	}
-	upload, err := json.Marshal(struct {
-		Upload pbx.Options `json:"upload"`
-	}{job.Options})
-	if err != nil {
-		return nil, w, err
-	}
-	settings, err := h.Store.LoadSettings(ctx, bc.Tenant, upload)
-	if err != nil {
-		return nil, w, fmt.Errorf("settings of tenant %s: %w", bc.Tenant, err)
+		return nil, w, fmt.Errorf("read job %s and its settings: %w", bc.Job, err)
 	}
 	w.createdAt = job.CreatedAt
 	if w.createdAt.IsZero() {
@@ -398,31 +380,7 @@ func (h *Handler) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// JobsFunc adapts a function to Jobs, e.g. a closure over store.GetJob.
-type JobsFunc func(ctx context.Context, tenant, job string) (Job, error)
-
-// Job calls f.
-func (f JobsFunc) Job(ctx context.Context, tenant, job string) (Job, error) {
-	return f(ctx, tenant, job)
-}
-
-// JobReader is the part of *store.Store that StoreJobs uses.
-type JobReader interface {
-	GetJob(ctx context.Context, tenant, id string) (jobmodel.Job, error)
-}
-
-// StoreJobs reads jobs from their job items.
-func StoreJobs(st JobReader) Jobs {
-	return JobsFunc(func(ctx context.Context, tenant, id string) (Job, error) {
-		j, err := st.GetJob(ctx, tenant, id)
-		if err != nil {
-			return Job{}, err
-		}
-		return Job{Options: j.Options, CreatedAt: j.CreatedAt}, nil
-	})
-}
-
 // NewStep wires create-records as the Lambda function and the local run do.
 func NewStep(st *store.Store, s3 ObjectPutter, box Sealers, jobsBucket string, log *slog.Logger) *Handler {
-	return &Handler{Store: st, S3: s3, Secrets: box, Jobs: StoreJobs(st), Log: log, JobsBucket: jobsBucket}
+	return &Handler{Store: st, S3: s3, Secrets: box, Log: log, JobsBucket: jobsBucket}
 }

@@ -90,7 +90,7 @@ func newEnv(t testing.TB, tenant, overrides string) *env {
 		t.Fatal(err)
 	}
 	e := &env{tenant: tenant, st: st, box: secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)}
-	e.h = &records.Handler{Store: st, S3: stack.Clients.S3, Secrets: e.box, Jobs: records.StoreJobs(st)}
+	e.h = &records.Handler{Store: st, S3: stack.Clients.S3, Secrets: e.box}
 	return e
 }
 
@@ -571,7 +571,6 @@ func TestCrashBetweenTransactionsThenRerun(t *testing.T) {
 	}
 	crashing := *e.h
 	crashing.Store = store.New(crashAfterFirstTransaction(), stack.Table)
-	crashing.Jobs = records.StoreJobs(e.st)
 	crashing.RowsPerTransaction = 2
 	crashing.Concurrency = 1 // a crash point between transactions
 	if _, err := crashing.Handle(context.Background(), e.batch(job, rows...)); err == nil {

@@ -153,3 +153,48 @@ func testLookup(t *testing.T, s *store.Store) {
 		t.Errorf("empty lookup = %+v, %v", empty, err)
 	}
 }
+
+// TestJobSettings: a job's batches read the job and the settings they work
+// with in one call, the job's upload options laid over the tenant's.
+func TestJobSettings(t *testing.T) {
+	ctx := context.Background()
+	s := store.New(stack.Clients.DynamoDB, stack.Table)
+	if err := s.PutTenant(ctx, pbx.Tenant{Name: "jobset", DisplayName: "Job Settings Inc"}, []byte(`{"upload": {"welcome": "password"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	job := jobmodel.Job{Tenant: "jobset", ID: "j0000000000000000000b", Status: jobmodel.Running,
+		Options: pbx.Options{OnExisting: pbx.OnExistingUpdate, Welcome: pbx.WelcomeNone}, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+	if _, _, err := s.CreateJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	tenantOnly, err := s.LoadSettings(ctx, "jobset")
+	if err != nil || tenantOnly.Upload.Welcome != pbx.WelcomePassword {
+		t.Fatalf("LoadSettings = %+v, %v; want the tenant's welcome=password", tenantOnly.Upload, err)
+	}
+
+	before := counter.Snapshot()
+	got, settings, err := s.JobSettings(ctx, "jobset", job.ID)
+	d := counter.Snapshot().Sub(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != job.ID || !got.CreatedAt.Equal(job.CreatedAt) || got.Options != job.Options {
+		t.Errorf("job = %+v, want %+v", got, job)
+	}
+	if settings.Upload != job.Options || settings.TenantDisplayName != "Job Settings Inc" {
+		t.Errorf("settings: upload %+v, display name %q; want the job's options and the tenant's name", settings.Upload, settings.TenantDisplayName)
+	}
+	if n, all := d.Calls["DynamoDB.BatchGetItem"], d.Total(); n != 1 || all != 1 {
+		t.Errorf("JobSettings made %d BatchGetItem of %d calls (%v), want one call", n, all, d.Calls)
+	}
+
+	if _, _, err := s.JobSettings(ctx, "jobset", "jmissing"); pbx.ErrorCode(err) != pbx.ENOTFOUND {
+		t.Errorf("missing job = %v, want ENOTFOUND", err)
+	}
+	if _, _, err := s.JobSettings(ctx, "nosuchtenant", job.ID); pbx.ErrorCode(err) != pbx.ENOTFOUND {
+		t.Errorf("missing tenant = %v, want ENOTFOUND", err)
+	}
+	if _, _, err := s.JobSettings(ctx, "Bad Name", job.ID); pbx.ErrorCode(err) != pbx.EINVALID {
+		t.Errorf("bad tenant name = %v, want EINVALID", err)
+	}
+}

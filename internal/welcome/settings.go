@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/bulkprov/bulkprov/internal/jobmodel"
 	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
@@ -16,8 +17,7 @@ type SettingsLoader interface {
 	LoadSettings(ctx context.Context, tenant string, extra ...[]byte) (pbx.Settings, error)
 }
 
-// JobOptionsFunc returns the upload options a job was started with (the job
-// item's Options; with *store.Store: GetJob(ctx, tenant, job).Options).
+// JobOptionsFunc returns the upload options a job was started with.
 type JobOptionsFunc func(ctx context.Context, tenant, job string) (pbx.Options, error)
 
 // StoreSettings is the SettingsFunc of the Lambda and the CLI: the tenant's
@@ -36,18 +36,22 @@ func StoreSettings(st SettingsLoader, jobOptions JobOptionsFunc) SettingsFunc {
 	}
 }
 
-// StoreJobOptions reads a job's upload options from its job item.
-func StoreJobOptions(st *store.Store) JobOptionsFunc {
-	return func(ctx context.Context, tenant, job string) (pbx.Options, error) {
-		j, err := st.GetJob(ctx, tenant, job)
-		if err != nil {
-			return pbx.Options{}, err
-		}
-		return j.Options, nil
+// JobSettingsReader is the part of *store.Store that StoreJobSettings uses.
+type JobSettingsReader interface {
+	JobSettings(ctx context.Context, tenant, job string) (jobmodel.Job, pbx.Settings, error)
+}
+
+// StoreJobSettings is the SettingsFunc of the Lambda and the CLI: the
+// tenant's settings with the job's upload options laid over them, read
+// with the job item in one call (store.JobSettings).
+func StoreJobSettings(st JobSettingsReader) SettingsFunc {
+	return func(ctx context.Context, tenant, job string) (pbx.Settings, error) {
+		_, settings, err := st.JobSettings(ctx, tenant, job)
+		return settings, err
 	}
 }
 
 // NewStep wires send-welcome as the Lambda function and the CLI do.
 func NewStep(s3 ObjectStore, st *store.Store, box Opener, ses Mailer, log *slog.Logger) *Handler {
-	return &Handler{S3: s3, Store: st, Secrets: box, SES: ses, Settings: StoreSettings(st, StoreJobOptions(st)), Logger: log}
+	return &Handler{S3: s3, Store: st, Secrets: box, SES: ses, Settings: StoreJobSettings(st), Logger: log}
 }
