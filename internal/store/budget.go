@@ -36,11 +36,6 @@ func (e *BudgetExceeded) Error() string {
 		e.Budget.Name, e.Budget.Requests, e.Budget.Rows, e.Budget.Window, e.RetryAfter.Round(time.Second))
 }
 
-// budgetSK is the counter item of one window; it expires through the TTL.
-func budgetSK(name string, start time.Time) string {
-	return "BUDGET#" + name + "#" + strconv.FormatInt(start.Unix(), 10)
-}
-
 // Spend takes one request and rows from tenant's budget b for the window
 // holding now, in one conditional update: nothing is taken when it would
 // go over (a *BudgetExceeded error).

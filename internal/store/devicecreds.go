@@ -26,16 +26,11 @@ import (
 //     once it has been rotated (absent = 0). Rotating bumps it, which
 //     changes that device's password and no other.
 const (
-	SKDeviceKey       = "PROVKEY"
-	skDeviceCredPref  = "DEVCRED#"
 	attrDeviceKey     = "DeviceKey"
 	attrGeneration    = "Generation"
 	deviceKeyBinding  = "provisioning-device-key"
 	maxDeviceRotation = 1 << 30
 )
-
-// DeviceCredSK is the sort key of a device's credential generation item.
-func DeviceCredSK(mac string) string { return skDeviceCredPref + mac }
 
 // DeviceKeyBinding is the binding of the sealed tenant device key.
 func DeviceKeyBinding() string { return deviceKeyBinding }
@@ -150,7 +145,7 @@ func (s *Store) DeviceGenerations(ctx context.Context, tenant string) (map[strin
 		TableName:              aws.String(s.Table),
 		KeyConditionExpression: aws.String(AttrPK + " = :pk AND begins_with(" + AttrSK + ", :sk)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: TenantPK(tenant)}, ":sk": &types.AttributeValueMemberS{Value: skDeviceCredPref},
+			":pk": &types.AttributeValueMemberS{Value: TenantPK(tenant)}, ":sk": &types.AttributeValueMemberS{Value: deviceCredPrefix},
 		},
 	})
 	for p.HasMorePages() {
@@ -159,7 +154,7 @@ func (s *Store) DeviceGenerations(ctx context.Context, tenant string) (map[strin
 			return nil, fmt.Errorf("list device credentials of %s: %w", tenant, err)
 		}
 		for _, item := range page.Items {
-			out[strings.TrimPrefix(stringAttr(item, AttrSK), skDeviceCredPref)] = deviceNumberAttr(item, attrGeneration)
+			out[strings.TrimPrefix(stringAttr(item, AttrSK), deviceCredPrefix)] = deviceNumberAttr(item, attrGeneration)
 		}
 	}
 	return out, nil

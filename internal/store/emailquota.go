@@ -22,9 +22,6 @@ const (
 	quotaTries    = 8
 )
 
-// EmailQuotaSK is the sort key of a tenant's quota item for day (UTC).
-func EmailQuotaSK(day time.Time) string { return "EMAILQUOTA#" + day.UTC().Format(time.DateOnly) }
-
 func (s *Store) quotaKey(tenant string, day time.Time) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		AttrPK: &types.AttributeValueMemberS{Value: TenantPK(tenant)},

@@ -33,8 +33,6 @@ const (
 	attrInventory = "Inventory" // "true" on a number the operator added
 	attrClaimFree = "ClaimFree"
 	attrCallerIDs = "CallerIDs"
-	// SKDIDPolicy is the sort key of a tenant's operator-set DID policy.
-	SKDIDPolicy = "DIDPOLICY"
 )
 
 // MaxDIDRange bounds one range given to the inventory commands.
@@ -278,7 +276,7 @@ func (s *Store) ListDIDs(ctx context.Context, tenant string) ([]InventoryDID, er
 		FilterExpression:          aws.String("begins_with(#pk, :did) AND #sk = :owner"),
 		ProjectionExpression:      aws.String("#pk, #tenant"),
 		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK, "#tenant": attrOwnerTenant},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":did": &types.AttributeValueMemberS{Value: "DID#"}, ":owner": &types.AttributeValueMemberS{Value: SKOwner}},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":did": &types.AttributeValueMemberS{Value: didOwnerPrefix}, ":owner": &types.AttributeValueMemberS{Value: SKOwner}},
 		ConsistentRead:            aws.Bool(true),
 	})
 	for p.HasMorePages() {
@@ -287,7 +285,7 @@ func (s *Store) ListDIDs(ctx context.Context, tenant string) ([]InventoryDID, er
 			return nil, fmt.Errorf("list DIDs: %w", err)
 		}
 		for _, it := range page.Items {
-			d := InventoryDID{Number: strings.TrimPrefix(stringAttr(it, AttrPK), "DID#"), Tenant: stringAttr(it, attrOwnerTenant)}
+			d := InventoryDID{Number: strings.TrimPrefix(stringAttr(it, AttrPK), didOwnerPrefix), Tenant: stringAttr(it, attrOwnerTenant)}
 			if tenant == "" || tenant == "-" && d.Tenant == "" || tenant == d.Tenant {
 				out = append(out, d)
 			}

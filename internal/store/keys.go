@@ -16,10 +16,15 @@
 //	INVITE#<sha256>   INVITE                     global: one-time invite, expires through the TTL
 //	DID#+14155550100  OWNER                      global: the tenant owning a DID and its inbound route (Extension)
 //	MAC#001565a1b2c3  OWNER                      global: the endpoint owning a MAC
+//	TENANT#acme       PROVKEY                    the tenant's sealed device key (phone credentials, devicecreds.go)
+//	TENANT#acme       DEVCRED#001565a1b2c3       a device's credential generation, once rotated
 //	PROVPATH#acme     OWNER                      global: the tenant whose provisioning folder this is
 package store
 
 import (
+	"strconv"
+	"time"
+
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
@@ -33,7 +38,7 @@ const (
 // Partition keys.
 func SystemPK() string              { return "SYSTEM" }
 func TenantPK(tenant string) string { return "TENANT#" + tenant }
-func DIDOwnerPK(did string) string  { return "DID#" + did }
+func DIDOwnerPK(did string) string  { return didOwnerPrefix + did }
 func MACOwnerPK(mac string) string  { return "MAC#" + mac }
 
 // InvitePK is an invite item's key. Invite items are global (a portal
@@ -42,13 +47,31 @@ func MACOwnerPK(mac string) string  { return "MAC#" + mac }
 // delete a user.
 func InvitePK(hash string) string { return "INVITE#" + hash }
 
+// ProvisioningPathPK is the item claiming a provisioning folder for one
+// tenant.
+func ProvisioningPathPK(path string) string { return "PROVPATH#" + path }
+
 // Sort keys.
 const (
-	SKInvite   = "INVITE" // an invite item
-	SKDefaults = "DEFAULTS"
-	SKSettings = "SETTINGS"
-	SKOwner    = "OWNER"
+	SKInvite    = "INVITE" // an invite item
+	SKDefaults  = "DEFAULTS"
+	SKSettings  = "SETTINGS"
+	SKOwner     = "OWNER"
+	SKDeviceKey = "PROVKEY"   // the tenant's sealed device key
+	SKDIDPolicy = "DIDPOLICY" // the operator's DID policy for the tenant
 )
+
+// DeviceCredSK is the sort key of a device's credential generation item.
+func DeviceCredSK(mac string) string { return deviceCredPrefix + mac }
+
+// EmailQuotaSK is the sort key of a tenant's quota item for day (UTC).
+func EmailQuotaSK(day time.Time) string { return "EMAILQUOTA#" + day.UTC().Format(time.DateOnly) }
+
+// budgetSK is the counter item of one budget window; it expires through
+// the TTL.
+func budgetSK(name string, start time.Time) string {
+	return "BUDGET#" + name + "#" + strconv.FormatInt(start.Unix(), 10)
+}
 
 // ExtensionSK is the key of a user's EXT# aggregate: user, extension,
 // mailbox, endpoint and directory contact in one item. The endpoint's SIP
@@ -58,7 +81,12 @@ func ExtensionSK(ext string) string  { return extPrefix + ext }
 func SecretSK(sipUser string) string { return "SECRET#" + sipUser }
 func JobSK(job string) string        { return "JOB#" + job }
 
-const extPrefix = "EXT#"
+// Key prefixes that Queries and key parsing use.
+const (
+	extPrefix        = "EXT#"
+	didOwnerPrefix   = "DID#"
+	deviceCredPrefix = "DEVCRED#"
+)
 
 // Store reads and writes the table through the real DynamoDB client.
 type Store struct {

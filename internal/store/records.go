@@ -480,7 +480,7 @@ func (s *Store) readEndpointsForUpdate(ctx context.Context, tenant string, rows 
 		}
 		for _, it := range items {
 			ep := mapAttr(it, objEndpoint)
-			prev[strings.TrimPrefix(stringAttr(it, AttrSK), "EXT#")] = previousEndpoint{MAC: stringAttr(ep, "MAC"), DID: stringAttr(ep, "DID")}
+			prev[strings.TrimPrefix(stringAttr(it, AttrSK), extPrefix)] = previousEndpoint{MAC: stringAttr(ep, "MAC"), DID: stringAttr(ep, "DID")}
 		}
 	}
 	return prev, nil

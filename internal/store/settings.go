@@ -84,9 +84,6 @@ func (s *Store) PutTenant(ctx context.Context, t pbx.Tenant, overrides []byte) e
 // claimed, so that a change can release the old one.
 const attrProvisioningPath = "ProvisioningPath"
 
-// ProvisioningPathPK is the key of the item claiming a provisioning folder.
-func ProvisioningPathPK(path string) string { return "PROVPATH#" + path }
-
 // provisioningPathClaim returns the transaction items claiming folder for
 // tenant (and releasing old), and records the claim on the settings item.
 func (s *Store) provisioningPathClaim(tenant, folder, old string, settings map[string]types.AttributeValue) []types.TransactWriteItem {
