@@ -124,27 +124,7 @@ func (p *Profile) plan(names, norm []string, opts Options) (*Source, error) {
 			key = p.positional[i]
 		}
 		present[key] = true
-		r, ok := p.rules[key]
-		switch {
-		case strings.TrimSpace(names[i]) == "":
-			r = ignore("no column name")
-		case !ok && isSecretName(key):
-			r = ignore("looks like a secret or password: never imported")
-		case !ok:
-			r = ignore(p.other)
-		}
-		switch r.t {
-		case tSIPSecret:
-			if !opts.ImportSecrets {
-				r = ignore("SIP secret: not imported, bulkprov generates a new one (upload option import-secrets keeps it so phones keep registering)")
-			}
-		case tPIN:
-			if !opts.ImportSecrets {
-				r = ignore("voicemail PIN: not imported, bulkprov generates a new one (upload option import-secrets keeps it)")
-			}
-		case tPortalPassword:
-			r = ignore("portal password: never imported; each user sets one from the welcome email")
-		}
+		r := p.columnRule(key, names[i], opts)
 		if r.t != tIgnore {
 			if first, dup := fed[r.t]; dup {
 				r = ignore(fmt.Sprintf("column %q already feeds %s; the first column is used", first, fieldName(r.t)))
@@ -160,6 +140,43 @@ func (p *Profile) plan(names, norm []string, opts Options) (*Source, error) {
 		}
 		s.Columns = append(s.Columns, use)
 	}
+	if missing := p.missing(present); len(missing) > 0 {
+		return nil, missingError(p, missing)
+	}
+	return s, nil
+}
+
+// columnRule is the rule for the column named name (key normalized): the
+// profile's, or why it is ignored. Secrets are ignored unless the upload
+// imports them; portal passwords always are.
+func (p *Profile) columnRule(key, name string, opts Options) rule {
+	r, ok := p.rules[key]
+	switch {
+	case strings.TrimSpace(name) == "":
+		r = ignore("no column name")
+	case !ok && isSecretName(key):
+		r = ignore("looks like a secret or password: never imported")
+	case !ok:
+		r = ignore(p.other)
+	}
+	switch r.t {
+	case tSIPSecret:
+		if !opts.ImportSecrets {
+			r = ignore("SIP secret: not imported, bulkprov generates a new one (upload option import-secrets keeps it so phones keep registering)")
+		}
+	case tPIN:
+		if !opts.ImportSecrets {
+			r = ignore("voicemail PIN: not imported, bulkprov generates a new one (upload option import-secrets keeps it)")
+		}
+	case tPortalPassword:
+		r = ignore("portal password: never imported; each user sets one from the welcome email")
+	}
+	return r
+}
+
+// missing lists the required columns (by their first name) that no
+// header column gives.
+func (p *Profile) missing(present map[string]bool) []string {
 	var missing []string
 	for _, alts := range p.required {
 		found := false
@@ -172,10 +189,7 @@ func (p *Profile) plan(names, norm []string, opts Options) (*Source, error) {
 			missing = append(missing, alts[0])
 		}
 	}
-	if len(missing) > 0 {
-		return nil, missingError(p, missing)
-	}
-	return s, nil
+	return missing
 }
 
 // fieldName is what the column report says a target feeds.
