@@ -79,6 +79,9 @@ func TestEncodingsAndDelimiters(t *testing.T) {
 	}
 }
 
+// TestReader reads small files through the alias table: column names,
+// order, quoting, line ends and skipped rows. It is a table of cases and
+// reads best whole.
 func TestReader(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -295,3 +295,33 @@ func TestFreePBXHeaderVariants(t *testing.T) {
 		t.Errorf("del row: %+v", rows[1].Skip)
 	}
 }
+
+// TestPhoneModelColumn: a peer's phone model cell becomes one of our
+// models; a near model is noted, one with no equivalent is cleared and
+// noted, an exact one (in any case) passes without a note.
+func TestPhoneModelColumn(t *testing.T) {
+	body := "Number,FirstName,LastName,EmailAddress,MobileNumber,AuthID,PhoneModel\n" +
+		"1101,Ann,Lee,,,1101,Yealink T54W\n" +
+		"1102,Bo,Ek,,,1102,yealink-t53\n" +
+		"1103,Cy,Ng,,,1103,Digium D65\n" +
+		"1104,Di,Oh,,,1104,YEALINK-T57W\n"
+	src, rows := readAll(t, body, Options{})
+	if src.Peer != "3cx-extensions" || len(rows) != 4 {
+		t.Fatalf("%s, %d rows", src.Peer, len(rows))
+	}
+	for i, want := range []struct{ model, code string }{
+		{"yealink-t54w", ""},
+		{"yealink-t53w", pbx.CodePhoneModelMapped},
+		{"", pbx.CodePhoneModelNone},
+		{"yealink-t57w", ""},
+	} {
+		r := rows[i]
+		code := ""
+		if len(r.Notes) > 0 {
+			code = r.Notes[0].Code
+		}
+		if field(r, csvin.PhoneModel) != want.model || code != want.code || len(r.Notes) > 1 {
+			t.Errorf("line %d: model %q notes %+v; want %q %q", r.Line, field(r, csvin.PhoneModel), r.Notes, want.model, want.code)
+		}
+	}
+}

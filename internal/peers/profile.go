@@ -124,27 +124,7 @@ func (p *Profile) plan(names, norm []string, opts Options) (*Source, error) {
 			key = p.positional[i]
 		}
 		present[key] = true
-		r, ok := p.rules[key]
-		switch {
-		case strings.TrimSpace(names[i]) == "":
-			r = ignore("no column name")
-		case !ok && isSecretName(key):
-			r = ignore("looks like a secret or password: never imported")
-		case !ok:
-			r = ignore(p.other)
-		}
-		switch r.t {
-		case tSIPSecret:
-			if !opts.ImportSecrets {
-				r = ignore("SIP secret: not imported, bulkprov generates a new one (upload option import-secrets keeps it so phones keep registering)")
-			}
-		case tPIN:
-			if !opts.ImportSecrets {
-				r = ignore("voicemail PIN: not imported, bulkprov generates a new one (upload option import-secrets keeps it)")
-			}
-		case tPortalPassword:
-			r = ignore("portal password: never imported; each user sets one from the welcome email")
-		}
+		r := p.columnRule(key, names[i], opts)
 		if r.t != tIgnore {
 			if first, dup := fed[r.t]; dup {
 				r = ignore(fmt.Sprintf("column %q already feeds %s; the first column is used", first, fieldName(r.t)))
@@ -160,6 +140,43 @@ func (p *Profile) plan(names, norm []string, opts Options) (*Source, error) {
 		}
 		s.Columns = append(s.Columns, use)
 	}
+	if missing := p.missing(present); len(missing) > 0 {
+		return nil, missingError(p, missing)
+	}
+	return s, nil
+}
+
+// columnRule is the rule for the column named name (key normalized): the
+// profile's, or why it is ignored. Secrets are ignored unless the upload
+// imports them; portal passwords always are.
+func (p *Profile) columnRule(key, name string, opts Options) rule {
+	r, ok := p.rules[key]
+	switch {
+	case strings.TrimSpace(name) == "":
+		r = ignore("no column name")
+	case !ok && isSecretName(key):
+		r = ignore("looks like a secret or password: never imported")
+	case !ok:
+		r = ignore(p.other)
+	}
+	switch r.t {
+	case tSIPSecret:
+		if !opts.ImportSecrets {
+			r = ignore("SIP secret: not imported, bulkprov generates a new one (upload option import-secrets keeps it so phones keep registering)")
+		}
+	case tPIN:
+		if !opts.ImportSecrets {
+			r = ignore("voicemail PIN: not imported, bulkprov generates a new one (upload option import-secrets keeps it)")
+		}
+	case tPortalPassword:
+		r = ignore("portal password: never imported; each user sets one from the welcome email")
+	}
+	return r
+}
+
+// missing lists the required columns (by their first name) that no
+// header column gives.
+func (p *Profile) missing(present map[string]bool) []string {
 	var missing []string
 	for _, alts := range p.required {
 		found := false
@@ -172,10 +189,7 @@ func (p *Profile) plan(names, norm []string, opts Options) (*Source, error) {
 			missing = append(missing, alts[0])
 		}
 	}
-	if len(missing) > 0 {
-		return nil, missingError(p, missing)
-	}
-	return s, nil
+	return missing
 }
 
 // fieldName is what the column report says a target feeds.
@@ -226,130 +240,175 @@ func fieldName(t target) string {
 }
 
 // mapRow fills row.Fields from row.Raw following the plan, applying the
-// peer's value conventions.
+// peer's value conventions. Cells are read in column order, so notes and
+// the first skip reason follow the file's columns.
 func (s *Source) mapRow(row *Row, opts Options) {
-	p := s.profile
-	f := &row.Fields
-	cells := row.Raw
-	var full, emailFallback, vendor, model, template, callerName string
-	disabled := false
+	var c combined
 	for _, cp := range s.plan {
-		if cp.idx >= len(cells) {
+		if cp.idx >= len(row.Raw) {
 			continue
 		}
-		v := strings.TrimSpace(cells[cp.idx])
+		v := strings.TrimSpace(row.Raw[cp.idx])
 		if v == "" {
 			continue
 		}
-		switch cp.t {
-		case tExtension:
-			f[csvin.Extension] = row.first(csvin.Extension.String(), cp.name, v, ";,")
-		case tFirstName:
-			f[csvin.FirstName] = v
-		case tLastName:
-			f[csvin.LastName] = v
-		case tFullName:
-			full = v
-		case tEmail:
-			f[csvin.Email] = row.first(csvin.Email.String(), cp.name, v, ",;")
-		case tEmailFallback:
-			emailFallback = row.first(csvin.Email.String(), cp.name, v, ",;")
-		case tMobile:
-			f[csvin.Mobile] = row.first(csvin.Mobile.String(), cp.name, v, ",;")
-		case tDID:
-			f[csvin.DID] = row.first(csvin.DID.String(), cp.name, v, ",;")
-		case tMAC:
-			f[csvin.MAC] = v
-		case tCallerID:
-			switch strings.ToLower(v) {
-			case "default", "anonymous", "none": // Wazo's keywords, not numbers
-			default:
-				f[csvin.CallerID] = v
-			}
-		case tCallerIDName:
-			callerName = v
-		case tPhoneModel:
-			f[csvin.PhoneModel] = v
-		case tVendor:
-			vendor = v
-		case tModel:
-			model = v
-		case tTemplate:
-			template = v
-		case tDepartment:
-			f[csvin.Department] = row.department(cp.name, v)
-		case tEnabled:
-			switch b, ok := parseFlag(v); {
-			case !ok:
-				row.note(cp.name, pbx.CodeInvalidValue, fmt.Sprintf("%q is not a yes/no value; the user is created enabled", pbx.Clip(v)))
-			case !b:
-				disabled = true
-			}
-		case tTech:
-			if !p.sipTech(v) {
-				row.skip(cp.name, pbx.CodeNotSIPUser, fmt.Sprintf("%s %q on %s is not a SIP user; not created", p.techWhat, pbx.Clip(v), p.Peer))
-			}
-		case tAction:
-			switch strings.ToLower(v) {
-			case "del", "delete", "remove":
-				row.skip(cp.name, pbx.CodeDeleteRow, fmt.Sprintf("a %q row deletes an extension on %s; nothing is created", pbx.Clip(v), p.Peer))
-			}
-		case tAliases:
-			row.aliases(cp.name, v)
-		case tDestination:
-			ext, what := freePBXDestination(v)
-			if ext == "" {
-				row.skip(cp.name, pbx.CodeNotUserRoute, "the route goes to "+what+", not to a user; skipped")
-			} else {
-				f[csvin.Extension] = ext
-			}
-		case tRouteCID:
-			row.skip(cp.name, pbx.CodeNotUserRoute, fmt.Sprintf("the route applies only to calls from %s; only a DID's main route is attached, skipped", pbx.Clip(v)))
-		case tSIPSecret:
-			if opts.ImportSecrets {
-				row.SIPSecret = v
-			}
-		case tPIN:
-			if opts.ImportSecrets {
-				row.PIN = v
-			}
+		s.mapCell(row, &c, cp, v, opts)
+	}
+	c.fill(row)
+	if c.disabled && row.Skip == nil {
+		row.note("status", pbx.CodeUserDisabled, fmt.Sprintf("the user is disabled on %s; created here enabled: remove it or keep it unused if it should stay off", s.profile.Peer))
+	}
+}
+
+// combined holds the cells that feed a field only together with others
+// (a full name, a vendor and a model, ...), read before fill joins them.
+type combined struct {
+	full, emailFallback, callerName string
+	vendor, model, template         string
+	disabled                        bool
+}
+
+// mapCell maps one non-empty cell: into a field, into c for fill, or into
+// the row's credentials, notes or skip reason.
+func (s *Source) mapCell(row *Row, c *combined, cp columnPlan, v string, opts Options) {
+	f := &row.Fields
+	switch cp.t {
+	case tExtension:
+		f[csvin.Extension] = row.first(csvin.Extension.String(), cp.name, v, ";,")
+	case tFirstName:
+		f[csvin.FirstName] = v
+	case tLastName:
+		f[csvin.LastName] = v
+	case tEmail:
+		f[csvin.Email] = row.first(csvin.Email.String(), cp.name, v, ",;")
+	case tMobile:
+		f[csvin.Mobile] = row.first(csvin.Mobile.String(), cp.name, v, ",;")
+	case tDID:
+		f[csvin.DID] = row.first(csvin.DID.String(), cp.name, v, ",;")
+	case tMAC:
+		f[csvin.MAC] = v
+	case tCallerID:
+		switch strings.ToLower(v) {
+		case "default", "anonymous", "none": // Wazo's keywords, not numbers
+		default:
+			f[csvin.CallerID] = v
+		}
+	case tPhoneModel:
+		f[csvin.PhoneModel] = v
+	case tDepartment:
+		f[csvin.Department] = row.department(cp.name, v)
+	case tAliases:
+		row.aliases(cp.name, v)
+	case tFullName:
+		c.full = v
+	case tEmailFallback:
+		c.emailFallback = row.first(csvin.Email.String(), cp.name, v, ",;")
+	case tCallerIDName:
+		c.callerName = v
+	case tVendor:
+		c.vendor = v
+	case tModel:
+		c.model = v
+	case tTemplate:
+		c.template = v
+	case tEnabled:
+		switch b, ok := parseFlag(v); {
+		case !ok:
+			row.note(cp.name, pbx.CodeInvalidValue, fmt.Sprintf("%q is not a yes/no value; the user is created enabled", pbx.Clip(v)))
+		case !b:
+			c.disabled = true
+		}
+	case tTech, tAction, tDestination, tRouteCID:
+		s.profile.mapEntryCell(row, cp, v)
+	case tSIPSecret:
+		if opts.ImportSecrets {
+			row.SIPSecret = v
+		}
+	case tPIN:
+		if opts.ImportSecrets {
+			row.PIN = v
 		}
 	}
-	if f[csvin.FirstName] == "" && f[csvin.LastName] == "" && full != "" {
-		f[csvin.FirstName], f[csvin.LastName] = SplitName(full)
+}
+
+// mapEntryCell reads the cells that say whether the row is a user to
+// create at all (a SIP user, not a delete row, a route to a user): a row
+// that is not gets its skip reason.
+func (p *Profile) mapEntryCell(row *Row, cp columnPlan, v string) {
+	switch cp.t {
+	case tTech:
+		if !p.sipTech(v) {
+			row.skip(cp.name, pbx.CodeNotSIPUser, fmt.Sprintf("%s %q on %s is not a SIP user; not created", p.techWhat, pbx.Clip(v), p.Peer))
+		}
+	case tAction:
+		switch strings.ToLower(v) {
+		case "del", "delete", "remove":
+			row.skip(cp.name, pbx.CodeDeleteRow, fmt.Sprintf("a %q row deletes an extension on %s; nothing is created", pbx.Clip(v), p.Peer))
+		}
+	case tDestination:
+		ext, what := freePBXDestination(v)
+		if ext == "" {
+			row.skip(cp.name, pbx.CodeNotUserRoute, "the route goes to "+what+", not to a user; skipped")
+		} else {
+			row.Fields[csvin.Extension] = ext
+		}
+	case tRouteCID:
+		row.skip(cp.name, pbx.CodeNotUserRoute, fmt.Sprintf("the route applies only to calls from %s; only a DID's main route is attached, skipped", pbx.Clip(v)))
+	}
+}
+
+// fill joins the combined cells into the fields no column set directly:
+// the name from a full name, the email from its fallback, the caller ID's
+// name, and the phone model from vendor, model or template.
+func (c *combined) fill(row *Row) {
+	f := &row.Fields
+	if f[csvin.FirstName] == "" && f[csvin.LastName] == "" && c.full != "" {
+		f[csvin.FirstName], f[csvin.LastName] = SplitName(c.full)
 	}
 	if f[csvin.Email] == "" {
-		f[csvin.Email] = emailFallback
+		f[csvin.Email] = c.emailFallback
 	}
-	if callerName != "" && f[csvin.CallerID] != "" && !strings.Contains(f[csvin.CallerID], "<") {
-		f[csvin.CallerID] = callerName + " <" + f[csvin.CallerID] + ">"
+	if c.callerName != "" && f[csvin.CallerID] != "" && !strings.Contains(f[csvin.CallerID], "<") {
+		f[csvin.CallerID] = c.callerName + " <" + f[csvin.CallerID] + ">"
 	}
-	if f[csvin.PhoneModel] == "" && (vendor != "" || model != "" || template != "") {
-		if template != "" {
-			if v, m, ok := strings.Cut(template, "/"); ok {
-				vendor, model = v, m
-			} else {
-				model = template
-			}
-		}
-		id, code, msg := MapPhoneModel(vendor, model)
-		f[csvin.PhoneModel] = id
-		if code != "" {
-			row.note(csvin.PhoneModel.String(), code, msg)
-		}
-	} else if pm := f[csvin.PhoneModel]; pm != "" {
-		if id, code, msg := MapPhoneModel("", pm); id != "" {
-			f[csvin.PhoneModel] = id
-			if code != "" && id != strings.ToLower(pm) {
-				row.note(csvin.PhoneModel.String(), code, msg)
-			}
+	if f[csvin.PhoneModel] == "" && (c.vendor != "" || c.model != "" || c.template != "") {
+		c.fillPhoneModel(row)
+	} else if f[csvin.PhoneModel] != "" {
+		checkPhoneModel(row)
+	}
+}
+
+// fillPhoneModel maps the vendor and model cells, or a FusionPBX template
+// ("yealink/t54w"), to one of our models.
+func (c *combined) fillPhoneModel(row *Row) {
+	vendor, model := c.vendor, c.model
+	if c.template != "" {
+		if v, m, ok := strings.Cut(c.template, "/"); ok {
+			vendor, model = v, m
 		} else {
-			f[csvin.PhoneModel] = ""
-			row.note(csvin.PhoneModel.String(), code, msg)
+			model = c.template
 		}
 	}
-	if disabled && row.Skip == nil {
-		row.note("status", pbx.CodeUserDisabled, fmt.Sprintf("the user is disabled on %s; created here enabled: remove it or keep it unused if it should stay off", p.Peer))
+	id, code, msg := MapPhoneModel(vendor, model)
+	row.Fields[csvin.PhoneModel] = id
+	if code != "" {
+		row.note(csvin.PhoneModel.String(), code, msg)
+	}
+}
+
+// checkPhoneModel maps a phone model cell to one of our models, noting a
+// near match (not a mere change of case) and clearing one with none.
+func checkPhoneModel(row *Row) {
+	pm := row.Fields[csvin.PhoneModel]
+	id, code, msg := MapPhoneModel("", pm)
+	if id == "" {
+		row.Fields[csvin.PhoneModel] = ""
+		row.note(csvin.PhoneModel.String(), code, msg)
+		return
+	}
+	row.Fields[csvin.PhoneModel] = id
+	if code != "" && id != strings.ToLower(pm) {
+		row.note(csvin.PhoneModel.String(), code, msg)
 	}
 }
 

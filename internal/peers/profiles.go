@@ -1,5 +1,14 @@
 package peers
 
+// This file is table code: one function per peer format, each a Profile
+// literal whose rules map every column the peer writes to what it feeds
+// or why it is ignored. The shape repeats on purpose. A column's rule is
+// found by its name, as the peer writes it, in one place, and each
+// ignore reason is the exact text of the column report. A denser form
+// (targets listing their columns, helpers for shared reasons) would save
+// a line or two per peer, but would part a column's rule from its name
+// and hide the report's wording behind helpers.
+
 import "sync"
 
 // profiles returns the peer formats in detection order: the most specific

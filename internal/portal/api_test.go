@@ -219,15 +219,18 @@ func findIssue(issues []CellIssue, line int, column string) *CellIssue {
 	return nil
 }
 
+// gridCase is a grid sent to /validate and the report it should get.
+type gridCase struct {
+	name       string
+	body       string
+	wantValid  int
+	wantErrors map[[2]int]string // {row, col} -> code
+	wantFile   string
+}
+
 func TestValidateGrid(t *testing.T) {
 	h := newTestHandler(t)
-	tests := []struct {
-		name       string
-		body       string
-		wantValid  int
-		wantErrors map[[2]int]string // {row, col} -> code
-		wantFile   string
-	}{
+	tests := []gridCase{
 		{
 			name:      "all valid, canonical columns by default",
 			body:      `{"rows": [["200","Ann","Lee","ann@acme.example"], ["201","Bo","Ek","bo@acme.example"]]}`,
@@ -268,38 +271,43 @@ func TestValidateGrid(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := call(t, h, apiCall{tenant: tenantA, method: "POST", path: "/validate", contentType: "application/json", body: tt.body})
-			if r.status != 200 {
-				t.Fatalf("status %d: %s", r.status, r.body)
-			}
-			var rep ValidateResponse
-			r.json(t, &rep)
-			if tt.wantFile != "" {
-				if rep.FileError == nil || rep.FileError.Code != tt.wantFile || rep.FileError.Row != -1 {
-					t.Fatalf("file error = %+v, want %s", rep.FileError, tt.wantFile)
-				}
-				return
-			}
-			if rep.FileError != nil {
-				t.Fatalf("unexpected file error %+v", rep.FileError)
-			}
-			if rep.Valid != tt.wantValid {
-				t.Errorf("valid = %d, want %d (%s)", rep.Valid, tt.wantValid, r.body)
-			}
-			got := map[[2]int]string{}
-			for _, e := range rep.Errors {
-				got[[2]int{e.Row, e.Col}] = e.Code
-			}
-			for cell, code := range tt.wantErrors {
-				if got[cell] != code {
-					t.Errorf("cell %v: code %q, want %q; all: %v", cell, got[cell], code, got)
-				}
-			}
-			if len(got) != len(tt.wantErrors) {
-				t.Errorf("errors on cells %v, want %v", got, tt.wantErrors)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkValidateGrid(t, h, tt) })
+	}
+}
+
+// checkValidateGrid posts the case's grid and checks the report: its file
+// error, or its count of valid rows and the code on each cell in error.
+func checkValidateGrid(t *testing.T, h *Handler, tt gridCase) {
+	t.Helper()
+	r := call(t, h, apiCall{tenant: tenantA, method: "POST", path: "/validate", contentType: "application/json", body: tt.body})
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	var rep ValidateResponse
+	r.json(t, &rep)
+	if tt.wantFile != "" {
+		if rep.FileError == nil || rep.FileError.Code != tt.wantFile || rep.FileError.Row != -1 {
+			t.Fatalf("file error = %+v, want %s", rep.FileError, tt.wantFile)
+		}
+		return
+	}
+	if rep.FileError != nil {
+		t.Fatalf("unexpected file error %+v", rep.FileError)
+	}
+	if rep.Valid != tt.wantValid {
+		t.Errorf("valid = %d, want %d (%s)", rep.Valid, tt.wantValid, r.body)
+	}
+	got := map[[2]int]string{}
+	for _, e := range rep.Errors {
+		got[[2]int{e.Row, e.Col}] = e.Code
+	}
+	for cell, code := range tt.wantErrors {
+		if got[cell] != code {
+			t.Errorf("cell %v: code %q, want %q; all: %v", cell, got[cell], code, got)
+		}
+	}
+	if len(got) != len(tt.wantErrors) {
+		t.Errorf("errors on cells %v, want %v", got, tt.wantErrors)
 	}
 }
 

@@ -72,55 +72,16 @@ func doneJob(t *testing.T, tenant, id string) jobmodel.Job {
 		return pbx.UserRow{Line: line, Extension: ext, FirstName: "User", LastName: ext, Email: email}
 	}
 	rows := []pbx.UserRow{user(2, "100", "u100@"+tenant+".example"), user(3, "101", "u101@"+tenant+".example"), user(4, "102", ""), user(5, "103", "u103@"+tenant+".example")}
-	var jsonl bytes.Buffer
-	for _, r := range rows {
-		b, _ := json.Marshal(r)
-		jsonl.Write(append(b, '\n'))
-	}
-	putObject(t, stack.JobsBucket, jobfiles.RowsKey(tenant, id), jsonl.String())
-	rejected, _ := json.Marshal(events.RowResult{Line: 6, Extension: "10x", Status: events.StatusInvalid, Code: pbx.EINVALID, Message: "extension: not digits"})
-	putObject(t, stack.JobsBucket, jobfiles.RejectedKey(tenant, id), string(rejected)+"\n")
+	putJobRows(t, tenant, id, rows)
 
-	box := secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)
-	sealer, err := box.Sealer(ctx, tenant)
+	sealer, err := secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID).Sealer(ctx, tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var results []events.RowResult
-	for _, r := range rows {
-		sip := pbx.SIPUserName(r.Extension, tenant)
-		rr := events.RowResult{Line: r.Line, Extension: r.Extension, Name: "User " + r.Extension, User: pbx.PortalUserName(tenant, r.Extension),
-			SIPUser: sip, Email: r.Email, Status: events.StatusCreated}
-		if r.Extension == "103" {
-			rr = events.RowResult{Line: r.Line, Extension: r.Extension, User: rr.User, Status: events.StatusFailed, Code: pbx.ECONFLICT, Message: "the MAC is taken"}
-		}
-		if r.Extension == "100" {
-			rr.MAC, rr.PhoneModel, rr.ProvisioningFile = "0004f2aabb01", "polycom-vvx450", tenant+"/0004f2aabb01.cfg"
-		}
-		results = append(results, rr)
-		if rr.Status != events.StatusCreated {
-			continue
-		}
-		seal := func(v, binding string) secrets.Sealed {
-			s, err := sealer.Seal([]byte(v), binding)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
-		portal := seal("token-"+sip, store.PortalBinding(sip))
-		item, err := attributevalue.MarshalMap(store.Credentials{
-			SIPUser: sip, Extension: r.Extension, PortalKind: pbx.WelcomeInvite, Portal: &portal,
-			InviteExpires: time.Now().Add(72 * time.Hour).Unix(),
-			SIPSecret:     seal("sip-"+sip, store.SIPSecretBinding(sip)), PIN: seal("480213", store.PINBinding(sip)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		item[store.AttrPK] = &types.AttributeValueMemberS{Value: store.TenantPK(tenant)}
-		item[store.AttrSK] = &types.AttributeValueMemberS{Value: store.SecretSK(sip)}
-		if _, err := stack.Clients.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(stack.Table), Item: item}); err != nil {
-			t.Fatal(err)
+	results := doneResults(tenant, rows)
+	for _, rr := range results {
+		if rr.Status == events.StatusCreated {
+			putCredentials(t, sealer, tenant, rr)
 		}
 	}
 	// Two batches, as the workflow writes them with a batch size of 2.
@@ -139,6 +100,66 @@ func doneJob(t *testing.T, tenant, id string) jobmodel.Job {
 		t.Fatal(err)
 	}
 	return j
+}
+
+// putJobRows writes the job's rows.jsonl and its rejected rows (line 6,
+// an invalid extension), as ingest does.
+func putJobRows(t *testing.T, tenant, id string, rows []pbx.UserRow) {
+	t.Helper()
+	var jsonl bytes.Buffer
+	for _, r := range rows {
+		b, _ := json.Marshal(r)
+		jsonl.Write(append(b, '\n'))
+	}
+	putObject(t, stack.JobsBucket, jobfiles.RowsKey(tenant, id), jsonl.String())
+	rejected, _ := json.Marshal(events.RowResult{Line: 6, Extension: "10x", Status: events.StatusInvalid, Code: pbx.EINVALID, Message: "extension: not digits"})
+	putObject(t, stack.JobsBucket, jobfiles.RejectedKey(tenant, id), string(rejected)+"\n")
+}
+
+// doneResults is each row's outcome: created (100 with a provisioned
+// phone), except 103, which failed.
+func doneResults(tenant string, rows []pbx.UserRow) []events.RowResult {
+	var results []events.RowResult
+	for _, r := range rows {
+		rr := events.RowResult{Line: r.Line, Extension: r.Extension, Name: "User " + r.Extension, User: pbx.PortalUserName(tenant, r.Extension),
+			SIPUser: pbx.SIPUserName(r.Extension, tenant), Email: r.Email, Status: events.StatusCreated}
+		if r.Extension == "103" {
+			rr = events.RowResult{Line: r.Line, Extension: r.Extension, User: rr.User, Status: events.StatusFailed, Code: pbx.ECONFLICT, Message: "the MAC is taken"}
+		}
+		if r.Extension == "100" {
+			rr.MAC, rr.PhoneModel, rr.ProvisioningFile = "0004f2aabb01", "polycom-vvx450", tenant+"/0004f2aabb01.cfg"
+		}
+		results = append(results, rr)
+	}
+	return results
+}
+
+// putCredentials stores a created user's sealed credentials as
+// create-records does: SIP secret, PIN and a portal invite token.
+func putCredentials(t *testing.T, sealer *secrets.Sealer, tenant string, rr events.RowResult) {
+	t.Helper()
+	sip := rr.SIPUser
+	seal := func(v, binding string) secrets.Sealed {
+		s, err := sealer.Seal([]byte(v), binding)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	portal := seal("token-"+sip, store.PortalBinding(sip))
+	item, err := attributevalue.MarshalMap(store.Credentials{
+		SIPUser: sip, Extension: rr.Extension, PortalKind: pbx.WelcomeInvite, Portal: &portal,
+		InviteExpires: time.Now().Add(72 * time.Hour).Unix(),
+		SIPSecret:     seal("sip-"+sip, store.SIPSecretBinding(sip)), PIN: seal("480213", store.PINBinding(sip)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item[store.AttrPK] = &types.AttributeValueMemberS{Value: store.TenantPK(tenant)}
+	item[store.AttrSK] = &types.AttributeValueMemberS{Value: store.SecretSK(sip)}
+	if _, err := stack.Clients.DynamoDB.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(stack.Table), Item: item}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func getUsers(t *testing.T, h *Handler, tenant, job string, query map[string]string) JobUsers {

@@ -68,12 +68,11 @@ func (h *Handler) createUpload(ctx context.Context, r *request) (any, error) {
 			message: "the file is larger than the " + byteSize(settings.MaxObjectBytes) + " an upload may have"}
 	}
 
-	suffix := make([]byte, 3)
-	if _, err := rand.Read(suffix); err != nil {
+	now := h.cfg.Now().UTC()
+	name, err := uploadObjectName(base, now)
+	if err != nil {
 		return nil, err
 	}
-	now := h.cfg.Now().UTC()
-	name := base + "-" + now.Format("20060102T150405Z") + "-" + hex.EncodeToString(suffix) + ".csv"
 	key := jobfiles.UploadPrefix(r.tenant) + name
 
 	signed, err := h.deps.Presigner.PresignPutObject(ctx, &s3.PutObjectInput{
@@ -86,18 +85,34 @@ func (h *Handler) createUpload(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return UploadResponse{
+		Key: key, Name: name, URL: signed.URL, Method: signed.Method, Headers: browserHeaders(signed.SignedHeader),
+		ExpiresAt: now.Add(h.cfg.PresignTTL),
+	}, nil
+}
+
+// uploadObjectName names the upload's object: the admin's base name, the
+// time and a random suffix, so that two uploads never share a key.
+func uploadObjectName(base string, now time.Time) (string, error) {
+	suffix := make([]byte, 3)
+	if _, err := rand.Read(suffix); err != nil {
+		return "", err
+	}
+	return base + "-" + now.Format("20060102T150405Z") + "-" + hex.EncodeToString(suffix) + ".csv", nil
+}
+
+// browserHeaders are the signed headers the browser must send with the
+// PUT, less those it sets itself.
+func browserHeaders(signed http.Header) map[string]string {
 	headers := map[string]string{}
-	for k, v := range signed.SignedHeader {
+	for k, v := range signed {
 		switch strings.ToLower(k) {
 		case "host", "content-length": // the browser sets these itself
 			continue
 		}
 		headers[k] = strings.Join(v, ",")
 	}
-	return UploadResponse{
-		Key: key, Name: name, URL: signed.URL, Method: signed.Method, Headers: headers,
-		ExpiresAt: now.Add(h.cfg.PresignTTL),
-	}, nil
+	return headers
 }
 
 // uploadBaseName turns the admin's file name into the base of an object

@@ -120,15 +120,33 @@ func (r *Renderer) Render(a Account, p pbx.Provisioning) (Rendered, error) {
 	if !ok {
 		return Rendered{}, pbx.Errorf(pbx.CodeInvalidPhoneModel, "phone_model", "unknown phone model %q", a.Model)
 	}
-	if !macRE.MatchString(a.MAC) {
-		return Rendered{}, pbx.Errorf(pbx.CodeInvalidMAC, "mac", "MAC must be 12 lowercase hex digits")
-	}
 	if a.AuthName == "" {
 		a.AuthName = a.SIPUser
 	}
 	proxy := p.Proxy
 	if proxy == "" {
 		proxy = p.Registrar
+	}
+	if err := checkInputs(a, p, proxy); err != nil {
+		return Rendered{}, err
+	}
+	v, warnings, err := r.newView(family, a, p, proxy)
+	if err != nil {
+		return Rendered{}, err
+	}
+	files, err := r.renderFiles(family, a, v)
+	if err != nil {
+		return Rendered{}, err
+	}
+	return Rendered{Family: family, Files: files, Warnings: warnings}, nil
+}
+
+// checkInputs refuses an account or settings a phone file cannot carry:
+// a malformed MAC, a value with control characters, invalid UTF-8 or too
+// long, a missing SIP identity or server, a port out of range.
+func checkInputs(a Account, p pbx.Provisioning, proxy string) error {
+	if !macRE.MatchString(a.MAC) {
+		return pbx.Errorf(pbx.CodeInvalidMAC, "mac", "MAC must be 12 lowercase hex digits")
 	}
 	fields := []struct{ name, value string }{
 		{"name", a.DisplayName}, {"extension", a.Extension}, {"sip_user", a.SIPUser},
@@ -138,18 +156,24 @@ func (r *Renderer) Render(a Account, p pbx.Provisioning) (Rendered, error) {
 	}
 	for _, f := range fields {
 		if err := checkValue(f.name, f.value); err != nil {
-			return Rendered{}, err
+			return err
 		}
 	}
-	for _, f := range fields[2:7] {
+	for _, f := range fields[2:7] { // sip_user through provisioning.proxy
 		if f.value == "" {
-			return Rendered{}, pbx.Errorf(pbx.CodeRequired, f.name, "is required to provision a phone")
+			return pbx.Errorf(pbx.CodeRequired, f.name, "is required to provision a phone")
 		}
 	}
 	if p.Port < 1 || p.Port > 65535 {
-		return Rendered{}, pbx.Errorf(pbx.EINVALID, "provisioning.port", "must be 1-65535, not %d", p.Port)
+		return pbx.Errorf(pbx.EINVALID, "provisioning.port", "must be 1-65535, not %d", p.Port)
 	}
+	return nil
+}
 
+// newView builds what the templates see: every value escaped for the
+// family's format, the transport in the family's terms, the language and
+// the time zone; an unknown zone or language is a warning, not an error.
+func (r *Renderer) newView(family Family, a Account, p pbx.Provisioning, proxy string) (*view, []string, error) {
 	esc := func(s string) string { return s }
 	if family != Yealink {
 		esc = escapeXML
@@ -165,9 +189,9 @@ func (r *Renderer) Render(a Account, p pbx.Provisioning) (Rendered, error) {
 	}
 	transport, err := transportValue(family, p.Transport)
 	if err != nil {
-		return Rendered{}, err
+		return nil, nil, err
 	}
-	v := view{
+	v := &view{
 		MAC: a.MAC, VendorModel: vendorModel(a.Model),
 		DisplayName: esc(a.DisplayName), Extension: esc(a.Extension), SIPUser: esc(a.SIPUser),
 		AuthName: esc(a.AuthName), Secret: esc(a.SIPSecret), Registrar: esc(p.Registrar),
@@ -176,22 +200,32 @@ func (r *Renderer) Render(a Account, p pbx.Provisioning) (Rendered, error) {
 		Lang: escapeLanguage(lang, esc), ZoneOK: zoneOK,
 	}
 	if zoneOK {
-		v.Zone = z
-		v.ZoneGMT, v.ZoneSeconds = gmtOffset(z.offsetMin), z.offsetMin*60
-		v.HasDST = z.dst != dstNone
-		v.PolycomDST, v.CiscoDSTRule = polycomRule(z), ciscoRule(z)
-		v.FanvilTZ, v.FanvilTZName, v.FanvilDST = z.offsetMin/15, fanvilZoneName(z.offsetMin), fanvilRule(z)
-		switch {
-		case !v.HasDST:
-			v.YealinkSummer = 0
-		case z.yealinkAuto:
-			v.YealinkSummer = 2 // the rule of Yealink's own table entry
-		default:
-			v.YealinkSummer = 1
-			v.YealinkDSTStart, v.YealinkDSTEnd = yealinkRule(z)
-		}
+		v.setZone(z)
 	}
+	return v, warnings, nil
+}
 
+// setZone fills the time zone in each family's terms.
+func (v *view) setZone(z zone) {
+	v.Zone = z
+	v.ZoneGMT, v.ZoneSeconds = gmtOffset(z.offsetMin), z.offsetMin*60
+	v.HasDST = z.dst != dstNone
+	v.PolycomDST, v.CiscoDSTRule = polycomRule(z), ciscoRule(z)
+	v.FanvilTZ, v.FanvilTZName, v.FanvilDST = z.offsetMin/15, fanvilZoneName(z.offsetMin), fanvilRule(z)
+	switch {
+	case !v.HasDST:
+		v.YealinkSummer = 0
+	case z.yealinkAuto:
+		v.YealinkSummer = 2 // the rule of Yealink's own table entry
+	default:
+		v.YealinkSummer = 1
+		v.YealinkDSTStart, v.YealinkDSTEnd = yealinkRule(z)
+	}
+}
+
+// renderFiles runs the family's templates, naming each file as the phone
+// requests it (FileNames lists the same names).
+func (r *Renderer) renderFiles(family Family, a Account, v *view) ([]File, error) {
 	var files []File
 	render := func(tmpl, name, contentType string) error {
 		var buf bytes.Buffer
@@ -201,6 +235,7 @@ func (r *Renderer) Render(a Account, p pbx.Provisioning) (Rendered, error) {
 		files = append(files, File{Name: name, ContentType: contentType, Body: buf.Bytes()})
 		return nil
 	}
+	var err error
 	switch family {
 	case Yealink:
 		err = render("yealink.cfg.tmpl", a.MAC+".cfg", "text/plain; charset=utf-8")
@@ -226,9 +261,9 @@ func (r *Renderer) Render(a Account, p pbx.Provisioning) (Rendered, error) {
 		err = render("fanvil.xml.tmpl", a.MAC+".cfg", "application/xml")
 	}
 	if err != nil {
-		return Rendered{}, err
+		return nil, err
 	}
-	return Rendered{Family: family, Files: files, Warnings: warnings}, nil
+	return files, nil
 }
 
 // FileNames returns the names of the files Render writes for a device,

@@ -103,6 +103,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		deny(w)
 		return
 	}
+	s.serveFile(w, r, log, tenant, file, mac)
+}
+
+// serveFile sends an authorized request its file from the bucket; a
+// missing file is refused like a wrong credential.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, log *slog.Logger, tenant, file, mac string) {
+	ctx := r.Context()
 	key := jobfiles.ProvisioningKey(tenant, file)
 	out, err := s.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)})
 	switch {

@@ -65,7 +65,24 @@ func deviceCreds() *DeviceCredentials {
 	}
 }
 
-func TestServer(t *testing.T) {
+// acme's two devices and globex's one, on the server fixture.
+const acmeMAC, acmeMAC2, globexMAC = "001565000600", "001565000602", "001565000601"
+
+// acmeFile is the file of acme's first device.
+var acmeFile = []byte("#!version:1.0.0.1\naccount.1.password = acme-secret\n")
+
+// serverFixture is a provisioning server on the test stack, over the files
+// of tenants srvacme and srvglobex, with each device's own credential.
+type serverFixture struct {
+	t                         *testing.T
+	srv                       *httptest.Server
+	creds                     *DeviceCredentials
+	logs                      *bytes.Buffer
+	acmePW, acmePW2, globexPW string
+}
+
+func newServerFixture(t *testing.T) *serverFixture {
+	t.Helper()
 	ctx := context.Background()
 	creds := deviceCreds()
 	cred := func(tenant, mac string) string {
@@ -75,13 +92,12 @@ func TestServer(t *testing.T) {
 		}
 		return pw
 	}
-	const acmeMAC, acmeMAC2, globexMAC = "001565000600", "001565000602", "001565000601"
-	acmePW, acmePW2, globexPW := cred("srvacme", acmeMAC), cred("srvacme", acmeMAC2), cred("srvglobex", globexMAC)
-	if acmePW == acmePW2 || len(acmePW) != 32 {
-		t.Fatalf("device passwords %q and %q: not per device", acmePW, acmePW2)
+	s := &serverFixture{t: t, creds: creds, logs: &bytes.Buffer{}}
+	s.acmePW, s.acmePW2, s.globexPW = cred("srvacme", acmeMAC), cred("srvacme", acmeMAC2), cred("srvglobex", globexMAC)
+	if s.acmePW == s.acmePW2 || len(s.acmePW) != 32 {
+		t.Fatalf("device passwords %q and %q: not per device", s.acmePW, s.acmePW2)
 	}
 	f := &fixture{t: t, ctx: ctx}
-	acmeFile := []byte("#!version:1.0.0.1\naccount.1.password = acme-secret\n")
 	f.put(env.stack.ProvisioningBucket, "srvacme/001565000600.cfg", acmeFile)
 	f.put(env.stack.ProvisioningBucket, "srvacme/001565000602.cfg", []byte("colleague's secret"))
 	f.put(env.stack.ProvisioningBucket, "srvacme/8851-3PCC.xml", []byte("<flat-profile/>"))
@@ -89,37 +105,62 @@ func TestServer(t *testing.T) {
 	f.put(env.stack.ProvisioningBucket, "srvglobex/001565000601.cfg", []byte("globex file"))
 	f.put(env.stack.ProvisioningBucket, "srvacme/x/../../srvglobex/001565000601.cfg", []byte("should never be served"))
 
-	var logs bytes.Buffer
 	h := &Server{S3: env.stack.Clients.S3, Bucket: env.stack.ProvisioningBucket, Credentials: creds,
-		Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+		Logger: slog.New(slog.NewJSONHandler(s.logs, nil))}
+	s.srv = httptest.NewServer(h)
+	t.Cleanup(s.srv.Close)
+	return s
+}
 
-	get := func(target, user, pw string) (int, []byte) {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+target, nil)
-		req.SetBasicAuth(user, pw)
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode == http.StatusOK && resp.Header.Get("Cache-Control") != "no-store" {
-			t.Errorf("%s: no Cache-Control no-store", target)
-		}
-		return resp.StatusCode, body
+// get fetches target through a real HTTP client with a Basic credential.
+func (s *serverFixture) get(target, user, pw string) (int, []byte) {
+	t := s.t
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.srv.URL+target, nil)
+	req.SetBasicAuth(user, pw)
+	resp, err := s.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK && resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("%s: no Cache-Control no-store", target)
+	}
+	return resp.StatusCode, body
+}
+
+func TestServer(t *testing.T) {
+	s := newServerFixture(t)
 	// The device's own credential gets its file and the bootstrap files,
 	// through a real HTTP client.
-	if code, body := get("/srvacme/001565000600.cfg", acmeMAC, acmePW); code != http.StatusOK || !bytes.Equal(body, acmeFile) {
+	if code, body := s.get("/srvacme/001565000600.cfg", acmeMAC, s.acmePW); code != http.StatusOK || !bytes.Equal(body, acmeFile) {
 		t.Fatalf("own file: %d %q", code, body)
 	}
 	for _, boot := range []string{"/srvacme/8851-3PCC.xml", "/srvacme/snomD785.htm"} {
-		if code, _ := get(boot, acmeMAC, acmePW); code != http.StatusOK {
+		if code, _ := s.get(boot, acmeMAC, s.acmePW); code != http.StatusOK {
 			t.Errorf("%s with a device credential: %d", boot, code)
 		}
 	}
+	s.checkRefusals()
+	newPW := s.checkRotation()
+	l := s.logs.String()
+	for _, secret := range []string{s.acmePW, s.globexPW, newPW, "Basic "} {
+		if strings.Contains(l, secret) {
+			t.Errorf("logs contain %q", secret)
+		}
+	}
+	if !strings.Contains(l, `"tenant":"srvacme","mac":"001565000600"`) {
+		t.Errorf("fetch not logged with tenant and MAC:\n%s", l)
+	}
+}
 
+// checkRefusals: every request that may not have a file (wrong or another
+// device's credential, another tenant, a path trick) gets the very same
+// answer, byte for byte, as a wrong password.
+func (s *serverFixture) checkRefusals() {
+	t, srv := s.t, s.srv
+	acmePW, globexPW := s.acmePW, s.globexPW
 	_, reference := rawGet(t, srv, "/srvacme/001565000600.cfg", acmeMAC, "wrong-password-xxxxxxxx")
 	refusals := []struct {
 		name, target, user, password string
@@ -161,32 +202,26 @@ func TestServer(t *testing.T) {
 	if bytes.Contains(reference, []byte("secret")) {
 		t.Error("refusal leaks content")
 	}
+}
 
-	// Rotating one device's credential: its old password stops working,
-	// its colleague's does not change.
-	newPW, gen, err := creds.Rotate(ctx, "srvacme", "srvacme", acmeMAC)
-	if err != nil || gen != 1 || newPW == acmePW {
+// checkRotation rotates one device's credential: its old password stops
+// working, its colleague's does not change. It returns the new password.
+func (s *serverFixture) checkRotation() string {
+	t := s.t
+	newPW, gen, err := s.creds.Rotate(context.Background(), "srvacme", "srvacme", acmeMAC)
+	if err != nil || gen != 1 || newPW == s.acmePW {
 		t.Fatalf("rotate: %q %d %v", newPW, gen, err)
 	}
-	if code, _ := get("/srvacme/001565000600.cfg", acmeMAC, acmePW); code != http.StatusUnauthorized {
+	if code, _ := s.get("/srvacme/001565000600.cfg", acmeMAC, s.acmePW); code != http.StatusUnauthorized {
 		t.Errorf("old password after rotation: %d", code)
 	}
-	if code, _ := get("/srvacme/001565000600.cfg", acmeMAC, newPW); code != http.StatusOK {
+	if code, _ := s.get("/srvacme/001565000600.cfg", acmeMAC, newPW); code != http.StatusOK {
 		t.Errorf("new password after rotation: %d", code)
 	}
-	if code, _ := get("/srvacme/001565000602.cfg", acmeMAC2, acmePW2); code != http.StatusOK {
+	if code, _ := s.get("/srvacme/001565000602.cfg", acmeMAC2, s.acmePW2); code != http.StatusOK {
 		t.Errorf("colleague after rotation: %d", code)
 	}
-
-	l := logs.String()
-	for _, secret := range []string{acmePW, globexPW, newPW, "Basic "} {
-		if strings.Contains(l, secret) {
-			t.Errorf("logs contain %q", secret)
-		}
-	}
-	if !strings.Contains(l, `"tenant":"srvacme","mac":"001565000600"`) {
-		t.Errorf("fetch not logged with tenant and MAC:\n%s", l)
-	}
+	return newPW
 }
 
 // TestServerSameWork checks the timing class: every refused request makes

@@ -111,14 +111,45 @@ func (s *Step) Handle(ctx context.Context, in events.BatchResult) (events.BatchR
 	return out, nil
 }
 
+// batchPlan is what the rows of one batch are provisioned with.
+type batchPlan struct {
+	tenant, prefix string // prefix: the tenant's provisioning path
+	p              pbx.Provisioning
+	models         map[int]string               // row index → its phone model
+	creds          map[string]store.Credentials // SIP user → sealed secret
+	bootFailed     map[string]error             // model → why its bootstrap file failed
+}
+
+// provision writes the phone files of rows[todo]: each row gets its file's
+// key and warnings, a MAC-ignored warning, or CodeProvisioningFailed.
 func (s *Step) provision(ctx context.Context, log *slog.Logger, tenant string, rows []events.RowResult, todo []int) error {
 	settings, err := s.Settings.LoadSettings(ctx, tenant)
 	if err != nil {
 		return fmt.Errorf("write-provisioning: %w", err)
 	}
-	p := settings.Provisioning
-	// The row's model (stored on the device by pbx.Build), else the
-	// tenant's default.
+	b := &batchPlan{tenant: tenant, p: settings.Provisioning}
+	todo, b.models = pickModels(ctx, log, b.p, rows, todo)
+	if len(todo) == 0 {
+		return nil
+	}
+	sipUsers := make([]string, 0, len(todo))
+	for _, i := range todo {
+		sipUsers = append(sipUsers, rows[i].SIPUser)
+	}
+	b.creds, err = s.Credentials.GetCredentials(ctx, tenant, sipUsers)
+	if err != nil {
+		return fmt.Errorf("write-provisioning: read credentials: %w", err)
+	}
+	b.prefix = settings.ProvisioningPath(tenant)
+	b.bootFailed = s.writeBootstrap(ctx, log, b.prefix, todo, b.models)
+	s.provisionRows(ctx, log, b, rows, todo)
+	return ctx.Err()
+}
+
+// pickModels gives each row its model (stored on the device by pbx.Build,
+// else the tenant's default) and keeps the rows whose phone can be
+// provisioned; the others get a MAC-ignored warning.
+func pickModels(ctx context.Context, log *slog.Logger, p pbx.Provisioning, rows []events.RowResult, todo []int) ([]int, map[int]string) {
 	models := make(map[int]string, len(todo))
 	kept := todo[:0:0]
 	for _, i := range todo {
@@ -126,18 +157,7 @@ func (s *Step) provision(ctx context.Context, log *slog.Logger, tenant string, r
 		if model == "" {
 			model = p.DefaultPhoneModel
 		}
-		ignored := ""
-		switch {
-		case !p.Enabled:
-			ignored = pbx.CodeMACIgnored + ": device provisioning is not enabled for this tenant; the MAC was not provisioned"
-		case model == "":
-			ignored = pbx.CodeMACIgnored + ": the row has no phone_model and the tenant has no default phone model; the MAC was not provisioned"
-		case !KnownModel(model):
-			ignored = fmt.Sprintf("%s: phone model %q is not supported; the MAC was not provisioned", pbx.CodeMACIgnored, model)
-		case !p.ProvisionsFamily(pbx.PhoneFamily(model)):
-			ignored = pbx.FamilyNotProvisionedWarning(model)
-		}
-		if ignored != "" {
+		if ignored := whyNotProvisioned(p, model); ignored != "" {
 			addWarning(&rows[i], ignored)
 			log.WarnContext(ctx, "MAC ignored", "row", rows[i].Line, "mac", rows[i].MAC, "reason", ignored)
 			continue
@@ -145,22 +165,28 @@ func (s *Step) provision(ctx context.Context, log *slog.Logger, tenant string, r
 		models[i] = model
 		kept = append(kept, i)
 	}
-	todo = kept
-	if len(todo) == 0 {
-		return nil
-	}
+	return kept, models
+}
 
-	sipUsers := make([]string, 0, len(todo))
-	for _, i := range todo {
-		sipUsers = append(sipUsers, rows[i].SIPUser)
+// whyNotProvisioned is the warning for a MAC that is not provisioned
+// with model, or "" when it is.
+func whyNotProvisioned(p pbx.Provisioning, model string) string {
+	switch {
+	case !p.Enabled:
+		return pbx.CodeMACIgnored + ": device provisioning is not enabled for this tenant; the MAC was not provisioned"
+	case model == "":
+		return pbx.CodeMACIgnored + ": the row has no phone_model and the tenant has no default phone model; the MAC was not provisioned"
+	case !KnownModel(model):
+		return fmt.Sprintf("%s: phone model %q is not supported; the MAC was not provisioned", pbx.CodeMACIgnored, model)
+	case !p.ProvisionsFamily(pbx.PhoneFamily(model)):
+		return pbx.FamilyNotProvisionedWarning(model)
 	}
-	creds, err := s.Credentials.GetCredentials(ctx, tenant, sipUsers)
-	if err != nil {
-		return fmt.Errorf("write-provisioning: read credentials: %w", err)
-	}
-	prefix := settings.ProvisioningPath(tenant)
-	bootFailed := s.writeBootstrap(ctx, log, prefix, todo, models)
+	return ""
+}
 
+// provisionRows writes the rows' files, s.Concurrency rows at a time, and
+// records each row's outcome.
+func (s *Step) provisionRows(ctx context.Context, log *slog.Logger, b *batchPlan, rows []events.RowResult, todo []int) {
 	limit := s.Concurrency
 	if limit <= 0 {
 		limit = 8
@@ -172,30 +198,34 @@ func (s *Step) provision(ctx context.Context, log *slog.Logger, tenant string, r
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			key, warnings, err := s.provisionRow(ctx, tenant, prefix, models[i], p, *row, creds)
-			if err == nil && bootFailed[models[i]] != nil {
-				err = bootFailed[models[i]]
+			key, warnings, err := s.provisionRow(ctx, b, b.models[i], *row)
+			if err == nil && b.bootFailed[b.models[i]] != nil {
+				err = b.bootFailed[b.models[i]]
 			}
-			rlog := log.With("row", row.Line, "mac", row.MAC)
-			if err != nil {
-				row.ProvisioningFile = ""
-				row.Code = pbx.CodeProvisioningFailed
-				row.Message = "user created, but the phone's provisioning file was not written: " + pbx.ErrorMessage(err)
-				rlog.ErrorContext(ctx, "provisioning file failed", "error", err)
-				return
-			}
-			if row.Code == pbx.CodeProvisioningFailed { // an earlier attempt's failure, now fixed
-				row.Code, row.Message = "", ""
-			}
-			row.ProvisioningFile = key
-			for _, w := range warnings {
-				addWarning(row, w)
-			}
-			rlog.InfoContext(ctx, "provisioning file written", "key", key)
+			recordOutcome(ctx, log.With("row", row.Line, "mac", row.MAC), row, key, warnings, err)
 		})
 	}
 	wg.Wait()
-	return ctx.Err()
+}
+
+// recordOutcome sets the row's provisioning file and warnings, or its
+// failure (the user exists; only the phone file is missing).
+func recordOutcome(ctx context.Context, rlog *slog.Logger, row *events.RowResult, key string, warnings []string, err error) {
+	if err != nil {
+		row.ProvisioningFile = ""
+		row.Code = pbx.CodeProvisioningFailed
+		row.Message = "user created, but the phone's provisioning file was not written: " + pbx.ErrorMessage(err)
+		rlog.ErrorContext(ctx, "provisioning file failed", "error", err)
+		return
+	}
+	if row.Code == pbx.CodeProvisioningFailed { // an earlier attempt's failure, now fixed
+		row.Code, row.Message = "", ""
+	}
+	row.ProvisioningFile = key
+	for _, w := range warnings {
+		addWarning(row, w)
+	}
+	rlog.InfoContext(ctx, "provisioning file written", "key", key)
 }
 
 // writeBootstrap writes the bootstrap file of each model in the batch
@@ -239,27 +269,26 @@ func (s *Step) put(ctx context.Context, key string, f File) error {
 
 // provisionRow renders and writes one device's files; it returns the key
 // of the file the phone requests first.
-func (s *Step) provisionRow(ctx context.Context, tenant, prefix, model string, p pbx.Provisioning,
-	row events.RowResult, creds map[string]store.Credentials) (string, []string, error) {
-	c, ok := creds[row.SIPUser]
+func (s *Step) provisionRow(ctx context.Context, b *batchPlan, model string, row events.RowResult) (string, []string, error) {
+	c, ok := b.creds[row.SIPUser]
 	if !ok || c.SIPSecret.IsZero() {
 		return "", nil, pbx.Errorf(pbx.ENOTFOUND, "sip_user", "no SIP secret is stored for %s", row.SIPUser)
 	}
-	secret, err := s.Secrets.Open(ctx, tenant, c.SIPSecret, store.SIPSecretBinding(row.SIPUser))
+	secret, err := s.Secrets.Open(ctx, b.tenant, c.SIPSecret, store.SIPSecretBinding(row.SIPUser))
 	if err != nil {
 		return "", nil, fmt.Errorf("open SIP secret of %s: %w", row.SIPUser, err)
 	}
 	rendered, err := s.Renderer.Render(Account{
 		MAC: row.MAC, Model: model, DisplayName: row.Name, Extension: row.Extension,
 		SIPUser: row.SIPUser, SIPSecret: string(secret),
-	}, p)
+	}, b.p)
 	clear(secret)
 	if err != nil {
 		return "", nil, err
 	}
 	var first string
 	for _, f := range rendered.Files {
-		key := jobfiles.ProvisioningKey(prefix, f.Name)
+		key := jobfiles.ProvisioningKey(b.prefix, f.Name)
 		if err := s.put(ctx, key, f); err != nil {
 			return "", nil, err
 		}

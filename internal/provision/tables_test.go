@@ -50,10 +50,36 @@ func readTSV(t *testing.T, name string) [][]string {
 // against the vendor's own table in testdata/vendor-zones, and the zone's
 // offset and daylight saving against Go's tz database.
 func TestZonesAreInEachVendorsTable(t *testing.T) {
-	yealink := map[[2]string][]string{}
-	for _, r := range readTSV(t, "vendor-zones/yealink.tsv") {
-		yealink[[2]string{r[0], r[1]}] = r
+	v := loadVendorZones(t)
+	for name, z := range zones() {
+		checkZoneInTZDatabase(t, name, z)
+		v.checkYealink(t, name, z)
+		v.checkOthers(t, name, z)
 	}
+	// Every Fanvil offset the code accepts is in Fanvil's table.
+	for h := -12; h <= 12; h++ {
+		if _, ok := v.fanvil[strconv.Itoa(h*4)]; !ok {
+			t.Errorf("Fanvil table lacks %d h although the code accepts it", h)
+		}
+	}
+	// Every Cisco offset the code accepts is in Cisco's list and back.
+	for m := -720; m <= 780; m += 15 {
+		if ciscoOffsetOK(m) != v.cisco[gmtOffset(m)] {
+			t.Errorf("Cisco %s: code says %v", gmtOffset(m), ciscoOffsetOK(m))
+		}
+	}
+}
+
+// vendorZones are the vendors' own zone tables (testdata/vendor-zones).
+type vendorZones struct {
+	yealink          map[[2]string][]string // (time_zone, name) → the table's row
+	snom, gs, cisco  map[string]bool        // the codes each accepts
+	fanvil           map[string]string      // offset in quarter hours → zone name
+	polyMin, polyMax int                    // Polycom's gmtOffset range, seconds
+}
+
+func loadVendorZones(t *testing.T) vendorZones {
+	t.Helper()
 	set := func(name string, col int) map[string]bool {
 		m := map[string]bool{}
 		for _, r := range readTSV(t, name) {
@@ -61,80 +87,83 @@ func TestZonesAreInEachVendorsTable(t *testing.T) {
 		}
 		return m
 	}
-	snom, gs, cisco := set("vendor-zones/snom.tsv", 0), set("vendor-zones/grandstream.tsv", 0), set("vendor-zones/cisco.tsv", 0)
-	fanvil := map[string]string{}
+	v := vendorZones{yealink: map[[2]string][]string{}, fanvil: map[string]string{}}
+	for _, r := range readTSV(t, "vendor-zones/yealink.tsv") {
+		v.yealink[[2]string{r[0], r[1]}] = r
+	}
+	v.snom, v.gs, v.cisco = set("vendor-zones/snom.tsv", 0), set("vendor-zones/grandstream.tsv", 0), set("vendor-zones/cisco.tsv", 0)
 	for _, r := range readTSV(t, "vendor-zones/fanvil.tsv") {
-		fanvil[r[0]] = r[1]
+		v.fanvil[r[0]] = r[1]
 	}
 	poly := readTSV(t, "vendor-zones/polycom.tsv")[0]
-	polyMin, _ := strconv.Atoi(poly[0])
-	polyMax, _ := strconv.Atoi(poly[1])
+	v.polyMin, _ = strconv.Atoi(poly[0])
+	v.polyMax, _ = strconv.Atoi(poly[1])
+	return v
+}
 
-	for name, z := range zones() {
-		// The zone itself, from the tz database: standard offset in January
-		// or July (whichever is smaller), DST when they differ.
-		loc, err := time.LoadLocation(name)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		_, jan := time.Date(2026, 1, 15, 12, 0, 0, 0, loc).Zone()
-		_, jul := time.Date(2026, 7, 15, 12, 0, 0, 0, loc).Zone()
-		if std := min(jan, jul) / 60; std != z.offsetMin {
-			t.Errorf("%s: offset %d min, tz database says %d", name, z.offsetMin, std)
-		}
-		if (jan != jul) != (z.dst != dstNone) {
-			t.Errorf("%s: dst rule %d, but January %d s and July %d s", name, z.dst, jan, jul)
-		}
+// checkZoneInTZDatabase checks the zone itself against the tz database:
+// standard offset in January or July (whichever is smaller), DST when
+// they differ.
+func checkZoneInTZDatabase(t *testing.T, name string, z zone) {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	_, jan := time.Date(2026, 1, 15, 12, 0, 0, 0, loc).Zone()
+	_, jul := time.Date(2026, 7, 15, 12, 0, 0, 0, loc).Zone()
+	if std := min(jan, jul) / 60; std != z.offsetMin {
+		t.Errorf("%s: offset %d min, tz database says %d", name, z.offsetMin, std)
+	}
+	if (jan != jul) != (z.dst != dstNone) {
+		t.Errorf("%s: dst rule %d, but January %d s and July %d s", name, z.dst, jan, jul)
+	}
+}
 
-		// Yealink: the (time_zone, name) pair is a table entry; automatic DST
-		// only where that entry's rule is the zone's rule.
-		row, ok := yealink[[2]string{z.yealinkOffset, z.yealinkName}]
-		if !ok {
-			t.Errorf("%s: Yealink %q %q is not in Yealink's table", name, z.yealinkOffset, z.yealinkName)
-		} else {
-			start, end := yealinkRule(z)
-			tableHasRule := row[2] == start && row[3] == end && start != ""
-			if z.yealinkAuto != tableHasRule {
-				t.Errorf("%s: yealinkAuto = %v, but the table's rule %q-%q vs ours %q-%q", name, z.yealinkAuto, row[2], row[3], start, end)
-			}
-			if z.dst == dstNone && row[2] != "" {
-				t.Errorf("%s: no DST, but Yealink's entry %q has a rule", name, z.yealinkName)
-			}
-		}
-		if z.snom != "" && !snom[z.snom] {
-			t.Errorf("%s: Snom code %q is not in Snom's table", name, z.snom)
-		}
-		if !gs[z.gsP64] {
-			t.Errorf("%s: Grandstream P64 %q is not in Grandstream's list", name, z.gsP64)
-		}
-		if (z.gsP64 == "customize") != (z.gsP246 != "") || len(z.gsP246) > 64 {
-			t.Errorf("%s: P64 %q with P246 %q", name, z.gsP64, z.gsP246)
-		}
-		if ciscoOffsetOK(z.offsetMin) != cisco[gmtOffset(z.offsetMin)] {
-			t.Errorf("%s: Cisco %s: ciscoOffsetOK and Cisco's list disagree", name, gmtOffset(z.offsetMin))
-		}
-		if z.unsupportedBy(Fanvil) == "" {
-			if got := fanvil[strconv.Itoa(z.offsetMin/15)]; got != fanvilZoneName(z.offsetMin) {
-				t.Errorf("%s: Fanvil %d %q, table says %q", name, z.offsetMin/15, fanvilZoneName(z.offsetMin), got)
-			}
-		} else if _, ok := fanvil[strconv.Itoa(z.offsetMin/15)]; ok && z.offsetMin%15 == 0 && z.offsetMin%60 == 0 {
-			t.Errorf("%s: Fanvil has an entry but the zone is refused", name)
-		}
-		if s := z.offsetMin * 60; s < polyMin || s > polyMax {
-			t.Errorf("%s: Polycom gmtOffset %d out of range", name, s)
-		}
+// checkYealink: the (time_zone, name) pair is a table entry; automatic DST
+// only where that entry's rule is the zone's rule.
+func (v vendorZones) checkYealink(t *testing.T, name string, z zone) {
+	t.Helper()
+	row, ok := v.yealink[[2]string{z.yealinkOffset, z.yealinkName}]
+	if !ok {
+		t.Errorf("%s: Yealink %q %q is not in Yealink's table", name, z.yealinkOffset, z.yealinkName)
+		return
 	}
-	// Every Fanvil offset the code accepts is in Fanvil's table.
-	for h := -12; h <= 12; h++ {
-		if _, ok := fanvil[strconv.Itoa(h*4)]; !ok {
-			t.Errorf("Fanvil table lacks %d h although the code accepts it", h)
-		}
+	start, end := yealinkRule(z)
+	tableHasRule := row[2] == start && row[3] == end && start != ""
+	if z.yealinkAuto != tableHasRule {
+		t.Errorf("%s: yealinkAuto = %v, but the table's rule %q-%q vs ours %q-%q", name, z.yealinkAuto, row[2], row[3], start, end)
 	}
-	// Every Cisco offset the code accepts is in Cisco's list and back.
-	for m := -720; m <= 780; m += 15 {
-		if ciscoOffsetOK(m) != cisco[gmtOffset(m)] {
-			t.Errorf("Cisco %s: code says %v", gmtOffset(m), ciscoOffsetOK(m))
+	if z.dst == dstNone && row[2] != "" {
+		t.Errorf("%s: no DST, but Yealink's entry %q has a rule", name, z.yealinkName)
+	}
+}
+
+// checkOthers checks the zone's Snom, Grandstream, Cisco, Fanvil and
+// Polycom values against their tables.
+func (v vendorZones) checkOthers(t *testing.T, name string, z zone) {
+	t.Helper()
+	if z.snom != "" && !v.snom[z.snom] {
+		t.Errorf("%s: Snom code %q is not in Snom's table", name, z.snom)
+	}
+	if !v.gs[z.gsP64] {
+		t.Errorf("%s: Grandstream P64 %q is not in Grandstream's list", name, z.gsP64)
+	}
+	if (z.gsP64 == "customize") != (z.gsP246 != "") || len(z.gsP246) > 64 {
+		t.Errorf("%s: P64 %q with P246 %q", name, z.gsP64, z.gsP246)
+	}
+	if ciscoOffsetOK(z.offsetMin) != v.cisco[gmtOffset(z.offsetMin)] {
+		t.Errorf("%s: Cisco %s: ciscoOffsetOK and Cisco's list disagree", name, gmtOffset(z.offsetMin))
+	}
+	if z.unsupportedBy(Fanvil) == "" {
+		if got := v.fanvil[strconv.Itoa(z.offsetMin/15)]; got != fanvilZoneName(z.offsetMin) {
+			t.Errorf("%s: Fanvil %d %q, table says %q", name, z.offsetMin/15, fanvilZoneName(z.offsetMin), got)
 		}
+	} else if _, ok := v.fanvil[strconv.Itoa(z.offsetMin/15)]; ok && z.offsetMin%15 == 0 && z.offsetMin%60 == 0 {
+		t.Errorf("%s: Fanvil has an entry but the zone is refused", name)
+	}
+	if s := z.offsetMin * 60; s < v.polyMin || s > v.polyMax {
+		t.Errorf("%s: Polycom gmtOffset %d out of range", name, s)
 	}
 }
 
