@@ -124,6 +124,9 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(rate/ceiling.rowsPerSecond, "rows_per_ceiling")
 			b.ReportMetric(ceiling.itemsPerRow, "items/row")
 			b.ReportMetric(ceiling.serialParallel, "ddb_parallel_speedup")
+			b.ReportMetric(ceiling.allWritesRowsPerSecond, "ddb_all_writes_ceiling_rows/s")
+			b.ReportMetric(rate/ceiling.allWritesRowsPerSecond, "rows_per_all_writes_ceiling")
+			b.ReportMetric(ceiling.writesPerRow, "ceiling_writes/row")
 			b.ReportMetric(est.CallsPerRow, "calls/row")
 			// DynamoDB writes as AWS bills them (all phases), and the time a
 			// fresh on-demand table (4,000 WRU/s) needs to absorb phase 1's
