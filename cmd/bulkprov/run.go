@@ -54,8 +54,64 @@ Exit status: 0 every job finished with no failed row, 1 otherwise,
 flags:
 `
 
-// runRun implements `bulkprov run`.
+// runRun implements `bulkprov run`: check the flags and files, start the
+// local stack, run each file through the pipeline, write the output folder
+// and print the summary.
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	opts, code, ok := parseRunFlags(args, stderr)
+	if !ok {
+		return code
+	}
+	logFile, err := createRunLog(opts.outDir)
+	if err != nil {
+		return runUsageError(stderr, "%v", err)
+	}
+	defer logFile.Close()
+	logger := slog.New(slog.NewJSONHandler(logFile, nil))
+
+	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
+	defer cancel()
+	s := newRunSession(logger, stdout)
+	fmt.Fprintln(stdout, "starting the embedded stack (S3, DynamoDB Local, SES, KMS, Step Functions)…")
+	started := time.Now()
+	if err := s.start(ctx, opts); err != nil {
+		fmt.Fprintln(stderr, "bulkprov run:", err)
+		return exitFailed
+	}
+	defer s.close()
+	stackTook := time.Since(started)
+	fmt.Fprintf(stdout, "stack ready in %.1fs\n", stackTook.Seconds())
+
+	results, code := s.runFiles(ctx, opts, stderr)
+	if !s.writeOutputFolder(ctx, opts.outDir, stderr) {
+		code = exitFailed
+	}
+	took := time.Since(started)
+	printRunSummary(stdout, opts.outDir, results, opts.stats, took)
+	fmt.Fprintf(stdout, "time: stack %.1fs, jobs %.1fs, output folder %.1fs (%.1f%% of the run)\n", stackTook.Seconds(),
+		(took - stackTook - s.exportTook).Seconds(), s.exportTook.Seconds(), 100*s.exportTook.Seconds()/took.Seconds())
+	return code
+}
+
+// runOptions are the checked flags and files of `bulkprov run`.
+type runOptions struct {
+	tenant, outDir, stateDir string
+	stats                    bool
+	timeout                  time.Duration
+	meta                     map[string]string // upload options given as flags
+	files                    []string
+	tenantOverrides          []byte // --settings FILE, checked
+}
+
+// runUsageError reports a usage error of `bulkprov run`.
+func runUsageError(stderr io.Writer, format string, a ...any) int {
+	fmt.Fprintf(stderr, "bulkprov run: "+format+"\n", a...)
+	return exitUsage
+}
+
+// parseRunFlags reads and checks the flags, the files and --settings before
+// anything starts. ok is false when the command should exit now with code.
+func parseRunFlags(args []string, stderr io.Writer) (opts runOptions, code int, ok bool) {
 	fs := newFlagSet("run", runUsage, stderr)
 	tenant := fs.String("tenant", "", "tenant name (required)")
 	outDir := fs.String("out", "", "output `DIR` (required)")
@@ -68,102 +124,131 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	files, help, err := parseInterspersed(fs, args)
 	switch {
 	case help:
-		return exitOK
+		return opts, exitOK, false
 	case err != nil:
-		return exitUsage
-	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "bulkprov run: "+format+"\n", a...)
-		return exitUsage
+		return opts, exitUsage, false
 	}
 	if err := pbx.ValidateTenantName(*tenant); err != nil {
-		return fail("--tenant: %s", pbx.ErrorMessage(err))
+		return opts, runUsageError(stderr, "--tenant: %s", pbx.ErrorMessage(err)), false
 	}
 	if *outDir == "" {
-		return fail("--out DIR is required")
+		return opts, runUsageError(stderr, "--out DIR is required"), false
 	}
 	if len(files) == 0 {
-		return fail("at least one FILE is required")
+		return opts, runUsageError(stderr, "at least one FILE is required"), false
 	}
 	if _, err := pbx.ParseUploadOptions(meta); err != nil {
-		return fail("%s", pbx.ErrorMessage(err))
+		return opts, runUsageError(stderr, "%s", pbx.ErrorMessage(err)), false
 	}
 	for _, f := range files {
 		if err := readable(f); err != nil {
-			return fail("%v", err)
+			return opts, runUsageError(stderr, "%v", err), false
 		}
 	}
-	var tenantOverrides []byte
-	if *settingsFile != "" {
-		b, err := os.ReadFile(*settingsFile)
-		if err != nil {
-			return fail("--settings: %v", err)
-		}
-		combined, err := pbx.CombineOverrides(pbx.LocalTenantOverrides(*tenant), b)
-		if err == nil {
-			_, err = tenants.Check(combined)
-		}
-		if err != nil {
-			return fail("--settings %s: %s", *settingsFile, err)
-		}
-		tenantOverrides = b
-	}
-	if err := os.MkdirAll(*outDir, 0o755); err != nil {
-		return fail("--out: %v", err)
-	}
-	logFile, err := os.Create(filepath.Join(*outDir, "bulkprov.log"))
+	overrides, err := readRunSettings(*tenant, *settingsFile)
 	if err != nil {
-		return fail("log file: %v", err)
+		return opts, runUsageError(stderr, "%v", err), false
 	}
-	defer logFile.Close()
-	logger := slog.New(slog.NewJSONHandler(logFile, nil))
+	return runOptions{tenant: *tenant, outDir: *outDir, stateDir: *stateDir, stats: *stats, timeout: *timeout,
+		meta: meta, files: files, tenantOverrides: overrides}, exitOK, true
+}
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	counter := &callstats.Counter{}
-	meter := &cost.Meter{}
-	tasks := &taskCounter{}
-	prog := newProgress(stdout)
-	fmt.Fprintln(stdout, "starting the embedded stack (S3, DynamoDB Local, SES, KMS, Step Functions)…")
-	started := time.Now()
+// readRunSettings reads --settings FILE (nil without one) and checks it laid
+// over the local tenant's defaults, as a saved setting is checked.
+func readRunSettings(tenant, file string) ([]byte, error) {
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--settings: %w", err)
+	}
+	combined, err := pbx.CombineOverrides(pbx.LocalTenantOverrides(tenant), b)
+	if err == nil {
+		_, err = tenants.Check(combined)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--settings %s: %s", file, err)
+	}
+	return b, nil
+}
+
+// createRunLog creates the output folder and its bulkprov.log.
+func createRunLog(outDir string) (*os.File, error) {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
+	}
+	f, err := os.Create(filepath.Join(outDir, "bulkprov.log"))
+	if err != nil {
+		return nil, fmt.Errorf("log file: %w", err)
+	}
+	return f, nil
+}
+
+// runSession is the local stack of one `bulkprov run` and what it counts
+// while the files run.
+type runSession struct {
+	p       *localrun.Pipeline
+	logger  *slog.Logger
+	counter *callstats.Counter
+	meter   *cost.Meter
+	tasks   *taskCounter
+	prog    *progress
+	// exportTook is the time spent writing the output folder.
+	exportTook time.Duration
+}
+
+func newRunSession(logger *slog.Logger, stdout io.Writer) *runSession {
+	return &runSession{logger: logger, counter: &callstats.Counter{}, meter: &cost.Meter{}, tasks: &taskCounter{},
+		prog: newProgress(stdout)}
+}
+
+// start starts the embedded stack and seeds the tenant.
+func (s *runSession) start(ctx context.Context, opts runOptions) error {
 	p, err := localrun.Start(ctx, localrun.Config{
-		Tenant: *tenant, StateDir: *stateDir, OutboxDir: filepath.Join(*outDir, "outbox"), Logger: logger,
-		APIOptions:      []func(*middleware.Stack) error{counter.Middleware(), meter.Middleware()},
-		OnEvent:         func(ev stepfn.Event) { prog.event(ev); tasks.event(ev) },
-		TenantOverrides: tenantOverrides,
+		Tenant: opts.tenant, StateDir: opts.stateDir, OutboxDir: filepath.Join(opts.outDir, "outbox"), Logger: s.logger,
+		APIOptions:      []func(*middleware.Stack) error{s.counter.Middleware(), s.meter.Middleware()},
+		OnEvent:         func(ev stepfn.Event) { s.prog.event(ev); s.tasks.event(ev) },
+		TenantOverrides: opts.tenantOverrides,
 	})
 	if err != nil {
-		fmt.Fprintln(stderr, "bulkprov run:", err)
-		return exitFailed
+		return err
 	}
-	defer func() {
-		if err := p.Close(); err != nil {
-			logger.Error("stop local stack", "error", err)
-		}
-	}()
-	stackTook := time.Since(started)
-	fmt.Fprintf(stdout, "stack ready in %.1fs\n", stackTook.Seconds())
-	var exportTook time.Duration // writing the output folder
+	s.p = p
+	return nil
+}
 
+// close stops the stack; an error is only logged, the run's outputs are
+// already written.
+func (s *runSession) close() {
+	if err := s.p.Close(); err != nil {
+		s.logger.Error("stop local stack", "error", err)
+	}
+}
+
+// runFiles uploads each file in order and waits for its jobs, and returns
+// the results and the exit code so far: exitFailed when a file made no job
+// or a job did not succeed, exitUsage when a file itself is unusable.
+func (s *runSession) runFiles(ctx context.Context, opts runOptions, stderr io.Writer) ([]runResult, int) {
 	var results []runResult
 	code := exitOK
-	for _, file := range files {
-		before, meterBefore, tasksBefore := counter.Snapshot(), meter.Snapshot(), tasks.snapshot()
-		res, err := runOne(ctx, p, file, meta, *outDir, &exportTook)
+	for _, file := range opts.files {
+		before, meterBefore, tasksBefore := s.counter.Snapshot(), s.meter.Snapshot(), s.tasks.snapshot()
+		res, err := runOne(ctx, s.p, file, opts.meta, opts.outDir, &s.exportTook)
 		if err != nil {
 			fmt.Fprintf(stderr, "bulkprov run: %s: %v\n", file, err)
 			code = exitFailed
 			continue
 		}
-		res.stats = counter.Snapshot().Sub(before)
-		res.metered = meter.Snapshot().Sub(meterBefore)
-		res.invocations = tasks.since(tasksBefore)
+		res.stats = s.counter.Snapshot().Sub(before)
+		res.metered = s.meter.Snapshot().Sub(meterBefore)
+		res.invocations = s.tasks.since(tasksBefore)
 		results = append(results, res)
 		for _, j := range res.jobs {
 			if !jobSucceeded(j) && code == exitOK {
 				code = exitFailed
 			}
-			if fe := fileError(*outDir, j); fe != "" {
+			if fe := fileError(opts.outDir, j); fe != "" {
 				// The file itself is unusable (no rows, no header, ...), as
 				// `bulkprov validate` reports with exit 2.
 				fmt.Fprintf(stderr, "bulkprov run: %s: %s\n", file, fe)
@@ -174,24 +259,27 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			code = exitFailed
 		}
 	}
+	return results, code
+}
+
+// writeOutputFolder exports the provisioning bucket and the tenant's
+// records into outDir; false when either failed (reported on stderr).
+func (s *runSession) writeOutputFolder(ctx context.Context, outDir string, stderr io.Writer) bool {
+	ok := true
 	exportStart := time.Now()
-	if err := p.ExportProvisioning(ctx, *outDir); err != nil {
+	if err := s.p.ExportProvisioning(ctx, outDir); err != nil {
 		fmt.Fprintln(stderr, "bulkprov run: export provisioning files:", err)
-		code = exitFailed
+		ok = false
 	}
-	logger.Info("exported provisioning files", "seconds", time.Since(exportStart).Seconds())
+	s.logger.Info("exported provisioning files", "seconds", time.Since(exportStart).Seconds())
 	recordsStart := time.Now()
-	if err := p.ExportRecords(ctx, filepath.Join(*outDir, "records.jsonl")); err != nil {
+	if err := s.p.ExportRecords(ctx, filepath.Join(outDir, "records.jsonl")); err != nil {
 		fmt.Fprintln(stderr, "bulkprov run: export records:", err)
-		code = exitFailed
+		ok = false
 	}
-	logger.Info("exported records", "seconds", time.Since(recordsStart).Seconds())
-	exportTook += time.Since(exportStart)
-	took := time.Since(started)
-	printRunSummary(stdout, *outDir, results, *stats, took)
-	fmt.Fprintf(stdout, "time: stack %.1fs, jobs %.1fs, output folder %.1fs (%.1f%% of the run)\n", stackTook.Seconds(),
-		(took - stackTook - exportTook).Seconds(), exportTook.Seconds(), 100*exportTook.Seconds()/took.Seconds())
-	return code
+	s.logger.Info("exported records", "seconds", time.Since(recordsStart).Seconds())
+	s.exportTook += time.Since(exportStart)
+	return ok
 }
 
 type runResult struct {

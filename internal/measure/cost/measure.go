@@ -99,24 +99,8 @@ func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
 		return Usage{}, err
 	}
 
-	counter, meter := &callstats.Counter{}, &Meter{}
-	tr := newTracker(def)
-	var phase1 Metered // the meter when phase 1's Map ended
-	var phase1Once sync.Once
-	p, err := localrun.Start(ctx, localrun.Config{
-		Tenant: cfg.Tenant, OutboxDir: filepath.Join(cfg.Dir, "outbox"), Logger: cfg.Logger,
-		DIDs:       DIDs(0, cfg.Rows),
-		APIOptions: []func(*middleware.Stack) error{counter.Middleware(), meter.Middleware()},
-		OnEvent: func(ev stepfn.Event) {
-			tr.event(ev)
-			if ev.Type == stepfn.EventMapSucceeded || ev.Type == stepfn.EventMapFailed {
-				if ev.State == phase1Map {
-					phase1Once.Do(func() { phase1 = meter.Snapshot() })
-				}
-			}
-		},
-		Wrap: tr.wrap,
-	})
+	m := &measurement{counter: &callstats.Counter{}, meter: &Meter{}, tr: newTracker(def)}
+	p, err := m.startPipeline(ctx, cfg)
 	if err != nil {
 		return Usage{}, fmt.Errorf("measure: %w", err)
 	}
@@ -125,50 +109,107 @@ func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
 			err = fmt.Errorf("measure: stop local pipeline: %w", cerr)
 		}
 	}()
-	// Time ingest like the other functions: the stack calls it on upload.
-	ingest := p.Handlers.Ingest.Handle
-	p.Stack.SetUploadHandler(func(ctx context.Context, ev events.S3Event) error {
-		start := time.Now()
-		err := ingest(ctx, ev)
-		tr.record("ingest", time.Since(start))
-		return err
-	})
-	if cfg.SESMaxSendRate > 0 {
-		p.Stack.SES().SetMaxSendRate(cfg.SESMaxSendRate)
-	}
 	if cfg.BeforeUpload != nil {
 		if err := cfg.BeforeUpload(ctx, p); err != nil {
 			return Usage{}, fmt.Errorf("measure: before upload: %w", err)
 		}
 	}
 
-	calls0, meter0 := counter.Snapshot(), meter.Snapshot()
-	start := time.Now()
-	key, err := p.UploadFile(ctx, csvPath, map[string]string{pbx.MetaCreateDIDs: "true"})
+	calls0, meter0 := m.counter.Snapshot(), m.meter.Snapshot()
+	job, elapsed, err := runJob(ctx, p, csvPath, cfg.Rows)
 	if err != nil {
-		return Usage{}, fmt.Errorf("measure: %w", err)
+		return Usage{}, err
 	}
-	jobs, err := p.JobsFor(ctx, key)
-	if err != nil {
-		return Usage{}, fmt.Errorf("measure: %w", err)
-	}
-	elapsed := time.Since(start)
-	if len(jobs) != 1 {
-		return Usage{}, fmt.Errorf("measure: upload %s made %d jobs, want 1 (delivery errors: %v)", key, len(jobs), p.Stack.DeliveryErrors())
-	}
-	if j := jobs[0]; j.Status != jobmodel.Done || j.Counts.Created != cfg.Rows {
-		return Usage{}, fmt.Errorf("measure: job %s ended %s with %d of %d rows created (%s)", j.ID, j.Status, j.Counts.Created, cfg.Rows, j.Error)
-	}
-	calls := counter.Snapshot().Sub(calls0)
-	metered := meter.Snapshot().Sub(meter0)
+	calls := m.counter.Snapshot().Sub(calls0)
+	metered := m.meter.Snapshot().Sub(meter0)
 	if cfg.AfterJob != nil {
-		if err := cfg.AfterJob(ctx, p, jobs[0]); err != nil {
+		if err := cfg.AfterJob(ctx, p, job); err != nil {
 			return Usage{}, fmt.Errorf("measure: after job: %w", err)
 		}
 	}
+	u := newUsage(cfg.Rows, calls, metered, m.phase1.Sub(meter0), metered.S3Puts[p.Stack.ProvisioningBucket])
+	u.Elapsed = elapsed
+	m.tr.fill(&u)
+	return u, nil
+}
 
-	u := Usage{
-		Rows:                       cfg.Rows,
+// measurement is one Measure's instruments: the SDK call counter, the
+// DynamoDB unit meter, the tracker of the engine's events and handler
+// times, and the meter's snapshot when phase 1's Map ended.
+type measurement struct {
+	counter    *callstats.Counter
+	meter      *Meter
+	tr         *tracker
+	phase1Once sync.Once
+	phase1     Metered
+}
+
+// onEvent feeds the tracker and takes the meter's snapshot when phase 1 ends.
+func (m *measurement) onEvent(ev stepfn.Event) {
+	m.tr.event(ev)
+	if ev.Type == stepfn.EventMapSucceeded || ev.Type == stepfn.EventMapFailed {
+		if ev.State == phase1Map {
+			m.phase1Once.Do(func() { m.phase1 = m.meter.Snapshot() })
+		}
+	}
+}
+
+// startPipeline starts the local pipeline with m's instruments on every
+// SDK client and every step, ingest included.
+func (m *measurement) startPipeline(ctx context.Context, cfg MeasureConfig) (*localrun.Pipeline, error) {
+	p, err := localrun.Start(ctx, localrun.Config{
+		Tenant: cfg.Tenant, OutboxDir: filepath.Join(cfg.Dir, "outbox"), Logger: cfg.Logger,
+		DIDs:       DIDs(0, cfg.Rows),
+		APIOptions: []func(*middleware.Stack) error{m.counter.Middleware(), m.meter.Middleware()},
+		OnEvent:    m.onEvent,
+		Wrap:       m.tr.wrap,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Time ingest like the other functions: the stack calls it on upload.
+	ingest := p.Handlers.Ingest.Handle
+	p.Stack.SetUploadHandler(func(ctx context.Context, ev events.S3Event) error {
+		start := time.Now()
+		err := ingest(ctx, ev)
+		m.tr.record("ingest", time.Since(start))
+		return err
+	})
+	if cfg.SESMaxSendRate > 0 {
+		p.Stack.SES().SetMaxSendRate(cfg.SESMaxSendRate)
+	}
+	return p, nil
+}
+
+// runJob uploads the CSV with create-dids and waits for its job, which must
+// end DONE with every row created; elapsed is the time from the upload to
+// the job's end.
+func runJob(ctx context.Context, p *localrun.Pipeline, csvPath string, rows int) (_ jobmodel.Job, elapsed time.Duration, _ error) {
+	start := time.Now()
+	key, err := p.UploadFile(ctx, csvPath, map[string]string{pbx.MetaCreateDIDs: "true"})
+	if err != nil {
+		return jobmodel.Job{}, 0, fmt.Errorf("measure: %w", err)
+	}
+	jobs, err := p.JobsFor(ctx, key)
+	if err != nil {
+		return jobmodel.Job{}, 0, fmt.Errorf("measure: %w", err)
+	}
+	elapsed = time.Since(start)
+	if len(jobs) != 1 {
+		return jobmodel.Job{}, 0, fmt.Errorf("measure: upload %s made %d jobs, want 1 (delivery errors: %v)", key, len(jobs), p.Stack.DeliveryErrors())
+	}
+	if j := jobs[0]; j.Status != jobmodel.Done || j.Counts.Created != rows {
+		return jobmodel.Job{}, 0, fmt.Errorf("measure: job %s ended %s with %d of %d rows created (%s)", j.ID, j.Status, j.Counts.Created, rows, j.Error)
+	}
+	return jobs[0], elapsed, nil
+}
+
+// newUsage is the job's usage from its calls and metered units; phase1 is
+// what the meter counted until phase 1 ended. The tracker fills in the
+// transitions, child executions and functions.
+func newUsage(rows int, calls callstats.Stats, metered, phase1 Metered, provisioningFiles int) Usage {
+	return Usage{
+		Rows:                       rows,
 		Calls:                      calls.Calls,
 		DynamoDBWriteUnits:         metered.WriteUnits,
 		DynamoDBTransactWriteUnits: metered.TransactWriteUnits,
@@ -176,14 +217,11 @@ func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
 		ObjectsWritten:             metered.TransactPutItems,
 		DynamoDBTransactPutUnits:   metered.TransactPutUnits,
 		ItemWrites:                 metered.ItemWrites,
-		Phase1WriteUnits:           phase1.Sub(meter0).WriteUnits,
-		PBXObjects:                 6*cfg.Rows + 3*GeneratedDIDs(0, cfg.Rows) + metered.S3Puts[p.Stack.ProvisioningBucket],
-		ProvisioningFiles:          metered.S3Puts[p.Stack.ProvisioningBucket],
+		Phase1WriteUnits:           phase1.WriteUnits,
+		PBXObjects:                 6*rows + 3*GeneratedDIDs(0, rows) + provisioningFiles,
+		ProvisioningFiles:          provisioningFiles,
 		Emails:                     calls.Calls["SESv2.SendEmail"] - calls.Errors["SESv2.SendEmail"],
-		Elapsed:                    elapsed,
 	}
-	tr.fill(&u)
-	return u, nil
 }
 
 func writeRowsFile(path string, n int) error {

@@ -86,89 +86,14 @@ func (m *Meter) Middleware() func(*middleware.Stack) error {
 	}
 }
 
+// record adds what one successful request costs.
 func (m *Meter) record(params, result any) {
-	var d Metered
-	switch in := params.(type) {
-	case *dynamodb.TransactWriteItemsInput:
-		for _, it := range in.TransactItems {
-			switch {
-			case it.Put != nil:
-				d.TransactWriteUnits += 2 * writeUnits(it.Put.Item)
-				d.TransactPutUnits += 2 * writeUnits(it.Put.Item)
-				d.TransactPutItems++
-				d.ItemWrites++
-			case it.Update != nil, it.Delete != nil:
-				d.TransactWriteUnits += 2 // assumed within 1 KB
-				d.ItemWrites++
-			case it.ConditionCheck != nil:
-				d.ReadUnits += 2 // a transactional read of an item ≤ 4 KB
-			}
-		}
-		d.WriteUnits = d.TransactWriteUnits
-	case *dynamodb.PutItemInput:
-		d.WriteUnits = writeUnits(in.Item)
-		d.ItemWrites = 1
-	case *dynamodb.UpdateItemInput, *dynamodb.DeleteItemInput:
-		d.WriteUnits = 1 // assumed within 1 KB
-		d.ItemWrites = 1
-	case *dynamodb.BatchWriteItemInput:
-		for _, reqs := range in.RequestItems {
-			for _, r := range reqs {
-				d.ItemWrites++
-				if r.PutRequest != nil {
-					d.WriteUnits += writeUnits(r.PutRequest.Item)
-				} else {
-					d.WriteUnits++
-				}
-			}
-		}
-	case *dynamodb.BatchExecuteStatementInput:
-		// Each PartiQL write statement is billed as its single-item write
-		// (assumed within 1 KB), whether its condition held or not.
-		for _, st := range in.Statements {
-			verb, _, _ := strings.Cut(strings.TrimSpace(aws.ToString(st.Statement)), " ")
-			switch strings.ToUpper(verb) {
-			case "UPDATE", "INSERT", "DELETE":
-				d.WriteUnits++
-				d.ItemWrites++
-			default:
-				d.ReadUnits++
-			}
-		}
-	case *dynamodb.GetItemInput:
-		out, _ := result.(*dynamodb.GetItemOutput)
-		size := 0
-		if out != nil {
-			size = store.ItemSize(out.Item)
-		}
-		d.ReadUnits = readUnits(size, aws.ToBool(in.ConsistentRead))
-	case *dynamodb.BatchGetItemInput:
-		out, _ := result.(*dynamodb.BatchGetItemOutput)
-		for table, keys := range in.RequestItems {
-			consistent := aws.ToBool(keys.ConsistentRead)
-			// Every requested key costs at least one unit, found or not.
-			d.ReadUnits += float64(len(keys.Keys)) * readUnits(0, consistent)
-			if out == nil {
-				continue
-			}
-			for _, it := range out.Responses[table] {
-				d.ReadUnits += readUnits(store.ItemSize(it), consistent) - readUnits(0, consistent)
-			}
-		}
-	case *dynamodb.QueryInput:
-		out, _ := result.(*dynamodb.QueryOutput)
-		size := 0
-		if out != nil {
-			for _, it := range out.Items {
-				size += store.ItemSize(it)
-			}
-		}
-		d.ReadUnits = readUnits(size, aws.ToBool(in.ConsistentRead))
-	case *s3.PutObjectInput:
-		d.S3Puts = map[string]int{aws.ToString(in.Bucket): 1}
-	default:
-		return
+	if d, ok := requestCost(params, result); ok {
+		m.add(d)
 	}
+}
+
+func (m *Meter) add(d Metered) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.m.WriteUnits += d.WriteUnits
@@ -183,6 +108,119 @@ func (m *Meter) record(params, result any) {
 		}
 		m.m.S3Puts[k] += v
 	}
+}
+
+// requestCost is what one successful request costs, from its input and,
+// for reads, its output (nil when absent). ok is false for requests the
+// meter does not count.
+func requestCost(params, result any) (d Metered, ok bool) {
+	switch in := params.(type) {
+	case *dynamodb.TransactWriteItemsInput:
+		return transactWriteCost(in), true
+	case *dynamodb.PutItemInput:
+		return Metered{WriteUnits: writeUnits(in.Item), ItemWrites: 1}, true
+	case *dynamodb.UpdateItemInput, *dynamodb.DeleteItemInput:
+		return Metered{WriteUnits: 1, ItemWrites: 1}, true // assumed within 1 KB
+	case *dynamodb.BatchWriteItemInput:
+		return batchWriteCost(in), true
+	case *dynamodb.BatchExecuteStatementInput:
+		return partiQLCost(in), true
+	case *dynamodb.GetItemInput:
+		out, _ := result.(*dynamodb.GetItemOutput)
+		size := 0
+		if out != nil {
+			size = store.ItemSize(out.Item)
+		}
+		return Metered{ReadUnits: readUnits(size, aws.ToBool(in.ConsistentRead))}, true
+	case *dynamodb.BatchGetItemInput:
+		out, _ := result.(*dynamodb.BatchGetItemOutput)
+		return batchGetCost(in, out), true
+	case *dynamodb.QueryInput:
+		out, _ := result.(*dynamodb.QueryOutput)
+		size := 0
+		if out != nil {
+			for _, it := range out.Items {
+				size += store.ItemSize(it)
+			}
+		}
+		return Metered{ReadUnits: readUnits(size, aws.ToBool(in.ConsistentRead))}, true
+	case *s3.PutObjectInput:
+		return Metered{S3Puts: map[string]int{aws.ToString(in.Bucket): 1}}, true
+	}
+	return Metered{}, false
+}
+
+// transactWriteCost: every write in a transaction costs twice its units,
+// and a condition check is a transactional read.
+func transactWriteCost(in *dynamodb.TransactWriteItemsInput) Metered {
+	var d Metered
+	for _, it := range in.TransactItems {
+		switch {
+		case it.Put != nil:
+			d.TransactWriteUnits += 2 * writeUnits(it.Put.Item)
+			d.TransactPutUnits += 2 * writeUnits(it.Put.Item)
+			d.TransactPutItems++
+			d.ItemWrites++
+		case it.Update != nil, it.Delete != nil:
+			d.TransactWriteUnits += 2 // assumed within 1 KB
+			d.ItemWrites++
+		case it.ConditionCheck != nil:
+			d.ReadUnits += 2 // a transactional read of an item ≤ 4 KB
+		}
+	}
+	d.WriteUnits = d.TransactWriteUnits
+	return d
+}
+
+// batchWriteCost: each Put by its size, each Delete one unit.
+func batchWriteCost(in *dynamodb.BatchWriteItemInput) Metered {
+	var d Metered
+	for _, reqs := range in.RequestItems {
+		for _, r := range reqs {
+			d.ItemWrites++
+			if r.PutRequest != nil {
+				d.WriteUnits += writeUnits(r.PutRequest.Item)
+			} else {
+				d.WriteUnits++
+			}
+		}
+	}
+	return d
+}
+
+// partiQLCost: each PartiQL write statement is billed as its single-item
+// write (assumed within 1 KB), whether its condition held or not; any other
+// statement as a read.
+func partiQLCost(in *dynamodb.BatchExecuteStatementInput) Metered {
+	var d Metered
+	for _, st := range in.Statements {
+		verb, _, _ := strings.Cut(strings.TrimSpace(aws.ToString(st.Statement)), " ")
+		switch strings.ToUpper(verb) {
+		case "UPDATE", "INSERT", "DELETE":
+			d.WriteUnits++
+			d.ItemWrites++
+		default:
+			d.ReadUnits++
+		}
+	}
+	return d
+}
+
+// batchGetCost: every requested key costs at least one (half) unit, found
+// or not; an item found costs by its size.
+func batchGetCost(in *dynamodb.BatchGetItemInput, out *dynamodb.BatchGetItemOutput) Metered {
+	var d Metered
+	for table, keys := range in.RequestItems {
+		consistent := aws.ToBool(keys.ConsistentRead)
+		d.ReadUnits += float64(len(keys.Keys)) * readUnits(0, consistent)
+		if out == nil {
+			continue
+		}
+		for _, it := range out.Responses[table] {
+			d.ReadUnits += readUnits(store.ItemSize(it), consistent) - readUnits(0, consistent)
+		}
+	}
+	return d
 }
 
 // writeUnits: one unit per started KB, at least one.

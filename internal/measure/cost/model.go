@@ -128,20 +128,68 @@ const MaxRowsPerJob = 100_000
 // ingest and finalize invocations) is counted once per upload of at most
 // MaxRowsPerJob rows.
 func (p Prices) Estimate(u Usage, rows int) Estimate {
-	scale := 0.0
-	if u.Rows > 0 {
-		scale = float64(rows) / float64(u.Rows)
-	}
-	jobs := float64((rows + MaxRowsPerJob - 1) / MaxRowsPerJob)
-	var lines []Line
-	add := func(l Line, perRow, perJob float64) {
-		l.Quantity = perRow*scale + perJob*jobs
-		l.USD *= l.Quantity
-		l.Requests *= l.Quantity
-		lines = append(lines, l)
-	}
+	b := newLineBuilder(u.Rows, rows)
+	p.addRequestLines(b, u)
+	p.addLambdaLines(b, u.Functions)
+	choices := p.addStepFunctionsLines(b, u)
+	// SES: only accepted messages are billed; GetAccount is free.
+	b.add(Line{Service: "SES", Item: "emails", USD: p.SESPerEmail, Email: true}, float64(u.Emails), 0)
 
-	var ddbCalls, s3Write, s3Read, kms, ses, sfnAPI int
+	e := Estimate{Rows: rows, Lines: b.lines, ChildChoices: choices}
+	e.sum()
+	return e
+}
+
+// lineBuilder prices lines: a quantity per measured row, scaled to the
+// rows priced, plus one per job.
+type lineBuilder struct {
+	scale float64 // rows priced / rows measured
+	jobs  float64 // uploads of at most MaxRowsPerJob rows
+	lines []Line
+}
+
+func newLineBuilder(measuredRows, rows int) *lineBuilder {
+	b := &lineBuilder{jobs: float64((rows + MaxRowsPerJob - 1) / MaxRowsPerJob)}
+	if measuredRows > 0 {
+		b.scale = float64(rows) / float64(measuredRows)
+	}
+	return b
+}
+
+// add appends l with its quantity; l.USD and l.Requests are per unit.
+func (b *lineBuilder) add(l Line, perRow, perJob float64) {
+	l.Quantity = perRow*b.scale + perJob*b.jobs
+	l.USD *= l.Quantity
+	l.Requests *= l.Quantity
+	b.lines = append(b.lines, l)
+}
+
+// sum totals the lines: all, without email, orchestration, and the
+// billable requests per row besides email.
+func (e *Estimate) sum() {
+	requests := 0.0
+	for _, l := range e.Lines {
+		e.USDTotal += l.USD
+		if !l.Email {
+			e.USDWithoutEmail += l.USD
+			requests += l.Requests
+		}
+		if l.Orchestration {
+			e.USDOrchestration += l.USD
+		}
+	}
+	if e.Rows > 0 {
+		e.CallsPerRow = requests / float64(e.Rows)
+	}
+	if e.USDWithoutEmail > 0 {
+		e.OrchestrationPart = e.USDOrchestration / e.USDWithoutEmail
+	}
+}
+
+// addRequestLines prices DynamoDB by request units (its API calls only
+// count toward the requests), S3 requests by class, and KMS requests.
+func (p Prices) addRequestLines(b *lineBuilder, u Usage) {
+	var ddbCalls, s3Write, s3Read, kms int
 	for op, n := range u.Calls {
 		service, name, _ := strings.Cut(op, ".")
 		switch service {
@@ -155,22 +203,24 @@ func (p Prices) Estimate(u Usage, rows int) Estimate {
 			}
 		case "KMS":
 			kms += n
-		case "SESv2":
-			ses += n
-		case "SFN":
-			sfnAPI += n
 		}
+		// SESv2 bills the emails accepted (a line of its own) and SFN's
+		// StartExecution is free: Standard bills transitions.
 	}
-	add(Line{Service: "DynamoDB", Item: "write request units", USD: p.DynamoDBPerWriteUnit}, u.DynamoDBWriteUnits, 0)
-	add(Line{Service: "DynamoDB", Item: "read request units", USD: p.DynamoDBPerReadUnit}, u.DynamoDBReadUnits, 0)
+	b.add(Line{Service: "DynamoDB", Item: "write request units", USD: p.DynamoDBPerWriteUnit}, u.DynamoDBWriteUnits, 0)
+	b.add(Line{Service: "DynamoDB", Item: "read request units", USD: p.DynamoDBPerReadUnit}, u.DynamoDBReadUnits, 0)
 	// Request counts are priced through units above; they count toward calls.
-	add(Line{Service: "DynamoDB", Item: "API calls (priced as units)", Requests: 1}, float64(ddbCalls), 0)
-	add(Line{Service: "S3", Item: "PUT/COPY/POST/LIST requests", USD: p.S3PerWriteRequest, Requests: 1}, float64(s3Write), 0)
-	add(Line{Service: "S3", Item: "GET and other requests", USD: p.S3PerReadRequest, Requests: 1}, float64(s3Read), 0)
-	add(Line{Service: "KMS", Item: "requests", USD: p.KMSPerRequest, Requests: 1}, float64(kms), 0)
+	b.add(Line{Service: "DynamoDB", Item: "API calls (priced as units)", Requests: 1}, float64(ddbCalls), 0)
+	b.add(Line{Service: "S3", Item: "PUT/COPY/POST/LIST requests", USD: p.S3PerWriteRequest, Requests: 1}, float64(s3Write), 0)
+	b.add(Line{Service: "S3", Item: "GET and other requests", USD: p.S3PerReadRequest, Requests: 1}, float64(s3Read), 0)
+	b.add(Line{Service: "KMS", Item: "requests", USD: p.KMSPerRequest, Requests: 1}, float64(kms), 0)
+}
 
+// addLambdaLines prices the invocations (per row, and per job for ingest
+// and finalize) and the arm64 GB-seconds.
+func (p Prices) addLambdaLines(b *lineBuilder, functions []FunctionUsage) {
 	rowInvocations, jobInvocations, gbSeconds := 0, 0, 0.0
-	for _, f := range u.Functions {
+	for _, f := range functions {
 		if perJobFunction(f.Name) {
 			jobInvocations += f.Invocations
 		} else {
@@ -178,15 +228,21 @@ func (p Prices) Estimate(u Usage, rows int) Estimate {
 		}
 		gbSeconds += billedSeconds(f.Duration, f.Invocations, p.LambdaDurationStep) * float64(f.MemoryMiB) / 1024
 	}
-	add(Line{Service: "Lambda", Item: "requests", USD: p.LambdaPerRequest, Requests: 1}, float64(rowInvocations), float64(jobInvocations))
-	add(Line{Service: "Lambda", Item: "arm64 GB-seconds", USD: p.LambdaArm64PerGBSecond}, gbSeconds, 0)
+	b.add(Line{Service: "Lambda", Item: "requests", USD: p.LambdaPerRequest, Requests: 1}, float64(rowInvocations), float64(jobInvocations))
+	b.add(Line{Service: "Lambda", Item: "arm64 GB-seconds", USD: p.LambdaArm64PerGBSecond}, gbSeconds, 0)
+}
 
-	add(Line{Service: "Step Functions", Item: "Standard state transitions", USD: p.SFNStandardPerTransition,
+// addStepFunctionsLines prices the parent's Standard transitions and each
+// Distributed Map's children as the ASL file runs them (EXPRESS requests
+// and GB-seconds, or STANDARD transitions), and returns each Map's children
+// priced both ways.
+func (p Prices) addStepFunctionsLines(b *lineBuilder, u Usage) []ChildChoice {
+	b.add(Line{Service: "Step Functions", Item: "Standard state transitions", USD: p.SFNStandardPerTransition,
 		Orchestration: true, Requests: 1}, float64(u.RowTransitions), float64(u.StandardTransitions))
 	executions, expressGBs, childTransitions := 0, 0.0, 0
 	var choices []ChildChoice
 	for _, x := range u.Express {
-		express, standard := p.childPrices(x, scale)
+		express, standard := p.childPrices(x, b.scale)
 		c := ChildChoice{Map: x.Map, Type: "EXPRESS", USD: express, OtherType: "STANDARD", OtherUSD: standard}
 		if standardChildren(x) {
 			childTransitions += x.Transitions
@@ -200,34 +256,11 @@ func (p Prices) Estimate(u Usage, rows int) Estimate {
 		}
 		choices = append(choices, c)
 	}
-	add(Line{Service: "Step Functions", Item: "Express requests", USD: p.SFNExpressPerRequest, Orchestration: true, Requests: 1}, float64(executions), 0)
-	add(Line{Service: "Step Functions", Item: "Express GB-seconds", USD: p.SFNExpressPerGBSecond, Orchestration: true}, expressGBs, 0)
-	add(Line{Service: "Step Functions", Item: "Standard child transitions", USD: p.SFNStandardPerTransition,
+	b.add(Line{Service: "Step Functions", Item: "Express requests", USD: p.SFNExpressPerRequest, Orchestration: true, Requests: 1}, float64(executions), 0)
+	b.add(Line{Service: "Step Functions", Item: "Express GB-seconds", USD: p.SFNExpressPerGBSecond, Orchestration: true}, expressGBs, 0)
+	b.add(Line{Service: "Step Functions", Item: "Standard child transitions", USD: p.SFNStandardPerTransition,
 		Orchestration: true, Requests: 1}, float64(childTransitions), 0)
-	_ = sfnAPI // StartExecution itself is free: Standard bills transitions
-
-	// SES: only accepted messages are billed; GetAccount is free.
-	add(Line{Service: "SES", Item: "emails", USD: p.SESPerEmail, Email: true}, float64(u.Emails), 0)
-
-	e := Estimate{Rows: rows, Lines: lines, ChildChoices: choices}
-	requests := 0.0
-	for _, l := range lines {
-		e.USDTotal += l.USD
-		if !l.Email {
-			e.USDWithoutEmail += l.USD
-			requests += l.Requests
-		}
-		if l.Orchestration {
-			e.USDOrchestration += l.USD
-		}
-	}
-	if rows > 0 {
-		e.CallsPerRow = requests / float64(rows)
-	}
-	if e.USDWithoutEmail > 0 {
-		e.OrchestrationPart = e.USDOrchestration / e.USDWithoutEmail
-	}
-	return e
+	return choices
 }
 
 // s3WriteClass: the operations S3 bills at the PUT/COPY/POST/LIST rate.
