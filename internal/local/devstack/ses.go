@@ -274,21 +274,9 @@ func (s *SESServer) sendEmail(r *http.Request) (any, *sesError) {
 	if err := json.NewDecoder(io.LimitReader(r.Body, 40<<20)).Decode(&in); err != nil {
 		return nil, badRequest("invalid request body: %v", err)
 	}
-	if in.Content.Template != nil {
-		return nil, badRequest("devstack SES does not render templates; send Simple or Raw content")
+	if err := checkSendEmail(&in); err != nil {
+		return nil, err
 	}
-	if (in.Content.Simple == nil) == (in.Content.Raw == nil) {
-		return nil, badRequest("exactly one of Content.Simple and Content.Raw is required")
-	}
-	for _, t := range in.EmailTags {
-		if !validTag(t.Name) || !validTag(t.Value) {
-			return nil, badRequest("invalid email tag %q=%q: only ASCII letters, digits, '_' and '-' are allowed", t.Name, t.Value)
-		}
-	}
-	if hasCRLF(in.ConfigurationSetName) {
-		return nil, badRequest("ConfigurationSetName contains a line break")
-	}
-
 	id := newMessageID()
 	var msg []byte
 	var rcpts []string
@@ -301,36 +289,61 @@ func (s *SESServer) sendEmail(r *http.Request) (any, *sesError) {
 	if err != nil {
 		return nil, err
 	}
-
-	s.mu.Lock()
-	for _, a := range rcpts {
-		if s.failOnce[strings.ToLower(a)] {
-			delete(s.failOnce, strings.ToLower(a))
-			s.mu.Unlock()
-			return nil, &sesError{http.StatusInternalServerError, "InternalFailure", "The request processing has failed because of an unknown error."}
-		}
-		if s.rejected[strings.ToLower(a)] || s.rejectOnce[strings.ToLower(a)] {
-			delete(s.rejectOnce, strings.ToLower(a))
-			s.mu.Unlock()
-			return nil, rejected("Email address is on the suppression list or was rejected: %s", a)
-		}
+	seq, err := s.admit(rcpts)
+	if err != nil {
+		return nil, err
 	}
-	s.pruneSent(time.Now())
-	if s.max24h >= 0 && float64(len(s.sent)) >= s.max24h {
-		s.mu.Unlock()
-		// SES drops the message; the API's throttling error names the quota.
-		return nil, &sesError{http.StatusTooManyRequests, "TooManyRequestsException", "Daily message quota exceeded."}
-	}
-	s.seq++
-	seq := s.seq
-	s.sent = append(s.sent, time.Now())
-	s.mu.Unlock()
-
 	if err := writeFileAtomic(filepath.Join(s.outbox, fmt.Sprintf("%06d-%s.eml", seq, id)), msg); err != nil {
 		return nil, &sesError{http.StatusInternalServerError, "InternalFailure", "store message: " + err.Error()}
 	}
 	s.log.Debug("SES message stored", "messageId", id, "recipients", len(rcpts))
 	return map[string]string{"MessageId": id}, nil
+}
+
+// checkSendEmail checks what SES checks before building the message: the
+// kind of content, the tags and the configuration set's name.
+func checkSendEmail(in *sendEmailInput) *sesError {
+	if in.Content.Template != nil {
+		return badRequest("devstack SES does not render templates; send Simple or Raw content")
+	}
+	if (in.Content.Simple == nil) == (in.Content.Raw == nil) {
+		return badRequest("exactly one of Content.Simple and Content.Raw is required")
+	}
+	for _, t := range in.EmailTags {
+		if !validTag(t.Name) || !validTag(t.Value) {
+			return badRequest("invalid email tag %q=%q: only ASCII letters, digits, '_' and '-' are allowed", t.Name, t.Value)
+		}
+	}
+	if hasCRLF(in.ConfigurationSetName) {
+		return badRequest("ConfigurationSetName contains a line break")
+	}
+	return nil
+}
+
+// admit decides whether the account sends to rcpts (failures and
+// rejections set up for an address, the 24-hour quota) and, if it does,
+// counts the message and returns its outbox sequence number.
+func (s *SESServer) admit(rcpts []string) (int, *sesError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range rcpts {
+		if s.failOnce[strings.ToLower(a)] {
+			delete(s.failOnce, strings.ToLower(a))
+			return 0, &sesError{http.StatusInternalServerError, "InternalFailure", "The request processing has failed because of an unknown error."}
+		}
+		if s.rejected[strings.ToLower(a)] || s.rejectOnce[strings.ToLower(a)] {
+			delete(s.rejectOnce, strings.ToLower(a))
+			return 0, rejected("Email address is on the suppression list or was rejected: %s", a)
+		}
+	}
+	s.pruneSent(time.Now())
+	if s.max24h >= 0 && float64(len(s.sent)) >= s.max24h {
+		// SES drops the message; the API's throttling error names the quota.
+		return 0, &sesError{http.StatusTooManyRequests, "TooManyRequestsException", "Daily message quota exceeded."}
+	}
+	s.seq++
+	s.sent = append(s.sent, time.Now())
+	return s.seq, nil
 }
 
 // newMessageID returns an id shaped like SES's:
