@@ -45,51 +45,69 @@ func compileReader(raw json.RawMessage) (*itemReader, error) {
 	if rd.params, err = compileTemplate(in.Parameters); err != nil {
 		return nil, fmt.Errorf("Parameters: %w", err)
 	}
-	for k, v := range in.ReaderConfig {
+	if err := compileReaderConfig(rd, in.ReaderConfig); err != nil {
+		return nil, err
+	}
+	if err := checkReaderInput(rd); err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+// compileReaderConfig reads ReaderConfig: the InputType, the item bound and
+// the CSV header.
+func compileReaderConfig(rd *itemReader, cfg map[string]json.RawMessage) error {
+	for k, v := range cfg {
 		switch k {
 		case "InputType":
 			_ = json.Unmarshal(v, &rd.inputType)
 		case "MaxItems":
 			if err := json.Unmarshal(v, &rd.maxItems); err != nil || rd.maxItems < 1 {
-				return nil, fmt.Errorf("ReaderConfig.MaxItems must be a positive integer")
+				return fmt.Errorf("ReaderConfig.MaxItems must be a positive integer")
 			}
 		case "MaxItemsPath":
 			var s string
 			_ = json.Unmarshal(v, &s)
 			p, err := parsePath(s)
 			if err != nil {
-				return nil, fmt.Errorf("ReaderConfig.MaxItemsPath: %w", err)
+				return fmt.Errorf("ReaderConfig.MaxItemsPath: %w", err)
 			}
 			rd.maxItemsAt = &p
 		case "CSVHeaderLocation":
 			var loc string
 			_ = json.Unmarshal(v, &loc)
 			if loc != "FIRST_ROW" && loc != "GIVEN" {
-				return nil, fmt.Errorf("ReaderConfig.CSVHeaderLocation %q is not FIRST_ROW or GIVEN", loc)
+				return fmt.Errorf("ReaderConfig.CSVHeaderLocation %q is not FIRST_ROW or GIVEN", loc)
 			}
 		case "CSVHeaders":
 			if err := json.Unmarshal(v, &rd.csvHeader); err != nil {
-				return nil, fmt.Errorf("ReaderConfig.CSVHeaders: %w", err)
+				return fmt.Errorf("ReaderConfig.CSVHeaders: %w", err)
 			}
 		default:
-			return nil, fmt.Errorf("ReaderConfig.%s is not supported by the local engine", k)
+			return fmt.Errorf("ReaderConfig.%s is not supported by the local engine", k)
 		}
 	}
+	return nil
+}
+
+// checkReaderInput checks the InputType against the Resource: getObject
+// reads JSONL, JSON or CSV; listObjectsV2 lists keys, with no InputType.
+func checkReaderInput(rd *itemReader) error {
 	switch rd.resource {
 	case resS3Get:
 		switch rd.inputType {
 		case "JSONL", "JSON", "CSV":
 		default:
-			return nil, fmt.Errorf("ReaderConfig.InputType %q is not supported (JSONL, JSON, CSV)", rd.inputType)
+			return fmt.Errorf("ReaderConfig.InputType %q is not supported (JSONL, JSON, CSV)", rd.inputType)
 		}
 	case resS3List:
 		if rd.inputType != "" {
-			return nil, fmt.Errorf("ReaderConfig.InputType is not used with %s", resS3List)
+			return fmt.Errorf("ReaderConfig.InputType is not used with %s", resS3List)
 		}
 	default:
-		return nil, fmt.Errorf("Resource %q is not supported (%s, %s)", rd.resource, resS3Get, resS3List)
+		return fmt.Errorf("Resource %q is not supported (%s, %s)", rd.resource, resS3Get, resS3List)
 	}
-	return rd, nil
+	return nil
 }
 
 func (r *runner) mapItems(ctx context.Context, st *state, s scope) ([]any, error) {
