@@ -83,6 +83,7 @@ type Stack struct {
 	kms     *kmsServer
 	servers []*loopbackServer
 	tempDir string // removed on Close; "" with StateDir
+	region  string // the clients' region, in ARNs and S3 events
 
 	closeOnce sync.Once
 	closeErr  error
@@ -98,6 +99,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		ProvisioningBucket: ProvisioningBucket,
 		Table:              Table,
 		log:                cfg.Logger,
+		region:             "us-east-1",
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -107,13 +109,38 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			_ = s.Close()
 		}
 	}()
+	if err := s.makeDirs(cfg); err != nil {
+		return nil, err
+	}
+	// Start the JVM first: it is the slowest part, and the in-process
+	// servers come up while it boots.
+	if err := s.startDynamoEndpoint(cfg); err != nil {
+		return nil, err
+	}
+	if err := s.startInProcess(cfg); err != nil {
+		return nil, err
+	}
+	admin, err := s.buildClients(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.createResources(ctx, admin); err != nil {
+		return nil, err
+	}
+	s.log.Info("devstack started", "s3", s.Endpoints.S3, "dynamodb", s.Endpoints.DynamoDB,
+		"ses", s.Endpoints.SES, "kms", s.Endpoints.KMS, "outbox", s.OutboxDir)
+	return s, nil
+}
 
+// makeDirs makes the state dir (or a temporary one) and the outbox.
+func (s *Stack) makeDirs(cfg Config) error {
 	if cfg.StateDir == "" {
+		var err error
 		if s.tempDir, err = os.MkdirTemp("", "bulkprov-devstack-"); err != nil {
-			return nil, fmt.Errorf("devstack: temp dir: %w", err)
+			return fmt.Errorf("devstack: temp dir: %w", err)
 		}
 	} else if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("devstack: state dir: %w", err)
+		return fmt.Errorf("devstack: state dir: %w", err)
 	}
 	s.OutboxDir = cfg.OutboxDir
 	if s.OutboxDir == "" {
@@ -123,88 +150,100 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 	}
 	if err := os.MkdirAll(s.OutboxDir, 0o700); err != nil {
-		return nil, fmt.Errorf("devstack: outbox dir: %w", err)
+		return fmt.Errorf("devstack: outbox dir: %w", err)
 	}
+	return nil
+}
 
-	// Start the JVM first: it is the slowest part, and the in-process
-	// servers come up while it boots.
-	if !cfg.NoDynamoDB {
-		dbDir := ""
-		if cfg.StateDir != "" {
-			dbDir = filepath.Join(cfg.StateDir, "dynamodb")
-		}
-		if s.dynamo, err = startDynamoDB(dbDir, s.log); err != nil {
-			return nil, err
-		}
-		s.Endpoints.DynamoDB = s.dynamo.endpoint
-	}
-
+// startDynamoEndpoint starts DynamoDB Local's JVM (its database under StateDir
+// when set), or with NoDynamoDB an endpoint that refuses every call.
+func (s *Stack) startDynamoEndpoint(cfg Config) error {
+	var err error
 	if cfg.NoDynamoDB {
 		if s.Endpoints.DynamoDB, err = s.serve(unavailable("DynamoDB", "started with Config.NoDynamoDB")); err != nil {
-			return nil, err
+			return err
 		}
+		return nil
 	}
-	// The workflow runs on the local engine, never on AWS Step Functions.
-	if s.Endpoints.SFN, err = s.serve(unavailable("Step Functions", "run the workflow with the local engine")); err != nil {
-		return nil, err
+	dbDir := ""
+	if cfg.StateDir != "" {
+		dbDir = filepath.Join(cfg.StateDir, "dynamodb")
 	}
+	if s.dynamo, err = startDynamoDB(dbDir, s.log); err != nil {
+		return err
+	}
+	s.Endpoints.DynamoDB = s.dynamo.endpoint
+	return nil
+}
 
-	region := "us-east-1"
-	if s.s3, err = newS3Server(cfg.StateDir, s.log, func() string { return region }); err != nil {
-		return nil, err
+// startInProcess serves the in-process endpoints: S3, SES, KMS and a Step
+// Functions endpoint that refuses every call (the workflow runs on the
+// local engine, never on AWS Step Functions).
+func (s *Stack) startInProcess(cfg Config) error {
+	var err error
+	if s.Endpoints.SFN, err = s.serve(unavailable("Step Functions", "run the workflow with the local engine")); err != nil {
+		return err
+	}
+	region := func() string { return s.region }
+	if s.s3, err = newS3Server(cfg.StateDir, s.log, region); err != nil {
+		return err
 	}
 	if s.Endpoints.S3, err = s.serve(s.s3.httpHandler()); err != nil {
-		return nil, err
+		return err
 	}
-
 	if s.ses, err = newSESServer(s.OutboxDir, s.log); err != nil {
-		return nil, err
+		return err
 	}
 	if s.Endpoints.SES, err = s.serve(s.ses); err != nil {
-		return nil, err
+		return err
 	}
-
-	if s.kms, err = newKMSServer(cfg.StateDir, func() string { return region }); err != nil {
-		return nil, err
+	if s.kms, err = newKMSServer(cfg.StateDir, region); err != nil {
+		return err
 	}
 	if s.Endpoints.KMS, err = s.serve(s.kms); err != nil {
-		return nil, err
+		return err
 	}
+	return nil
+}
 
-	// Admin clients carry no caller middleware, so that setup and readiness
-	// probes do not show up in a caller's call accounting.
+// buildClients builds the callers' clients (with Config.APIOptions) and
+// returns admin clients without them, so that setup and readiness probes
+// do not show up in a caller's call accounting. The stack takes the
+// clients' region for its ARNs and S3 events.
+func (s *Stack) buildClients(ctx context.Context, cfg Config) (*awsconf.Clients, error) {
 	admin, err := awsconf.New(ctx, s.Endpoints)
 	if err != nil {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
-	region = admin.Config.Region
+	s.region = admin.Config.Region
 	s.KMSKeyID = s.kms.keyARN()
-
 	s.Clients, err = awsconf.New(ctx, s.Endpoints, func(c *aws.Config) {
 		c.APIOptions = append(c.APIOptions, cfg.APIOptions...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
+	return admin, nil
+}
 
+// createResources creates the buckets (watching the uploads prefix for
+// events) and, once DynamoDB Local answers, the table.
+func (s *Stack) createResources(ctx context.Context, admin *awsconf.Clients) error {
 	for _, b := range []string{s.UploadsBucket, s.JobsBucket, s.ProvisioningBucket} {
 		if err := s.s3.createBucket(b); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	s.s3.watch(s.UploadsBucket, "tenants/")
-
 	if s.dynamo != nil {
 		if err := s.dynamo.waitReady(ctx, admin.DynamoDB); err != nil {
-			return nil, err
+			return err
 		}
 		if err := store.CreateTable(ctx, admin.DynamoDB, s.Table); err != nil {
-			return nil, fmt.Errorf("devstack: %w", err)
+			return fmt.Errorf("devstack: %w", err)
 		}
 	}
-	s.log.Info("devstack started", "s3", s.Endpoints.S3, "dynamodb", s.Endpoints.DynamoDB,
-		"ses", s.Endpoints.SES, "kms", s.Endpoints.KMS, "outbox", s.OutboxDir)
-	return s, nil
+	return nil
 }
 
 func (s *Stack) serve(h httpHandler) (string, error) {

@@ -26,7 +26,6 @@ func (s *Stack) ExportObjects(ctx context.Context, bucket, prefix, dir string) (
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, err
 	}
-	root := filepath.Clean(dir) + string(filepath.Separator)
 	keys := make(chan string)
 	var (
 		wg       sync.WaitGroup
@@ -54,36 +53,42 @@ func (s *Stack) ExportObjects(ctx context.Context, bucket, prefix, dir string) (
 			}
 		})
 	}
-	p := gofakes3.NewPrefix(&prefix, nil)
-	page := gofakes3.ListBucketPage{MaxKeys: 1000}
-list:
-	for {
-		objs, err := be.ListBucket(bucket, &p, page)
-		if err != nil {
-			fail(fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err))
-			break
-		}
-		for _, c := range objs.Contents {
-			rel := strings.TrimPrefix(c.Key, prefix)
-			if target := filepath.Join(dir, filepath.FromSlash(rel)); rel == "" || !strings.HasPrefix(target, root) {
-				fail(fmt.Errorf("refusing to export s3://%s/%s outside %s", bucket, c.Key, dir))
-				break list
-			}
-			select {
-			case keys <- c.Key:
-			case <-ctx.Done():
-				fail(ctx.Err())
-				break list
-			}
-		}
-		if !objs.IsTruncated || len(objs.Contents) == 0 {
-			break
-		}
-		page.Marker, page.HasMarker = objs.Contents[len(objs.Contents)-1].Key, true
+	if err := listExportKeys(ctx, be, bucket, prefix, dir, keys); err != nil {
+		fail(err)
 	}
 	close(keys)
 	wg.Wait()
 	return written, firstErr
+}
+
+// listExportKeys sends each key of bucket under prefix to keys, page by
+// page; it stops at a key whose file would land outside dir, or when ctx
+// ends.
+func listExportKeys(ctx context.Context, be gofakes3.Backend, bucket, prefix, dir string, keys chan<- string) error {
+	root := filepath.Clean(dir) + string(filepath.Separator)
+	p := gofakes3.NewPrefix(&prefix, nil)
+	page := gofakes3.ListBucketPage{MaxKeys: 1000}
+	for {
+		objs, err := be.ListBucket(bucket, &p, page)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, c := range objs.Contents {
+			rel := strings.TrimPrefix(c.Key, prefix)
+			if target := filepath.Join(dir, filepath.FromSlash(rel)); rel == "" || !strings.HasPrefix(target, root) {
+				return fmt.Errorf("refusing to export s3://%s/%s outside %s", bucket, c.Key, dir)
+			}
+			select {
+			case keys <- c.Key:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if !objs.IsTruncated || len(objs.Contents) == 0 {
+			return nil
+		}
+		page.Marker, page.HasMarker = objs.Contents[len(objs.Contents)-1].Key, true
+	}
 }
 
 func exportObject(be gofakes3.Backend, bucket, key, target string) error {

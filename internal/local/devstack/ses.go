@@ -227,6 +227,13 @@ func (s *SESServer) pruneSent(now time.Time) {
 }
 
 // sendEmailInput is the subset of SendEmailRequest that devstack reads.
+// sesSimple is SendEmail's Content.Simple.
+type sesSimple struct {
+	Subject *sesContent
+	Body    struct{ Text, Html *sesContent }
+	Headers []struct{ Name, Value string }
+}
+
 type sendEmailInput struct {
 	FromEmailAddress string
 	Destination      *struct {
@@ -234,12 +241,8 @@ type sendEmailInput struct {
 	}
 	ReplyToAddresses []string
 	Content          struct {
-		Simple *struct {
-			Subject *sesContent
-			Body    struct{ Text, Html *sesContent }
-			Headers []struct{ Name, Value string }
-		}
-		Raw *struct {
+		Simple *sesSimple
+		Raw    *struct {
 			Data []byte // base64 in JSON
 		}
 		Template *json.RawMessage
@@ -271,21 +274,9 @@ func (s *SESServer) sendEmail(r *http.Request) (any, *sesError) {
 	if err := json.NewDecoder(io.LimitReader(r.Body, 40<<20)).Decode(&in); err != nil {
 		return nil, badRequest("invalid request body: %v", err)
 	}
-	if in.Content.Template != nil {
-		return nil, badRequest("devstack SES does not render templates; send Simple or Raw content")
+	if err := checkSendEmail(&in); err != nil {
+		return nil, err
 	}
-	if (in.Content.Simple == nil) == (in.Content.Raw == nil) {
-		return nil, badRequest("exactly one of Content.Simple and Content.Raw is required")
-	}
-	for _, t := range in.EmailTags {
-		if !validTag(t.Name) || !validTag(t.Value) {
-			return nil, badRequest("invalid email tag %q=%q: only ASCII letters, digits, '_' and '-' are allowed", t.Name, t.Value)
-		}
-	}
-	if hasCRLF(in.ConfigurationSetName) {
-		return nil, badRequest("ConfigurationSetName contains a line break")
-	}
-
 	id := newMessageID()
 	var msg []byte
 	var rcpts []string
@@ -298,36 +289,61 @@ func (s *SESServer) sendEmail(r *http.Request) (any, *sesError) {
 	if err != nil {
 		return nil, err
 	}
-
-	s.mu.Lock()
-	for _, a := range rcpts {
-		if s.failOnce[strings.ToLower(a)] {
-			delete(s.failOnce, strings.ToLower(a))
-			s.mu.Unlock()
-			return nil, &sesError{http.StatusInternalServerError, "InternalFailure", "The request processing has failed because of an unknown error."}
-		}
-		if s.rejected[strings.ToLower(a)] || s.rejectOnce[strings.ToLower(a)] {
-			delete(s.rejectOnce, strings.ToLower(a))
-			s.mu.Unlock()
-			return nil, rejected("Email address is on the suppression list or was rejected: %s", a)
-		}
+	seq, err := s.admit(rcpts)
+	if err != nil {
+		return nil, err
 	}
-	s.pruneSent(time.Now())
-	if s.max24h >= 0 && float64(len(s.sent)) >= s.max24h {
-		s.mu.Unlock()
-		// SES drops the message; the API's throttling error names the quota.
-		return nil, &sesError{http.StatusTooManyRequests, "TooManyRequestsException", "Daily message quota exceeded."}
-	}
-	s.seq++
-	seq := s.seq
-	s.sent = append(s.sent, time.Now())
-	s.mu.Unlock()
-
 	if err := writeFileAtomic(filepath.Join(s.outbox, fmt.Sprintf("%06d-%s.eml", seq, id)), msg); err != nil {
 		return nil, &sesError{http.StatusInternalServerError, "InternalFailure", "store message: " + err.Error()}
 	}
 	s.log.Debug("SES message stored", "messageId", id, "recipients", len(rcpts))
 	return map[string]string{"MessageId": id}, nil
+}
+
+// checkSendEmail checks what SES checks before building the message: the
+// kind of content, the tags and the configuration set's name.
+func checkSendEmail(in *sendEmailInput) *sesError {
+	if in.Content.Template != nil {
+		return badRequest("devstack SES does not render templates; send Simple or Raw content")
+	}
+	if (in.Content.Simple == nil) == (in.Content.Raw == nil) {
+		return badRequest("exactly one of Content.Simple and Content.Raw is required")
+	}
+	for _, t := range in.EmailTags {
+		if !validTag(t.Name) || !validTag(t.Value) {
+			return badRequest("invalid email tag %q=%q: only ASCII letters, digits, '_' and '-' are allowed", t.Name, t.Value)
+		}
+	}
+	if hasCRLF(in.ConfigurationSetName) {
+		return badRequest("ConfigurationSetName contains a line break")
+	}
+	return nil
+}
+
+// admit decides whether the account sends to rcpts (failures and
+// rejections set up for an address, the 24-hour quota) and, if it does,
+// counts the message and returns its outbox sequence number.
+func (s *SESServer) admit(rcpts []string) (int, *sesError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range rcpts {
+		if s.failOnce[strings.ToLower(a)] {
+			delete(s.failOnce, strings.ToLower(a))
+			return 0, &sesError{http.StatusInternalServerError, "InternalFailure", "The request processing has failed because of an unknown error."}
+		}
+		if s.rejected[strings.ToLower(a)] || s.rejectOnce[strings.ToLower(a)] {
+			delete(s.rejectOnce, strings.ToLower(a))
+			return 0, rejected("Email address is on the suppression list or was rejected: %s", a)
+		}
+	}
+	s.pruneSent(time.Now())
+	if s.max24h >= 0 && float64(len(s.sent)) >= s.max24h {
+		// SES drops the message; the API's throttling error names the quota.
+		return 0, &sesError{http.StatusTooManyRequests, "TooManyRequestsException", "Daily message quota exceeded."}
+	}
+	s.seq++
+	s.sent = append(s.sent, time.Now())
+	return s.seq, nil
 }
 
 // newMessageID returns an id shaped like SES's:
@@ -384,36 +400,12 @@ func sesHeaders(h *headerWriter, in *sendEmailInput) {
 	h.add("X-SES-MESSAGE-TAGS", strings.Join(tags, ", "))
 }
 
+// buildSimple builds the MIME message SES sends for Simple content.
 func buildSimple(in *sendEmailInput, id string) ([]byte, []string, *sesError) {
 	simple := in.Content.Simple
-	if in.FromEmailAddress == "" {
-		return nil, nil, badRequest("FromEmailAddress is required")
-	}
-	_, from, err := parseAddresses("From", []string{in.FromEmailAddress})
+	addr, err := simpleAddresses(in)
 	if err != nil {
 		return nil, nil, err
-	}
-	var to, cc, bcc, toH, ccH, replyH []string
-	if d := in.Destination; d != nil {
-		if to, toH, err = parseAddresses("To", d.ToAddresses); err != nil {
-			return nil, nil, err
-		}
-		if cc, ccH, err = parseAddresses("Cc", d.CcAddresses); err != nil {
-			return nil, nil, err
-		}
-		if bcc, _, err = parseAddresses("Bcc", d.BccAddresses); err != nil {
-			return nil, nil, err
-		}
-	}
-	if _, replyH, err = parseAddresses("ReplyTo", in.ReplyToAddresses); err != nil {
-		return nil, nil, err
-	}
-	rcpts := slices.Concat(to, cc, bcc)
-	if len(rcpts) == 0 {
-		return nil, nil, badRequest("Destination has no recipient")
-	}
-	if len(rcpts) > maxRecipients {
-		return nil, nil, rejected("Recipient count exceeds %d.", maxRecipients)
 	}
 	if simple.Subject == nil {
 		return nil, nil, badRequest("Content.Simple.Subject is required")
@@ -421,12 +413,11 @@ func buildSimple(in *sendEmailInput, id string) ([]byte, []string, *sesError) {
 	if simple.Body.Text == nil && simple.Body.Html == nil {
 		return nil, nil, badRequest("Content.Simple.Body needs Text or Html")
 	}
-
 	h := &headerWriter{}
-	h.add("From", from[0])
-	h.add("To", strings.Join(toH, ", "))
-	h.add("Cc", strings.Join(ccH, ", "))
-	h.add("Reply-To", strings.Join(replyH, ", "))
+	h.add("From", addr.from)
+	h.add("To", strings.Join(addr.toH, ", "))
+	h.add("Cc", strings.Join(addr.ccH, ", "))
+	h.add("Reply-To", strings.Join(addr.replyH, ", "))
 	if hasCRLF(simple.Subject.Data) {
 		return nil, nil, badRequest("Subject contains a line break")
 	}
@@ -441,11 +432,61 @@ func buildSimple(in *sendEmailInput, id string) ([]byte, []string, *sesError) {
 	if h.err != nil {
 		return nil, nil, h.err
 	}
-
 	var body bytes.Buffer
-	switch {
-	case simple.Body.Text != nil && simple.Body.Html != nil:
-		mw := multipart.NewWriter(&body)
+	writeSimpleBody(h, &body, simple)
+	msg := append(h.buf.Bytes(), "\r\n"...)
+	return append(msg, body.Bytes()...), addr.rcpts, nil
+}
+
+// simpleAddrs are a Simple message's checked addresses: the recipients
+// (To, Cc and Bcc, bare) and the header forms of the others.
+type simpleAddrs struct {
+	rcpts            []string
+	from             string
+	toH, ccH, replyH []string
+}
+
+func simpleAddresses(in *sendEmailInput) (simpleAddrs, *sesError) {
+	var a simpleAddrs
+	if in.FromEmailAddress == "" {
+		return a, badRequest("FromEmailAddress is required")
+	}
+	_, from, err := parseAddresses("From", []string{in.FromEmailAddress})
+	if err != nil {
+		return a, err
+	}
+	a.from = from[0]
+	var to, cc, bcc []string
+	if d := in.Destination; d != nil {
+		if to, a.toH, err = parseAddresses("To", d.ToAddresses); err != nil {
+			return a, err
+		}
+		if cc, a.ccH, err = parseAddresses("Cc", d.CcAddresses); err != nil {
+			return a, err
+		}
+		if bcc, _, err = parseAddresses("Bcc", d.BccAddresses); err != nil {
+			return a, err
+		}
+	}
+	if _, a.replyH, err = parseAddresses("ReplyTo", in.ReplyToAddresses); err != nil {
+		return a, err
+	}
+	a.rcpts = slices.Concat(to, cc, bcc)
+	if len(a.rcpts) == 0 {
+		return a, badRequest("Destination has no recipient")
+	}
+	if len(a.rcpts) > maxRecipients {
+		return a, rejected("Recipient count exceeds %d.", maxRecipients)
+	}
+	return a, nil
+}
+
+// writeSimpleBody writes the body, quoted-printable: one part, or
+// multipart/alternative with both Text and Html; it adds the Content-Type
+// (and encoding) headers to h.
+func writeSimpleBody(h *headerWriter, body *bytes.Buffer, simple *sesSimple) {
+	if simple.Body.Text != nil && simple.Body.Html != nil {
+		mw := multipart.NewWriter(body)
 		h.add("Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": mw.Boundary()}))
 		for _, part := range []struct {
 			typ string
@@ -458,17 +499,15 @@ func buildSimple(in *sendEmailInput, id string) ([]byte, []string, *sesError) {
 			writeQP(pw, part.c.Data)
 		}
 		_ = mw.Close()
-	default:
-		typ, c := "text/plain", simple.Body.Text
-		if c == nil {
-			typ, c = "text/html", simple.Body.Html
-		}
-		h.add("Content-Type", mime.FormatMediaType(typ, map[string]string{"charset": charset(c)}))
-		h.add("Content-Transfer-Encoding", "quoted-printable")
-		writeQP(&body, c.Data)
+		return
 	}
-	msg := append(h.buf.Bytes(), "\r\n"...)
-	return append(msg, body.Bytes()...), rcpts, nil
+	typ, c := "text/plain", simple.Body.Text
+	if c == nil {
+		typ, c = "text/html", simple.Body.Html
+	}
+	h.add("Content-Type", mime.FormatMediaType(typ, map[string]string{"charset": charset(c)}))
+	h.add("Content-Transfer-Encoding", "quoted-printable")
+	writeQP(body, c.Data)
 }
 
 func charset(c *sesContent) string {

@@ -36,27 +36,9 @@ func startAt(t *testing.T, dir string) *devstack.Stack {
 }
 
 func TestStateDirSurvivesRestart(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
-
 	first := startAt(t, dir)
-	if _, err := first.Clients.S3.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(first.JobsBucket), Key: aws.String("jobs/acme/j1/rows.jsonl"), Body: strings.NewReader("{}\n"),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := first.Clients.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(first.Table), Item: item(store.TenantPK("acme"), store.JobSK("j1")),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := first.Clients.SES.SendEmail(ctx, simple("ann@acme.example")); err != nil {
-		t.Fatal(err)
-	}
-	enc, err := first.Clients.KMS.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(first.KMSKeyID), Plaintext: []byte("pin")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ciphertext := writeOneOfEach(t, first)
 	keyID := first.KMSKeyID
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
@@ -64,7 +46,42 @@ func TestStateDirSurvivesRestart(t *testing.T) {
 
 	second := startAt(t, dir)
 	defer second.Close()
-	obj, err := second.Clients.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(second.JobsBucket), Key: aws.String("jobs/acme/j1/rows.jsonl")})
+	checkKeptData(t, second, keyID, ciphertext)
+	checkOutboxNumbering(t, second, dir)
+	checkUnversionedEvents(t, second)
+}
+
+// writeOneOfEach stores an S3 object, a table item and an email, and
+// returns a ciphertext of the KMS key.
+func writeOneOfEach(t *testing.T, s *devstack.Stack) []byte {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.Clients.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(s.JobsBucket), Key: aws.String("jobs/acme/j1/rows.jsonl"), Body: strings.NewReader("{}\n"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Clients.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.Table), Item: item(store.TenantPK("acme"), store.JobSK("j1")),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Clients.SES.SendEmail(ctx, simple("ann@acme.example")); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := s.Clients.KMS.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(s.KMSKeyID), Plaintext: []byte("pin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc.CiphertextBlob
+}
+
+// checkKeptData checks that writeOneOfEach's object and item are back and
+// that the same KMS key decrypts its ciphertext.
+func checkKeptData(t *testing.T, s *devstack.Stack, keyID string, ciphertext []byte) {
+	t.Helper()
+	ctx := context.Background()
+	obj, err := s.Clients.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.JobsBucket), Key: aws.String("jobs/acme/j1/rows.jsonl")})
 	if err != nil {
 		t.Fatalf("object after restart: %v", err)
 	}
@@ -73,25 +90,29 @@ func TestStateDirSurvivesRestart(t *testing.T) {
 	if string(body) != "{}\n" {
 		t.Errorf("object body = %q", body)
 	}
-	got, err := second.Clients.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(second.Table), Key: item(store.TenantPK("acme"), store.JobSK("j1")), ConsistentRead: aws.Bool(true),
+	got, err := s.Clients.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.Table), Key: item(store.TenantPK("acme"), store.JobSK("j1")), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil || got.Item == nil {
 		t.Errorf("item after restart: %v, %v", got, err)
 	}
-	if second.KMSKeyID != keyID {
-		t.Errorf("KMS key %s after restart, was %s", second.KMSKeyID, keyID)
+	if s.KMSKeyID != keyID {
+		t.Errorf("KMS key %s after restart, was %s", s.KMSKeyID, keyID)
 	}
-	dec, err := second.Clients.KMS.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	dec, err := s.Clients.KMS.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ciphertext})
 	if err != nil || string(dec.Plaintext) != "pin" {
 		t.Errorf("decrypt after restart = %q, %v", dec.Plaintext, err)
 	}
+}
 
-	// The outbox keeps its messages and its numbering.
-	if _, err := second.Clients.SES.SendEmail(ctx, simple("bob@acme.example")); err != nil {
+// checkOutboxNumbering checks that the outbox keeps its messages and its
+// numbering.
+func checkOutboxNumbering(t *testing.T, s *devstack.Stack, dir string) {
+	t.Helper()
+	if _, err := s.Clients.SES.SendEmail(context.Background(), simple("bob@acme.example")); err != nil {
 		t.Fatal(err)
 	}
-	mails, err := second.Outbox()
+	mails, err := s.Outbox()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,18 +122,23 @@ func TestStateDirSurvivesRestart(t *testing.T) {
 	if filepath.Dir(mails[0]) != filepath.Join(dir, "outbox") {
 		t.Errorf("outbox dir = %s", filepath.Dir(mails[0]))
 	}
+}
 
-	// Events still flow on the persistent backend, which is unversioned: like
-	// an unversioned S3 bucket's, its events carry no version id, and the
-	// object can be read by key (ingest keys the job on ETag + sequencer).
+// checkUnversionedEvents checks that events still flow on the persistent
+// backend, which is unversioned: like an unversioned S3 bucket's, its events
+// carry no version id, and the object can be read by key (ingest keys the
+// job on ETag + sequencer).
+func checkUnversionedEvents(t *testing.T, s *devstack.Stack) {
+	t.Helper()
+	ctx := context.Background()
 	evs := make(chan events.S3Event, 1)
-	second.SetUploadHandler(func(_ context.Context, ev events.S3Event) error { evs <- ev; return nil })
-	if _, err := second.Clients.S3.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(second.UploadsBucket), Key: aws.String("tenants/acme/a.csv"), Body: strings.NewReader("x"),
+	s.SetUploadHandler(func(_ context.Context, ev events.S3Event) error { evs <- ev; return nil })
+	if _, err := s.Clients.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(s.UploadsBucket), Key: aws.String("tenants/acme/a.csv"), Body: strings.NewReader("x"),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := second.WaitIdle(ctx); err != nil {
+	if err := s.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -121,7 +147,7 @@ func TestStateDirSurvivesRestart(t *testing.T) {
 		if o.VersionID != "" || o.ETag != md5hex("x") || o.Sequencer == "" {
 			t.Errorf("event object = %+v, want no version id, the MD5 ETag and a sequencer", o)
 		}
-		out, err := second.Clients.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(second.UploadsBucket), Key: aws.String(o.URLDecodedKey)})
+		out, err := s.Clients.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.UploadsBucket), Key: aws.String(o.URLDecodedKey)})
 		if err != nil {
 			t.Fatalf("read the object the event names: %v", err)
 		}

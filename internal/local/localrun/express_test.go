@@ -47,19 +47,7 @@ func expressPhase2(t *testing.T) []byte {
 // AllowLongExpressChildren. With the deployed file (phase 2 STANDARD) the
 // same job sends every email.
 func TestSlowSESAccount(t *testing.T) {
-	const (
-		rows  = 40
-		scale = 0.05
-	)
-	csv := filepath.Join(t.TempDir(), "slow.csv")
-	var b strings.Builder
-	b.WriteString("Extension,First Name,Last Name,Email\n")
-	for i := range rows {
-		fmt.Fprintf(&b, "%d,User,N%d,user%d@acme.example\n", 2000+i, i, i)
-	}
-	if err := os.WriteFile(csv, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	csv := writeSlowCSV(t)
 	if _, err := stepfn.Load(expressPhase2(t), stepfn.Options{Substitutions: map[string]string{
 		"CreateRecordsFunctionArn": "a", "WriteProvisioningFunctionArn": "b", "SendWelcomeFunctionArn": "c", "FinalizeFunctionArn": "d",
 	}, Tasks: map[string]stepfn.Handler{"a": never, "b": never, "c": never, "d": never}, S3: nilS3{}}); err == nil ||
@@ -67,69 +55,94 @@ func TestSlowSESAccount(t *testing.T) {
 		t.Fatalf("Load of EXPRESS phase 2 = %v, want refused for outliving 5 minutes", err)
 	}
 
-	run := func(t *testing.T, def []byte) (jobmodel.Job, []stepfn.Event, int) {
-		var mu sync.Mutex
-		var failures []stepfn.Event
-		out := t.TempDir()
-		begin := time.Now()
-		p, err := Start(context.Background(), Config{
-			Tenant: "acme", OutboxDir: filepath.Join(out, "outbox"),
-			Definition: def, AllowLongExpressChildren: def != nil, TimeScale: scale,
-			// Phase 1 and finalize do their work at DynamoDB Local's speed.
-			RealTimeStates:     []string{"CreateRecords", "WriteProvisioning", "Finalize"},
-			SESMaxSendRate:     1 / scale, // the sandbox's 1 message/s on the fast clock
-			WelcomeConcurrency: 8,
-			OnEvent: func(ev stepfn.Event) {
-				if ev.Type == stepfn.EventMapIterationFailed {
-					mu.Lock()
-					failures = append(failures, ev)
-					mu.Unlock()
-				}
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("stack started in %s", time.Since(begin))
-		defer func() {
-			if err := p.Close(); err != nil {
-				t.Error(err)
-			}
-		}()
-		start := time.Now()
-		job := runFile(t, p, csv, nil, out)
-		t.Logf("job ran in %s", time.Since(start))
-		sent, err := p.Stack.Outbox()
-		if err != nil {
-			t.Fatal(err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		return job, append([]stepfn.Event(nil), failures...), len(sent)
-	}
-
 	t.Run("EXPRESS children time out as on AWS", func(t *testing.T) {
-		job, failures, sent := run(t, expressPhase2(t))
+		job, failures, sent := runSlowSES(t, csv, expressPhase2(t))
 		if len(failures) != 1 || failures[0].State != "SendWelcomeEmails" || failures[0].Error != stepfn.ErrTimeout ||
 			!strings.Contains(failures[0].Cause, "longer than 5m0s") {
 			t.Fatalf("map failures = %+v, want the phase 2 child stopped with States.Timeout", failures)
 		}
-		if job.Counts.Created != rows || job.Counts.EmailsSent == rows || job.Counts.EmailsFailed == 0 || job.Status == jobmodel.Done {
-			t.Errorf("job = %s %+v, want %d created and failed emails", job.Status, job.Counts, rows)
+		if job.Counts.Created != slowRows || job.Counts.EmailsSent == slowRows || job.Counts.EmailsFailed == 0 || job.Status == jobmodel.Done {
+			t.Errorf("job = %s %+v, want %d created and failed emails", job.Status, job.Counts, slowRows)
 		}
-		if sent >= rows {
-			t.Errorf("%d messages sent, want fewer than %d (the child was stopped)", sent, rows)
+		if sent >= slowRows {
+			t.Errorf("%d messages sent, want fewer than %d (the child was stopped)", sent, slowRows)
 		}
 	})
 	t.Run("STANDARD children (the deployed file) send every email", func(t *testing.T) {
-		job, failures, sent := run(t, nil)
+		job, failures, sent := runSlowSES(t, csv, nil)
 		if len(failures) != 0 {
 			t.Fatalf("map failures = %+v, want none", failures)
 		}
-		if job.Status != jobmodel.Done || job.Counts.Created != rows || job.Counts.EmailsSent != rows || sent != rows {
-			t.Errorf("job = %s %+v, %d sent; want DONE with %d created and emailed", job.Status, job.Counts, sent, rows)
+		if job.Status != jobmodel.Done || job.Counts.Created != slowRows || job.Counts.EmailsSent != slowRows || sent != slowRows {
+			t.Errorf("job = %s %+v, %d sent; want DONE with %d created and emailed", job.Status, job.Counts, sent, slowRows)
 		}
 	})
+}
+
+// TestSlowSESAccount's job: slowRows users, phase 2 on a clock slowScale
+// times as long.
+const (
+	slowRows  = 40
+	slowScale = 0.05
+)
+
+// writeSlowCSV writes the upload of slowRows users.
+func writeSlowCSV(t *testing.T) string {
+	t.Helper()
+	csv := filepath.Join(t.TempDir(), "slow.csv")
+	var b strings.Builder
+	b.WriteString("Extension,First Name,Last Name,Email\n")
+	for i := range slowRows {
+		fmt.Fprintf(&b, "%d,User,N%d,user%d@acme.example\n", 2000+i, i, i)
+	}
+	if err := os.WriteFile(csv, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return csv
+}
+
+// runSlowSES runs csv through a pipeline with definition def (nil: the
+// deployed file) on the sandbox SES account, and returns the job, the Map
+// iterations that failed and how many emails were sent.
+func runSlowSES(t *testing.T, csv string, def []byte) (jobmodel.Job, []stepfn.Event, int) {
+	var mu sync.Mutex
+	var failures []stepfn.Event
+	out := t.TempDir()
+	begin := time.Now()
+	p, err := Start(context.Background(), Config{
+		Tenant: "acme", OutboxDir: filepath.Join(out, "outbox"),
+		Definition: def, AllowLongExpressChildren: def != nil, TimeScale: slowScale,
+		// Phase 1 and finalize do their work at DynamoDB Local's speed.
+		RealTimeStates:     []string{"CreateRecords", "WriteProvisioning", "Finalize"},
+		SESMaxSendRate:     1 / slowScale, // the sandbox's 1 message/s on the fast clock
+		WelcomeConcurrency: 8,
+		OnEvent: func(ev stepfn.Event) {
+			if ev.Type == stepfn.EventMapIterationFailed {
+				mu.Lock()
+				failures = append(failures, ev)
+				mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stack started in %s", time.Since(begin))
+	defer func() {
+		if err := p.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	start := time.Now()
+	job := runFile(t, p, csv, nil, out)
+	t.Logf("job ran in %s", time.Since(start))
+	sent, err := p.Stack.Outbox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return job, append([]stepfn.Event(nil), failures...), len(sent)
 }
 
 func never(context.Context, json.RawMessage) (json.RawMessage, error) { panic("not run") }

@@ -136,11 +136,21 @@ func Start(ctx context.Context, cfg Config) (_ *Pipeline, err error) {
 		return nil, err
 	}
 
-	// The engine answers the real sfn client on loopback, so ingest starts
-	// executions exactly as it does in AWS.
+	if err := p.serveEngine(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	stack.SetUploadHandler(p.Handlers.Ingest.Handle)
+	return p, nil
+}
+
+// serveEngine builds the step handlers, loads the state machine and serves
+// the engine to the real sfn client on loopback, so ingest starts
+// executions exactly as it does in AWS.
+func (p *Pipeline) serveEngine(ctx context.Context, cfg Config, log *slog.Logger) error {
+	stack := p.Stack
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("listen for the local Step Functions endpoint: %w", err)
+		return fmt.Errorf("listen for the local Step Functions endpoint: %w", err)
 	}
 	endpoints := stack.Endpoints
 	endpoints.SFN = "http://" + ln.Addr().String()
@@ -149,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (_ *Pipeline, err error) {
 	})
 	if err != nil {
 		ln.Close()
-		return nil, err
+		return err
 	}
 	res := pipeline.Resources{
 		Table: stack.Table, UploadsBucket: stack.UploadsBucket, JobsBucket: stack.JobsBucket,
@@ -157,12 +167,10 @@ func Start(ctx context.Context, cfg Config) (_ *Pipeline, err error) {
 		ProvisioningURL:    LocalProvisioningURL,
 		WelcomeConcurrency: cfg.WelcomeConcurrency,
 	}
-	tasks := map[string]stepfn.Handler{}
-	subs := map[string]string{}
-	engine, handlers, err := p.loadEngine(clients, res, log, cfg, tasks, subs)
+	engine, handlers, err := p.loadEngine(clients, res, log, cfg)
 	if err != nil {
 		ln.Close()
-		return nil, err
+		return err
 	}
 	p.Engine, p.Handlers = engine, handlers
 	p.sfnServer = &http.Server{Handler: stepfn.NewServer(engine), ReadHeaderTimeout: 10 * time.Second}
@@ -173,12 +181,12 @@ func Start(ctx context.Context, cfg Config) (_ *Pipeline, err error) {
 			log.Error("local Step Functions endpoint stopped", "error", err)
 		}
 	}()
-	stack.SetUploadHandler(handlers.Ingest.Handle)
-	return p, nil
+	return nil
 }
 
-func (p *Pipeline) loadEngine(c *awsconf.Clients, res pipeline.Resources, log *slog.Logger, cfg Config,
-	tasks map[string]stepfn.Handler, subs map[string]string) (*stepfn.Engine, *pipeline.Handlers, error) {
+// loadEngine builds the step handlers and loads the state machine with its
+// task substitutions resolved to them.
+func (p *Pipeline) loadEngine(c *awsconf.Clients, res pipeline.Resources, log *slog.Logger, cfg Config) (*stepfn.Engine, *pipeline.Handlers, error) {
 	// Ingest needs the state machine's ARN, which the engine names; build
 	// the handlers once with the ARN the engine will report.
 	const smARN = "arn:aws:states:us-east-1:000000000000:stateMachine:bulkprov"
@@ -187,6 +195,8 @@ func (p *Pipeline) loadEngine(c *awsconf.Clients, res pipeline.Resources, log *s
 	if err != nil {
 		return nil, nil, err
 	}
+	tasks := map[string]stepfn.Handler{}
+	subs := map[string]string{}
 	for key, handler := range map[string]stepfn.Handler{
 		statemachine.CreateRecordsFunctionArn:     stepfn.Typed(h.Records.Handle),
 		statemachine.WriteProvisioningFunctionArn: stepfn.Typed(h.Provisioning.Handle),

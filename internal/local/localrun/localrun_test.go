@@ -76,9 +76,8 @@ func runFile(t *testing.T, p *Pipeline, file string, meta map[string]string, out
 // TestPipeline drives the sample uploads through the whole local pipeline,
 // as `bulkprov run` does, and checks every output a person would open.
 func TestPipeline(t *testing.T) {
-	ctx := context.Background()
 	out := t.TempDir()
-	p, err := Start(ctx, Config{Tenant: "acme", OutboxDir: filepath.Join(out, "outbox"), Sleep: func(context.Context, time.Duration) error { return nil }})
+	p, err := Start(context.Background(), Config{Tenant: "acme", OutboxDir: filepath.Join(out, "outbox"), Sleep: func(context.Context, time.Duration) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,9 +86,23 @@ func TestPipeline(t *testing.T) {
 			t.Error(err)
 		}
 	}()
+	// Each upload runs on what the ones before it left.
+	uploadAcmeUsers(t, p, out)
+	uploadExcelSemicolon(t, p, out)
+	uploadWithErrors(t, p, out)
+	uploadAcmeUsersAgain(t, p, out)
+	uploadDryRun(t, p, out)
+	emails, _ := p.Stack.Outbox()
+	if len(emails) != 6+4+1 {
+		t.Errorf("outbox has %d messages, want 11: a skipped row must not get a second email", len(emails))
+	}
+}
 
-	// acme-users: 6 valid rows, 3 DIDs (created with create-dids), 4 MACs.
-	p.Stack.DuplicateDeliveries(1) // S3 may deliver an event twice: still one job, one email each.
+// uploadAcmeUsers: 6 valid rows, 3 DIDs (created with create-dids), 4 MACs;
+// the S3 event delivered twice still makes one job and one email each.
+func uploadAcmeUsers(t *testing.T, p *Pipeline, out string) {
+	t.Helper()
+	p.Stack.DuplicateDeliveries(1)
 	job := runFile(t, p, filepath.Join(uploads, "acme-users.csv"), map[string]string{"create-dids": "true"}, out)
 	p.Stack.DuplicateDeliveries(0)
 	if job.Status != jobmodel.Done || job.Counts.Created != 6 || job.Counts.Provisioned != 4 || job.Counts.EmailsSent != 6 {
@@ -104,7 +117,7 @@ func TestPipeline(t *testing.T) {
 			t.Errorf("report row %d = %v", i, r)
 		}
 	}
-	if err := p.ExportProvisioning(ctx, out); err != nil {
+	if err := p.ExportProvisioning(context.Background(), out); err != nil {
 		t.Fatal(err)
 	}
 	for _, mac := range []string{"001565a1b2c3", "001565a1b2c4", "001565a1b2c5", "001565a1b2c6"} {
@@ -124,13 +137,17 @@ func TestPipeline(t *testing.T) {
 	if len(emails) != 6 {
 		t.Fatalf("outbox has %d messages after a duplicate event, want 6", len(emails))
 	}
+}
 
-	// excel-semicolon: BOM, ';', CRLF, aliases, a quoted ';', an empty row, non-ASCII names.
-	job = runFile(t, p, filepath.Join(uploads, "excel-semicolon.csv"), nil, out)
+// uploadExcelSemicolon: BOM, ';', CRLF, aliases, a quoted ';', an empty
+// row, non-ASCII names, all kept in the records.
+func uploadExcelSemicolon(t *testing.T, p *Pipeline, out string) {
+	t.Helper()
+	job := runFile(t, p, filepath.Join(uploads, "excel-semicolon.csv"), nil, out)
 	if job.Status != jobmodel.Done || job.Counts.Created != 4 {
 		t.Fatalf("excel-semicolon job = %s %+v, want DONE with 4 created", job.Status, job.Counts)
 	}
-	if err := p.ExportRecords(ctx, filepath.Join(out, "records.jsonl")); err != nil {
+	if err := p.ExportRecords(context.Background(), filepath.Join(out, "records.jsonl")); err != nil {
 		t.Fatal(err)
 	}
 	records, err := os.ReadFile(filepath.Join(out, "records.jsonl"))
@@ -143,13 +160,16 @@ func TestPipeline(t *testing.T) {
 		}
 	}
 	checkEveryUserIsWhole(t, records)
+}
 
-	// with-errors: one valid row, eight errors, every line in the report.
-	job = runFile(t, p, filepath.Join(uploads, "with-errors.csv"), nil, out)
+// uploadWithErrors: one valid row, eight errors, every line in the report.
+func uploadWithErrors(t *testing.T, p *Pipeline, out string) {
+	t.Helper()
+	job := runFile(t, p, filepath.Join(uploads, "with-errors.csv"), nil, out)
 	if job.Status != jobmodel.Partial || job.Counts.Created != 1 || job.Counts.Invalid != 8 {
 		t.Fatalf("with-errors job = %s %+v, want PARTIAL with 1 created and 8 invalid", job.Status, job.Counts)
 	}
-	rows = report(t, out, job.ID)
+	rows := report(t, out, job.ID)
 	if len(rows) != 9 {
 		t.Fatalf("with-errors report has %d rows, want 9", len(rows))
 	}
@@ -158,9 +178,13 @@ func TestPipeline(t *testing.T) {
 			t.Errorf("invalid row reported as %v", r)
 		}
 	}
+}
 
-	// Uploading acme-users again: the extensions exist now.
-	job = runFile(t, p, filepath.Join(uploads, "acme-users.csv"), map[string]string{"create-dids": "true", "on-existing": "skip"}, out)
+// uploadAcmeUsersAgain: the extensions exist now, and on-existing=skip
+// skips every row.
+func uploadAcmeUsersAgain(t *testing.T, p *Pipeline, out string) {
+	t.Helper()
+	job := runFile(t, p, filepath.Join(uploads, "acme-users.csv"), map[string]string{"create-dids": "true", "on-existing": "skip"}, out)
 	if job.Status != jobmodel.Done || job.Counts.Skipped != 6 || job.Counts.Created != 0 {
 		t.Fatalf("re-upload with on-existing=skip = %s %+v, want DONE with 6 skipped", job.Status, job.Counts)
 	}
@@ -169,9 +193,13 @@ func TestPipeline(t *testing.T) {
 			t.Errorf("skipped upload reports %v", r)
 		}
 	}
+}
 
-	// A dry run ends in ingest, with the same final files as any job.
-	job = runFile(t, p, filepath.Join("testdata", "dry-run.csv"), map[string]string{"dry-run": "true"}, out)
+// uploadDryRun: a dry run ends in ingest, with the same final files as any
+// job.
+func uploadDryRun(t *testing.T, p *Pipeline, out string) {
+	t.Helper()
+	job := runFile(t, p, filepath.Join("testdata", "dry-run.csv"), map[string]string{"dry-run": "true"}, out)
 	if job.Status != jobmodel.DryRun || job.Counts.Held != 2 || job.Counts.Invalid != 1 {
 		t.Fatalf("dry run = %s %+v, want DRY_RUN with 2 held and 1 invalid", job.Status, job.Counts)
 	}
@@ -180,10 +208,6 @@ func TestPipeline(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "jobs", job.ID, "summary.json")); err != nil {
 		t.Fatalf("dry run has no summary: %v", err)
-	}
-	emails, _ = p.Stack.Outbox()
-	if len(emails) != 6+4+1 {
-		t.Errorf("outbox has %d messages, want 11: a skipped row must not get a second email", len(emails))
 	}
 }
 

@@ -144,28 +144,12 @@ func longestPath(m *rawMachine) (time.Duration, []TaskBudget, error) {
 		}
 		visiting[name] = true
 		defer delete(visiting, name)
-		var own []TaskBudget
-		var d time.Duration
-		switch st.Type {
-		case "Task":
-			tb, err := taskBudget(name, st)
-			if err != nil {
-				return result{}, err
-			}
-			own, d = []TaskBudget{tb}, tb.Worst
-		case "Pass", "Choice", "Succeed", "Fail":
-		default:
-			return result{}, fmt.Errorf("state %q: a %s state inside a child is not bounded by this check", name, st.Type)
-		}
-		nexts := []string{st.Next, st.Default}
-		for _, c := range st.Choices {
-			nexts = append(nexts, c.Next)
-		}
-		for _, c := range st.Catch {
-			nexts = append(nexts, c.Next)
+		own, err := ownBudget(name, st)
+		if err != nil {
+			return result{}, err
 		}
 		var best result
-		for _, n := range nexts {
+		for _, n := range successors(st) {
 			if n == "" {
 				continue
 			}
@@ -177,12 +161,45 @@ func longestPath(m *rawMachine) (time.Duration, []TaskBudget, error) {
 				best = r
 			}
 		}
-		r := result{d: d + best.d, path: append(own, best.path...)}
+		r := result{d: best.d, path: best.path}
+		if own != nil {
+			r = result{d: own.Worst + best.d, path: append([]TaskBudget{*own}, best.path...)}
+		}
 		memo[name] = r
 		return r, nil
 	}
 	r, err := visit(m.StartAt)
 	return r.d, r.path, err
+}
+
+// ownBudget is a state's own worst case: a Task's budget, nil for the
+// states that take no time.
+func ownBudget(name string, st rawState) (*TaskBudget, error) {
+	switch st.Type {
+	case "Task":
+		tb, err := taskBudget(name, st)
+		if err != nil {
+			return nil, err
+		}
+		return &tb, nil
+	case "Pass", "Choice", "Succeed", "Fail":
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("state %q: a %s state inside a child is not bounded by this check", name, st.Type)
+	}
+}
+
+// successors are the states a state can go to: Next, Default, each
+// Choice's and each Catcher's Next ("" where absent).
+func successors(st rawState) []string {
+	nexts := []string{st.Next, st.Default}
+	for _, c := range st.Choices {
+		nexts = append(nexts, c.Next)
+	}
+	for _, c := range st.Catch {
+		nexts = append(nexts, c.Next)
+	}
+	return nexts
 }
 
 // taskBudget applies the ASL defaults (IntervalSeconds 1, MaxAttempts 3,

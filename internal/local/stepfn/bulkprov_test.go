@@ -161,166 +161,219 @@ func (p *pipeline) handlers() map[string]Handler {
 	}
 }
 
+// The job TestProjectWorkflow runs: 7 rows (lines 2-8) in batches of 3.
+const (
+	wfBucket, wfTenant, wfJob = "bulkprov-jobs", "acme", "j0001"
+	wfRows, wfBatchSize       = 7, 3
+)
+
+// workflowCase is one run of the project's workflow with recording handlers.
+type workflowCase struct {
+	name      string
+	welcome   string
+	tolerated int
+	failBatch int
+	panicOnce int
+	want      workflowWant
+}
+
+type workflowWant struct {
+	recordCalls  map[int]int // first line → calls
+	welcomeKeys  []string
+	phase1Error  string
+	retrySleeps  int
+	finalOutcome string
+	// stopped: the Map stops early, so other batches may or may not run.
+	stopped bool
+}
+
+// workflowRun is what one run recorded: the handlers' inputs, the retry
+// sleeps and the engine's events.
+type workflowRun struct {
+	p      *pipeline
+	sleeps *sleeps
+	out    json.RawMessage
+
+	evMu   sync.Mutex
+	taskOK map[string]int   // state → TaskSucceeded events
+	mapEnd map[string]Event // Map state → its MapSucceeded or MapFailed event
+}
+
 func TestProjectWorkflow(t *testing.T) {
-	const bucket, tenant, job = "bulkprov-jobs", "acme", "j0001"
-	resultsKey := jobfiles.ResultsPrefix(tenant, job)
-	batchCtx := events.BatchContext{Tenant: tenant, Job: job, JobsBucket: bucket, ResultsKey: resultsKey}
-	type want struct {
-		recordCalls  map[int]int // first line → calls
-		welcomeKeys  []string
-		phase1Error  string
-		retrySleeps  int
-		finalOutcome string
-		// stopped: the Map stops early, so other batches may or may not run.
-		stopped bool
-	}
+	resultsKey := jobfiles.ResultsPrefix(wfTenant, wfJob)
 	allKeys := []string{resultsKey + "b0000002.json", resultsKey + "b0000005.json", resultsKey + "b0000008.json"}
-	tests := []struct {
-		name      string
-		welcome   string
-		tolerated int
-		failBatch int
-		panicOnce int
-		want      want
-	}{
+	tests := []workflowCase{
 		{name: "three batches, emails", welcome: "invite",
-			want: want{recordCalls: map[int]int{2: 1, 5: 1, 8: 1}, welcomeKeys: allKeys, finalOutcome: "DONE"}},
+			want: workflowWant{recordCalls: map[int]int{2: 1, 5: 1, 8: 1}, welcomeKeys: allKeys, finalOutcome: "DONE"}},
 		{name: "welcome none skips phase 2", welcome: "none",
-			want: want{recordCalls: map[int]int{2: 1, 5: 1, 8: 1}, finalOutcome: "DONE"}},
+			want: workflowWant{recordCalls: map[int]int{2: 1, 5: 1, 8: 1}, finalOutcome: "DONE"}},
 		{name: "a crash is retried", welcome: "invite", panicOnce: 5,
-			want: want{recordCalls: map[int]int{2: 1, 5: 2, 8: 1}, welcomeKeys: allKeys, retrySleeps: 1, finalOutcome: "DONE"}},
+			want: workflowWant{recordCalls: map[int]int{2: 1, 5: 2, 8: 1}, welcomeKeys: allKeys, retrySleeps: 1, finalOutcome: "DONE"}},
 		{name: "a failing batch within tolerance", welcome: "password", tolerated: 50, failBatch: 5,
-			want: want{recordCalls: map[int]int{2: 1, 5: 3, 8: 1}, welcomeKeys: []string{allKeys[0], allKeys[2]}, retrySleeps: 2, finalOutcome: "DONE"}},
+			want: workflowWant{recordCalls: map[int]int{2: 1, 5: 3, 8: 1}, welcomeKeys: []string{allKeys[0], allKeys[2]}, retrySleeps: 2, finalOutcome: "DONE"}},
 		{name: "a failing batch beyond tolerance", welcome: "invite", tolerated: 10, failBatch: 5,
-			want: want{recordCalls: map[int]int{5: 3}, phase1Error: ErrExceedToleratedFails, retrySleeps: 2, finalOutcome: "PARTIAL", stopped: true}},
+			want: workflowWant{recordCalls: map[int]int{5: 3}, phase1Error: ErrExceedToleratedFails, retrySleeps: 2, finalOutcome: "PARTIAL", stopped: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.Background()
-			client := newS3(t, bucket)
-			var rows strings.Builder
-			for i := range 7 {
-				b, _ := json.Marshal(pbx.UserRow{Line: i + 2, Extension: fmt.Sprint(100 + i), FirstName: "User", Email: fmt.Sprintf("u%d@acme.example", i)})
-				rows.Write(append(b, '\n'))
-			}
-			rowsKey := jobfiles.RowsKey(tenant, job)
-			putObject(t, client, bucket, rowsKey, []byte(rows.String()))
-
-			p := &pipeline{s3: client, failBatch: tt.failBatch, panicOnce: tt.panicOnce}
-			sl := &sleeps{}
-			var evMu sync.Mutex
-			taskOK := map[string]int{}
-			mapEnd := map[string]Event{}
-			engine, err := Load(readASL(t), Options{Substitutions: localARNs(), Tasks: p.handlers(), S3: client, Sleep: sl.sleep,
-				OnEvent: func(ev Event) {
-					evMu.Lock()
-					defer evMu.Unlock()
-					if ev.Type == EventTaskSucceeded {
-						taskOK[ev.State]++
-					}
-					if ev.Type == EventMapSucceeded || ev.Type == EventMapFailed {
-						mapEnd[ev.State] = ev
-					}
-				}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer engine.Close()
-			input, _ := json.Marshal(events.JobInput{Tenant: tenant, Job: job, JobsBucket: bucket, RowsKey: rowsKey, ResultsKey: resultsKey,
-				Welcome: tt.welcome, Rows: 7, BatchSize: 3, RecordsConcurrency: 2, WelcomeConcurrency: 2, ToleratedFailurePercentage: tt.tolerated})
-			out, err := engine.Run(ctx, job, input)
-			if err != nil {
-				t.Fatalf("execution failed: %v", err)
-			}
+			r := runProjectWorkflow(t, tt)
 			var final events.FinalizeOutput
-			if err := json.Unmarshal(out, &final); err != nil || final.Status != tt.want.finalOutcome || final.Job != job {
-				t.Errorf("output = %s (%v), want finalize's output with status %s", out, err, tt.want.finalOutcome)
+			if err := json.Unmarshal(r.out, &final); err != nil || final.Status != tt.want.finalOutcome || final.Job != wfJob {
+				t.Errorf("output = %s (%v), want finalize's output with status %s", r.out, err, tt.want.finalOutcome)
 			}
-
-			calls := map[int]int{}
-			for _, b := range p.records {
-				calls[b.Items[0].Line]++
-				if b.BatchInput != batchCtx {
-					t.Errorf("BatchInput = %+v, want %+v", b.BatchInput, batchCtx)
-				}
-				wantLen := min(3, 9-b.Items[0].Line)
-				if len(b.Items) != wantLen {
-					t.Errorf("batch at line %d has %d items, want %d", b.Items[0].Line, len(b.Items), wantLen)
-				}
-				for i, row := range b.Items {
-					if row.Line != b.Items[0].Line+i || row.Extension != fmt.Sprint(98+row.Line) {
-						t.Errorf("batch at line %d item %d = %+v, rows out of order", b.Items[0].Line, i, row)
-					}
-				}
-			}
-			if tt.want.stopped {
-				for line, n := range calls {
-					if line != tt.failBatch && n > 1 {
-						t.Errorf("batch %d ran %d times", line, n)
-					}
-				}
-				calls = map[int]int{tt.failBatch: calls[tt.failBatch]}
-			}
-			if !reflect.DeepEqual(calls, tt.want.recordCalls) {
-				t.Errorf("create-records calls per batch = %v, want %v", calls, tt.want.recordCalls)
-			}
-			okBatches := 0
-			for line, n := range tt.want.recordCalls {
-				if line != tt.failBatch && n > 0 {
-					okBatches++
-				}
-			}
-			if tt.want.stopped {
-				okBatches = len(p.prov) // not determined: the Map stopped while they ran
-			}
-			if len(p.prov) != okBatches {
-				t.Errorf("write-provisioning called %d times, want %d", len(p.prov), okBatches)
-			}
-			for _, pr := range p.prov {
-				if len(pr.Rows) == 0 || pr.ResultKey == "" {
-					t.Errorf("write-provisioning got %+v, want create-records' BatchResult with rows", pr)
-				}
-			}
-			var keys []string
-			for _, w := range p.welcome {
-				keys = append(keys, w.Key)
-				if w.Tenant != tenant || w.Job != job || w.JobsBucket != bucket || w.Concurrency != 2 {
-					t.Errorf("send-welcome input = %+v", w)
-				}
-			}
-			slices.Sort(keys)
-			if !slices.Equal(keys, tt.want.welcomeKeys) {
-				t.Errorf("send-welcome keys = %v, want %v", keys, tt.want.welcomeKeys)
-			}
-			if len(p.finalize) != 1 {
-				t.Fatalf("finalize called %d times, want 1", len(p.finalize))
-			}
-			fin := p.finalize[0]
-			if fin.Tenant != tenant || fin.Job != job || fin.JobsBucket != bucket || fin.Phase2Error != nil {
-				t.Errorf("finalize input = %+v", fin)
-			}
-			switch {
-			case tt.want.phase1Error == "" && fin.Phase1Error != nil:
-				t.Errorf("finalize phase1_error = %+v, want none", fin.Phase1Error)
-			case tt.want.phase1Error != "" && (fin.Phase1Error == nil || fin.Phase1Error.Error != tt.want.phase1Error || fin.Phase1Error.Cause == ""):
-				t.Errorf("finalize phase1_error = %+v, want %s with a cause", fin.Phase1Error, tt.want.phase1Error)
-			}
-			if got := len(sl.delays()); got != tt.want.retrySleeps {
-				t.Errorf("retry sleeps = %d (%v), want %d", got, sl.delays(), tt.want.retrySleeps)
-			}
-			for _, d := range sl.delays() {
-				if d < 0 || d > 10*time.Second {
-					t.Errorf("retry delay %v outside the full-jitter bound", d)
-				}
-			}
-			if end := mapEnd["CreateUsers"]; end.Total != 7 || !tt.want.stopped && end.Succeeded+end.Failed != 7 ||
-				tt.failBatch != 0 && end.Failed != 3 || tt.failBatch == 0 && end.Type != EventMapSucceeded {
+			okBatches := checkRecordBatches(t, tt, r.p)
+			checkWelcomeInputs(t, tt, r.p)
+			checkFinalizeInput(t, tt, r.p)
+			checkRetrySleeps(t, tt, r.sleeps)
+			if end := r.mapEnd["CreateUsers"]; end.Total != wfRows || !tt.want.stopped && end.Succeeded+end.Failed != wfRows ||
+				tt.failBatch != 0 && end.Failed != wfBatchSize || tt.failBatch == 0 && end.Type != EventMapSucceeded {
 				t.Errorf("CreateUsers end event = %+v, want counts in rows (7 total, 3 failed when a batch fails)", end)
 			}
-			if taskOK["Finalize"] != 1 || !tt.want.stopped && taskOK["CreateRecords"] != okBatches {
-				t.Errorf("TaskSucceeded events = %v", taskOK)
+			if r.taskOK["Finalize"] != 1 || !tt.want.stopped && r.taskOK["CreateRecords"] != okBatches {
+				t.Errorf("TaskSucceeded events = %v", r.taskOK)
 			}
 		})
+	}
+}
+
+// runProjectWorkflow puts the job's rows.jsonl in S3 and runs the project's
+// ASL file on it to the end.
+func runProjectWorkflow(t *testing.T, tt workflowCase) *workflowRun {
+	t.Helper()
+	client := newS3(t, wfBucket)
+	var rows strings.Builder
+	for i := range wfRows {
+		b, _ := json.Marshal(pbx.UserRow{Line: i + 2, Extension: fmt.Sprint(100 + i), FirstName: "User", Email: fmt.Sprintf("u%d@acme.example", i)})
+		rows.Write(append(b, '\n'))
+	}
+	rowsKey := jobfiles.RowsKey(wfTenant, wfJob)
+	putObject(t, client, wfBucket, rowsKey, []byte(rows.String()))
+
+	r := &workflowRun{
+		p:      &pipeline{s3: client, failBatch: tt.failBatch, panicOnce: tt.panicOnce},
+		sleeps: &sleeps{},
+		taskOK: map[string]int{},
+		mapEnd: map[string]Event{},
+	}
+	engine, err := Load(readASL(t), Options{Substitutions: localARNs(), Tasks: r.p.handlers(), S3: client, Sleep: r.sleeps.sleep,
+		OnEvent: r.record})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	input, _ := json.Marshal(events.JobInput{Tenant: wfTenant, Job: wfJob, JobsBucket: wfBucket, RowsKey: rowsKey,
+		ResultsKey: jobfiles.ResultsPrefix(wfTenant, wfJob), Welcome: tt.welcome, Rows: wfRows, BatchSize: wfBatchSize,
+		RecordsConcurrency: 2, WelcomeConcurrency: 2, ToleratedFailurePercentage: tt.tolerated})
+	if r.out, err = engine.Run(context.Background(), wfJob, input); err != nil {
+		t.Fatalf("execution failed: %v", err)
+	}
+	return r
+}
+
+func (r *workflowRun) record(ev Event) {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	if ev.Type == EventTaskSucceeded {
+		r.taskOK[ev.State]++
+	}
+	if ev.Type == EventMapSucceeded || ev.Type == EventMapFailed {
+		r.mapEnd[ev.State] = ev
+	}
+}
+
+// checkRecordBatches checks create-records' batches (context, size, rows
+// in order, calls per batch) and that write-provisioning got each batch
+// that succeeded; it returns how many did.
+func checkRecordBatches(t *testing.T, tt workflowCase, p *pipeline) (okBatches int) {
+	t.Helper()
+	batchCtx := events.BatchContext{Tenant: wfTenant, Job: wfJob, JobsBucket: wfBucket, ResultsKey: jobfiles.ResultsPrefix(wfTenant, wfJob)}
+	calls := map[int]int{}
+	for _, b := range p.records {
+		calls[b.Items[0].Line]++
+		if b.BatchInput != batchCtx {
+			t.Errorf("BatchInput = %+v, want %+v", b.BatchInput, batchCtx)
+		}
+		wantLen := min(wfBatchSize, wfRows+2-b.Items[0].Line)
+		if len(b.Items) != wantLen {
+			t.Errorf("batch at line %d has %d items, want %d", b.Items[0].Line, len(b.Items), wantLen)
+		}
+		for i, row := range b.Items {
+			if row.Line != b.Items[0].Line+i || row.Extension != fmt.Sprint(98+row.Line) {
+				t.Errorf("batch at line %d item %d = %+v, rows out of order", b.Items[0].Line, i, row)
+			}
+		}
+	}
+	if tt.want.stopped {
+		for line, n := range calls {
+			if line != tt.failBatch && n > 1 {
+				t.Errorf("batch %d ran %d times", line, n)
+			}
+		}
+		calls = map[int]int{tt.failBatch: calls[tt.failBatch]}
+	}
+	if !reflect.DeepEqual(calls, tt.want.recordCalls) {
+		t.Errorf("create-records calls per batch = %v, want %v", calls, tt.want.recordCalls)
+	}
+	for line, n := range tt.want.recordCalls {
+		if line != tt.failBatch && n > 0 {
+			okBatches++
+		}
+	}
+	if tt.want.stopped {
+		okBatches = len(p.prov) // not determined: the Map stopped while they ran
+	}
+	if len(p.prov) != okBatches {
+		t.Errorf("write-provisioning called %d times, want %d", len(p.prov), okBatches)
+	}
+	for _, pr := range p.prov {
+		if len(pr.Rows) == 0 || pr.ResultKey == "" {
+			t.Errorf("write-provisioning got %+v, want create-records' BatchResult with rows", pr)
+		}
+	}
+	return okBatches
+}
+
+func checkWelcomeInputs(t *testing.T, tt workflowCase, p *pipeline) {
+	t.Helper()
+	var keys []string
+	for _, w := range p.welcome {
+		keys = append(keys, w.Key)
+		if w.Tenant != wfTenant || w.Job != wfJob || w.JobsBucket != wfBucket || w.Concurrency != 2 {
+			t.Errorf("send-welcome input = %+v", w)
+		}
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, tt.want.welcomeKeys) {
+		t.Errorf("send-welcome keys = %v, want %v", keys, tt.want.welcomeKeys)
+	}
+}
+
+func checkFinalizeInput(t *testing.T, tt workflowCase, p *pipeline) {
+	t.Helper()
+	if len(p.finalize) != 1 {
+		t.Fatalf("finalize called %d times, want 1", len(p.finalize))
+	}
+	fin := p.finalize[0]
+	if fin.Tenant != wfTenant || fin.Job != wfJob || fin.JobsBucket != wfBucket || fin.Phase2Error != nil {
+		t.Errorf("finalize input = %+v", fin)
+	}
+	switch {
+	case tt.want.phase1Error == "" && fin.Phase1Error != nil:
+		t.Errorf("finalize phase1_error = %+v, want none", fin.Phase1Error)
+	case tt.want.phase1Error != "" && (fin.Phase1Error == nil || fin.Phase1Error.Error != tt.want.phase1Error || fin.Phase1Error.Cause == ""):
+		t.Errorf("finalize phase1_error = %+v, want %s with a cause", fin.Phase1Error, tt.want.phase1Error)
+	}
+}
+
+func checkRetrySleeps(t *testing.T, tt workflowCase, sl *sleeps) {
+	t.Helper()
+	if got := len(sl.delays()); got != tt.want.retrySleeps {
+		t.Errorf("retry sleeps = %d (%v), want %d", got, sl.delays(), tt.want.retrySleeps)
+	}
+	for _, d := range sl.delays() {
+		if d < 0 || d > 10*time.Second {
+			t.Errorf("retry delay %v outside the full-jitter bound", d)
+		}
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 // top level, the state to go to when it is true.
 type choiceRule struct {
 	next string
-	eval func(sc scope) (bool, error)
+	eval condition
 }
 
 func compileChoices(st *state, raw map[string]json.RawMessage) error {
@@ -56,79 +56,35 @@ func comparisonOf(name string) (kind compareKind, op string, isPath, ok bool) {
 		if !found {
 			continue
 		}
-		switch rest {
-		case "Equals", "LessThan", "GreaterThan", "LessThanEquals", "GreaterThanEquals":
+		if _, known := relations[rest]; known {
 			if k == cmpBoolean && rest != "Equals" {
 				return 0, "", false, false
 			}
 			return k, rest, isPath, true
-		case "Matches":
-			if k == cmpString && !isPath {
-				return k, rest, false, true
-			}
+		}
+		if rest == "Matches" && k == cmpString && !isPath {
+			return k, rest, false, true
 		}
 	}
 	return 0, "", false, false
 }
 
-func compileCondition(r map[string]json.RawMessage, top bool) (func(scope) (bool, error), error) {
-	var op string
-	for k := range r {
-		switch k {
-		case "Next":
-			if !top {
-				return nil, fmt.Errorf("Next is only allowed in a top-level Choice Rule")
-			}
-		case "Variable", "Comment":
-		default:
-			if op != "" {
-				return nil, fmt.Errorf("more than one operator (%s, %s)", op, k)
-			}
-			op = k
-		}
+// condition is a compiled Boolean expression of a Choice Rule.
+type condition func(sc scope) (bool, error)
+
+// compileCondition compiles one Choice Rule: a Boolean combinator (And, Or,
+// Not), a type test (IsPresent, IsString, ...) or a comparison
+// (StringEquals, NumericLessThanPath, ...). top allows Next.
+func compileCondition(r map[string]json.RawMessage, top bool) (condition, error) {
+	op, err := conditionOperator(r, top)
+	if err != nil {
+		return nil, err
 	}
 	switch op {
-	case "":
-		return nil, fmt.Errorf("no comparison operator")
 	case "And", "Or":
-		var subs []map[string]json.RawMessage
-		if err := json.Unmarshal(r[op], &subs); err != nil || len(subs) == 0 {
-			return nil, fmt.Errorf("%s must be a non-empty array of rules", op)
-		}
-		evals := make([]func(scope) (bool, error), len(subs))
-		for i, s := range subs {
-			e, err := compileCondition(s, false)
-			if err != nil {
-				return nil, fmt.Errorf("%s[%d]: %w", op, i, err)
-			}
-			evals[i] = e
-		}
-		isAnd := op == "And"
-		return func(sc scope) (bool, error) {
-			for _, e := range evals {
-				ok, err := e(sc)
-				if err != nil {
-					return false, err
-				}
-				if ok != isAnd {
-					return !isAnd, nil
-				}
-			}
-			return isAnd, nil
-		}, nil
+		return compileJunction(op, r[op])
 	case "Not":
-		var sub map[string]json.RawMessage
-		if err := json.Unmarshal(r[op], &sub); err != nil {
-			return nil, fmt.Errorf("Not must be a rule object")
-		}
-		e, err := compileCondition(sub, false)
-		if err != nil {
-			return nil, fmt.Errorf("Not: %w", err)
-		}
-		return func(sc scope) (bool, error) {
-			ok, err := e(sc)
-			return !ok, err
-		}, nil
+		return compileNot(r[op])
 	}
 	var varText string
 	if err := json.Unmarshal(r["Variable"], &varText); err != nil || varText == "" {
@@ -139,50 +95,130 @@ func compileCondition(r map[string]json.RawMessage, top bool) (func(scope) (bool
 		return nil, fmt.Errorf("Variable: %w", err)
 	}
 	if test, ok := typeTests[op]; ok {
-		var want bool
-		if err := json.Unmarshal(r[op], &want); err != nil {
-			return nil, fmt.Errorf("%s must be true or false", op)
-		}
-		return func(sc scope) (bool, error) {
-			v, found := variable.get(sc.input, sc.ctx)
-			return test(v, found) == want, nil
-		}, nil
+		return compileTypeTest(op, r[op], variable, test)
 	}
-	kind, cmp, isPath, ok := comparisonOf(op)
+	return compileComparison(op, r[op], varText, variable)
+}
+
+// conditionOperator finds the rule's one operator field.
+func conditionOperator(r map[string]json.RawMessage, top bool) (string, error) {
+	var op string
+	for k := range r {
+		switch k {
+		case "Next":
+			if !top {
+				return "", fmt.Errorf("Next is only allowed in a top-level Choice Rule")
+			}
+		case "Variable", "Comment":
+		default:
+			if op != "" {
+				return "", fmt.Errorf("more than one operator (%s, %s)", op, k)
+			}
+			op = k
+		}
+	}
+	if op == "" {
+		return "", fmt.Errorf("no comparison operator")
+	}
+	return op, nil
+}
+
+// compileJunction compiles And (every sub-rule true) and Or (any true),
+// both stopping at the first sub-rule that decides.
+func compileJunction(op string, raw json.RawMessage) (condition, error) {
+	var subs []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &subs); err != nil || len(subs) == 0 {
+		return nil, fmt.Errorf("%s must be a non-empty array of rules", op)
+	}
+	evals := make([]condition, len(subs))
+	for i, s := range subs {
+		e, err := compileCondition(s, false)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", op, i, err)
+		}
+		evals[i] = e
+	}
+	isAnd := op == "And"
+	return func(sc scope) (bool, error) {
+		for _, e := range evals {
+			ok, err := e(sc)
+			if err != nil {
+				return false, err
+			}
+			if ok != isAnd {
+				return !isAnd, nil
+			}
+		}
+		return isAnd, nil
+	}, nil
+}
+
+func compileNot(raw json.RawMessage) (condition, error) {
+	var sub map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &sub); err != nil {
+		return nil, fmt.Errorf("Not must be a rule object")
+	}
+	e, err := compileCondition(sub, false)
+	if err != nil {
+		return nil, fmt.Errorf("Not: %w", err)
+	}
+	return func(sc scope) (bool, error) {
+		ok, err := e(sc)
+		return !ok, err
+	}, nil
+}
+
+// compileTypeTest compiles IsPresent, IsString, ...: true when the test's
+// outcome on the Variable equals the rule's true or false.
+func compileTypeTest(op string, raw json.RawMessage, variable refPath, test func(any, bool) bool) (condition, error) {
+	var want bool
+	if err := json.Unmarshal(raw, &want); err != nil {
+		return nil, fmt.Errorf("%s must be true or false", op)
+	}
+	return func(sc scope) (bool, error) {
+		v, found := variable.get(sc.input, sc.ctx)
+		return test(v, found) == want, nil
+	}, nil
+}
+
+// relations maps a comparison's name (after its type prefix) to the
+// outcome of compare that makes it true.
+var relations = map[string]func(c int) bool{
+	"Equals":            func(c int) bool { return c == 0 },
+	"LessThan":          func(c int) bool { return c < 0 },
+	"GreaterThan":       func(c int) bool { return c > 0 },
+	"LessThanEquals":    func(c int) bool { return c <= 0 },
+	"GreaterThanEquals": func(c int) bool { return c >= 0 },
+}
+
+// compileComparison compiles a typed comparison of the Variable with a
+// literal or, for the ...Path operators, with the value another path selects.
+func compileComparison(op string, raw json.RawMessage, varText string, variable refPath) (condition, error) {
+	kind, rel, isPath, ok := comparisonOf(op)
 	if !ok {
 		return nil, fmt.Errorf("operator %q is not supported", op)
 	}
-	operand := func(scope) (any, error) { return nil, nil }
+	var operand func(scope) (any, error)
 	var pattern *regexp.Regexp
 	if isPath {
-		var ps string
-		if err := json.Unmarshal(r[op], &ps); err != nil {
-			return nil, fmt.Errorf("%s must be a path string", op)
-		}
-		p, err := parsePath(ps)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
-		operand = func(sc scope) (any, error) {
-			v, ok := p.get(sc.input, sc.ctx)
-			if !ok {
-				return nil, stateErrorf(ErrRuntime, "Choice: %s %q selects nothing", op, ps)
-			}
-			return v, nil
+		var err error
+		if operand, err = pathOperand(op, raw); err != nil {
+			return nil, err
 		}
 	} else {
-		lit, err := decodeJSON(r[op])
+		lit, err := decodeJSON(raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		if typeOK(kind, lit) != nil {
 			return nil, fmt.Errorf("%s needs a %s value", op, kindName(kind))
 		}
-		if cmp == "Matches" {
+		if rel == "Matches" {
 			pattern = wildcard(lit.(string))
 		}
 		operand = func(scope) (any, error) { return lit, nil }
 	}
+	holds := relations[rel]
 	return func(sc scope) (bool, error) {
 		v, found := variable.get(sc.input, sc.ctx)
 		if !found {
@@ -200,18 +236,27 @@ func compileCondition(r map[string]json.RawMessage, top bool) (func(scope) (bool
 		if !comparable {
 			return false, nil // a type mismatch makes the comparison false
 		}
-		switch cmp {
-		case "Equals":
-			return c == 0, nil
-		case "LessThan":
-			return c < 0, nil
-		case "GreaterThan":
-			return c > 0, nil
-		case "LessThanEquals":
-			return c <= 0, nil
-		default:
-			return c >= 0, nil
+		return holds(c), nil
+	}, nil
+}
+
+// pathOperand compiles a ...Path operator's operand: the value its path
+// selects, a runtime error when it selects nothing.
+func pathOperand(op string, raw json.RawMessage) (func(scope) (any, error), error) {
+	var ps string
+	if err := json.Unmarshal(raw, &ps); err != nil {
+		return nil, fmt.Errorf("%s must be a path string", op)
+	}
+	p, err := parsePath(ps)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return func(sc scope) (any, error) {
+		v, ok := p.get(sc.input, sc.ctx)
+		if !ok {
+			return nil, stateErrorf(ErrRuntime, "Choice: %s %q selects nothing", op, ps)
 		}
+		return v, nil
 	}, nil
 }
 

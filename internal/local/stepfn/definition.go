@@ -138,121 +138,178 @@ func (c *compiler) machine(raw map[string]json.RawMessage, where string) (*machi
 
 func (c *compiler) state(name string, raw map[string]json.RawMessage) (*state, error) {
 	st := &state{name: name}
-	if err := json.Unmarshal(raw["Type"], &st.typ); err != nil {
-		return nil, fmt.Errorf("Type is missing")
+	if err := checkStateFields(st, raw); err != nil {
+		return nil, err
 	}
-	allowed, ok := allowedFields[st.typ]
-	if !ok {
-		return nil, fmt.Errorf("Type %q is not supported by the local engine", st.typ)
+	if err := compileTransition(st, raw); err != nil {
+		return nil, err
 	}
-	for k := range raw {
-		if !contains(commonFields, k) && !contains(allowed, k) {
-			return nil, fmt.Errorf("field %q is not supported on a %s state by the local engine", k, st.typ)
-		}
+	if err := compileDataFlow(st, raw); err != nil {
+		return nil, err
 	}
 	var err error
-	str := func(field string, dst *string) error {
-		if v, ok := raw[field]; ok {
-			if err := json.Unmarshal(v, dst); err != nil {
-				return fmt.Errorf("%s: %w", field, err)
-			}
-		}
-		return nil
-	}
-	if err = str("Next", &st.next); err != nil {
-		return nil, err
-	}
-	if v, ok := raw["End"]; ok {
-		if err := json.Unmarshal(v, &st.end); err != nil {
-			return nil, fmt.Errorf("End: %w", err)
-		}
-	}
-	switch st.typ {
-	case "Pass", "Task", "Map", "Parallel":
-		if (st.next == "") == !st.end {
-			return nil, fmt.Errorf("exactly one of Next and End is required")
-		}
-	}
-	if st.inputPath, st.inputNull, err = optPath(raw, "InputPath"); err != nil {
-		return nil, err
-	}
-	if st.outputPath, st.outputNull, err = optPath(raw, "OutputPath"); err != nil {
-		return nil, err
-	}
-	if st.resultPath, st.resultNull, err = optPath(raw, "ResultPath"); err != nil {
-		return nil, err
-	}
-	if st.resultPath != nil && st.resultPath.context {
-		return nil, fmt.Errorf("ResultPath must not start with $$")
-	}
-	if v, ok := raw["Parameters"]; ok && st.typ != "Map" {
-		if st.parameters, err = compileTemplate(v); err != nil {
-			return nil, fmt.Errorf("Parameters: %w", err)
-		}
-	}
-	if v, ok := raw["ResultSelector"]; ok {
-		if st.resultSelect, err = compileTemplate(v); err != nil {
-			return nil, fmt.Errorf("ResultSelector: %w", err)
-		}
-	}
 	if st.retry, err = compileRetry(raw["Retry"]); err != nil {
 		return nil, err
 	}
 	if st.catch, err = compileCatch(raw["Catch"]); err != nil {
 		return nil, err
 	}
-	switch st.typ {
-	case "Pass":
-		if v, ok := raw["Result"]; ok {
-			st.hasResult = true
-			if st.result, err = decodeJSON(v); err != nil {
-				return nil, fmt.Errorf("Result: %w", err)
-			}
-		}
-	case "Task":
-		if err = str("Resource", &st.resource); err != nil {
-			return nil, err
-		}
-		st.handler = c.tasks[st.resource]
-		if st.handler == nil {
-			return nil, fmt.Errorf("Resource %q: no handler registered in Options.Tasks", st.resource)
-		}
-		if v, ok := raw["TimeoutSeconds"]; ok {
-			var secs int
-			if err := json.Unmarshal(v, &secs); err != nil || secs <= 0 {
-				return nil, fmt.Errorf("TimeoutSeconds must be a positive integer")
-			}
-			st.timeout = time.Duration(secs) * time.Second
-		}
-	case "Choice":
-		if err = compileChoices(st, raw); err != nil {
-			return nil, err
-		}
-	case "Fail":
-		if err = str("Error", &st.errName); err != nil {
-			return nil, err
-		}
-		if err = str("Cause", &st.cause); err != nil {
-			return nil, err
-		}
-	case "Map":
-		if st.mapSpec, err = c.compileMap(name, raw); err != nil {
-			return nil, err
-		}
-	case "Parallel":
-		var branches []map[string]json.RawMessage
-		if err := json.Unmarshal(raw["Branches"], &branches); err != nil || len(branches) == 0 {
-			return nil, fmt.Errorf("Branches must be a non-empty array of state machines")
-		}
-		for i, b := range branches {
-			m, err := c.machine(b, fmt.Sprintf("Branches[%d]: ", i))
-			if err != nil {
-				return nil, err
-			}
-			st.branches = append(st.branches, m)
-		}
+	if err := c.compileTypeFields(st, raw); err != nil {
+		return nil, err
 	}
 	return st, nil
+}
+
+// compileTypeFields compiles the fields only one state type has.
+func (c *compiler) compileTypeFields(st *state, raw map[string]json.RawMessage) error {
+	var err error
+	switch st.typ {
+	case "Pass":
+		err = compilePass(st, raw)
+	case "Task":
+		err = c.compileTask(st, raw)
+	case "Choice":
+		err = compileChoices(st, raw)
+	case "Fail":
+		err = compileFail(st, raw)
+	case "Map":
+		st.mapSpec, err = c.compileMap(st.name, raw)
+	case "Parallel":
+		err = c.compileParallel(st, raw)
+	}
+	return err
+}
+
+// checkStateFields reads the state's Type and refuses any field that type
+// does not have (or the engine does not run).
+func checkStateFields(st *state, raw map[string]json.RawMessage) error {
+	if err := json.Unmarshal(raw["Type"], &st.typ); err != nil {
+		return fmt.Errorf("Type is missing")
+	}
+	allowed, ok := allowedFields[st.typ]
+	if !ok {
+		return fmt.Errorf("Type %q is not supported by the local engine", st.typ)
+	}
+	for k := range raw {
+		if !contains(commonFields, k) && !contains(allowed, k) {
+			return fmt.Errorf("field %q is not supported on a %s state by the local engine", k, st.typ)
+		}
+	}
+	return nil
+}
+
+// compileTransition reads Next and End; the states that move on need
+// exactly one of them.
+func compileTransition(st *state, raw map[string]json.RawMessage) error {
+	if err := optString(raw, "Next", &st.next); err != nil {
+		return err
+	}
+	if v, ok := raw["End"]; ok {
+		if err := json.Unmarshal(v, &st.end); err != nil {
+			return fmt.Errorf("End: %w", err)
+		}
+	}
+	switch st.typ {
+	case "Pass", "Task", "Map", "Parallel":
+		if (st.next == "") == !st.end {
+			return fmt.Errorf("exactly one of Next and End is required")
+		}
+	}
+	return nil
+}
+
+// compileDataFlow compiles the input and output processing fields:
+// InputPath, OutputPath, ResultPath, Parameters (a Map's are its
+// ItemSelector, see compileMap) and ResultSelector.
+func compileDataFlow(st *state, raw map[string]json.RawMessage) error {
+	var err error
+	if st.inputPath, st.inputNull, err = optPath(raw, "InputPath"); err != nil {
+		return err
+	}
+	if st.outputPath, st.outputNull, err = optPath(raw, "OutputPath"); err != nil {
+		return err
+	}
+	if st.resultPath, st.resultNull, err = optPath(raw, "ResultPath"); err != nil {
+		return err
+	}
+	if st.resultPath != nil && st.resultPath.context {
+		return fmt.Errorf("ResultPath must not start with $$")
+	}
+	if v, ok := raw["Parameters"]; ok && st.typ != "Map" {
+		if st.parameters, err = compileTemplate(v); err != nil {
+			return fmt.Errorf("Parameters: %w", err)
+		}
+	}
+	if v, ok := raw["ResultSelector"]; ok {
+		if st.resultSelect, err = compileTemplate(v); err != nil {
+			return fmt.Errorf("ResultSelector: %w", err)
+		}
+	}
+	return nil
+}
+
+func compilePass(st *state, raw map[string]json.RawMessage) error {
+	v, ok := raw["Result"]
+	if !ok {
+		return nil
+	}
+	st.hasResult = true
+	var err error
+	if st.result, err = decodeJSON(v); err != nil {
+		return fmt.Errorf("Result: %w", err)
+	}
+	return nil
+}
+
+// compileTask binds the Task's Resource to its registered handler.
+func (c *compiler) compileTask(st *state, raw map[string]json.RawMessage) error {
+	if err := optString(raw, "Resource", &st.resource); err != nil {
+		return err
+	}
+	st.handler = c.tasks[st.resource]
+	if st.handler == nil {
+		return fmt.Errorf("Resource %q: no handler registered in Options.Tasks", st.resource)
+	}
+	if v, ok := raw["TimeoutSeconds"]; ok {
+		var secs int
+		if err := json.Unmarshal(v, &secs); err != nil || secs <= 0 {
+			return fmt.Errorf("TimeoutSeconds must be a positive integer")
+		}
+		st.timeout = time.Duration(secs) * time.Second
+	}
+	return nil
+}
+
+func compileFail(st *state, raw map[string]json.RawMessage) error {
+	if err := optString(raw, "Error", &st.errName); err != nil {
+		return err
+	}
+	return optString(raw, "Cause", &st.cause)
+}
+
+func (c *compiler) compileParallel(st *state, raw map[string]json.RawMessage) error {
+	var branches []map[string]json.RawMessage
+	if err := json.Unmarshal(raw["Branches"], &branches); err != nil || len(branches) == 0 {
+		return fmt.Errorf("Branches must be a non-empty array of state machines")
+	}
+	for i, b := range branches {
+		m, err := c.machine(b, fmt.Sprintf("Branches[%d]: ", i))
+		if err != nil {
+			return err
+		}
+		st.branches = append(st.branches, m)
+	}
+	return nil
+}
+
+// optString reads an optional string field into dst; absent leaves dst.
+func optString(raw map[string]json.RawMessage, field string, dst *string) error {
+	if v, ok := raw[field]; ok {
+		if err := json.Unmarshal(v, dst); err != nil {
+			return fmt.Errorf("%s: %w", field, err)
+		}
+	}
+	return nil
 }
 
 // optPath reads an optional path field: absent → nil, JSON null → null.

@@ -20,15 +20,25 @@ type intrinsicArg struct {
 	call    *intrinsic
 }
 
-var intrinsicArity = map[string][2]int{ // min, max (-1: any)
-	"States.Format":       {1, -1},
-	"States.StringToJson": {1, 1},
-	"States.JsonToString": {1, 1},
-	"States.Array":        {0, -1},
-	"States.MathAdd":      {2, 2},
-	"States.ArrayLength":  {1, 1},
-	"States.ArrayGetItem": {2, 2},
-	"States.JsonMerge":    {3, 3},
+// intrinsicFunc is one supported intrinsic function: how many arguments it
+// takes and what it computes from their values.
+type intrinsicFunc struct {
+	minArgs, maxArgs int // maxArgs -1: any
+	eval             func(args []any, fail failFunc) (any, error)
+}
+
+// failFunc makes a States.IntrinsicFailure naming the function.
+type failFunc func(format string, a ...any) error
+
+var intrinsics = map[string]intrinsicFunc{
+	"States.Format":       {1, -1, statesFormat},
+	"States.StringToJson": {1, 1, statesStringToJSON},
+	"States.JsonToString": {1, 1, statesJSONToString},
+	"States.Array":        {0, -1, func(args []any, _ failFunc) (any, error) { return args, nil }},
+	"States.MathAdd":      {2, 2, statesMathAdd},
+	"States.ArrayLength":  {1, 1, statesArrayLength},
+	"States.ArrayGetItem": {2, 2, statesArrayGetItem},
+	"States.JsonMerge":    {3, 3, statesJSONMerge},
 }
 
 func parseIntrinsic(s string) (*intrinsic, error) {
@@ -61,7 +71,7 @@ func (p *intrinsicParser) call() (*intrinsic, error) {
 		return nil, fmt.Errorf("missing (")
 	}
 	name := strings.TrimSpace(p.src[p.pos : p.pos+open])
-	arity, ok := intrinsicArity[name]
+	impl, ok := intrinsics[name]
 	if !ok {
 		return nil, fmt.Errorf("unsupported intrinsic function %q", name)
 	}
@@ -91,8 +101,8 @@ func (p *intrinsicParser) call() (*intrinsic, error) {
 			p.pos++
 		}
 	}
-	if len(fn.args) < arity[0] || arity[1] >= 0 && len(fn.args) > arity[1] {
-		return nil, fmt.Errorf("%s takes %d..%d arguments, got %d", name, arity[0], arity[1], len(fn.args))
+	if len(fn.args) < impl.minArgs || impl.maxArgs >= 0 && len(fn.args) > impl.maxArgs {
+		return nil, fmt.Errorf("%s takes %d..%d arguments, got %d", name, impl.minArgs, impl.maxArgs, len(fn.args))
 	}
 	return fn, nil
 }
@@ -156,6 +166,8 @@ func (p *intrinsicParser) arg() (intrinsicArg, error) {
 	}
 }
 
+// call evaluates the arguments (paths against the scope, nested calls
+// first) and applies the function to them.
 func (f *intrinsic) call(sc scope) (any, error) {
 	args := make([]any, len(f.args))
 	for i, a := range f.args {
@@ -179,74 +191,87 @@ func (f *intrinsic) call(sc scope) (any, error) {
 	fail := func(format string, a ...any) error {
 		return stateErrorf(ErrIntrinsicFailure, f.name+": "+format, a...)
 	}
-	switch f.name {
-	case "States.Format":
-		tmpl, ok := args[0].(string)
-		if !ok {
-			return nil, fail("the template must be a string")
-		}
-		return formatTemplate(tmpl, args[1:], fail)
-	case "States.StringToJson":
-		s, ok := args[0].(string)
-		if !ok {
-			return nil, fail("the argument must be a string")
-		}
-		v, err := decodeJSON([]byte(s))
-		if err != nil {
-			return nil, fail("%v", err)
-		}
-		return v, nil
-	case "States.JsonToString":
-		b, err := encodeJSON(args[0])
-		if err != nil {
-			return nil, fail("%v", err)
-		}
-		return string(b), nil
-	case "States.Array":
-		return args, nil
-	case "States.MathAdd":
-		a, ok1 := asFloat(args[0])
-		b, ok2 := asFloat(args[1])
-		if !ok1 || !ok2 {
-			return nil, fail("both arguments must be numbers")
-		}
-		return number(a + b), nil
-	case "States.ArrayLength":
-		arr, ok := args[0].([]any)
-		if !ok {
-			return nil, fail("the argument must be an array")
-		}
-		return json.Number(strconv.Itoa(len(arr))), nil
-	case "States.ArrayGetItem":
-		arr, ok := args[0].([]any)
-		i, okI := asInt(args[1])
-		if !ok || !okI || i < 0 || i >= len(arr) {
-			return nil, fail("needs an array and an index within it")
-		}
-		return arr[i], nil
-	default: // States.JsonMerge
-		a, ok1 := args[0].(map[string]any)
-		b, ok2 := args[1].(map[string]any)
-		if !ok1 || !ok2 {
-			return nil, fail("both arguments must be objects")
-		}
-		if deep, _ := args[2].(bool); deep {
-			return nil, fail("deep merge (true) is not supported by Step Functions")
-		}
-		out := make(map[string]any, len(a)+len(b))
-		for k, v := range a {
-			out[k] = v
-		}
-		for k, v := range b {
-			out[k] = v
-		}
-		return out, nil
+	return intrinsics[f.name].eval(args, fail)
+}
+
+func statesFormat(args []any, fail failFunc) (any, error) {
+	tmpl, ok := args[0].(string)
+	if !ok {
+		return nil, fail("the template must be a string")
 	}
+	return formatTemplate(tmpl, args[1:], fail)
+}
+
+func statesStringToJSON(args []any, fail failFunc) (any, error) {
+	s, ok := args[0].(string)
+	if !ok {
+		return nil, fail("the argument must be a string")
+	}
+	v, err := decodeJSON([]byte(s))
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	return v, nil
+}
+
+func statesJSONToString(args []any, fail failFunc) (any, error) {
+	b, err := encodeJSON(args[0])
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	return string(b), nil
+}
+
+func statesMathAdd(args []any, fail failFunc) (any, error) {
+	a, ok1 := asFloat(args[0])
+	b, ok2 := asFloat(args[1])
+	if !ok1 || !ok2 {
+		return nil, fail("both arguments must be numbers")
+	}
+	return number(a + b), nil
+}
+
+func statesArrayLength(args []any, fail failFunc) (any, error) {
+	arr, ok := args[0].([]any)
+	if !ok {
+		return nil, fail("the argument must be an array")
+	}
+	return json.Number(strconv.Itoa(len(arr))), nil
+}
+
+func statesArrayGetItem(args []any, fail failFunc) (any, error) {
+	arr, ok := args[0].([]any)
+	i, okI := asInt(args[1])
+	if !ok || !okI || i < 0 || i >= len(arr) {
+		return nil, fail("needs an array and an index within it")
+	}
+	return arr[i], nil
+}
+
+// statesJSONMerge is the shallow merge Step Functions offers: b's keys
+// over a's.
+func statesJSONMerge(args []any, fail failFunc) (any, error) {
+	a, ok1 := args[0].(map[string]any)
+	b, ok2 := args[1].(map[string]any)
+	if !ok1 || !ok2 {
+		return nil, fail("both arguments must be objects")
+	}
+	if deep, _ := args[2].(bool); deep {
+		return nil, fail("deep merge (true) is not supported by Step Functions")
+	}
+	out := make(map[string]any, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out, nil
 }
 
 // formatTemplate fills each {} with the next argument; strings are
 // inserted as is, other values as JSON. \{ and \} are literal braces.
-func formatTemplate(tmpl string, args []any, fail func(string, ...any) error) (any, error) {
+func formatTemplate(tmpl string, args []any, fail failFunc) (any, error) {
 	var b strings.Builder
 	next := 0
 	for i := 0; i < len(tmpl); i++ {

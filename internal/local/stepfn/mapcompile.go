@@ -41,40 +41,70 @@ const (
 
 func (c *compiler) compileMap(name string, raw map[string]json.RawMessage) (*mapSpec, error) {
 	ms := &mapSpec{}
+	if err := c.compileProcessor(ms, raw); err != nil {
+		return nil, err
+	}
+	if err := c.compileItemSource(ms, raw); err != nil {
+		return nil, err
+	}
+	if err := compileMapLimits(ms, raw); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+// compileProcessor compiles the ItemProcessor (or its older name,
+// Iterator): its processing mode and the machine each item runs.
+func (c *compiler) compileProcessor(ms *mapSpec, raw map[string]json.RawMessage) error {
 	procRaw, ok := raw["ItemProcessor"]
 	if !ok {
 		procRaw, ok = raw["Iterator"]
 	}
 	if !ok {
-		return nil, fmt.Errorf("ItemProcessor is required")
+		return fmt.Errorf("ItemProcessor is required")
 	}
 	var proc map[string]json.RawMessage
 	if err := json.Unmarshal(procRaw, &proc); err != nil {
-		return nil, fmt.Errorf("ItemProcessor: %w", err)
+		return fmt.Errorf("ItemProcessor: %w", err)
 	}
 	if pc, ok := proc["ProcessorConfig"]; ok {
-		var cfg struct{ Mode, ExecutionType string }
-		if err := strictUnmarshal(pc, &cfg); err != nil {
-			return nil, fmt.Errorf("ItemProcessor.ProcessorConfig: %w", err)
-		}
-		switch cfg.Mode {
-		case "INLINE", "":
-		case "DISTRIBUTED":
-			ms.distributed = true
-			if cfg.ExecutionType != "EXPRESS" && cfg.ExecutionType != "STANDARD" {
-				return nil, fmt.Errorf("ItemProcessor.ProcessorConfig.ExecutionType must be EXPRESS or STANDARD")
-			}
-			ms.express = cfg.ExecutionType == "EXPRESS"
-		default:
-			return nil, fmt.Errorf("ItemProcessor.ProcessorConfig.Mode %q is not supported", cfg.Mode)
+		if err := compileProcessorConfig(ms, pc); err != nil {
+			return err
 		}
 	}
 	var err error
-	if ms.processor, err = c.machine(proc, "ItemProcessor: "); err != nil {
-		return nil, err
+	ms.processor, err = c.machine(proc, "ItemProcessor: ")
+	return err
+}
+
+// compileProcessorConfig reads the Mode (INLINE or DISTRIBUTED) and a
+// distributed Map's child ExecutionType.
+func compileProcessorConfig(ms *mapSpec, raw json.RawMessage) error {
+	var cfg struct{ Mode, ExecutionType string }
+	if err := strictUnmarshal(raw, &cfg); err != nil {
+		return fmt.Errorf("ItemProcessor.ProcessorConfig: %w", err)
 	}
+	switch cfg.Mode {
+	case "INLINE", "":
+	case "DISTRIBUTED":
+		ms.distributed = true
+		if cfg.ExecutionType != "EXPRESS" && cfg.ExecutionType != "STANDARD" {
+			return fmt.Errorf("ItemProcessor.ProcessorConfig.ExecutionType must be EXPRESS or STANDARD")
+		}
+		ms.express = cfg.ExecutionType == "EXPRESS"
+	default:
+		return fmt.Errorf("ItemProcessor.ProcessorConfig.Mode %q is not supported", cfg.Mode)
+	}
+	return nil
+}
+
+// compileItemSource compiles where the items come from (ItemsPath or, for
+// a distributed Map, an ItemReader) and how each becomes an iteration's
+// input (ItemSelector, ItemBatcher).
+func (c *compiler) compileItemSource(ms *mapSpec, raw map[string]json.RawMessage) error {
+	var err error
 	if ms.itemsPath, _, err = optPath(raw, "ItemsPath"); err != nil {
-		return nil, err
+		return err
 	}
 	sel, ok := raw["ItemSelector"]
 	if !ok {
@@ -82,72 +112,84 @@ func (c *compiler) compileMap(name string, raw map[string]json.RawMessage) (*map
 	}
 	if ok {
 		if ms.selector, err = compileTemplate(sel); err != nil {
-			return nil, fmt.Errorf("ItemSelector: %w", err)
+			return fmt.Errorf("ItemSelector: %w", err)
 		}
 	}
 	if v, ok := raw["ItemReader"]; ok {
 		if !ms.distributed {
-			return nil, fmt.Errorf("ItemReader needs ProcessorConfig Mode DISTRIBUTED")
+			return fmt.Errorf("ItemReader needs ProcessorConfig Mode DISTRIBUTED")
 		}
 		if ms.itemsPath != nil {
-			return nil, fmt.Errorf("ItemReader and ItemsPath are exclusive")
+			return fmt.Errorf("ItemReader and ItemsPath are exclusive")
 		}
 		if ms.reader, err = compileReader(v); err != nil {
-			return nil, fmt.Errorf("ItemReader: %w", err)
+			return fmt.Errorf("ItemReader: %w", err)
 		}
 		c.needsS3 = true
 	}
 	if v, ok := raw["ItemBatcher"]; ok {
 		if !ms.distributed {
-			return nil, fmt.Errorf("ItemBatcher needs ProcessorConfig Mode DISTRIBUTED")
+			return fmt.Errorf("ItemBatcher needs ProcessorConfig Mode DISTRIBUTED")
 		}
 		if ms.batch, err = compileBatcher(v); err != nil {
-			return nil, fmt.Errorf("ItemBatcher: %w", err)
+			return fmt.Errorf("ItemBatcher: %w", err)
 		}
 	}
-	intField := func(field string, dst *int) error {
-		if v, ok := raw[field]; ok {
-			if err := json.Unmarshal(v, dst); err != nil || *dst < 0 {
-				return fmt.Errorf("%s must be a non-negative integer", field)
-			}
-		}
-		return nil
+	return nil
+}
+
+// compileMapLimits compiles MaxConcurrency and the tolerated failures,
+// each a literal or a *Path read when the Map starts.
+func compileMapLimits(ms *mapSpec, raw map[string]json.RawMessage) error {
+	var err error
+	if err = mapIntField(raw, "MaxConcurrency", &ms.maxConc); err != nil {
+		return err
 	}
-	pathField := func(field string) (*refPath, error) {
-		p, null, err := optPath(raw, field)
-		if null {
-			return nil, fmt.Errorf("%s must be a path", field)
-		}
-		return p, err
+	if ms.maxConcPath, err = mapPathField(raw, "MaxConcurrencyPath"); err != nil {
+		return err
 	}
-	if err = intField("MaxConcurrency", &ms.maxConc); err != nil {
-		return nil, err
+	if err = mapIntField(raw, "ToleratedFailureCount", &ms.tolCount); err != nil {
+		return err
 	}
-	if ms.maxConcPath, err = pathField("MaxConcurrencyPath"); err != nil {
-		return nil, err
-	}
-	if err = intField("ToleratedFailureCount", &ms.tolCount); err != nil {
-		return nil, err
-	}
-	if ms.tolCountPath, err = pathField("ToleratedFailureCountPath"); err != nil {
-		return nil, err
+	if ms.tolCountPath, err = mapPathField(raw, "ToleratedFailureCountPath"); err != nil {
+		return err
 	}
 	if v, ok := raw["ToleratedFailurePercentage"]; ok {
 		if err := json.Unmarshal(v, &ms.tolPct); err != nil || ms.tolPct < 0 || ms.tolPct > 100 {
-			return nil, fmt.Errorf("ToleratedFailurePercentage must be a number from 0 to 100")
+			return fmt.Errorf("ToleratedFailurePercentage must be a number from 0 to 100")
 		}
 	}
-	if ms.tolPctPath, err = pathField("ToleratedFailurePercentagePath"); err != nil {
-		return nil, err
+	if ms.tolPctPath, err = mapPathField(raw, "ToleratedFailurePercentagePath"); err != nil {
+		return err
 	}
 	_, count := raw["ToleratedFailureCount"]
 	_, pct := raw["ToleratedFailurePercentage"]
 	ms.tolCountGiven = count || ms.tolCountPath != nil
 	ms.tolPctGiven = pct || ms.tolPctPath != nil
 	if _, both := raw["MaxConcurrency"]; both && ms.maxConcPath != nil {
-		return nil, fmt.Errorf("MaxConcurrency and MaxConcurrencyPath are exclusive")
+		return fmt.Errorf("MaxConcurrency and MaxConcurrencyPath are exclusive")
 	}
-	return ms, nil
+	return nil
+}
+
+// mapIntField reads an optional non-negative integer field into dst.
+func mapIntField(raw map[string]json.RawMessage, field string, dst *int) error {
+	if v, ok := raw[field]; ok {
+		if err := json.Unmarshal(v, dst); err != nil || *dst < 0 {
+			return fmt.Errorf("%s must be a non-negative integer", field)
+		}
+	}
+	return nil
+}
+
+// mapPathField reads an optional *Path field; unlike InputPath, null is
+// not allowed.
+func mapPathField(raw map[string]json.RawMessage, field string) (*refPath, error) {
+	p, null, err := optPath(raw, field)
+	if null {
+		return nil, fmt.Errorf("%s must be a path", field)
+	}
+	return p, err
 }
 
 func compileBatcher(raw json.RawMessage) (*batcher, error) {

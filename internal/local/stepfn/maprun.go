@@ -66,12 +66,32 @@ func (r *runner) runMap(ctx context.Context, st *state, input any, sc *stateCtx)
 }
 
 func (r *runner) runIterations(ctx context.Context, st *state, iters []iteration, total, conc int, exceeded func(failed, total int) bool) (any, error) {
-	ms := st.mapSpec
 	r.e.emit(Event{Type: EventMapStarted, Execution: r.exec.name, State: st.name, Total: total, Items: len(iters)})
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Step Functions' own bounds: 0 means "as many as allowed".
+	tally := &mapTally{
+		base:     Event{Execution: r.exec.name, State: st.name, Total: total},
+		results:  make([]any, len(iters)),
+		exceeded: exceeded,
+		stop:     cancel,
+	}
+	runWorkers(ctx, mapConcurrency(st.mapSpec, conc, len(iters)), iters, func(it iteration) {
+		out, err := r.runChild(ctx, st, it)
+		if ctx.Err() != nil {
+			return // stopped: the Map's outcome is already decided
+		}
+		r.e.emit(tally.record(it, out, err))
+	})
+	if err := parent.Err(); err != nil {
+		return nil, err
+	}
+	return r.mapOutcome(st, tally)
+}
+
+// mapConcurrency bounds MaxConcurrency by Step Functions' own limits (0
+// means "as many as allowed") and by the number of iterations.
+func mapConcurrency(ms *mapSpec, conc, iterations int) int {
 	limit := MaxInlineConcurrency
 	if ms.distributed {
 		limit = MaxDistributedConcurrency
@@ -79,48 +99,18 @@ func (r *runner) runIterations(ctx context.Context, st *state, iters []iteration
 	if conc <= 0 || conc > limit {
 		conc = limit
 	}
-	conc = min(conc, len(iters))
-	results := make([]any, len(iters))
-	var (
-		mu                sync.Mutex
-		succeeded, failed int
-		firstErr          *StateError
-		tooMany           bool
-	)
+	return min(conc, iterations)
+}
+
+// runWorkers runs do for each iteration on conc goroutines, feeding them
+// until ctx ends, and returns when every iteration begun has ended.
+func runWorkers(ctx context.Context, conc int, iters []iteration, do func(iteration)) {
 	work := make(chan iteration)
 	var wg sync.WaitGroup
 	for range conc {
 		wg.Go(func() {
 			for it := range work {
-				out, err := r.runChild(ctx, st, it)
-				if ctx.Err() != nil {
-					continue // stopped: the Map's outcome is already decided
-				}
-				mu.Lock()
-				ev := Event{Execution: r.exec.name, State: st.name, Index: it.index, Items: it.items, Total: total}
-				if err == nil {
-					succeeded += it.items
-					results[it.index] = out
-					ev.Type = EventMapIterationDone
-				} else {
-					failed += it.items
-					var se *StateError
-					if !errors.As(err, &se) {
-						se = &StateError{Name: ErrRuntime, Cause: err.Error()}
-					}
-					if firstErr == nil {
-						firstErr = se
-					}
-					results[it.index] = map[string]any{"Error": se.Name, "Cause": se.Cause}
-					ev.Type, ev.Error, ev.Cause = EventMapIterationFailed, se.Name, se.Cause
-					if exceeded(failed, total) {
-						tooMany = true
-						cancel()
-					}
-				}
-				ev.Succeeded, ev.Failed = succeeded, failed
-				mu.Unlock()
-				r.e.emit(ev)
+				do(it)
 			}
 		})
 	}
@@ -134,20 +124,69 @@ feed:
 	}
 	close(work)
 	wg.Wait()
-	if err := parent.Err(); err != nil {
-		return nil, err
+}
+
+// mapTally collects a Map's iteration outcomes from its workers and stops
+// the Map once failures exceed the tolerance.
+type mapTally struct {
+	base     Event // Execution, State and Total of every iteration event
+	exceeded func(failed, total int) bool
+	stop     context.CancelFunc
+
+	mu                sync.Mutex
+	results           []any // by iteration index; a failed one's is its Error and Cause
+	succeeded, failed int   // items, not iterations
+	firstErr          *StateError
+	tooMany           bool
+}
+
+// record stores one iteration's outcome and returns the event reporting it
+// with the running counts.
+func (t *mapTally) record(it iteration, out any, err error) Event {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ev := t.base
+	ev.Index, ev.Items = it.index, it.items
+	if err == nil {
+		t.succeeded += it.items
+		t.results[it.index] = out
+		ev.Type = EventMapIterationDone
+	} else {
+		t.failed += it.items
+		var se *StateError
+		if !errors.As(err, &se) {
+			se = &StateError{Name: ErrRuntime, Cause: err.Error()}
+		}
+		if t.firstErr == nil {
+			t.firstErr = se
+		}
+		t.results[it.index] = map[string]any{"Error": se.Name, "Cause": se.Cause}
+		ev.Type, ev.Error, ev.Cause = EventMapIterationFailed, se.Name, se.Cause
+		if t.exceeded(t.failed, t.base.Total) {
+			t.tooMany = true
+			t.stop()
+		}
 	}
-	end := Event{Type: EventMapSucceeded, Execution: r.exec.name, State: st.name, Total: total, Succeeded: succeeded, Failed: failed}
-	if tooMany {
+	ev.Succeeded, ev.Failed = t.succeeded, t.failed
+	return ev
+}
+
+// mapOutcome ends the Map once its workers have stopped: its results, or
+// the error of too many failures.
+func (r *runner) mapOutcome(st *state, t *mapTally) (any, error) {
+	ms := st.mapSpec
+	total := t.base.Total
+	end := Event{Type: EventMapSucceeded, Execution: r.exec.name, State: st.name, Total: total, Succeeded: t.succeeded, Failed: t.failed}
+	if t.tooMany {
 		end.Type = EventMapFailed
 		r.e.emit(end)
 		if !ms.distributed && !ms.tolPctGiven && !ms.tolCountGiven {
-			return nil, firstErr // an inline Map fails with its iteration's error
+			return nil, t.firstErr // an inline Map fails with its iteration's error
 		}
-		return nil, stateErrorf(ErrExceedToleratedFails, "state %q: %d of %d items failed, more than tolerated; first error: %s: %s", st.name, failed, total, firstErr.Name, firstErr.Cause)
+		return nil, stateErrorf(ErrExceedToleratedFails, "state %q: %d of %d items failed, more than tolerated; first error: %s: %s", st.name, t.failed, total, t.firstErr.Name, t.firstErr.Cause)
 	}
 	r.e.emit(end)
-	return results, nil
+	return t.results, nil
 }
 
 // runChild runs one iteration. An EXPRESS child that is still running after

@@ -45,51 +45,69 @@ func compileReader(raw json.RawMessage) (*itemReader, error) {
 	if rd.params, err = compileTemplate(in.Parameters); err != nil {
 		return nil, fmt.Errorf("Parameters: %w", err)
 	}
-	for k, v := range in.ReaderConfig {
+	if err := compileReaderConfig(rd, in.ReaderConfig); err != nil {
+		return nil, err
+	}
+	if err := checkReaderInput(rd); err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+// compileReaderConfig reads ReaderConfig: the InputType, the item bound and
+// the CSV header.
+func compileReaderConfig(rd *itemReader, cfg map[string]json.RawMessage) error {
+	for k, v := range cfg {
 		switch k {
 		case "InputType":
 			_ = json.Unmarshal(v, &rd.inputType)
 		case "MaxItems":
 			if err := json.Unmarshal(v, &rd.maxItems); err != nil || rd.maxItems < 1 {
-				return nil, fmt.Errorf("ReaderConfig.MaxItems must be a positive integer")
+				return fmt.Errorf("ReaderConfig.MaxItems must be a positive integer")
 			}
 		case "MaxItemsPath":
 			var s string
 			_ = json.Unmarshal(v, &s)
 			p, err := parsePath(s)
 			if err != nil {
-				return nil, fmt.Errorf("ReaderConfig.MaxItemsPath: %w", err)
+				return fmt.Errorf("ReaderConfig.MaxItemsPath: %w", err)
 			}
 			rd.maxItemsAt = &p
 		case "CSVHeaderLocation":
 			var loc string
 			_ = json.Unmarshal(v, &loc)
 			if loc != "FIRST_ROW" && loc != "GIVEN" {
-				return nil, fmt.Errorf("ReaderConfig.CSVHeaderLocation %q is not FIRST_ROW or GIVEN", loc)
+				return fmt.Errorf("ReaderConfig.CSVHeaderLocation %q is not FIRST_ROW or GIVEN", loc)
 			}
 		case "CSVHeaders":
 			if err := json.Unmarshal(v, &rd.csvHeader); err != nil {
-				return nil, fmt.Errorf("ReaderConfig.CSVHeaders: %w", err)
+				return fmt.Errorf("ReaderConfig.CSVHeaders: %w", err)
 			}
 		default:
-			return nil, fmt.Errorf("ReaderConfig.%s is not supported by the local engine", k)
+			return fmt.Errorf("ReaderConfig.%s is not supported by the local engine", k)
 		}
 	}
+	return nil
+}
+
+// checkReaderInput checks the InputType against the Resource: getObject
+// reads JSONL, JSON or CSV; listObjectsV2 lists keys, with no InputType.
+func checkReaderInput(rd *itemReader) error {
 	switch rd.resource {
 	case resS3Get:
 		switch rd.inputType {
 		case "JSONL", "JSON", "CSV":
 		default:
-			return nil, fmt.Errorf("ReaderConfig.InputType %q is not supported (JSONL, JSON, CSV)", rd.inputType)
+			return fmt.Errorf("ReaderConfig.InputType %q is not supported (JSONL, JSON, CSV)", rd.inputType)
 		}
 	case resS3List:
 		if rd.inputType != "" {
-			return nil, fmt.Errorf("ReaderConfig.InputType is not used with %s", resS3List)
+			return fmt.Errorf("ReaderConfig.InputType is not used with %s", resS3List)
 		}
 	default:
-		return nil, fmt.Errorf("Resource %q is not supported (%s, %s)", rd.resource, resS3Get, resS3List)
+		return fmt.Errorf("Resource %q is not supported (%s, %s)", rd.resource, resS3Get, resS3List)
 	}
-	return rd, nil
+	return nil
 }
 
 func (r *runner) mapItems(ctx context.Context, st *state, s scope) ([]any, error) {
@@ -183,70 +201,88 @@ func readObject(ctx context.Context, c ObjectReader, in *s3.GetObjectInput, rd *
 	}
 	defer out.Body.Close()
 	where := "s3://" + aws.ToString(in.Bucket) + "/" + aws.ToString(in.Key)
-	var items []any
-	full := func() bool { return maxItems > 0 && len(items) >= maxItems }
 	switch rd.inputType {
 	case "JSONL":
-		br := bufio.NewReaderSize(out.Body, 64*1024)
-		for line := 1; !full(); line++ {
-			b, err := br.ReadBytes('\n')
-			if len(strings.TrimSpace(string(b))) > 0 {
-				v, derr := decodeJSON(b)
-				if derr != nil {
-					return nil, fmt.Errorf("%s line %d: %w", where, line, derr)
-				}
-				items = append(items, v)
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%s line %d: %w", where, line, err)
-			}
-		}
+		return readJSONLItems(out.Body, where, maxItems)
 	case "JSON":
-		body, err := io.ReadAll(out.Body)
+		return readJSONItems(out.Body, where, maxItems)
+	default:
+		return readCSVItems(out.Body, rd.csvHeader, where, maxItems)
+	}
+}
+
+// readJSONLItems reads one item per non-blank line, at most maxItems (0:
+// all).
+func readJSONLItems(r io.Reader, where string, maxItems int) ([]any, error) {
+	var items []any
+	br := bufio.NewReaderSize(r, 64*1024)
+	for line := 1; maxItems <= 0 || len(items) < maxItems; line++ {
+		b, err := br.ReadBytes('\n')
+		if len(strings.TrimSpace(string(b))) > 0 {
+			v, derr := decodeJSON(b)
+			if derr != nil {
+				return nil, fmt.Errorf("%s line %d: %w", where, line, derr)
+			}
+			items = append(items, v)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", where, line, err)
+		}
+	}
+	return items, nil
+}
+
+// readJSONItems reads a JSON array's elements, at most maxItems (0: all).
+func readJSONItems(r io.Reader, where string, maxItems int) ([]any, error) {
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	v, err := decodeJSON(body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	items, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: the JSON file holds a %s, not an array", where, jsonType(v))
+	}
+	if maxItems > 0 && len(items) > maxItems {
+		items = items[:maxItems]
+	}
+	return items, nil
+}
+
+// readCSVItems reads each row as an object of header → string (missing
+// cells ""), the header being the first row unless given; at most maxItems
+// (0: all).
+func readCSVItems(r io.Reader, header []string, where string, maxItems int) ([]any, error) {
+	var items []any
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	for maxItems <= 0 || len(items) < maxItems {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
-		v, err := decodeJSON(body)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
+		if header == nil {
+			header = rec
+			continue
 		}
-		arr, ok := v.([]any)
-		if !ok {
-			return nil, fmt.Errorf("%s: the JSON file holds a %s, not an array", where, jsonType(v))
+		obj := make(map[string]any, len(header))
+		for i, h := range header {
+			if i < len(rec) {
+				obj[h] = rec[i]
+			} else {
+				obj[h] = ""
+			}
 		}
-		items = arr
-		if maxItems > 0 && len(items) > maxItems {
-			items = items[:maxItems]
-		}
-	default: // CSV: each row an object of header → string
-		cr := csv.NewReader(out.Body)
-		cr.FieldsPerRecord = -1
-		header := rd.csvHeader
-		for row := 1; !full(); row++ {
-			rec, err := cr.Read()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
-			if header == nil {
-				header = rec
-				continue
-			}
-			obj := make(map[string]any, len(header))
-			for i, h := range header {
-				if i < len(rec) {
-					obj[h] = rec[i]
-				} else {
-					obj[h] = ""
-				}
-			}
-			items = append(items, obj)
-		}
+		items = append(items, obj)
 	}
 	return items, nil
 }

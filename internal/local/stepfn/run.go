@@ -130,25 +130,32 @@ func (r *runner) runState(ctx context.Context, st *state, raw any) (any, string,
 		if st.typ == "Task" {
 			r.e.emit(Event{Type: EventTaskFailed, Execution: r.exec.name, State: st.name, Attempt: sc.retries + 1, Error: se.Name, Cause: se.Cause})
 		}
-		for _, ca := range st.catch {
-			if !matchesAny(se, ca.errorEquals) {
-				continue
-			}
-			caught := map[string]any{"Error": se.Name, "Cause": se.Cause}
-			switch {
-			case ca.resultNull:
-				return raw, ca.next, nil
-			case ca.resultPath == nil:
-				return caught, ca.next, nil
-			}
-			out, perr := ca.resultPath.set(raw, caught)
-			if perr != nil {
-				return nil, "", &StateError{Name: ErrRuntime, Cause: st.name + ": Catch: " + perr.Error()}
-			}
-			return out, ca.next, nil
-		}
-		return nil, "", se
+		return applyCatch(st, raw, se)
 	}
+}
+
+// applyCatch hands se to the first Catcher that matches it: the output is
+// the state's input with the error at the Catcher's ResultPath, and the
+// next state the Catcher's Next. With no match, the state fails with se.
+func applyCatch(st *state, raw any, se *StateError) (any, string, error) {
+	for _, ca := range st.catch {
+		if !matchesAny(se, ca.errorEquals) {
+			continue
+		}
+		caught := map[string]any{"Error": se.Name, "Cause": se.Cause}
+		switch {
+		case ca.resultNull:
+			return raw, ca.next, nil
+		case ca.resultPath == nil:
+			return caught, ca.next, nil
+		}
+		out, perr := ca.resultPath.set(raw, caught)
+		if perr != nil {
+			return nil, "", &StateError{Name: ErrRuntime, Cause: st.name + ": Catch: " + perr.Error()}
+		}
+		return out, ca.next, nil
+	}
+	return nil, "", se
 }
 
 func matchesAny(se *StateError, names []string) bool {

@@ -36,10 +36,22 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
-	var (
-		out any
-		err error
-	)
+	out, err := s.call(r.Context(), action, dec)
+	var apiErr *APIError
+	switch {
+	case errors.As(err, &apiErr):
+		writeAPIError(w, http.StatusBadRequest, apiErr)
+		return
+	case err != nil:
+		writeAPIError(w, http.StatusBadRequest, &APIError{Code: "ValidationException", Message: err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// call decodes the action's request and runs it.
+func (s *server) call(ctx context.Context, action string, dec *json.Decoder) (out any, err error) {
 	switch action {
 	case "StartExecution":
 		var in struct {
@@ -49,7 +61,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			TraceHeader     string `json:"traceHeader"`
 		}
 		if err = dec.Decode(&in); err == nil {
-			out, err = s.start(r.Context(), in.StateMachineArn, in.Name, in.Input)
+			out, err = s.start(ctx, in.StateMachineArn, in.Name, in.Input)
 		}
 	case "DescribeExecution":
 		var in struct {
@@ -76,20 +88,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			out, err = s.list(in.StateMachineArn, in.StatusFilter, in.MaxResults, in.NextToken)
 		}
 	default:
-		writeAPIError(w, http.StatusBadRequest, &APIError{Code: "UnknownOperationException", Message: "unsupported action " + action})
-		return
+		return nil, &APIError{Code: "UnknownOperationException", Message: "unsupported action " + action}
 	}
-	var apiErr *APIError
-	switch {
-	case errors.As(err, &apiErr):
-		writeAPIError(w, http.StatusBadRequest, apiErr)
-		return
-	case err != nil:
-		writeAPIError(w, http.StatusBadRequest, &APIError{Code: "ValidationException", Message: err.Error()})
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-	_ = json.NewEncoder(w).Encode(out)
+	return out, err
 }
 
 func writeAPIError(w http.ResponseWriter, status int, e *APIError) {

@@ -32,23 +32,12 @@ func TestServerWithTheRealSFNClient(t *testing.T) {
 	c := clients.SFN
 	machine := aws.String(engine.StateMachineARN())
 
-	start, err := c.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: machine, Name: aws.String("job-1"), Input: aws.String(`{"fail":false,"v":1}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	start, desc := runThroughSFN(t, c, engine, "job-1", `{"fail":false,"v":1}`)
 	if got, want := aws.ToString(start.ExecutionArn), "arn:aws:states:us-east-1:000000000000:execution:bulkprov:job-1"; got != want {
 		t.Errorf("executionArn = %s, want %s", got, want)
 	}
 	if start.StartDate == nil || time.Since(*start.StartDate) > time.Minute {
 		t.Errorf("startDate = %v", start.StartDate)
-	}
-	x, _ := engine.Execution("job-1")
-	if _, err := x.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	desc, err := c.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: start.ExecutionArn})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if desc.Status != types.ExecutionStatusSucceeded || aws.ToString(desc.Output) != `{"fail":false,"v":1}` || desc.StopDate == nil || aws.ToString(desc.Name) != "job-1" {
 		t.Errorf("describe = status %s output %s stop %v", desc.Status, aws.ToString(desc.Output), desc.StopDate)
@@ -61,16 +50,7 @@ func TestServerWithTheRealSFNClient(t *testing.T) {
 		t.Errorf("second start: err = %v, want *types.ExecutionAlreadyExists", err)
 	}
 
-	failed, err := c.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: machine, Name: aws.String("job-2"), Input: aws.String(`{"fail":true}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x2, _ := engine.Execution("job-2")
-	_, _ = x2.Wait(ctx)
-	desc, err = c.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: failed.ExecutionArn})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, desc = runThroughSFN(t, c, engine, "job-2", `{"fail":true}`)
 	if desc.Status != types.ExecutionStatusFailed || aws.ToString(desc.Error) != "Job.Bad" || aws.ToString(desc.Cause) != "asked to fail" {
 		t.Errorf("failed describe = %s %s %s", desc.Status, aws.ToString(desc.Error), aws.ToString(desc.Cause))
 	}
@@ -86,8 +66,33 @@ func TestServerWithTheRealSFNClient(t *testing.T) {
 	if err != nil || len(page.Executions) != 1 || page.NextToken == nil {
 		t.Errorf("paged list = %+v, %v", page, err)
 	}
+	checkSFNErrors(t, c, engine)
+}
 
-	_, err = c.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(engine.ExecutionARN("nope"))})
+// runThroughSFN starts an execution through the sfn client, waits for its
+// end and describes it.
+func runThroughSFN(t *testing.T, c *sfn.Client, engine *Engine, name, input string) (*sfn.StartExecutionOutput, *sfn.DescribeExecutionOutput) {
+	t.Helper()
+	ctx := context.Background()
+	start, err := c.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(engine.StateMachineARN()), Name: aws.String(name), Input: aws.String(input)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := engine.Execution(name)
+	_, _ = x.Wait(ctx) // a failed execution is described below
+	desc, err := c.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: start.ExecutionArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start, desc
+}
+
+// checkSFNErrors checks the typed errors the sfn client gets: an unknown
+// execution, another state machine, input that is not JSON.
+func checkSFNErrors(t *testing.T, c *sfn.Client, engine *Engine) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := c.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(engine.ExecutionARN("nope"))})
 	var missing *types.ExecutionDoesNotExist
 	if !errors.As(err, &missing) {
 		t.Errorf("describe unknown: err = %v, want ExecutionDoesNotExist", err)
@@ -97,7 +102,7 @@ func TestServerWithTheRealSFNClient(t *testing.T) {
 	if !errors.As(err, &noMachine) {
 		t.Errorf("other machine: err = %v, want StateMachineDoesNotExist", err)
 	}
-	_, err = c.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: machine, Name: aws.String("job-3"), Input: aws.String(`{nope`)})
+	_, err = c.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(engine.StateMachineARN()), Name: aws.String("job-3"), Input: aws.String(`{nope`)})
 	var badInput *types.InvalidExecutionInput
 	if !errors.As(err, &badInput) {
 		t.Errorf("bad input: err = %v, want InvalidExecutionInput", err)
