@@ -25,7 +25,7 @@ func TestNewHandlerNeedsItsEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.JobsBucket != "bulkprov-jobs" || h.Store == nil || h.S3 == nil || h.Secrets == nil || h.Jobs == nil {
+	if h.JobsBucket != "bulkprov-jobs" || h.Store == nil || h.S3 == nil || h.Secrets == nil {
 		t.Fatalf("handler not fully wired: %+v", h)
 	}
 }
