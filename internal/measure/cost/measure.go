@@ -75,9 +75,39 @@ type MeasureConfig struct {
 // the parent execution's state transitions and the child executions from
 // the engine's events, and each handler's time. The job must succeed with
 // every row created.
-func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
-	if cfg.Rows <= 0 {
-		return Usage{}, fmt.Errorf("measure: rows must be positive, not %d", cfg.Rows)
+func Measure(ctx context.Context, cfg MeasureConfig) (Usage, error) {
+	us, err := measureJobs(ctx, cfg, []int{cfg.Rows})
+	if err != nil {
+		return Usage{}, err
+	}
+	return us[0], nil
+}
+
+// MeasureFit measures two uploads on one local pipeline, of cfg.Rows/2 and
+// cfg.Rows generated rows (cfg.Rows ≥ 2), and returns the usage of one
+// upload of rows rows on the line through them (Extrapolate): a job's fixed
+// part counted once instead of scaled with the rows.
+func MeasureFit(ctx context.Context, cfg MeasureConfig, rows int) (Usage, error) {
+	if cfg.Rows < 2 {
+		return Usage{}, fmt.Errorf("measure: a fit needs at least 2 rows, not %d", cfg.Rows)
+	}
+	us, err := measureJobs(ctx, cfg, []int{cfg.Rows / 2, cfg.Rows})
+	if err != nil {
+		return Usage{}, err
+	}
+	return Extrapolate(us[0], us[1], rows), nil
+}
+
+// measureJobs starts the local pipeline and uploads one generated file per
+// size, one after the other (their rows do not overlap), returning each
+// upload's usage.
+func measureJobs(ctx context.Context, cfg MeasureConfig, sizes []int) (_ []Usage, err error) {
+	total := 0
+	for _, n := range sizes {
+		if n <= 0 {
+			return nil, fmt.Errorf("measure: rows must be positive, not %d", n)
+		}
+		total += n
 	}
 	if cfg.Tenant == "" {
 		cfg.Tenant = "costbench"
@@ -85,24 +115,19 @@ func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
 	if cfg.Dir == "" {
 		dir, err := os.MkdirTemp("", "bulkprov-cost-")
 		if err != nil {
-			return Usage{}, err
+			return nil, err
 		}
 		defer os.RemoveAll(dir)
 		cfg.Dir = dir
 	}
 	def, err := parseDefinition(statemachine.Definition())
 	if err != nil {
-		return Usage{}, err
+		return nil, err
 	}
-	csvPath := filepath.Join(cfg.Dir, fmt.Sprintf("users-%d.csv", cfg.Rows))
-	if err := writeRowsFile(csvPath, cfg.Rows); err != nil {
-		return Usage{}, err
-	}
-
-	m := &measurement{counter: &callstats.Counter{}, meter: &Meter{}, tr: newTracker(def)}
-	p, err := m.startPipeline(ctx, cfg)
+	m := &measurement{counter: &callstats.Counter{}, meter: &Meter{}, def: def}
+	p, err := m.startPipeline(ctx, cfg, total)
 	if err != nil {
-		return Usage{}, fmt.Errorf("measure: %w", err)
+		return nil, fmt.Errorf("measure: %w", err)
 	}
 	defer func() {
 		if cerr := p.Close(); cerr != nil && err == nil {
@@ -111,12 +136,31 @@ func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
 	}()
 	if cfg.BeforeUpload != nil {
 		if err := cfg.BeforeUpload(ctx, p); err != nil {
-			return Usage{}, fmt.Errorf("measure: before upload: %w", err)
+			return nil, fmt.Errorf("measure: before upload: %w", err)
 		}
 	}
+	var out []Usage
+	first := 0
+	for _, n := range sizes {
+		u, err := m.measureJob(ctx, p, cfg, first, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+		first += n
+	}
+	return out, nil
+}
 
+// measureJob uploads rows first..first+n-1 and returns what their job used.
+func (m *measurement) measureJob(ctx context.Context, p *localrun.Pipeline, cfg MeasureConfig, first, n int) (Usage, error) {
+	csvPath := filepath.Join(cfg.Dir, fmt.Sprintf("users-%d-%d.csv", first, n))
+	if err := writeRowsFile(csvPath, first, n); err != nil {
+		return Usage{}, err
+	}
+	m.reset()
 	calls0, meter0 := m.counter.Snapshot(), m.meter.Snapshot()
-	job, elapsed, err := runJob(ctx, p, csvPath, cfg.Rows)
+	job, elapsed, err := runJob(ctx, p, csvPath, n)
 	if err != nil {
 		return Usage{}, err
 	}
@@ -127,39 +171,63 @@ func Measure(ctx context.Context, cfg MeasureConfig) (_ Usage, err error) {
 			return Usage{}, fmt.Errorf("measure: after job: %w", err)
 		}
 	}
-	u := newUsage(cfg.Rows, calls, metered, m.phase1.Sub(meter0), metered.S3Puts[p.Stack.ProvisioningBucket])
+	u := newUsage(first, n, calls, metered, m.phase1().Sub(meter0), metered.S3Puts[p.Stack.ProvisioningBucket])
 	u.Elapsed = elapsed
-	m.tr.fill(&u)
+	m.tracker().fill(&u)
 	return u, nil
 }
 
 // measurement is one Measure's instruments: the SDK call counter, the
 // DynamoDB unit meter, the tracker of the engine's events and handler
-// times, and the meter's snapshot when phase 1's Map ended.
+// times, and the meter's snapshot when the current job's phase 1 Map ended.
 type measurement struct {
-	counter    *callstats.Counter
-	meter      *Meter
-	tr         *tracker
-	phase1Once sync.Once
-	phase1     Metered
+	counter *callstats.Counter
+	meter   *Meter
+	def     definition
+	tr      *tracker
+
+	mu          sync.Mutex
+	phase1Taken bool
+	phase1Snap  Metered
 }
+
+// reset starts a new job's tracking (the previous job has ended).
+func (m *measurement) reset() {
+	m.tr.reset()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.phase1Taken, m.phase1Snap = false, Metered{}
+}
+
+// phase1 is the meter when the current job's phase 1 ended.
+func (m *measurement) phase1() Metered {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.phase1Snap
+}
+
+func (m *measurement) tracker() *tracker { return m.tr }
 
 // onEvent feeds the tracker and takes the meter's snapshot when phase 1 ends.
 func (m *measurement) onEvent(ev stepfn.Event) {
 	m.tr.event(ev)
-	if ev.Type == stepfn.EventMapSucceeded || ev.Type == stepfn.EventMapFailed {
-		if ev.State == phase1Map {
-			m.phase1Once.Do(func() { m.phase1 = m.meter.Snapshot() })
+	if (ev.Type == stepfn.EventMapSucceeded || ev.Type == stepfn.EventMapFailed) && ev.State == phase1Map {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.phase1Taken {
+			m.phase1Taken, m.phase1Snap = true, m.meter.Snapshot()
 		}
 	}
 }
 
 // startPipeline starts the local pipeline with m's instruments on every
-// SDK client and every step, ingest included.
-func (m *measurement) startPipeline(ctx context.Context, cfg MeasureConfig) (*localrun.Pipeline, error) {
+// SDK client and every step, ingest included; the operator's inventory
+// holds the DIDs of the first rows generated rows.
+func (m *measurement) startPipeline(ctx context.Context, cfg MeasureConfig, rows int) (*localrun.Pipeline, error) {
+	m.tr = newTracker(m.def)
 	p, err := localrun.Start(ctx, localrun.Config{
 		Tenant: cfg.Tenant, OutboxDir: filepath.Join(cfg.Dir, "outbox"), Logger: cfg.Logger,
-		DIDs:       DIDs(0, cfg.Rows),
+		DIDs:       DIDs(0, rows),
 		APIOptions: []func(*middleware.Stack) error{m.counter.Middleware(), m.meter.Middleware()},
 		OnEvent:    m.onEvent,
 		Wrap:       m.tr.wrap,
@@ -207,7 +275,7 @@ func runJob(ctx context.Context, p *localrun.Pipeline, csvPath string, rows int)
 // newUsage is the job's usage from its calls and metered units; phase1 is
 // what the meter counted until phase 1 ended. The tracker fills in the
 // transitions, child executions and functions.
-func newUsage(rows int, calls callstats.Stats, metered, phase1 Metered, provisioningFiles int) Usage {
+func newUsage(first, rows int, calls callstats.Stats, metered, phase1 Metered, provisioningFiles int) Usage {
 	return Usage{
 		Rows:                       rows,
 		Calls:                      calls.Calls,
@@ -218,18 +286,18 @@ func newUsage(rows int, calls callstats.Stats, metered, phase1 Metered, provisio
 		DynamoDBTransactPutUnits:   metered.TransactPutUnits,
 		ItemWrites:                 metered.ItemWrites,
 		Phase1WriteUnits:           phase1.WriteUnits,
-		PBXObjects:                 6*rows + 3*GeneratedDIDs(0, rows) + provisioningFiles,
+		PBXObjects:                 6*rows + 3*GeneratedDIDs(first, rows) + provisioningFiles,
 		ProvisioningFiles:          provisioningFiles,
 		Emails:                     calls.Calls["SESv2.SendEmail"] - calls.Errors["SESv2.SendEmail"],
 	}
 }
 
-func writeRowsFile(path string, n int) error {
+func writeRowsFile(path string, first, n int) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := WriteRows(f, 0, n); err != nil {
+	if err := WriteRows(f, first, n); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -349,6 +417,17 @@ func (t *tracker) wrap(key string, h stepfn.Handler) stepfn.Handler {
 		t.record(key, time.Since(start))
 		return out, err
 	}
+}
+
+// reset forgets what was tracked so far (a new job starts).
+func (t *tracker) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.transitions = 0
+	clear(t.childTransitions)
+	clear(t.iterations)
+	clear(t.durations)
+	clear(t.invocations)
 }
 
 func (t *tracker) record(key string, d time.Duration) {

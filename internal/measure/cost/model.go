@@ -49,6 +49,9 @@ type Usage struct {
 	Functions []FunctionUsage
 	// Elapsed is the wall time from upload to the job's end.
 	Elapsed time.Duration
+	// FitFrom are the sizes of the two measured uploads this usage was
+	// extrapolated from (Extrapolate); zero when it was measured as is.
+	FitFrom []int `json:",omitempty"`
 }
 
 // ExpressUsage is one Distributed Map's child executions (the name is

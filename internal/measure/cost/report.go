@@ -12,6 +12,9 @@ import (
 type Report struct {
 	Rows       int `json:"rows"`
 	SampleRows int `json:"sample_rows"`
+	// SampleFitRows are the sizes of the two measured uploads when the
+	// usage was extrapolated from them (Extrapolate).
+	SampleFitRows []int `json:"sample_fit_rows,omitempty"`
 	Prices     struct {
 		Region string `json:"region"`
 		Date   string `json:"date"`
@@ -68,13 +71,18 @@ func NewReport(p Prices, u Usage, rows int) Report {
 	ours, naive := p.Estimate(u, rows), p.Estimate(NaiveUsage(u), rows)
 	ours10k, naive10k := p.Estimate(u, 10_000), p.Estimate(NaiveUsage(u), 10_000)
 	r := Report{
-		Rows: rows, SampleRows: u.Rows,
+		Rows: rows, SampleRows: u.Rows, SampleFitRows: u.FitFrom,
 		CallsPerRow: ours.CallsPerRow, USDTotal: ours.USDTotal, USDWithoutEmail: ours.USDWithoutEmail,
 		USDOrchestration: ours.USDOrchestration,
 		NaiveCallsPerRow: naive.CallsPerRow, NaiveUSDTotal: naive.USDTotal, NaiveUSDWithoutEmail: naive.USDWithoutEmail,
 		Lines: ours.Lines, ChildChoices: ours.ChildChoices, NaiveLines: naive.Lines, Measured: u,
 	}
 	r.Prices.Region, r.Prices.Date, r.Prices.Source = p.Region, p.Date, p.Source
+	sampled := fmt.Sprintf("measured on %d generated rows (every row email+mobile, every 2nd a new DID, every 3rd a MAC) through the local pipeline as one upload; per-row work scaled to the rows", u.Rows)
+	if len(u.FitFrom) == 2 {
+		r.SampleRows = u.FitFrom[1]
+		sampled = fmt.Sprintf("measured on two uploads of %d and %d generated rows (every row email+mobile, every 2nd a new DID, every 3rd a MAC) through the local pipeline, each count and handler time extrapolated along the line through them to an upload of %d rows, so that what a job costs whatever its size (job and report files, settings reads, a handler's fixed work) is counted once per job, not scaled with the rows", u.FitFrom[0], u.FitFrom[1], u.Rows)
+	}
 	if u.Rows > 0 {
 		n := float64(u.Rows)
 		naive := NaiveUsage(u)
@@ -104,7 +112,7 @@ func NewReport(p Prices, u Usage, rows int) Report {
 		r.Targets[i].Met = r.Targets[i].Value <= r.Targets[i].Limit
 	}
 	r.Assumptions = []string{
-		fmt.Sprintf("call counts measured on %d generated rows (every row email+mobile, every 2nd a new DID, every 3rd a MAC) through the local pipeline as one upload; per-row work scaled to the rows, per-job work (parent transitions, ingest and finalize requests) once per upload of at most %d rows", u.Rows, MaxRowsPerJob),
+		fmt.Sprintf("call counts %s; per-job work (parent transitions, ingest and finalize requests) once per upload of at most %d rows", sampled, MaxRowsPerJob),
 		"DynamoDB units modelled from request and item sizes (transactional writes 2 per started KB, Update/Delete within 1 KB, reads 1 per 4 KB strongly consistent, half eventually); DynamoDB Local's own ConsumedCapacity is flat per transaction",
 		"Lambda duration = handler time measured locally (against DynamoDB Local on loopback, one full core) x the memory infra/stack.go sets; cold starts not included",
 		fmt.Sprintf("Express children: one request per batch; duration = the batch's handler time, rounded up to %v, at %d MB", p.ExpressDurationStep, p.ExpressMemoryChunkMB),
@@ -120,8 +128,12 @@ func NewReport(p Prices, u Usage, rows int) Report {
 
 // WriteText prints the report for a person.
 func (r Report) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "bulkprov cost for %d rows — measured on %d generated rows in %.1fs, %s list prices of %s\n\n",
-		r.Rows, r.SampleRows, r.Measured.Elapsed.Round(100*time.Millisecond).Seconds(), r.Prices.Region, r.Prices.Date)
+	sample := fmt.Sprintf("%d generated rows", r.SampleRows)
+	if len(r.SampleFitRows) == 2 {
+		sample = fmt.Sprintf("uploads of %d and %d generated rows", r.SampleFitRows[0], r.SampleFitRows[1])
+	}
+	fmt.Fprintf(w, "bulkprov cost for %d rows — measured on %s in %.1fs, %s list prices of %s\n\n",
+		r.Rows, sample, r.Measured.Elapsed.Round(100*time.Millisecond).Seconds(), r.Prices.Region, r.Prices.Date)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "service\titem\tbulkprov qty\tbulkprov USD\tnaive qty\tnaive USD\t\n")
 	for i, l := range r.Lines {
