@@ -15,7 +15,7 @@ type Report struct {
 	// SampleFitRows are the sizes of the two measured uploads when the
 	// usage was extrapolated from them (Extrapolate).
 	SampleFitRows []int `json:"sample_fit_rows,omitempty"`
-	Prices     struct {
+	Prices        struct {
 		Region string `json:"region"`
 		Date   string `json:"date"`
 		Source string `json:"source"`
