@@ -344,38 +344,69 @@ func (v *validator) sealImported(ctx context.Context) error {
 	return nil
 }
 
+// cells are a row's trimmed fields; bad marks a field already reported
+// (and emptied), so no second error names it.
+type cells struct {
+	f   [csvin.NumColumns]string
+	bad [csvin.NumColumns]bool
+}
+
+// missing reports whether column c is empty without an error of its own.
+func (c *cells) missing(col csvin.Column) bool { return c.f[col] == "" && !c.bad[col] }
+
 // checkRow validates one row on its own and against earlier rows.
 func (v *validator) checkRow(rec *csvin.Record, p *pending) {
-	s := &v.in.Settings
 	p.row.Line = rec.Line
-	var f [csvin.NumColumns]string
-	var bad [csvin.NumColumns]bool // already reported: no second error below
-	for c := range csvin.NumColumns {
-		f[c] = strings.TrimSpace(rec.Fields[c])
-		if f[c] == "" {
-			continue
-		}
-		if len(f[c]) > 1 && f[c][0] == '\'' && strings.IndexByte("=@+-", f[c][1]) >= 0 {
-			f[c] = f[c][1:] // a formula-escaped cell, as `bulkprov export` writes it
-		}
-		if msg := pbx.CheckText(f[c]); msg != "" {
-			code := pbx.CodeControlCharacter
-			if strings.ContainsRune(f[c], utf8.RuneError) {
-				code = pbx.CodeEncoding
-			}
-			p.fail(c, code, "%s", msg)
-			f[c], bad[c] = "", true
-		}
-	}
+	c := readCells(rec, p)
 	if rec.Extra > 0 {
 		p.warn("", pbx.CodeUnknownColumn, "the row has %d cell(s) beyond the header's last column; they are ignored", rec.Extra)
 	}
+	v.checkExtension(c, p)
+	v.checkNames(c, p)
+	v.checkContact(c, p)
+	v.checkPhone(c, p)
+	checkLabels(c, p)
+	if v.peer && p.row.CallerID != "" {
+		p.row.CallerID = v.callerIDE164(p.row.CallerID)
+	}
+	v.checkCallerID(p)
 
-	// Extension.
-	ext := f[csvin.Extension]
+	v.checkDuplicates(p)
+}
+
+// readCells trims the row's fields, undoes `bulkprov export`'s formula
+// escaping and refuses control characters and broken encodings.
+func readCells(rec *csvin.Record, p *pending) *cells {
+	var c cells
+	for col := range csvin.NumColumns {
+		f := strings.TrimSpace(rec.Fields[col])
+		if f == "" {
+			continue
+		}
+		if len(f) > 1 && f[0] == '\'' && strings.IndexByte("=@+-", f[1]) >= 0 {
+			f = f[1:] // a formula-escaped cell, as `bulkprov export` writes it
+		}
+		if msg := pbx.CheckText(f); msg != "" {
+			code := pbx.CodeControlCharacter
+			if strings.ContainsRune(f, utf8.RuneError) {
+				code = pbx.CodeEncoding
+			}
+			p.fail(col, code, "%s", msg)
+			f, c.bad[col] = "", true
+		}
+		c.f[col] = f
+	}
+	return &c
+}
+
+// checkExtension checks the extension's digits, length and reserved
+// numbers; p.extOK says it may be checked further.
+func (v *validator) checkExtension(c *cells, p *pending) {
+	s := &v.in.Settings
+	ext := c.f[csvin.Extension]
 	p.row.Extension = ext
 	switch {
-	case ext == "" && !bad[csvin.Extension]:
+	case c.missing(csvin.Extension):
 		p.fail(csvin.Extension, pbx.CodeRequired, "extension is required")
 	case ext == "":
 	case !allDigits(ext):
@@ -387,53 +418,61 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 	default:
 		p.extOK = true
 	}
+}
 
-	// Names.
-	p.row.FirstName, p.row.LastName = f[csvin.FirstName], f[csvin.LastName]
+// checkNames requires a user's name (a companion row's DID or MAC instead)
+// and bounds its length.
+func (v *validator) checkNames(c *cells, p *pending) {
+	p.row.FirstName, p.row.LastName = c.f[csvin.FirstName], c.f[csvin.LastName]
 	switch {
-	case v.kind == peers.KindDIDRoutes && f[csvin.DID] == "" && !bad[csvin.DID]:
+	case v.kind == peers.KindDIDRoutes && c.missing(csvin.DID):
 		p.fail(csvin.DID, pbx.CodeRequired, "the route has no DID number")
-	case v.kind == peers.KindDevices && f[csvin.MAC] == "" && !bad[csvin.MAC]:
+	case v.kind == peers.KindDevices && c.missing(csvin.MAC):
 		p.fail(csvin.MAC, pbx.CodeRequired, "the device has no MAC address")
 	case v.kind != peers.KindUsers: // companion rows attach to a user: no names
-	case p.row.FirstName == "" && p.row.LastName == "" && !bad[csvin.FirstName] && !bad[csvin.LastName]:
+	case c.missing(csvin.FirstName) && c.missing(csvin.LastName):
 		p.fail(csvin.FirstName, pbx.CodeRequired, "a first name or a last name is required")
 	default:
-		for _, c := range []csvin.Column{csvin.FirstName, csvin.LastName} {
-			if n := utf8.RuneCountInString(f[c]); n > maxNameRunes {
-				p.fail(c, pbx.CodeInvalidName, "%s is %d characters long; at most %d are allowed", c, n, maxNameRunes)
+		for _, col := range []csvin.Column{csvin.FirstName, csvin.LastName} {
+			if n := utf8.RuneCountInString(c.f[col]); n > maxNameRunes {
+				p.fail(col, pbx.CodeInvalidName, "%s is %d characters long; at most %d are allowed", col, n, maxNameRunes)
 			}
 		}
 	}
+}
 
-	// Email: a bare addr-spec.
-	if e := f[csvin.Email]; e != "" {
+// checkContact checks the email address (a bare addr-spec) and normalizes
+// the mobile and DID numbers, each parsed once.
+func (v *validator) checkContact(c *cells, p *pending) {
+	region := v.in.Settings.DefaultRegion
+	if e := c.f[csvin.Email]; e != "" {
 		if msg := pbx.CheckEmail(e); msg != "" {
 			p.fail(csvin.Email, pbx.CodeInvalidEmail, "%q %s", pbx.Clip(e), msg)
 		} else {
 			p.row.Email = e
 		}
 	}
-
-	// Phone numbers, each parsed once.
-	if m := f[csvin.Mobile]; m != "" {
-		if n, err := v.phones.Normalize(m, s.DefaultRegion, "mobile"); err != nil {
+	if m := c.f[csvin.Mobile]; m != "" {
+		if n, err := v.phones.Normalize(m, region, "mobile"); err != nil {
 			p.failErr(csvin.Mobile, err)
 		} else {
 			p.row.Mobile = n
 		}
 	}
-	if d := f[csvin.DID]; d != "" {
-		if n, err := v.phones.Normalize(d, s.DefaultRegion, "did"); err != nil {
+	if d := c.f[csvin.DID]; d != "" {
+		if n, err := v.phones.Normalize(d, region, "did"); err != nil {
 			p.failErr(csvin.DID, err)
 		} else {
 			p.row.DID = n
 		}
 	}
+}
 
-	// MAC, only meaningful when phones are provisioned; the row's
-	// phone_model (else the tenant's default) decides the file.
-	pm := strings.ToLower(f[csvin.PhoneModel])
+// checkPhone checks the phone model and the MAC, only meaningful when
+// phones are provisioned; the row's phone_model (else the tenant's
+// default) decides the file.
+func (v *validator) checkPhone(c *cells, p *pending) {
+	pm := strings.ToLower(c.f[csvin.PhoneModel])
 	if pm != "" {
 		if !v.known(pm) {
 			p.failErr(csvin.PhoneModel, pbx.UnknownPhoneModelError(pbx.Clip(pm)))
@@ -442,42 +481,43 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 			p.row.PhoneModel = pm
 		}
 	}
-	if m := f[csvin.MAC]; m != "" {
-		prov := s.Provisioning
-		model := pm
-		if model == "" {
-			model = prov.DefaultPhoneModel
+	m := c.f[csvin.MAC]
+	if m == "" {
+		return
+	}
+	prov := v.in.Settings.Provisioning
+	model := pm
+	if model == "" {
+		model = prov.DefaultPhoneModel
+	}
+	switch {
+	case v.macsOff:
+		p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: device provisioning is not enabled for this tenant", pbx.Clip(m))
+	case model == "" && c.f[csvin.PhoneModel] == "":
+		p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: the row has no phone_model and the tenant has no default phone model", pbx.Clip(m))
+	default:
+		mac, err := pbx.NormalizeMAC(m)
+		if err != nil {
+			p.failErr(csvin.MAC, err)
+			return
 		}
-		switch {
-		case v.macsOff:
-			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: device provisioning is not enabled for this tenant", pbx.Clip(m))
-		case model == "" && f[csvin.PhoneModel] == "":
-			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: the row has no phone_model and the tenant has no default phone model", pbx.Clip(m))
-		default:
-			if mac, err := pbx.NormalizeMAC(m); err != nil {
-				p.failErr(csvin.MAC, err)
-			} else {
-				p.row.MAC = mac
-				if model != "" && pbx.PhoneFamily(model) != "" && !prov.ProvisionsFamily(pbx.PhoneFamily(model)) {
-					p.warn(csvin.PhoneModel.String(), pbx.CodeMACIgnored, "%s", strings.TrimPrefix(pbx.FamilyNotProvisionedWarning(model), pbx.CodeMACIgnored+": "))
-				}
-			}
+		p.row.MAC = mac
+		if model != "" && pbx.PhoneFamily(model) != "" && !prov.ProvisionsFamily(pbx.PhoneFamily(model)) {
+			p.warn(csvin.PhoneModel.String(), pbx.CodeMACIgnored, "%s", strings.TrimPrefix(pbx.FamilyNotProvisionedWarning(model), pbx.CodeMACIgnored+": "))
 		}
 	}
+}
 
-	for _, c := range []csvin.Column{csvin.CallerID, csvin.Department} {
-		if n := utf8.RuneCountInString(f[c]); n > maxLabelRunes {
-			p.fail(c, pbx.CodeFieldTooLong, "%s is %d characters long; at most %d are allowed", c, n, maxLabelRunes)
-			f[c] = ""
+// checkLabels bounds the caller ID and department; one too long is
+// dropped after its error.
+func checkLabels(c *cells, p *pending) {
+	for _, col := range []csvin.Column{csvin.CallerID, csvin.Department} {
+		if n := utf8.RuneCountInString(c.f[col]); n > maxLabelRunes {
+			p.fail(col, pbx.CodeFieldTooLong, "%s is %d characters long; at most %d are allowed", col, n, maxLabelRunes)
+			c.f[col] = ""
 		}
 	}
-	p.row.CallerID, p.row.Department = f[csvin.CallerID], f[csvin.Department]
-	if v.peer && p.row.CallerID != "" {
-		p.row.CallerID = v.callerIDE164(p.row.CallerID)
-	}
-	v.checkCallerID(p)
-
-	v.checkDuplicates(p)
+	p.row.CallerID, p.row.Department = c.f[csvin.CallerID], c.f[csvin.Department]
 }
 
 // callerIDE164 writes a peer's caller ID number ("4155550100",
