@@ -211,8 +211,40 @@ func (h *Handler) Rows(ctx context.Context, in events.FinalizeInput, welcome pbx
 // result objects are read one by one.
 func (h *Handler) merge(ctx context.Context, in events.FinalizeInput, welcome pbx.WelcomeMode) ([]events.RowResult, error) {
 	byLine := map[int]events.RowResult{}
+	if err := h.readRows(ctx, in, byLine); err != nil {
+		return nil, err
+	}
+	err := h.eachObject(ctx, in.JobsBucket, jobfiles.ResultsPrefix(in.Tenant, in.Job), func(key string, b events.BatchResult) {
+		for _, r := range b.Rows {
+			byLine[r.Line] = r
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = h.eachObject(ctx, in.JobsBucket, jobfiles.EmailsPrefix(in.Tenant, in.Job), func(key string, b events.BatchResult) {
+		for _, e := range b.Rows {
+			if r, ok := byLine[e.Line]; ok {
+				byLine[e.Line] = withEmail(r, e)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	settleMissingEmails(byLine, in, welcome)
 
-	// Valid rows start as failed: only a batch's results object proves otherwise.
+	rows := make([]events.RowResult, 0, len(byLine))
+	for _, r := range byLine {
+		rows = append(rows, r)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Line < rows[j].Line })
+	return rows, nil
+}
+
+// readRows fills byLine with ingest's rows: the valid rows as failed (only
+// a batch's results object proves otherwise), then the rejected rows.
+func (h *Handler) readRows(ctx context.Context, in events.FinalizeInput, byLine map[int]events.RowResult) error {
 	missing := "its batch did not complete"
 	if in.Phase1Error != nil && in.Phase1Error.Error != "" {
 		missing += " (" + in.Phase1Error.Error + ")"
@@ -230,9 +262,9 @@ func (h *Handler) merge(ctx context.Context, in events.FinalizeInput, welcome pb
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	err = h.eachLine(ctx, in.JobsBucket, jobfiles.RejectedKey(in.Tenant, in.Job), func(line []byte) error {
+	return h.eachLine(ctx, in.JobsBucket, jobfiles.RejectedKey(in.Tenant, in.Job), func(line []byte) error {
 		var r events.RowResult
 		if err := json.Unmarshal(line, &r); err != nil {
 			return fmt.Errorf("rejected.jsonl: %w", err)
@@ -240,67 +272,46 @@ func (h *Handler) merge(ctx context.Context, in events.FinalizeInput, welcome pb
 		byLine[r.Line] = r
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	err = h.eachObject(ctx, in.JobsBucket, jobfiles.ResultsPrefix(in.Tenant, in.Job), func(key string, b events.BatchResult) {
-		for _, r := range b.Rows {
-			byLine[r.Line] = r
+}
+
+// withEmail returns r with the email outcome e; a failed or held email's
+// message is added to the row's.
+func withEmail(r, e events.RowResult) events.RowResult {
+	r.EmailStatus = e.EmailStatus
+	r.EmailMessageID = e.EmailMessageID
+	if (e.EmailStatus == events.EmailFailed || e.EmailStatus == events.EmailHeld) && e.Message != "" {
+		if r.Message != "" {
+			r.Message += "; "
 		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = h.eachObject(ctx, in.JobsBucket, jobfiles.EmailsPrefix(in.Tenant, in.Job), func(key string, b events.BatchResult) {
-		for _, e := range b.Rows {
-			r, ok := byLine[e.Line]
-			if !ok {
-				continue
-			}
-			r.EmailStatus = e.EmailStatus
-			r.EmailMessageID = e.EmailMessageID
-			if (e.EmailStatus == events.EmailFailed || e.EmailStatus == events.EmailHeld) && e.Message != "" {
-				if r.Message != "" {
-					r.Message += "; "
-				}
-				r.Message += "email: " + e.Message
-				if r.Code == "" {
-					r.Code = e.Code
-				}
-			}
-			byLine[e.Line] = r
+		r.Message += "email: " + e.Message
+		if r.Code == "" {
+			r.Code = e.Code
 		}
-	})
-	if err != nil {
-		return nil, err
+	}
+	return r
+}
+
+// settleMissingEmails gives the created rows without an email outcome the
+// one the workflow's path implies.
+func settleMissingEmails(byLine map[int]events.RowResult, in events.FinalizeInput, welcome pbx.WelcomeMode) {
+	set := func(status string) {
+		for line, r := range byLine {
+			if r.Status == events.StatusCreated && r.EmailStatus == "" && r.Email != "" {
+				r.EmailStatus = status
+				byLine[line] = r
+			}
+		}
 	}
 	if welcome == pbx.WelcomeNone || (in.Phase1Error != nil && in.Phase1Error.Error != "") {
 		// Phase 2 did not run (welcome=none, or phase 1 failed beyond its
 		// tolerance and the workflow went straight to finalize): the users
 		// that exist wait for `bulkprov send-welcome`.
-		for line, r := range byLine {
-			if r.Status == events.StatusCreated && r.EmailStatus == "" && r.Email != "" {
-				r.EmailStatus = events.EmailDeferred
-				byLine[line] = r
-			}
-		}
+		set(events.EmailDeferred)
 	}
 	if in.Phase2Error != nil && in.Phase2Error.Error != "" {
 		// Phase 2 died: rows that should have had an email and have no outcome.
-		for line, r := range byLine {
-			if r.Status == events.StatusCreated && r.EmailStatus == "" && r.Email != "" {
-				r.EmailStatus = events.EmailFailed
-				byLine[line] = r
-			}
-		}
+		set(events.EmailFailed)
 	}
-
-	rows := make([]events.RowResult, 0, len(byLine))
-	for _, r := range byLine {
-		rows = append(rows, r)
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Line < rows[j].Line })
-	return rows, nil
 }
 
 // eachLine calls fn for each non-empty line of an object; a missing object
