@@ -131,25 +131,8 @@ type Options struct {
 	Extension string
 }
 
-// Output is send-welcome's small result.
-type Output struct {
-	Tenant      string `json:"tenant"`
-	Job         string `json:"job"`
-	Batch       string `json:"batch"`
-	EmailKey    string `json:"email_key"`
-	Sent        int    `json:"sent"`
-	AlreadySent int    `json:"already_sent"`
-	Failed      int    `json:"failed"`
-	Uncertain   int    `json:"uncertain"` // also counted in Failed
-	Deferred    int    `json:"deferred"`
-	Held        int    `json:"held"` // by a daily quota (email_held_quota), not failed
-	// Matched counts the rows this run handled; 0 with Options.Extension
-	// means the user is not in this batch (nothing was written).
-	Matched int `json:"-"`
-}
-
 // Handle is the Lambda entry point.
-func (h *Handler) Handle(ctx context.Context, in events.WelcomeInput) (Output, error) {
+func (h *Handler) Handle(ctx context.Context, in events.WelcomeInput) (events.WelcomeOutput, error) {
 	return h.Send(ctx, in, Options{})
 }
 
@@ -160,55 +143,74 @@ type rowWork struct {
 	kind   int              // sendOK, sendRefused, ... once sent
 }
 
-// Send sends the welcome emails of one batch results object.
-func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options) (Output, error) {
+// Send sends the welcome emails of one batch results object. With
+// opt.Extension, an output that Handled no row means the user is not in
+// this batch (nothing was written).
+func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options) (events.WelcomeOutput, error) {
 	if err := pbx.ValidateTenantName(in.Tenant); err != nil {
-		return Output{}, err
+		return events.WelcomeOutput{}, err
 	}
 	if in.Job == "" || !strings.HasPrefix(in.Key, jobfiles.ResultsPrefix(in.Tenant, in.Job)) {
-		return Output{}, pbx.Errorf(pbx.EINVALID, "key", "results object %q is not under job %s of tenant %s", in.Key, in.Job, in.Tenant)
+		return events.WelcomeOutput{}, pbx.Errorf(pbx.EINVALID, "key", "results object %q is not under job %s of tenant %s", in.Key, in.Job, in.Tenant)
 	}
 	log := h.logger().With("tenant", in.Tenant, "job", in.Job)
 	batch, err := h.readBatch(ctx, in)
 	if err != nil {
-		return Output{}, err
+		return events.WelcomeOutput{}, err
 	}
 	log = log.With("batch", batch.Batch)
-	out := Output{Tenant: in.Tenant, Job: in.Job, Batch: batch.Batch, EmailKey: jobfiles.EmailResultKey(in.Tenant, in.Job, batch.Batch)}
+	out := events.WelcomeOutput{Tenant: in.Tenant, Job: in.Job, Batch: batch.Batch, EmailKey: jobfiles.EmailResultKey(in.Tenant, in.Job, batch.Batch)}
 
 	work := eligible(batch.Rows)
 	var kept []events.RowResult
 	if opt.Extension != "" {
-		var one []*rowWork
-		for _, w := range work {
-			if w.row.Extension == opt.Extension {
-				one = append(one, w)
-			}
-		}
-		if len(one) == 0 {
+		if work = withExtension(work, opt.Extension); len(work) == 0 {
 			return out, nil
 		}
 		if kept, err = h.otherResults(ctx, in, out.EmailKey, opt.Extension); err != nil {
-			return Output{}, err
+			return events.WelcomeOutput{}, err
 		}
-		work = one
 	}
-	out.Matched = len(work)
 	if len(work) > 0 {
 		settings, err := h.Settings(ctx, in.Tenant, in.Job)
 		if err != nil {
-			return Output{}, fmt.Errorf("settings of job %s/%s: %w", in.Tenant, in.Job, err)
+			return events.WelcomeOutput{}, fmt.Errorf("settings of job %s/%s: %w", in.Tenant, in.Job, err)
 		}
 		if settings.Upload.Welcome == pbx.WelcomeNone && !opt.SendDeferred {
 			for _, w := range work {
 				w.result.EmailStatus = events.EmailDeferred
 			}
 		} else if err := h.sendAll(ctx, log, in, settings, work, opt); err != nil {
-			return Output{}, err
+			return events.WelcomeOutput{}, err
 		}
 	}
 
-	rows := make([]events.RowResult, len(work), len(work)+len(kept))
+	rows := tally(&out, work)
+	rows = append(rows, kept...)
+	slices.SortFunc(rows, func(a, b events.RowResult) int { return a.Line - b.Line })
+	if err := h.writeResults(ctx, in, batch.Batch, out.EmailKey, rows); err != nil {
+		return events.WelcomeOutput{}, err
+	}
+	log.InfoContext(ctx, "welcome emails", "sent", out.Sent, "already_sent", out.AlreadySent, "failed", out.Failed,
+		"uncertain", out.Uncertain, "deferred", out.Deferred, "held", out.Held)
+	return out, nil
+}
+
+// withExtension returns the work of the user with extension ext.
+func withExtension(work []*rowWork, ext string) []*rowWork {
+	var one []*rowWork
+	for _, w := range work {
+		if w.row.Extension == ext {
+			one = append(one, w)
+		}
+	}
+	return one
+}
+
+// tally counts each row's outcome in out, once (see
+// events.WelcomeOutput.Handled), and returns the rows' results.
+func tally(out *events.WelcomeOutput, work []*rowWork) []events.RowResult {
+	rows := make([]events.RowResult, len(work))
 	for i, w := range work {
 		rows[i] = w.result
 		switch {
@@ -227,14 +229,7 @@ func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options)
 			out.Failed++
 		}
 	}
-	rows = append(rows, kept...)
-	slices.SortFunc(rows, func(a, b events.RowResult) int { return a.Line - b.Line })
-	if err := h.writeResults(ctx, in, batch.Batch, out.EmailKey, rows); err != nil {
-		return Output{}, err
-	}
-	log.InfoContext(ctx, "welcome emails", "sent", out.Sent, "already_sent", out.AlreadySent, "failed", out.Failed,
-		"uncertain", out.Uncertain, "deferred", out.Deferred, "held", out.Held)
-	return out, nil
+	return rows
 }
 
 // eligible returns the rows that get a welcome email: created by this job,

@@ -143,7 +143,7 @@ func (f *fixture) input(job, key string) events.WelcomeInput {
 }
 
 // emailResults reads a batch's email outcomes object, by line.
-func (f *fixture) emailResults(t *testing.T, out Output) map[int]events.RowResult {
+func (f *fixture) emailResults(t *testing.T, out events.WelcomeOutput) map[int]events.RowResult {
 	t.Helper()
 	obj, err := stack.Clients.S3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(stack.JobsBucket), Key: aws.String(out.EmailKey)})
 	if err != nil {
@@ -228,8 +228,8 @@ func TestHandlerSendsOncePerCreatedUser(t *testing.T) {
 		t.Fatalf("outbox recipients = %v, want one message each to ann and bob", keys(box))
 	}
 	results := f.emailResults(t, out)
-	if len(results) != 3 {
-		t.Fatalf("email results for %d rows, want 3 (created rows with an address)", len(results))
+	if len(results) != 3 || out.Handled() != len(results) {
+		t.Fatalf("email results for %d rows, output handled %d, want 3 (created rows with an address)", len(results), out.Handled())
 	}
 	ann, bob := box["ann@wsend.example"][0], box["bob@wsend.example"][0]
 	if results[2].EmailStatus != events.EmailSent || results[2].EmailMessageID == "" || results[3].EmailStatus != events.EmailSent {
@@ -759,7 +759,7 @@ func TestHandlerOneUserKeepsTheOthersOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Sent != 1 || out.Matched != 1 || out.Deferred != 0 {
+	if out.Sent != 1 || out.Handled() != 1 || out.Deferred != 0 {
 		t.Fatalf("one-user run: %+v", out)
 	}
 	got := f.emailResults(t, out)
@@ -772,10 +772,10 @@ func TestHandlerOneUserKeepsTheOthersOutcomes(t *testing.T) {
 	}
 	// An extension that is not in the batch touches nothing.
 	out, err = f.handler().Send(ctx, f.input(f.job, f.key), Options{SendDeferred: true, Extension: "999"})
-	if err != nil || out.Matched != 0 || out.Sent != 0 {
+	if err != nil || out.Handled() != 0 || out.Sent != 0 {
 		t.Fatalf("unknown extension: %+v, %v", out, err)
 	}
-	if got := f.emailResults(t, Output{EmailKey: jobfiles.EmailResultKey(tenant, f.job, out.Batch), Batch: out.Batch}); got[3].EmailStatus != events.EmailSent || len(got) != 3 {
+	if got := f.emailResults(t, events.WelcomeOutput{EmailKey: jobfiles.EmailResultKey(tenant, f.job, out.Batch), Batch: out.Batch}); got[3].EmailStatus != events.EmailSent || len(got) != 3 {
 		t.Fatalf("email results after an unknown extension: %+v", got)
 	}
 }
