@@ -160,25 +160,13 @@ func TenantFromKey(key string) (string, error) {
 	return tenant, nil
 }
 
+// handleRecord ingests one uploaded object: its job is created once, and
+// an earlier attempt that died midway is redone.
 func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) error {
 	bucket := rec.S3.Bucket.Name
-	// S3 URL-encodes event keys, spaces as '+'.
-	key, err := url.QueryUnescape(rec.S3.Object.Key)
-	if err != nil {
-		h.log.WarnContext(ctx, "upload rejected: undecodable key", "bucket", bucket, "key", pbx.Clip(rec.S3.Object.Key))
-		return nil
-	}
-	tenant, err := TenantFromKey(key)
-	if err != nil {
-		h.log.WarnContext(ctx, "upload rejected", "bucket", bucket, "key", pbx.Clip(key), "code", pbx.ErrorCode(err), "reason", pbx.ErrorMessage(err))
-		return nil
-	}
-	if _, err := h.jobs.LoadSettings(ctx, tenant); err != nil {
-		if code := pbx.ErrorCode(err); code == pbx.ENOTFOUND || code == pbx.EINVALID {
-			h.log.WarnContext(ctx, "upload rejected: unknown tenant", "bucket", bucket, "key", pbx.Clip(key), "tenant", tenant)
-			return nil
-		}
-		return fmt.Errorf("load settings of tenant %s: %w", tenant, err)
+	key, tenant, err := h.uploadTenant(ctx, rec)
+	if err != nil || tenant == "" {
+		return err
 	}
 	upload := jobmodel.Upload{Bucket: bucket, Key: key, VersionID: rec.S3.Object.VersionID, ETag: rec.S3.Object.ETag}
 	jobID := JobID(bucket, key, upload.VersionID, upload.ETag, rec.S3.Object.Sequencer)
@@ -199,16 +187,9 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) er
 	}
 	defer obj.Body.Close()
 
-	override, optErr := pbx.ParseUploadOptions(obj.Metadata)
-	settings, err := h.jobs.LoadSettings(ctx, tenant, override)
+	settings, optErr, err := h.uploadSettings(ctx, tenant, obj.Metadata)
 	if err != nil {
-		if pbx.ErrorCode(err) == pbx.EINVALID && optErr == nil {
-			optErr = err
-			settings, err = h.jobs.LoadSettings(ctx, tenant)
-		}
-		if err != nil {
-			return fmt.Errorf("load settings of tenant %s: %w", tenant, err)
-		}
+		return err
 	}
 	created, existing, err := h.jobs.CreateJob(ctx, jobmodel.Job{
 		Tenant: tenant, ID: jobID, Status: jobmodel.Validating, Upload: upload, Options: settings.Upload,
@@ -235,6 +216,49 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) er
 			"the file is %d bytes, more than the limit of %d; split it into smaller files", *obj.ContentLength, settings.MaxObjectBytes)))
 	}
 	return j.run(ctx, obj.Body)
+}
+
+// uploadTenant returns the event's decoded key and its tenant, taken from
+// the key only. A key that is not a known tenant's upload is logged and
+// dropped: tenant is "" and err nil (a retry would not change it).
+func (h *Handler) uploadTenant(ctx context.Context, rec events.S3EventRecord) (key, tenant string, err error) {
+	bucket := rec.S3.Bucket.Name
+	// S3 URL-encodes event keys, spaces as '+'.
+	key, err = url.QueryUnescape(rec.S3.Object.Key)
+	if err != nil {
+		h.log.WarnContext(ctx, "upload rejected: undecodable key", "bucket", bucket, "key", pbx.Clip(rec.S3.Object.Key))
+		return "", "", nil
+	}
+	tenant, err = TenantFromKey(key)
+	if err != nil {
+		h.log.WarnContext(ctx, "upload rejected", "bucket", bucket, "key", pbx.Clip(key), "code", pbx.ErrorCode(err), "reason", pbx.ErrorMessage(err))
+		return "", "", nil
+	}
+	if _, err := h.jobs.LoadSettings(ctx, tenant); err != nil {
+		if code := pbx.ErrorCode(err); code == pbx.ENOTFOUND || code == pbx.EINVALID {
+			h.log.WarnContext(ctx, "upload rejected: unknown tenant", "bucket", bucket, "key", pbx.Clip(key), "tenant", tenant)
+			return "", "", nil
+		}
+		return "", "", fmt.Errorf("load settings of tenant %s: %w", tenant, err)
+	}
+	return key, tenant, nil
+}
+
+// uploadSettings returns the job's settings: the tenant's with the
+// upload's options (object metadata) laid over them. Options that are
+// invalid, alone or with the tenant's settings, are optErr (the file is
+// rejected) and the tenant's settings are returned alone.
+func (h *Handler) uploadSettings(ctx context.Context, tenant string, metadata map[string]string) (s pbx.Settings, optErr, err error) {
+	override, optErr := pbx.ParseUploadOptions(metadata)
+	s, err = h.jobs.LoadSettings(ctx, tenant, override)
+	if err != nil && pbx.ErrorCode(err) == pbx.EINVALID && optErr == nil {
+		optErr = err
+		s, err = h.jobs.LoadSettings(ctx, tenant)
+	}
+	if err != nil {
+		return pbx.Settings{}, nil, fmt.Errorf("load settings of tenant %s: %w", tenant, err)
+	}
+	return s, optErr, nil
 }
 
 // jobRun is one upload being ingested.

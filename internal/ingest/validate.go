@@ -670,7 +670,31 @@ func rejected(p *pending, status string, issues []Issue) events.RowResult {
 // checkTenantData looks the batch's extensions, DIDs and MACs up in one
 // batched read and applies the upload's options to what exists.
 func (v *validator) checkTenantData(ctx context.Context) error {
-	var exts, dids, macs []string
+	exts, dids, macs := v.batchKeys()
+	td, err := v.in.Lookup.LookupTenantData(ctx, v.in.Tenant, exts, dids, macs)
+	if err != nil {
+		return fmt.Errorf("look up tenant %s data for lines %d-%d: %w", v.in.Tenant, v.batch[0].row.Line, v.batch[len(v.batch)-1].row.Line, err)
+	}
+	for i := range v.batch {
+		p := &v.batch[i]
+		if p.skipped {
+			continue
+		}
+		v.checkExisting(p, td)
+		v.checkNumbers(p, td)
+		v.checkMACOwner(p, td)
+		if p.skipped && len(p.errs) == 0 {
+			p.warn(csvin.Extension.String(), pbx.CodeExtensionExists, "extension %s already exists; row skipped (on-existing=skip)", p.row.Extension)
+		}
+	}
+	if v.kind != peers.KindUsers {
+		return v.attach(ctx)
+	}
+	return nil
+}
+
+// batchKeys returns what the batch's rows look up in the tenant's data.
+func (v *validator) batchKeys() (exts, dids, macs []string) {
 	for i := range v.batch {
 		r := &v.batch[i].row
 		if v.batch[i].extOK {
@@ -686,67 +710,69 @@ func (v *validator) checkTenantData(ctx context.Context) error {
 			macs = append(macs, r.MAC)
 		}
 	}
-	td, err := v.in.Lookup.LookupTenantData(ctx, v.in.Tenant, exts, dids, macs)
-	if err != nil {
-		return fmt.Errorf("look up tenant %s data for lines %d-%d: %w", v.in.Tenant, v.batch[0].row.Line, v.batch[len(v.batch)-1].row.Line, err)
+	return exts, dids, macs
+}
+
+// checkExisting applies on-existing to a user row whose extension exists;
+// a companion row needs its user to exist.
+func (v *validator) checkExisting(p *pending, td store.TenantData) {
+	r := &p.row
+	switch {
+	case v.kind != peers.KindUsers:
+		// A companion row attaches to an existing user, whatever on-existing says.
+		if p.extOK && !td.Extensions[r.Extension] {
+			p.fail(csvin.Extension, pbx.CodeNoSuchUser, "no user has extension %s: %s attach to existing users and never create one; import the users file first",
+				r.Extension, companionWhat(v.kind))
+		}
+	case p.extOK && td.Extensions[r.Extension]:
+		switch v.in.Settings.Upload.OnExisting {
+		case pbx.OnExistingSkip:
+			p.skipped = true
+		case pbx.OnExistingUpdate:
+			r.Exists = true
+		default:
+			p.fail(csvin.Extension, pbx.CodeExtensionExists, "extension %s already exists; upload with on-existing=update or skip to change or keep it", r.Extension)
+		}
 	}
-	opts := v.in.Settings.Upload
-	for i := range v.batch {
-		p := &v.batch[i]
-		r := &p.row
+}
+
+// checkNumbers checks that the row's DID and caller ID are numbers the
+// tenant may use.
+//
+// Issue #17: a DID the tenant may not use gets one answer whatever the
+// reason (another tenant's, not in the operator's inventory, free but not
+// allowed), so validation is no oracle of other tenants' numbers. A free
+// number the operator lets the tenant take is named as such: it belongs to
+// nobody.
+func (v *validator) checkNumbers(p *pending, td store.TenantData) {
+	r := &p.row
+	if r.DID != "" {
 		switch {
-		case p.skipped:
-			continue
-		case v.kind != peers.KindUsers:
-			// A companion row attaches to an existing user, whatever on-existing says.
-			if p.extOK && !td.Extensions[r.Extension] {
-				p.fail(csvin.Extension, pbx.CodeNoSuchUser, "no user has extension %s: %s attach to existing users and never create one; import the users file first",
-					r.Extension, companionWhat(v.kind))
-			}
-		case p.extOK && td.Extensions[r.Extension]:
-			switch opts.OnExisting {
-			case pbx.OnExistingSkip:
-				p.skipped = true
-			case pbx.OnExistingUpdate:
-				r.Exists = true
-			default:
-				p.fail(csvin.Extension, pbx.CodeExtensionExists, "extension %s already exists; upload with on-existing=update or skip to change or keep it", r.Extension)
-			}
-		}
-		// Issue #17: a DID the tenant may not use gets one answer whatever
-		// the reason (another tenant's, not in the operator's inventory, free
-		// but not allowed), so validation is no oracle of other tenants'
-		// numbers. A free number the operator lets the tenant take is named
-		// as such: it belongs to nobody.
-		if r.DID != "" {
-			switch {
-			case td.OwnedDIDs[r.DID]:
-			case td.ClaimableDIDs[r.DID] && opts.CreateDIDs:
-			case td.ClaimableDIDs[r.DID]:
-				p.fail(csvin.DID, pbx.CodeDIDNotOwned, "DID %s is a free number, not yet this tenant's; upload with create-dids to take it", r.DID)
-			default:
-				p.fail(csvin.DID, pbx.CodeDIDUnavailable, "DID %s is not available to this tenant; use one of its own numbers or ask the operator to assign it", r.DID)
-			}
-		}
-		if n := p.callerID; n != "" && n != r.DID && !td.OwnedDIDs[n] && !td.AllowedCallerIDs[n] {
-			p.fail(csvin.CallerID, pbx.CodeCallerIDNotAllowed, "caller ID %s is not one of this tenant's numbers; use one of its DIDs or a number the operator allowed", n)
-		}
-		// Only the tenant's own MACs are looked at: a MAC on another
-		// tenant's phone is answered like a MAC never seen (it fails when
-		// the row is written), so validation lists no other tenant's phones.
-		if r.MAC != "" {
-			if ep, ours := td.MACEndpoints[r.MAC]; ours && ep != pbx.SIPUserName(r.Extension, v.in.Tenant) {
-				p.fail(csvin.MAC, pbx.CodeMACTaken, "MAC %s is already used by endpoint %s", r.MAC, ep)
-			}
-		}
-		if p.skipped && len(p.errs) == 0 {
-			p.warn(csvin.Extension.String(), pbx.CodeExtensionExists, "extension %s already exists; row skipped (on-existing=skip)", r.Extension)
+		case td.OwnedDIDs[r.DID]:
+		case td.ClaimableDIDs[r.DID] && v.in.Settings.Upload.CreateDIDs:
+		case td.ClaimableDIDs[r.DID]:
+			p.fail(csvin.DID, pbx.CodeDIDNotOwned, "DID %s is a free number, not yet this tenant's; upload with create-dids to take it", r.DID)
+		default:
+			p.fail(csvin.DID, pbx.CodeDIDUnavailable, "DID %s is not available to this tenant; use one of its own numbers or ask the operator to assign it", r.DID)
 		}
 	}
-	if v.kind != peers.KindUsers {
-		return v.attach(ctx)
+	if n := p.callerID; n != "" && n != r.DID && !td.OwnedDIDs[n] && !td.AllowedCallerIDs[n] {
+		p.fail(csvin.CallerID, pbx.CodeCallerIDNotAllowed, "caller ID %s is not one of this tenant's numbers; use one of its DIDs or a number the operator allowed", n)
 	}
-	return nil
+}
+
+// checkMACOwner refuses a MAC on another of the tenant's endpoints. Only
+// the tenant's own MACs are looked at: a MAC on another tenant's phone is
+// answered like a MAC never seen (it fails when the row is written), so
+// validation lists no other tenant's phones.
+func (v *validator) checkMACOwner(p *pending, td store.TenantData) {
+	r := &p.row
+	if r.MAC == "" {
+		return
+	}
+	if ep, ours := td.MACEndpoints[r.MAC]; ours && ep != pbx.SIPUserName(r.Extension, v.in.Tenant) {
+		p.fail(csvin.MAC, pbx.CodeMACTaken, "MAC %s is already used by endpoint %s", r.MAC, ep)
+	}
 }
 
 // UserReader reads a stored user back; *store.Store satisfies it.
