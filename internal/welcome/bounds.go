@@ -104,77 +104,85 @@ type treeFaults struct {
 // inspectTrees walks trees once, recording the first unknown variable and
 // the first unbounded action.
 func inspectTrees(trees []*parse.Tree) treeFaults {
-	f := treeFaults{defines: len(trees) > 1}
-	known := (Vars{}).data()
-	isKnown := func(name string) {
-		if _, ok := known[name]; !ok && f.unknown == "" {
-			f.unknown = name
-		}
-	}
-	unbounded := func(action string) {
-		if f.unbounded == "" {
-			f.unbounded = action
-		}
-	}
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
-		switch n := n.(type) {
-		case *parse.ListNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Nodes {
-				walk(c)
-			}
-		case *parse.ActionNode:
-			walk(n.Pipe)
-		case *parse.IfNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.RangeNode:
-			unbounded("{{range}}")
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.WithNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.TemplateNode:
-			unbounded("{{template}}")
-			walk(n.Pipe)
-		case *parse.BreakNode:
-			unbounded("{{break}}")
-		case *parse.ContinueNode:
-			unbounded("{{continue}}")
-		case *parse.PipeNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Cmds {
-				walk(c)
-			}
-		case *parse.CommandNode:
-			for _, a := range n.Args {
-				walk(a)
-			}
-		case *parse.ChainNode:
-			walk(n.Node)
-		case *parse.FieldNode:
-			isKnown(n.Ident[0])
-		case *parse.VariableNode:
-			if len(n.Ident) > 1 && n.Ident[0] == "$" {
-				isKnown(n.Ident[1])
-			}
-		}
-	}
+	w := treeWalker{known: (Vars{}).data(), faults: treeFaults{defines: len(trees) > 1}}
 	for _, t := range trees {
 		if t != nil && t.Root != nil {
-			walk(t.Root)
+			w.walk(t.Root)
 		}
 	}
-	return f
+	return w.faults
+}
+
+// treeWalker is inspectTrees' state.
+type treeWalker struct {
+	known  map[string]any
+	faults treeFaults
+}
+
+func (w *treeWalker) variable(name string) {
+	if _, ok := w.known[name]; !ok && w.faults.unknown == "" {
+		w.faults.unknown = name
+	}
+}
+
+func (w *treeWalker) unbounded(action string) {
+	if w.faults.unbounded == "" {
+		w.faults.unbounded = action
+	}
+}
+
+// walk visits n and everything under it, in source order.
+func (w *treeWalker) walk(n parse.Node) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			w.walk(c)
+		}
+	case *parse.ActionNode:
+		w.walk(n.Pipe)
+	case *parse.IfNode:
+		w.walk(n.Pipe)
+		w.walk(n.List)
+		w.walk(n.ElseList)
+	case *parse.RangeNode:
+		w.unbounded("{{range}}")
+		w.walk(n.Pipe)
+		w.walk(n.List)
+		w.walk(n.ElseList)
+	case *parse.WithNode:
+		w.walk(n.Pipe)
+		w.walk(n.List)
+		w.walk(n.ElseList)
+	case *parse.TemplateNode:
+		w.unbounded("{{template}}")
+		w.walk(n.Pipe)
+	case *parse.BreakNode:
+		w.unbounded("{{break}}")
+	case *parse.ContinueNode:
+		w.unbounded("{{continue}}")
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Cmds {
+			w.walk(c)
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			w.walk(a)
+		}
+	case *parse.ChainNode:
+		w.walk(n.Node)
+	case *parse.FieldNode:
+		w.variable(n.Ident[0])
+	case *parse.VariableNode:
+		if len(n.Ident) > 1 && n.Ident[0] == "$" {
+			w.variable(n.Ident[1])
+		}
+	}
 }
 
 // variableError is EINVALID naming the first unknown variable, or nil.

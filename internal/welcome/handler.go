@@ -265,56 +265,21 @@ func (w *rowWork) fail(code, message string) {
 
 // sendAll sends the rows' emails chunk by chunk, filling each row's result.
 func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.WelcomeInput, s pbx.Settings, work []*rowWork, opt Options) error {
-	// Configuration problems fail every row's email with the reason; they
-	// are not retried (a retry would fail the same way).
-	from, err := ParseFrom(s.Email.From)
-	if err == nil {
-		err = firstError(checkTag("tenant", in.Tenant), checkTag("job", in.Job))
-	}
-	var tpl *Templates
-	if err == nil {
-		tpl, err = ParseTemplates(s.Email)
-	}
-	if err == nil && s.Email.ConfigurationSet != "" {
-		err = checkTag("email.configuration_set", s.Email.ConfigurationSet)
-	}
+	from, tpl, err := emailSettings(in, s)
 	if err != nil {
+		// Configuration problems fail every row's email with the reason;
+		// they are not retried (a retry would fail the same way).
 		log.ErrorContext(ctx, "welcome emails not sent: settings", "err", err)
 		for _, w := range work {
 			w.fail(pbx.ErrorCode(err), "welcome email settings: "+pbx.ErrorMessage(err))
 		}
 		return nil
 	}
-
-	quota, err := sendQuota(ctx, h.SES, in.Concurrency)
+	env, err := h.newSendEnv(ctx, in, s, work, opt)
 	if err != nil {
 		return err
 	}
-	limit := quota.rate
-	snd := &sender{
-		ses: h.SES, limiter: rate.NewLimiter(limit, 1),
-		maxAttempts: orDefault(h.MaxAttempts, DefaultMaxAttempts),
-		backoff:     orDefaultDuration(h.Backoff, DefaultBackoff),
-		maxBackoff:  orDefaultDuration(h.MaxBackoff, DefaultMaxBackoff),
-	}
-	sipUsers := make([]string, len(work))
-	for i, w := range work {
-		sipUsers[i] = w.row.SIPUser
-	}
-	creds, err := h.Store.GetCredentials(ctx, in.Tenant, sipUsers)
-	if err != nil {
-		return fmt.Errorf("welcome credentials: %w", err)
-	}
-	if err := h.putInvites(ctx, in, s, work, creds); err != nil {
-		return err
-	}
-	attempt, err := newAttempt()
-	if err != nil {
-		return err
-	}
-	tags := map[string]string{"tenant": in.Tenant, "job": in.Job, "purpose": Purpose}
-	env := &sendEnv{in: in, settings: s, from: from, tpl: tpl, creds: creds, tags: tags, attempt: attempt, opt: opt, sender: snd,
-		accountLeft: quota.daily}
+	env.from, env.tpl = from, tpl
 
 	chunkSize := min(orDefault(h.ChunkSize, DefaultChunkSize), 100) // one ledger item per row, ≤ 100 per transaction
 	blocked := ""
@@ -326,7 +291,7 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 			}
 			continue
 		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < orDefaultDuration(h.DeadlineMargin, DefaultDeadlineMargin)+chunkDuration(len(chunk), limit) {
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < orDefaultDuration(h.DeadlineMargin, DefaultDeadlineMargin)+chunkDuration(len(chunk), env.sender.limiter.Limit()) {
 			// Retried by the workflow: rows done so far are recorded in the
 			// ledger and come back as sent.
 			return fmt.Errorf("welcome emails of %s/%s: not enough time left for the next %d emails", in.Tenant, in.Job, len(chunk))
@@ -336,6 +301,62 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 		}
 	}
 	return nil
+}
+
+// emailSettings checks the job's email settings and parses its sender
+// and templates.
+func emailSettings(in events.WelcomeInput, s pbx.Settings) (*mail.Address, *Templates, error) {
+	from, err := ParseFrom(s.Email.From)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := firstError(checkTag("tenant", in.Tenant), checkTag("job", in.Job)); err != nil {
+		return nil, nil, err
+	}
+	tpl, err := ParseTemplates(s.Email)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.Email.ConfigurationSet != "" {
+		if err := checkTag("email.configuration_set", s.Email.ConfigurationSet); err != nil {
+			return nil, nil, err
+		}
+	}
+	return from, tpl, nil
+}
+
+// newSendEnv reads what every chunk of the run shares: the account's send
+// rate and quota, the rows' sealed credentials (after writing the invites
+// they deliver) and a new attempt id.
+func (h *Handler) newSendEnv(ctx context.Context, in events.WelcomeInput, s pbx.Settings, work []*rowWork, opt Options) (*sendEnv, error) {
+	quota, err := sendQuota(ctx, h.SES, in.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+	snd := &sender{
+		ses: h.SES, limiter: rate.NewLimiter(quota.rate, 1),
+		maxAttempts: orDefault(h.MaxAttempts, DefaultMaxAttempts),
+		backoff:     orDefaultDuration(h.Backoff, DefaultBackoff),
+		maxBackoff:  orDefaultDuration(h.MaxBackoff, DefaultMaxBackoff),
+	}
+	sipUsers := make([]string, len(work))
+	for i, w := range work {
+		sipUsers[i] = w.row.SIPUser
+	}
+	creds, err := h.Store.GetCredentials(ctx, in.Tenant, sipUsers)
+	if err != nil {
+		return nil, fmt.Errorf("welcome credentials: %w", err)
+	}
+	if err := h.putInvites(ctx, in, s, work, creds); err != nil {
+		return nil, err
+	}
+	attempt, err := newAttempt()
+	if err != nil {
+		return nil, err
+	}
+	tags := map[string]string{"tenant": in.Tenant, "job": in.Job, "purpose": Purpose}
+	return &sendEnv{in: in, settings: s, creds: creds, tags: tags, attempt: attempt, opt: opt, sender: snd,
+		accountLeft: quota.daily}, nil
 }
 
 // putInvites writes the INVITE# items of the rows whose portal credential
