@@ -105,7 +105,28 @@ func (h *Handler) Handle(ctx context.Context, in events.FinalizeInput) (events.F
 	if err := h.put(ctx, in.JobsBucket, reportKey, "text/csv; charset=utf-8", csvBuf.Bytes()); err != nil {
 		return events.FinalizeOutput{}, err
 	}
+	sum := h.summary(in, job, status, counts, reportKey)
+	if sum.Source, err = h.columnReport(ctx, in); err != nil {
+		return events.FinalizeOutput{}, err
+	}
+	sumJSON, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return events.FinalizeOutput{}, fmt.Errorf("encode summary: %w", err)
+	}
+	if err := h.put(ctx, in.JobsBucket, summaryKey, "application/json", append(sumJSON, '\n')); err != nil {
+		return events.FinalizeOutput{}, err
+	}
+	if err := h.Jobs.FinishJobAt(ctx, in.Tenant, in.Job, status, counts, reportKey, summaryKey, sum.FinishedAt); err != nil {
+		return events.FinalizeOutput{}, fmt.Errorf("finish job %s/%s: %w", in.Tenant, in.Job, err)
+	}
+	log.InfoContext(ctx, "job finalized", "status", status, "rows", counts.Rows, "created", counts.Created,
+		"failed", counts.Failed, "invalid", counts.Invalid, "emails_sent", counts.EmailsSent)
+	return events.FinalizeOutput{Tenant: in.Tenant, Job: in.Job, Status: status, ReportKey: reportKey, Counts: counts}, nil
+}
 
+// summary is the job's summary.json, without its column report. The
+// finish time is the job's once it is set, so a second run gives the same.
+func (h *Handler) summary(in events.FinalizeInput, job jobmodel.Job, status string, counts events.Counts, reportKey string) Summary {
 	finished := job.FinishedAt
 	if finished.IsZero() {
 		finished = h.now().UTC().Truncate(time.Millisecond)
@@ -122,22 +143,7 @@ func (h *Handler) Handle(ctx context.Context, in events.FinalizeInput) (events.F
 	if !started.IsZero() {
 		sum.DurationSeconds = finished.Sub(started).Seconds()
 	}
-	if sum.Source, err = h.columnReport(ctx, in); err != nil {
-		return events.FinalizeOutput{}, err
-	}
-	sumJSON, err := json.MarshalIndent(sum, "", "  ")
-	if err != nil {
-		return events.FinalizeOutput{}, fmt.Errorf("encode summary: %w", err)
-	}
-	if err := h.put(ctx, in.JobsBucket, summaryKey, "application/json", append(sumJSON, '\n')); err != nil {
-		return events.FinalizeOutput{}, err
-	}
-	if err := h.Jobs.FinishJobAt(ctx, in.Tenant, in.Job, status, counts, reportKey, summaryKey, finished); err != nil {
-		return events.FinalizeOutput{}, fmt.Errorf("finish job %s/%s: %w", in.Tenant, in.Job, err)
-	}
-	log.InfoContext(ctx, "job finalized", "status", status, "rows", counts.Rows, "created", counts.Created,
-		"failed", counts.Failed, "invalid", counts.Invalid, "emails_sent", counts.EmailsSent)
-	return events.FinalizeOutput{Tenant: in.Tenant, Job: in.Job, Status: status, ReportKey: reportKey, Counts: counts}, nil
+	return sum
 }
 
 // Count tallies rows by outcome.

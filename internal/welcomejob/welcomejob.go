@@ -125,12 +125,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		}
 		res.Batches++
 		res.Next = key
-		res.Total.Sent += out.Sent
-		res.Total.AlreadySent += out.AlreadySent
-		res.Total.Failed += out.Failed
-		res.Total.Uncertain += out.Uncertain
-		res.Total.Deferred += out.Deferred
-		res.Total.Held += out.Held
+		addCounts(&res.Total, out)
 		if req.Extension != "" && out.Handled() > 0 {
 			found = true
 			break
@@ -149,6 +144,16 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		res.ReportRefreshed = true
 	}
 	return res, nil
+}
+
+// addCounts adds a batch's counts to the request's total.
+func addCounts(total *events.WelcomeOutput, out events.WelcomeOutput) {
+	total.Sent += out.Sent
+	total.AlreadySent += out.AlreadySent
+	total.Failed += out.Failed
+	total.Uncertain += out.Uncertain
+	total.Deferred += out.Deferred
+	total.Held += out.Held
 }
 
 // finished reports whether finalize has closed the job (its report exists
