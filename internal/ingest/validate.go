@@ -125,25 +125,7 @@ const (
 // (reading the source, the tenant-data lookup, a callback).
 func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 	s := in.Settings
-	v := &validator{
-		in:      in,
-		report:  &Report{Tenant: in.Tenant, Errors: []Issue{}, Warnings: []Issue{}},
-		known:   in.KnownPhoneModel,
-		seed:    maphash.MakeSeed(),
-		phones:  pbx.NewPhoneNormalizer(4096),
-		batchN:  in.LookupBatch,
-		macsOff: !s.Provisioning.Enabled,
-	}
-	if v.known == nil {
-		v.known = defaultKnownPhoneModel
-	}
-	if v.batchN <= 0 {
-		v.batchN = 250
-	}
-	v.reserved = make(map[string]bool, len(s.ReservedExtensions))
-	for _, e := range s.ReservedExtensions {
-		v.reserved[e] = true
-	}
+	v := newValidator(in)
 	rd := peers.NewReader(r, csvin.Limits{MaxBytes: s.MaxObjectBytes, MaxRows: s.MaxRows}, peers.Options{ImportSecrets: s.Upload.ImportSecrets})
 	src, h, err := rd.Header()
 	if err != nil {
@@ -186,6 +168,30 @@ func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 		v.report.fileError(h.Line, pbx.Errorf(pbx.CodeNoRows, "", "the file has a header but no data rows; there is nothing to import"))
 	}
 	return v.report, nil
+}
+
+// newValidator returns the validator of one file, with in's defaults.
+func newValidator(in Input) *validator {
+	v := &validator{
+		in:      in,
+		report:  &Report{Tenant: in.Tenant, Errors: []Issue{}, Warnings: []Issue{}},
+		known:   in.KnownPhoneModel,
+		seed:    maphash.MakeSeed(),
+		phones:  pbx.NewPhoneNormalizer(4096),
+		batchN:  in.LookupBatch,
+		macsOff: !in.Settings.Provisioning.Enabled,
+	}
+	if v.known == nil {
+		v.known = defaultKnownPhoneModel
+	}
+	if v.batchN <= 0 {
+		v.batchN = 250
+	}
+	v.reserved = make(map[string]bool, len(in.Settings.ReservedExtensions))
+	for _, e := range in.Settings.ReservedExtensions {
+		v.reserved[e] = true
+	}
+	return v
 }
 
 // finish ends validation on a reader error: a *pbx.Error is the file's
