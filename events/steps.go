@@ -102,6 +102,30 @@ type WelcomeInput struct {
 	Concurrency int    `json:"concurrency"` // phase 2 MaxConcurrency: each worker takes its share of the send rate
 }
 
+// WelcomeOutput is send-welcome's output for one batch: counts only (the
+// rows' outcomes are in the object at EmailKey, which finalize reads). The
+// workflow discards it (OutputPath null); `bulkprov send-welcome --json` and
+// the portal show the totals of a send.
+type WelcomeOutput struct {
+	Tenant      string `json:"tenant"`
+	Job         string `json:"job"`
+	Batch       string `json:"batch"`
+	EmailKey    string `json:"email_key"`
+	Sent        int    `json:"sent"`
+	AlreadySent int    `json:"already_sent"`
+	Failed      int    `json:"failed"`
+	Uncertain   int    `json:"uncertain"` // also counted in Failed
+	Deferred    int    `json:"deferred"`
+	Held        int    `json:"held"` // by a daily quota (email_held_quota), not failed
+}
+
+// Handled is how many rows the run handled: each is counted once, in Sent,
+// AlreadySent, Failed, Deferred or Held. 0 for a send limited to one user
+// means the user is not in this batch.
+func (o WelcomeOutput) Handled() int {
+	return o.Sent + o.AlreadySent + o.Failed + o.Deferred + o.Held
+}
+
 // FinalizeInput is finalize's input. Phase1Error/Phase2Error carry the
 // Map's caught error, when one was caught, for the summary.
 type FinalizeInput struct {

@@ -19,6 +19,7 @@ func TestGoldenPayloads(t *testing.T) {
 		"records-batch.json":  func() any { return new(RecordsBatch) },
 		"batch-result.json":   func() any { return new(BatchResult) },
 		"welcome-input.json":  func() any { return new(WelcomeInput) },
+		"welcome-output.json": func() any { return new(WelcomeOutput) },
 		"finalize-input.json": func() any { return new(FinalizeInput) },
 	} {
 		t.Run(file, func(t *testing.T) {
@@ -71,5 +72,24 @@ func TestSampleS3Event(t *testing.T) {
 	if r.EventName != "ObjectCreated:Put" || r.S3.Bucket.Name != "bulkprov-uploads" ||
 		r.S3.Object.Key != "tenants/acme/staff+2026-11.csv" || r.S3.Object.VersionID == "" || r.S3.Object.Sequencer == "" {
 		t.Fatalf("unexpected event: %+v", r)
+	}
+}
+
+// TestWelcomeOutputHandled: every row send-welcome handled is counted once
+// (an uncertain email is also a failed one), so Handled is 0 only when the
+// run found no row: the portal's resend looks for its user batch by batch.
+func TestWelcomeOutputHandled(t *testing.T) {
+	for _, tc := range []struct {
+		out  WelcomeOutput
+		want int
+	}{
+		{WelcomeOutput{}, 0},
+		{WelcomeOutput{Sent: 1}, 1},
+		{WelcomeOutput{Failed: 1, Uncertain: 1}, 1},
+		{WelcomeOutput{Sent: 44, AlreadySent: 2, Failed: 2, Uncertain: 1, Deferred: 3, Held: 1}, 52},
+	} {
+		if got := tc.out.Handled(); got != tc.want {
+			t.Errorf("%+v.Handled() = %d, want %d", tc.out, got, tc.want)
+		}
 	}
 }

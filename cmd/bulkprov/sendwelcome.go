@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bulkprov/bulkprov/events"
 	"github.com/bulkprov/bulkprov/internal/awsconf"
 	"github.com/bulkprov/bulkprov/internal/local/devstack"
 	"github.com/bulkprov/bulkprov/internal/pbx"
@@ -143,7 +144,7 @@ func newWelcomeEnv(c *awsconf.Clients, table, keyID, jobsBucket string, log *slo
 
 // sendJobWelcome sends the job's due emails (welcomejob, the code path the
 // portal uses too) and refreshes its report.
-func sendJobWelcome(ctx context.Context, env *welcomeEnv, tenant, job string, opt welcome.Options) (welcome.Output, error) {
+func sendJobWelcome(ctx context.Context, env *welcomeEnv, tenant, job string, opt welcome.Options) (events.WelcomeOutput, error) {
 	res, err := env.sender.Send(ctx, welcomejob.Request{Tenant: tenant, Job: job, ResendUncertain: opt.ResendUncertain})
 	return res.Total, err
 }

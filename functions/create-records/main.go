@@ -3,10 +3,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/bulkprov/bulkprov/internal/awsconf/ddbc"
@@ -19,25 +15,15 @@ import (
 )
 
 func main() {
-	log := lambdaenv.Logger(os.Getenv)
-	h, err := newHandler(context.Background(), log, os.Getenv)
-	if err != nil {
-		log.Error("create-records: start", "error", err)
-		os.Exit(1)
-	}
+	h := lambdaenv.Wire("create-records", required, newHandler)
 	lambda.Start(h.Handle)
 }
 
+// required are the resources the stack must set on this function.
+var required = []string{"TABLE_NAME", "JOBS_BUCKET", "KMS_KEY_ID"}
+
 // newHandler wires the handler from the environment.
-func newHandler(ctx context.Context, log *slog.Logger, getenv func(string) string) (*records.Handler, error) {
-	res := lambdaenv.ResourcesFromEnv(getenv)
-	if err := res.Require("TABLE_NAME", "JOBS_BUCKET", "KMS_KEY_ID"); err != nil {
-		return nil, err
-	}
-	cfg, ep, err := lambdaenv.Config(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st := store.New(ddbc.New(cfg, ep), res.Table)
-	return records.NewStep(st, s3c.New(cfg, ep), secrets.NewBox(kmsc.New(cfg, ep), res.KMSKeyID), res.JobsBucket, log), nil
+func newHandler(e lambdaenv.Env) (*records.Handler, error) {
+	st := store.New(ddbc.New(e.AWS, e.Endpoints), e.Table)
+	return records.NewStep(st, s3c.New(e.AWS, e.Endpoints), secrets.NewBox(kmsc.New(e.AWS, e.Endpoints), e.KMSKeyID), e.JobsBucket, e.Log), nil
 }

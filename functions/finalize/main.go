@@ -3,9 +3,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/bulkprov/bulkprov/internal/awsconf/ddbc"
@@ -16,17 +13,15 @@ import (
 )
 
 func main() {
-	log := lambdaenv.Logger(os.Getenv)
-	res := lambdaenv.ResourcesFromEnv(os.Getenv)
-	if err := res.Require("TABLE_NAME", "JOBS_BUCKET"); err != nil {
-		log.Error("finalize: start", "error", err)
-		os.Exit(1)
-	}
-	cfg, ep, err := lambdaenv.Config(context.Background())
-	if err != nil {
-		log.Error("finalize: start", "error", err)
-		os.Exit(1)
-	}
-	st := store.New(ddbc.New(cfg, ep), res.Table)
-	lambda.Start(finalize.NewStep(s3c.New(cfg, ep), st, log).Handle)
+	h := lambdaenv.Wire("finalize", required, newHandler)
+	lambda.Start(h.Handle)
+}
+
+// required are the resources the stack must set on this function.
+var required = []string{"TABLE_NAME", "JOBS_BUCKET"}
+
+// newHandler wires the handler from the environment.
+func newHandler(e lambdaenv.Env) (*finalize.Handler, error) {
+	st := store.New(ddbc.New(e.AWS, e.Endpoints), e.Table)
+	return finalize.NewStep(s3c.New(e.AWS, e.Endpoints), st, e.Log), nil
 }

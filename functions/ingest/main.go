@@ -3,9 +3,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/bulkprov/bulkprov/internal/awsconf/ddbc"
@@ -20,21 +17,18 @@ import (
 )
 
 func main() {
-	log := lambdaenv.Logger(os.Getenv)
-	res := lambdaenv.ResourcesFromEnv(os.Getenv)
-	if err := res.Require("TABLE_NAME", "JOBS_BUCKET", "STATE_MACHINE_ARN", "KMS_KEY_ID"); err != nil {
-		log.Error("ingest: start", "error", err)
-		os.Exit(1)
-	}
-	cfg, ep, err := lambdaenv.Config(context.Background())
-	if err != nil {
-		log.Error("ingest: start", "error", err)
-		os.Exit(1)
-	}
-	st := store.New(ddbc.New(cfg, ep), res.Table)
-	s3 := s3c.New(cfg, ep)
-	// The box seals the SIP secrets and PINs an upload imports (import-secrets).
-	seal := secrets.NewBox(kmsc.New(cfg, ep), res.KMSKeyID)
-	h := ingest.NewStep(s3, st, sfnc.New(cfg, ep), finalize.NewStep(s3, st, log), seal, res.JobsBucket, res.StateMachineARN, 0, log)
+	h := lambdaenv.Wire("ingest", required, newHandler)
 	lambda.Start(h.Handle)
+}
+
+// required are the resources the stack must set on this function.
+var required = []string{"TABLE_NAME", "JOBS_BUCKET", "STATE_MACHINE_ARN", "KMS_KEY_ID"}
+
+// newHandler wires the handler from the environment.
+func newHandler(e lambdaenv.Env) (*ingest.Handler, error) {
+	st := store.New(ddbc.New(e.AWS, e.Endpoints), e.Table)
+	s3 := s3c.New(e.AWS, e.Endpoints)
+	// The box seals the SIP secrets and PINs an upload imports (import-secrets).
+	seal := secrets.NewBox(kmsc.New(e.AWS, e.Endpoints), e.KMSKeyID)
+	return ingest.NewStep(s3, st, sfnc.New(e.AWS, e.Endpoints), finalize.NewStep(s3, st, e.Log), seal, e.JobsBucket, e.StateMachineARN, 0, e.Log), nil
 }

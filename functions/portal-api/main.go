@@ -8,9 +8,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -29,26 +26,24 @@ import (
 )
 
 func main() {
-	log := lambdaenv.Logger(os.Getenv)
-	res := lambdaenv.ResourcesFromEnv(os.Getenv)
-	if err := res.Require("TABLE_NAME", "UPLOADS_BUCKET", "JOBS_BUCKET", "KMS_KEY_ID"); err != nil {
-		log.Error("portal-api: start", "error", err)
-		os.Exit(1)
-	}
-	cfg, ep, err := lambdaenv.Config(context.Background())
-	if err != nil {
-		log.Error("portal-api: start", "error", err)
-		os.Exit(1)
-	}
-	st := store.New(ddbc.New(cfg, ep), res.Table)
-	objects := s3c.New(cfg, ep)
-	fin := finalize.NewStep(objects, st, log)
-	h := portal.New(portal.Config{
-		UploadsBucket:   res.UploadsBucket,
-		JobsBucket:      res.JobsBucket,
-		BasePath:        os.Getenv("API_BASE_PATH"),
+	h := lambdaenv.Wire("portal-api", required, newHandler)
+	lambda.Start(h.Handle)
+}
+
+// required are the resources the stack must set on this function.
+var required = []string{"TABLE_NAME", "UPLOADS_BUCKET", "JOBS_BUCKET", "KMS_KEY_ID"}
+
+// newHandler wires the handler from the environment.
+func newHandler(e lambdaenv.Env) (*portal.Handler, error) {
+	st := store.New(ddbc.New(e.AWS, e.Endpoints), e.Table)
+	objects := s3c.New(e.AWS, e.Endpoints)
+	fin := finalize.NewStep(objects, st, e.Log)
+	return portal.New(portal.Config{
+		UploadsBucket:   e.UploadsBucket,
+		JobsBucket:      e.JobsBucket,
+		BasePath:        e.Getenv("API_BASE_PATH"),
 		KnownPhoneModel: provision.KnownModel,
-		Logger:          log,
+		Logger:          e.Log,
 	}, portal.Deps{
 		Jobs:      st,
 		Settings:  st,
@@ -62,10 +57,9 @@ func main() {
 		// The same code path as `bulkprov send-welcome`; each request sends
 		// what fits in the API's 29 s and tells the page to go on.
 		Emails: &welcomejob.Sender{
-			Welcome:  welcome.NewStep(objects, st, secrets.NewBox(kmsc.New(cfg, ep), res.KMSKeyID), sesc.New(cfg, ep), log),
-			Finalize: fin, Jobs: st, S3: objects, JobsBucket: res.JobsBucket,
+			Welcome:  welcome.NewStep(objects, st, secrets.NewBox(kmsc.New(e.AWS, e.Endpoints), e.KMSKeyID), sesc.New(e.AWS, e.Endpoints), e.Log),
+			Finalize: fin, Jobs: st, S3: objects, JobsBucket: e.JobsBucket,
 		},
 		Budget: st, // per-tenant request budgets (issue #17)
-	})
-	lambda.Start(h.Handle)
+	}), nil
 }

@@ -3,9 +3,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/bulkprov/bulkprov/internal/awsconf/ddbc"
@@ -19,18 +16,16 @@ import (
 )
 
 func main() {
-	log := lambdaenv.Logger(os.Getenv)
-	res := lambdaenv.ResourcesFromEnv(os.Getenv)
-	if err := res.Require("TABLE_NAME", "JOBS_BUCKET", "KMS_KEY_ID"); err != nil {
-		log.Error("send-welcome: start", "error", err)
-		os.Exit(1)
-	}
-	cfg, ep, err := lambdaenv.Config(context.Background())
-	if err != nil {
-		log.Error("send-welcome: start", "error", err)
-		os.Exit(1)
-	}
-	st := store.New(ddbc.New(cfg, ep), res.Table)
-	h := welcome.NewStep(s3c.New(cfg, ep), st, secrets.NewBox(kmsc.New(cfg, ep), res.KMSKeyID), sesc.New(cfg, ep), log)
+	h := lambdaenv.Wire("send-welcome", required, newHandler)
 	lambda.Start(h.Handle)
+}
+
+// required are the resources the stack must set on this function.
+var required = []string{"TABLE_NAME", "JOBS_BUCKET", "KMS_KEY_ID"}
+
+// newHandler wires the handler from the environment.
+func newHandler(e lambdaenv.Env) (*welcome.Handler, error) {
+	st := store.New(ddbc.New(e.AWS, e.Endpoints), e.Table)
+	box := secrets.NewBox(kmsc.New(e.AWS, e.Endpoints), e.KMSKeyID)
+	return welcome.NewStep(s3c.New(e.AWS, e.Endpoints), st, box, sesc.New(e.AWS, e.Endpoints), e.Log), nil
 }

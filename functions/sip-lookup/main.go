@@ -8,52 +8,48 @@
 package main
 
 import (
-	"context"
-	"os"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/bulkprov/bulkprov/internal/pipeline"
+	"github.com/bulkprov/bulkprov/internal/awsconf/ddbc"
+	"github.com/bulkprov/bulkprov/internal/awsconf/kmsc"
+	"github.com/bulkprov/bulkprov/internal/lambdaenv"
 	"github.com/bulkprov/bulkprov/internal/secrets"
 	"github.com/bulkprov/bulkprov/internal/softswitch"
 	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 func main() {
-	log := pipeline.LambdaLogger(os.Getenv)
-	res := pipeline.ResourcesFromEnv(os.Getenv)
-	if err := res.Require("TABLE_NAME", "KMS_KEY_ID"); err != nil {
-		log.Error("sip-lookup: start", "error", err)
-		os.Exit(1)
-	}
-	tokens, err := softswitch.ParseTokenHashes(os.Getenv("SIP_LOOKUP_TOKEN_SHA256"))
+	h := lambdaenv.Wire("sip-lookup", required, newHandler)
+	lambda.Start(h.HandleFunctionURL)
+}
+
+// required are the resources the stack must set on this function.
+var required = []string{"TABLE_NAME", "KMS_KEY_ID"}
+
+// newHandler wires the handler from the environment.
+func newHandler(e lambdaenv.Env) (*softswitch.Handler, error) {
+	tokens, err := softswitch.ParseTokenHashes(e.Getenv("SIP_LOOKUP_TOKEN_SHA256"))
 	if err != nil {
-		log.Error("sip-lookup: start", "error", err)
-		os.Exit(1)
+		return nil, err
 	}
 	if len(tokens) == 0 {
-		log.Warn("sip-lookup: SIP_LOOKUP_TOKEN_SHA256 is empty: every request is refused (deploy with -c sipLookupTokenSha256=...)")
-	}
-	clients, err := pipeline.Clients(context.Background())
-	if err != nil {
-		log.Error("sip-lookup: start", "error", err)
-		os.Exit(1)
+		e.Log.Warn("sip-lookup: SIP_LOOKUP_TOKEN_SHA256 is empty: every request is refused (deploy with -c sipLookupTokenSha256=...)")
 	}
 	var realms []string
-	for r := range strings.SplitSeq(os.Getenv("SIP_REALMS"), ",") {
+	for r := range strings.SplitSeq(e.Getenv("SIP_REALMS"), ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			realms = append(realms, r)
 		}
 	}
-	h := &softswitch.Handler{
+	return &softswitch.Handler{
 		Resolver: &softswitch.Resolver{
-			Dir:     store.New(clients.DynamoDB, res.Table),
-			Secrets: secrets.NewBox(clients.KMS, res.KMSKeyID),
+			Dir:     store.New(ddbc.New(e.AWS, e.Endpoints), e.Table),
+			Secrets: secrets.NewBox(kmsc.New(e.AWS, e.Endpoints), e.KMSKeyID),
 			Realms:  realms,
 		},
 		Tokens: tokens,
-		Logger: log,
-	}
-	lambda.Start(h.HandleFunctionURL)
+		Logger: e.Log,
+	}, nil
 }

@@ -3,9 +3,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/bulkprov/bulkprov/internal/awsconf/ddbc"
@@ -18,22 +15,16 @@ import (
 )
 
 func main() {
-	log := lambdaenv.Logger(os.Getenv)
-	res := lambdaenv.ResourcesFromEnv(os.Getenv)
-	if err := res.Require("TABLE_NAME", "PROVISIONING_BUCKET", "KMS_KEY_ID", "PROVISIONING_URL"); err != nil {
-		log.Error("write-provisioning: start", "error", err)
-		os.Exit(1)
-	}
-	cfg, ep, err := lambdaenv.Config(context.Background())
-	if err != nil {
-		log.Error("write-provisioning: start", "error", err)
-		os.Exit(1)
-	}
-	st := store.New(ddbc.New(cfg, ep), res.Table)
-	step, err := provision.NewStep(s3c.New(cfg, ep), st, secrets.NewBox(kmsc.New(cfg, ep), res.KMSKeyID), res.ProvisioningBucket, res.ProvisioningURL, log)
-	if err != nil {
-		log.Error("write-provisioning: start", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(step.Handle)
+	h := lambdaenv.Wire("write-provisioning", required, newHandler)
+	lambda.Start(h.Handle)
+}
+
+// required are the resources the stack must set on this function.
+var required = []string{"TABLE_NAME", "PROVISIONING_BUCKET", "KMS_KEY_ID", "PROVISIONING_URL"}
+
+// newHandler wires the handler from the environment.
+func newHandler(e lambdaenv.Env) (*provision.Step, error) {
+	st := store.New(ddbc.New(e.AWS, e.Endpoints), e.Table)
+	box := secrets.NewBox(kmsc.New(e.AWS, e.Endpoints), e.KMSKeyID)
+	return provision.NewStep(s3c.New(e.AWS, e.Endpoints), st, box, e.ProvisioningBucket, e.ProvisioningURL, e.Log)
 }

@@ -105,7 +105,28 @@ func (h *Handler) Handle(ctx context.Context, in events.FinalizeInput) (events.F
 	if err := h.put(ctx, in.JobsBucket, reportKey, "text/csv; charset=utf-8", csvBuf.Bytes()); err != nil {
 		return events.FinalizeOutput{}, err
 	}
+	sum := h.summary(in, job, status, counts, reportKey)
+	if sum.Source, err = h.columnReport(ctx, in); err != nil {
+		return events.FinalizeOutput{}, err
+	}
+	sumJSON, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return events.FinalizeOutput{}, fmt.Errorf("encode summary: %w", err)
+	}
+	if err := h.put(ctx, in.JobsBucket, summaryKey, "application/json", append(sumJSON, '\n')); err != nil {
+		return events.FinalizeOutput{}, err
+	}
+	if err := h.Jobs.FinishJobAt(ctx, in.Tenant, in.Job, status, counts, reportKey, summaryKey, sum.FinishedAt); err != nil {
+		return events.FinalizeOutput{}, fmt.Errorf("finish job %s/%s: %w", in.Tenant, in.Job, err)
+	}
+	log.InfoContext(ctx, "job finalized", "status", status, "rows", counts.Rows, "created", counts.Created,
+		"failed", counts.Failed, "invalid", counts.Invalid, "emails_sent", counts.EmailsSent)
+	return events.FinalizeOutput{Tenant: in.Tenant, Job: in.Job, Status: status, ReportKey: reportKey, Counts: counts}, nil
+}
 
+// summary is the job's summary.json, without its column report. The
+// finish time is the job's once it is set, so a second run gives the same.
+func (h *Handler) summary(in events.FinalizeInput, job jobmodel.Job, status string, counts events.Counts, reportKey string) Summary {
 	finished := job.FinishedAt
 	if finished.IsZero() {
 		finished = h.now().UTC().Truncate(time.Millisecond)
@@ -122,22 +143,7 @@ func (h *Handler) Handle(ctx context.Context, in events.FinalizeInput) (events.F
 	if !started.IsZero() {
 		sum.DurationSeconds = finished.Sub(started).Seconds()
 	}
-	if sum.Source, err = h.columnReport(ctx, in); err != nil {
-		return events.FinalizeOutput{}, err
-	}
-	sumJSON, err := json.MarshalIndent(sum, "", "  ")
-	if err != nil {
-		return events.FinalizeOutput{}, fmt.Errorf("encode summary: %w", err)
-	}
-	if err := h.put(ctx, in.JobsBucket, summaryKey, "application/json", append(sumJSON, '\n')); err != nil {
-		return events.FinalizeOutput{}, err
-	}
-	if err := h.Jobs.FinishJobAt(ctx, in.Tenant, in.Job, status, counts, reportKey, summaryKey, finished); err != nil {
-		return events.FinalizeOutput{}, fmt.Errorf("finish job %s/%s: %w", in.Tenant, in.Job, err)
-	}
-	log.InfoContext(ctx, "job finalized", "status", status, "rows", counts.Rows, "created", counts.Created,
-		"failed", counts.Failed, "invalid", counts.Invalid, "emails_sent", counts.EmailsSent)
-	return events.FinalizeOutput{Tenant: in.Tenant, Job: in.Job, Status: status, ReportKey: reportKey, Counts: counts}, nil
+	return sum
 }
 
 // Count tallies rows by outcome.
@@ -211,8 +217,40 @@ func (h *Handler) Rows(ctx context.Context, in events.FinalizeInput, welcome pbx
 // result objects are read one by one.
 func (h *Handler) merge(ctx context.Context, in events.FinalizeInput, welcome pbx.WelcomeMode) ([]events.RowResult, error) {
 	byLine := map[int]events.RowResult{}
+	if err := h.readRows(ctx, in, byLine); err != nil {
+		return nil, err
+	}
+	err := h.eachObject(ctx, in.JobsBucket, jobfiles.ResultsPrefix(in.Tenant, in.Job), func(key string, b events.BatchResult) {
+		for _, r := range b.Rows {
+			byLine[r.Line] = r
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = h.eachObject(ctx, in.JobsBucket, jobfiles.EmailsPrefix(in.Tenant, in.Job), func(key string, b events.BatchResult) {
+		for _, e := range b.Rows {
+			if r, ok := byLine[e.Line]; ok {
+				byLine[e.Line] = withEmail(r, e)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	settleMissingEmails(byLine, in, welcome)
 
-	// Valid rows start as failed: only a batch's results object proves otherwise.
+	rows := make([]events.RowResult, 0, len(byLine))
+	for _, r := range byLine {
+		rows = append(rows, r)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Line < rows[j].Line })
+	return rows, nil
+}
+
+// readRows fills byLine with ingest's rows: the valid rows as failed (only
+// a batch's results object proves otherwise), then the rejected rows.
+func (h *Handler) readRows(ctx context.Context, in events.FinalizeInput, byLine map[int]events.RowResult) error {
 	missing := "its batch did not complete"
 	if in.Phase1Error != nil && in.Phase1Error.Error != "" {
 		missing += " (" + in.Phase1Error.Error + ")"
@@ -230,9 +268,9 @@ func (h *Handler) merge(ctx context.Context, in events.FinalizeInput, welcome pb
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	err = h.eachLine(ctx, in.JobsBucket, jobfiles.RejectedKey(in.Tenant, in.Job), func(line []byte) error {
+	return h.eachLine(ctx, in.JobsBucket, jobfiles.RejectedKey(in.Tenant, in.Job), func(line []byte) error {
 		var r events.RowResult
 		if err := json.Unmarshal(line, &r); err != nil {
 			return fmt.Errorf("rejected.jsonl: %w", err)
@@ -240,67 +278,46 @@ func (h *Handler) merge(ctx context.Context, in events.FinalizeInput, welcome pb
 		byLine[r.Line] = r
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	err = h.eachObject(ctx, in.JobsBucket, jobfiles.ResultsPrefix(in.Tenant, in.Job), func(key string, b events.BatchResult) {
-		for _, r := range b.Rows {
-			byLine[r.Line] = r
+}
+
+// withEmail returns r with the email outcome e; a failed or held email's
+// message is added to the row's.
+func withEmail(r, e events.RowResult) events.RowResult {
+	r.EmailStatus = e.EmailStatus
+	r.EmailMessageID = e.EmailMessageID
+	if (e.EmailStatus == events.EmailFailed || e.EmailStatus == events.EmailHeld) && e.Message != "" {
+		if r.Message != "" {
+			r.Message += "; "
 		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = h.eachObject(ctx, in.JobsBucket, jobfiles.EmailsPrefix(in.Tenant, in.Job), func(key string, b events.BatchResult) {
-		for _, e := range b.Rows {
-			r, ok := byLine[e.Line]
-			if !ok {
-				continue
-			}
-			r.EmailStatus = e.EmailStatus
-			r.EmailMessageID = e.EmailMessageID
-			if (e.EmailStatus == events.EmailFailed || e.EmailStatus == events.EmailHeld) && e.Message != "" {
-				if r.Message != "" {
-					r.Message += "; "
-				}
-				r.Message += "email: " + e.Message
-				if r.Code == "" {
-					r.Code = e.Code
-				}
-			}
-			byLine[e.Line] = r
+		r.Message += "email: " + e.Message
+		if r.Code == "" {
+			r.Code = e.Code
 		}
-	})
-	if err != nil {
-		return nil, err
+	}
+	return r
+}
+
+// settleMissingEmails gives the created rows without an email outcome the
+// one the workflow's path implies.
+func settleMissingEmails(byLine map[int]events.RowResult, in events.FinalizeInput, welcome pbx.WelcomeMode) {
+	set := func(status string) {
+		for line, r := range byLine {
+			if r.Status == events.StatusCreated && r.EmailStatus == "" && r.Email != "" {
+				r.EmailStatus = status
+				byLine[line] = r
+			}
+		}
 	}
 	if welcome == pbx.WelcomeNone || (in.Phase1Error != nil && in.Phase1Error.Error != "") {
 		// Phase 2 did not run (welcome=none, or phase 1 failed beyond its
 		// tolerance and the workflow went straight to finalize): the users
 		// that exist wait for `bulkprov send-welcome`.
-		for line, r := range byLine {
-			if r.Status == events.StatusCreated && r.EmailStatus == "" && r.Email != "" {
-				r.EmailStatus = events.EmailDeferred
-				byLine[line] = r
-			}
-		}
+		set(events.EmailDeferred)
 	}
 	if in.Phase2Error != nil && in.Phase2Error.Error != "" {
 		// Phase 2 died: rows that should have had an email and have no outcome.
-		for line, r := range byLine {
-			if r.Status == events.StatusCreated && r.EmailStatus == "" && r.Email != "" {
-				r.EmailStatus = events.EmailFailed
-				byLine[line] = r
-			}
-		}
+		set(events.EmailFailed)
 	}
-
-	rows := make([]events.RowResult, 0, len(byLine))
-	for _, r := range byLine {
-		rows = append(rows, r)
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Line < rows[j].Line })
-	return rows, nil
 }
 
 // eachLine calls fn for each non-empty line of an object; a missing object

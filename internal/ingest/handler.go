@@ -160,25 +160,13 @@ func TenantFromKey(key string) (string, error) {
 	return tenant, nil
 }
 
+// handleRecord ingests one uploaded object: its job is created once, and
+// an earlier attempt that died midway is redone.
 func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) error {
 	bucket := rec.S3.Bucket.Name
-	// S3 URL-encodes event keys, spaces as '+'.
-	key, err := url.QueryUnescape(rec.S3.Object.Key)
-	if err != nil {
-		h.log.WarnContext(ctx, "upload rejected: undecodable key", "bucket", bucket, "key", pbx.Clip(rec.S3.Object.Key))
-		return nil
-	}
-	tenant, err := TenantFromKey(key)
-	if err != nil {
-		h.log.WarnContext(ctx, "upload rejected", "bucket", bucket, "key", pbx.Clip(key), "code", pbx.ErrorCode(err), "reason", pbx.ErrorMessage(err))
-		return nil
-	}
-	if _, err := h.jobs.LoadSettings(ctx, tenant); err != nil {
-		if code := pbx.ErrorCode(err); code == pbx.ENOTFOUND || code == pbx.EINVALID {
-			h.log.WarnContext(ctx, "upload rejected: unknown tenant", "bucket", bucket, "key", pbx.Clip(key), "tenant", tenant)
-			return nil
-		}
-		return fmt.Errorf("load settings of tenant %s: %w", tenant, err)
+	key, tenant, err := h.uploadTenant(ctx, rec)
+	if err != nil || tenant == "" {
+		return err
 	}
 	upload := jobmodel.Upload{Bucket: bucket, Key: key, VersionID: rec.S3.Object.VersionID, ETag: rec.S3.Object.ETag}
 	jobID := JobID(bucket, key, upload.VersionID, upload.ETag, rec.S3.Object.Sequencer)
@@ -199,16 +187,9 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) er
 	}
 	defer obj.Body.Close()
 
-	override, optErr := pbx.ParseUploadOptions(obj.Metadata)
-	settings, err := h.jobs.LoadSettings(ctx, tenant, override)
+	settings, optErr, err := h.uploadSettings(ctx, tenant, obj.Metadata)
 	if err != nil {
-		if pbx.ErrorCode(err) == pbx.EINVALID && optErr == nil {
-			optErr = err
-			settings, err = h.jobs.LoadSettings(ctx, tenant)
-		}
-		if err != nil {
-			return fmt.Errorf("load settings of tenant %s: %w", tenant, err)
-		}
+		return err
 	}
 	created, existing, err := h.jobs.CreateJob(ctx, jobmodel.Job{
 		Tenant: tenant, ID: jobID, Status: jobmodel.Validating, Upload: upload, Options: settings.Upload,
@@ -235,6 +216,49 @@ func (h *Handler) handleRecord(ctx context.Context, rec events.S3EventRecord) er
 			"the file is %d bytes, more than the limit of %d; split it into smaller files", *obj.ContentLength, settings.MaxObjectBytes)))
 	}
 	return j.run(ctx, obj.Body)
+}
+
+// uploadTenant returns the event's decoded key and its tenant, taken from
+// the key only. A key that is not a known tenant's upload is logged and
+// dropped: tenant is "" and err nil (a retry would not change it).
+func (h *Handler) uploadTenant(ctx context.Context, rec events.S3EventRecord) (key, tenant string, err error) {
+	bucket := rec.S3.Bucket.Name
+	// S3 URL-encodes event keys, spaces as '+'.
+	key, err = url.QueryUnescape(rec.S3.Object.Key)
+	if err != nil {
+		h.log.WarnContext(ctx, "upload rejected: undecodable key", "bucket", bucket, "key", pbx.Clip(rec.S3.Object.Key))
+		return "", "", nil
+	}
+	tenant, err = TenantFromKey(key)
+	if err != nil {
+		h.log.WarnContext(ctx, "upload rejected", "bucket", bucket, "key", pbx.Clip(key), "code", pbx.ErrorCode(err), "reason", pbx.ErrorMessage(err))
+		return "", "", nil
+	}
+	if _, err := h.jobs.LoadSettings(ctx, tenant); err != nil {
+		if code := pbx.ErrorCode(err); code == pbx.ENOTFOUND || code == pbx.EINVALID {
+			h.log.WarnContext(ctx, "upload rejected: unknown tenant", "bucket", bucket, "key", pbx.Clip(key), "tenant", tenant)
+			return "", "", nil
+		}
+		return "", "", fmt.Errorf("load settings of tenant %s: %w", tenant, err)
+	}
+	return key, tenant, nil
+}
+
+// uploadSettings returns the job's settings: the tenant's with the
+// upload's options (object metadata) laid over them. Options that are
+// invalid, alone or with the tenant's settings, are optErr (the file is
+// rejected) and the tenant's settings are returned alone.
+func (h *Handler) uploadSettings(ctx context.Context, tenant string, metadata map[string]string) (s pbx.Settings, optErr, err error) {
+	override, optErr := pbx.ParseUploadOptions(metadata)
+	s, err = h.jobs.LoadSettings(ctx, tenant, override)
+	if err != nil && pbx.ErrorCode(err) == pbx.EINVALID && optErr == nil {
+		optErr = err
+		s, err = h.jobs.LoadSettings(ctx, tenant)
+	}
+	if err != nil {
+		return pbx.Settings{}, nil, fmt.Errorf("load settings of tenant %s: %w", tenant, err)
+	}
+	return s, optErr, nil
 }
 
 // jobRun is one upload being ingested.
@@ -282,27 +306,12 @@ func (s *spool) rewind() error {
 	return nil
 }
 
+// run validates the upload, writes its files, starts the workflow when
+// rows are to be created and records the job's status.
 func (j *jobRun) run(ctx context.Context, body io.Reader) error {
-	rows, err := j.newSpool("rows-*.jsonl")
+	rows, rejected, report, err := j.validate(ctx, body)
 	if err != nil {
 		return err
-	}
-	rejected, err := j.newSpool("rejected-*.jsonl")
-	if err != nil {
-		return err
-	}
-	report, err := Validate(ctx, body, Input{
-		Tenant:          j.tenant,
-		Settings:        j.settings,
-		Lookup:          j.h.jobs,
-		KnownPhoneModel: j.h.cfg.KnownPhoneModel,
-		Secrets:         j.h.cfg.Secrets,
-		Rows:            func(r pbx.UserRow) error { return rows.enc.Encode(r) },
-		Rejected:        func(r steps.RowResult) error { return rejected.enc.Encode(r) },
-		Logger:          j.log,
-	})
-	if err != nil {
-		return fmt.Errorf("validate job %s: %w", j.id, err)
 	}
 	if report.FileError != nil {
 		return j.reject(ctx, report)
@@ -314,43 +323,14 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 		return err
 	}
 	counts := steps.Counts{Rows: report.Rows, Invalid: report.Invalid, Skipped: report.Skipped}
-
-	var status, heldBecause, errMsg string
-	switch {
-	case report.Valid == 0 && report.Invalid == 0 && report.Skipped > 0:
-		status = jobmodel.Done // every row exists already and on-existing is skip
-	case report.Valid == 0:
-		status, errMsg = jobmodel.Rejected, "no row is valid"
-	case j.settings.Upload.DryRun:
-		status, heldBecause = jobmodel.DryRun, "dry run: nothing was created"
-	case j.settings.AllOrNothing && report.Invalid > 0:
-		status, heldBecause = jobmodel.Held, "held back: the file has invalid rows and this tenant processes files all or nothing"
-		errMsg = fmt.Sprintf("%d invalid rows; nothing was created", report.Invalid)
-	default:
-		status = jobmodel.Running
-	}
-
-	rejectedBody := io.ReadSeeker(rejected.f)
-	if heldBecause != "" {
-		merged, err := j.newSpool("held-*.jsonl")
-		if err != nil {
-			return err
-		}
-		if counts.Held, err = mergeHeld(merged.enc, rejected.f, rows.f, heldBecause); err != nil {
-			return fmt.Errorf("job %s: %w", j.id, err)
-		}
-		if err := merged.rewind(); err != nil {
-			return err
-		}
-		rejectedBody = merged.f
-	}
-	if err := j.put(ctx, jobfiles.RejectedKey(j.tenant, j.id), rejectedBody, "application/x-ndjson"); err != nil {
+	v := decide(report, j.settings)
+	if counts.Held, err = j.putRejected(ctx, rejected, rows, v.heldBecause); err != nil {
 		return err
 	}
 	if err := j.putReport(ctx, report); err != nil {
 		return err
 	}
-	if status == jobmodel.Running {
+	if v.status == jobmodel.Running {
 		if err := j.put(ctx, jobfiles.RowsKey(j.tenant, j.id), rows.f, "application/x-ndjson"); err != nil {
 			return err
 		}
@@ -358,25 +338,95 @@ func (j *jobRun) run(ctx context.Context, body io.Reader) error {
 			return err
 		}
 	}
-	if err := j.h.jobs.UpdateJobStatus(ctx, j.tenant, j.id, status, counts, errMsg); err != nil {
-		if status == jobmodel.Running && pbx.ErrorCode(err) == pbx.ECONFLICT {
+	if err := j.h.jobs.UpdateJobStatus(ctx, j.tenant, j.id, v.status, counts, v.errMsg); err != nil {
+		if v.status == jobmodel.Running && pbx.ErrorCode(err) == pbx.ECONFLICT {
 			// The workflow finished before RUNNING was recorded: its final
 			// status stands.
 			j.log.InfoContext(ctx, "workflow finished before ingest recorded RUNNING")
 			return nil
 		}
-		return fmt.Errorf("job %s status %s: %w", j.id, status, err)
+		return fmt.Errorf("job %s status %s: %w", j.id, v.status, err)
 	}
 	format := ""
 	if report.Source != nil {
 		format = report.Source.Mapping
 	}
-	j.log.InfoContext(ctx, "upload ingested", "status", status, "format", format, "rows", report.Rows, "valid", report.Valid,
+	j.log.InfoContext(ctx, "upload ingested", "status", v.status, "format", format, "rows", report.Rows, "valid", report.Valid,
 		"invalid", report.Invalid, "skipped", report.Skipped, "held", counts.Held)
-	if status != jobmodel.Running {
+	if v.status != jobmodel.Running {
 		return j.finalize(ctx)
 	}
 	return nil
+}
+
+// validate validates the upload, spooling its valid rows and its rejected
+// rows to temporary files.
+func (j *jobRun) validate(ctx context.Context, body io.Reader) (rows, rejected *spool, report *Report, err error) {
+	if rows, err = j.newSpool("rows-*.jsonl"); err != nil {
+		return nil, nil, nil, err
+	}
+	if rejected, err = j.newSpool("rejected-*.jsonl"); err != nil {
+		return nil, nil, nil, err
+	}
+	report, err = Validate(ctx, body, Input{
+		Tenant:          j.tenant,
+		Settings:        j.settings,
+		Lookup:          j.h.jobs,
+		KnownPhoneModel: j.h.cfg.KnownPhoneModel,
+		Secrets:         j.h.cfg.Secrets,
+		Rows:            func(r pbx.UserRow) error { return rows.enc.Encode(r) },
+		Rejected:        func(r steps.RowResult) error { return rejected.enc.Encode(r) },
+		Logger:          j.log,
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("validate job %s: %w", j.id, err)
+	}
+	return rows, rejected, report, nil
+}
+
+// verdict is what ingest does with a validated upload.
+type verdict struct {
+	status      string // the job's status after ingest
+	heldBecause string // non-empty: the valid rows are reported held, with this reason
+	errMsg      string // the job's error message
+}
+
+// decide returns the job's verdict from its validation report.
+func decide(report *Report, s pbx.Settings) verdict {
+	switch {
+	case report.Valid == 0 && report.Invalid == 0 && report.Skipped > 0:
+		return verdict{status: jobmodel.Done} // every row exists already and on-existing is skip
+	case report.Valid == 0:
+		return verdict{status: jobmodel.Rejected, errMsg: "no row is valid"}
+	case s.Upload.DryRun:
+		return verdict{status: jobmodel.DryRun, heldBecause: "dry run: nothing was created"}
+	case s.AllOrNothing && report.Invalid > 0:
+		return verdict{status: jobmodel.Held,
+			heldBecause: "held back: the file has invalid rows and this tenant processes files all or nothing",
+			errMsg:      fmt.Sprintf("%d invalid rows; nothing was created", report.Invalid)}
+	default:
+		return verdict{status: jobmodel.Running}
+	}
+}
+
+// putRejected writes the job's rejected rows; with heldBecause, the valid
+// rows too, as held, in line order. It returns how many rows are held.
+func (j *jobRun) putRejected(ctx context.Context, rejected, rows *spool, heldBecause string) (held int, err error) {
+	body := io.ReadSeeker(rejected.f)
+	if heldBecause != "" {
+		merged, err := j.newSpool("held-*.jsonl")
+		if err != nil {
+			return 0, err
+		}
+		if held, err = mergeHeld(merged.enc, rejected.f, rows.f, heldBecause); err != nil {
+			return 0, fmt.Errorf("job %s: %w", j.id, err)
+		}
+		if err := merged.rewind(); err != nil {
+			return 0, err
+		}
+		body = merged.f
+	}
+	return held, j.put(ctx, jobfiles.RejectedKey(j.tenant, j.id), body, "application/x-ndjson")
 }
 
 // finalize writes the final report of a job that ends in ingest.

@@ -402,17 +402,20 @@ func TestJobID(t *testing.T) {
 	}
 }
 
+// outcomeCase is an upload and the job it must end in.
+type outcomeCase struct {
+	name     string
+	settings string
+	meta     map[string]string
+	csv      string
+	status   string
+	counts   events.Counts
+	errMsg   string
+	rejected []string // "line status" in rejected.jsonl
+}
+
 func TestHandlerOutcomes(t *testing.T) {
-	tests := []struct {
-		name     string
-		settings string
-		meta     map[string]string
-		csv      string
-		status   string
-		counts   events.Counts
-		errMsg   string
-		rejected []string // "line status" in rejected.jsonl
-	}{
+	tests := []outcomeCase{
 		{
 			name: "dry run holds every valid row", meta: map[string]string{"dry-run": "yes"},
 			csv: "with-errors.csv", status: jobmodel.DryRun, counts: events.Counts{Rows: 9, Invalid: 8, Held: 1},
@@ -454,34 +457,41 @@ func TestHandlerOutcomes(t *testing.T) {
 				body = readExample(t, body)
 			}
 			f.upload(t, "tenants/"+tenant+"/u.csv", body, tt.meta, 0)
-			job := f.onlyJob(t, tenant)
-			if job.Status != tt.status || job.Counts != tt.counts || !strings.Contains(job.Error, tt.errMsg) {
-				t.Errorf("job status %s counts %+v error %q; want %s %+v %q", job.Status, job.Counts, job.Error, tt.status, tt.counts, tt.errMsg)
-			}
-			wantStarts := 0
-			if tt.status == jobmodel.Running {
-				wantStarts = 1
-			}
-			if f.sfn.count() != wantStarts {
-				t.Errorf("%d executions, want %d", f.sfn.count(), wantStarts)
-			}
-			if _, ok := f.object(t, jobfiles.RowsKey(tenant, job.ID)); ok != (wantStarts == 1) {
-				t.Errorf("rows.jsonl written = %v", ok)
-			}
-			if _, ok := f.object(t, jobfiles.ValidationJSONKey(tenant, job.ID)); !ok {
-				t.Error("no validation report")
-			}
-			if tt.rejected != nil {
-				s, _ := f.object(t, jobfiles.RejectedKey(tenant, job.ID))
-				var got []string
-				for _, r := range jsonLines[events.RowResult](t, s) {
-					got = append(got, fmt.Sprintf("%d %s", r.Line, r.Status))
-				}
-				if !slices.Equal(got, tt.rejected) {
-					t.Errorf("rejected.jsonl = %q, want %q", got, tt.rejected)
-				}
-			}
+			checkOutcome(t, f, tenant, tt)
 		})
+	}
+}
+
+// checkOutcome checks the tenant's only job, its execution and its files
+// against tt.
+func checkOutcome(t *testing.T, f *fixture, tenant string, tt outcomeCase) {
+	t.Helper()
+	job := f.onlyJob(t, tenant)
+	if job.Status != tt.status || job.Counts != tt.counts || !strings.Contains(job.Error, tt.errMsg) {
+		t.Errorf("job status %s counts %+v error %q; want %s %+v %q", job.Status, job.Counts, job.Error, tt.status, tt.counts, tt.errMsg)
+	}
+	wantStarts := 0
+	if tt.status == jobmodel.Running {
+		wantStarts = 1
+	}
+	if f.sfn.count() != wantStarts {
+		t.Errorf("%d executions, want %d", f.sfn.count(), wantStarts)
+	}
+	if _, ok := f.object(t, jobfiles.RowsKey(tenant, job.ID)); ok != (wantStarts == 1) {
+		t.Errorf("rows.jsonl written = %v", ok)
+	}
+	if _, ok := f.object(t, jobfiles.ValidationJSONKey(tenant, job.ID)); !ok {
+		t.Error("no validation report")
+	}
+	if tt.rejected != nil {
+		s, _ := f.object(t, jobfiles.RejectedKey(tenant, job.ID))
+		var got []string
+		for _, r := range jsonLines[events.RowResult](t, s) {
+			got = append(got, fmt.Sprintf("%d %s", r.Line, r.Status))
+		}
+		if !slices.Equal(got, tt.rejected) {
+			t.Errorf("rejected.jsonl = %q, want %q", got, tt.rejected)
+		}
 	}
 }
 

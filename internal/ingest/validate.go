@@ -125,25 +125,7 @@ const (
 // (reading the source, the tenant-data lookup, a callback).
 func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 	s := in.Settings
-	v := &validator{
-		in:      in,
-		report:  &Report{Tenant: in.Tenant, Errors: []Issue{}, Warnings: []Issue{}},
-		known:   in.KnownPhoneModel,
-		seed:    maphash.MakeSeed(),
-		phones:  pbx.NewPhoneNormalizer(4096),
-		batchN:  in.LookupBatch,
-		macsOff: !s.Provisioning.Enabled,
-	}
-	if v.known == nil {
-		v.known = defaultKnownPhoneModel
-	}
-	if v.batchN <= 0 {
-		v.batchN = 250
-	}
-	v.reserved = make(map[string]bool, len(s.ReservedExtensions))
-	for _, e := range s.ReservedExtensions {
-		v.reserved[e] = true
-	}
+	v := newValidator(in)
 	rd := peers.NewReader(r, csvin.Limits{MaxBytes: s.MaxObjectBytes, MaxRows: s.MaxRows}, peers.Options{ImportSecrets: s.Upload.ImportSecrets})
 	src, h, err := rd.Header()
 	if err != nil {
@@ -186,6 +168,30 @@ func Validate(ctx context.Context, r io.Reader, in Input) (*Report, error) {
 		v.report.fileError(h.Line, pbx.Errorf(pbx.CodeNoRows, "", "the file has a header but no data rows; there is nothing to import"))
 	}
 	return v.report, nil
+}
+
+// newValidator returns the validator of one file, with in's defaults.
+func newValidator(in Input) *validator {
+	v := &validator{
+		in:      in,
+		report:  &Report{Tenant: in.Tenant, Errors: []Issue{}, Warnings: []Issue{}},
+		known:   in.KnownPhoneModel,
+		seed:    maphash.MakeSeed(),
+		phones:  pbx.NewPhoneNormalizer(4096),
+		batchN:  in.LookupBatch,
+		macsOff: !in.Settings.Provisioning.Enabled,
+	}
+	if v.known == nil {
+		v.known = defaultKnownPhoneModel
+	}
+	if v.batchN <= 0 {
+		v.batchN = 250
+	}
+	v.reserved = make(map[string]bool, len(in.Settings.ReservedExtensions))
+	for _, e := range in.Settings.ReservedExtensions {
+		v.reserved[e] = true
+	}
+	return v
 }
 
 // finish ends validation on a reader error: a *pbx.Error is the file's
@@ -344,38 +350,69 @@ func (v *validator) sealImported(ctx context.Context) error {
 	return nil
 }
 
+// cells are a row's trimmed fields; bad marks a field already reported
+// (and emptied), so no second error names it.
+type cells struct {
+	f   [csvin.NumColumns]string
+	bad [csvin.NumColumns]bool
+}
+
+// missing reports whether column c is empty without an error of its own.
+func (c *cells) missing(col csvin.Column) bool { return c.f[col] == "" && !c.bad[col] }
+
 // checkRow validates one row on its own and against earlier rows.
 func (v *validator) checkRow(rec *csvin.Record, p *pending) {
-	s := &v.in.Settings
 	p.row.Line = rec.Line
-	var f [csvin.NumColumns]string
-	var bad [csvin.NumColumns]bool // already reported: no second error below
-	for c := range csvin.NumColumns {
-		f[c] = strings.TrimSpace(rec.Fields[c])
-		if f[c] == "" {
-			continue
-		}
-		if len(f[c]) > 1 && f[c][0] == '\'' && strings.IndexByte("=@+-", f[c][1]) >= 0 {
-			f[c] = f[c][1:] // a formula-escaped cell, as `bulkprov export` writes it
-		}
-		if msg := pbx.CheckText(f[c]); msg != "" {
-			code := pbx.CodeControlCharacter
-			if strings.ContainsRune(f[c], utf8.RuneError) {
-				code = pbx.CodeEncoding
-			}
-			p.fail(c, code, "%s", msg)
-			f[c], bad[c] = "", true
-		}
-	}
+	c := readCells(rec, p)
 	if rec.Extra > 0 {
 		p.warn("", pbx.CodeUnknownColumn, "the row has %d cell(s) beyond the header's last column; they are ignored", rec.Extra)
 	}
+	v.checkExtension(c, p)
+	v.checkNames(c, p)
+	v.checkContact(c, p)
+	v.checkPhone(c, p)
+	checkLabels(c, p)
+	if v.peer && p.row.CallerID != "" {
+		p.row.CallerID = v.callerIDE164(p.row.CallerID)
+	}
+	v.checkCallerID(p)
 
-	// Extension.
-	ext := f[csvin.Extension]
+	v.checkDuplicates(p)
+}
+
+// readCells trims the row's fields, undoes `bulkprov export`'s formula
+// escaping and refuses control characters and broken encodings.
+func readCells(rec *csvin.Record, p *pending) *cells {
+	var c cells
+	for col := range csvin.NumColumns {
+		f := strings.TrimSpace(rec.Fields[col])
+		if f == "" {
+			continue
+		}
+		if len(f) > 1 && f[0] == '\'' && strings.IndexByte("=@+-", f[1]) >= 0 {
+			f = f[1:] // a formula-escaped cell, as `bulkprov export` writes it
+		}
+		if msg := pbx.CheckText(f); msg != "" {
+			code := pbx.CodeControlCharacter
+			if strings.ContainsRune(f, utf8.RuneError) {
+				code = pbx.CodeEncoding
+			}
+			p.fail(col, code, "%s", msg)
+			f, c.bad[col] = "", true
+		}
+		c.f[col] = f
+	}
+	return &c
+}
+
+// checkExtension checks the extension's digits, length and reserved
+// numbers; p.extOK says it may be checked further.
+func (v *validator) checkExtension(c *cells, p *pending) {
+	s := &v.in.Settings
+	ext := c.f[csvin.Extension]
 	p.row.Extension = ext
 	switch {
-	case ext == "" && !bad[csvin.Extension]:
+	case c.missing(csvin.Extension):
 		p.fail(csvin.Extension, pbx.CodeRequired, "extension is required")
 	case ext == "":
 	case !allDigits(ext):
@@ -387,53 +424,61 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 	default:
 		p.extOK = true
 	}
+}
 
-	// Names.
-	p.row.FirstName, p.row.LastName = f[csvin.FirstName], f[csvin.LastName]
+// checkNames requires a user's name (a companion row's DID or MAC instead)
+// and bounds its length.
+func (v *validator) checkNames(c *cells, p *pending) {
+	p.row.FirstName, p.row.LastName = c.f[csvin.FirstName], c.f[csvin.LastName]
 	switch {
-	case v.kind == peers.KindDIDRoutes && f[csvin.DID] == "" && !bad[csvin.DID]:
+	case v.kind == peers.KindDIDRoutes && c.missing(csvin.DID):
 		p.fail(csvin.DID, pbx.CodeRequired, "the route has no DID number")
-	case v.kind == peers.KindDevices && f[csvin.MAC] == "" && !bad[csvin.MAC]:
+	case v.kind == peers.KindDevices && c.missing(csvin.MAC):
 		p.fail(csvin.MAC, pbx.CodeRequired, "the device has no MAC address")
 	case v.kind != peers.KindUsers: // companion rows attach to a user: no names
-	case p.row.FirstName == "" && p.row.LastName == "" && !bad[csvin.FirstName] && !bad[csvin.LastName]:
+	case c.missing(csvin.FirstName) && c.missing(csvin.LastName):
 		p.fail(csvin.FirstName, pbx.CodeRequired, "a first name or a last name is required")
 	default:
-		for _, c := range []csvin.Column{csvin.FirstName, csvin.LastName} {
-			if n := utf8.RuneCountInString(f[c]); n > maxNameRunes {
-				p.fail(c, pbx.CodeInvalidName, "%s is %d characters long; at most %d are allowed", c, n, maxNameRunes)
+		for _, col := range []csvin.Column{csvin.FirstName, csvin.LastName} {
+			if n := utf8.RuneCountInString(c.f[col]); n > maxNameRunes {
+				p.fail(col, pbx.CodeInvalidName, "%s is %d characters long; at most %d are allowed", col, n, maxNameRunes)
 			}
 		}
 	}
+}
 
-	// Email: a bare addr-spec.
-	if e := f[csvin.Email]; e != "" {
+// checkContact checks the email address (a bare addr-spec) and normalizes
+// the mobile and DID numbers, each parsed once.
+func (v *validator) checkContact(c *cells, p *pending) {
+	region := v.in.Settings.DefaultRegion
+	if e := c.f[csvin.Email]; e != "" {
 		if msg := pbx.CheckEmail(e); msg != "" {
 			p.fail(csvin.Email, pbx.CodeInvalidEmail, "%q %s", pbx.Clip(e), msg)
 		} else {
 			p.row.Email = e
 		}
 	}
-
-	// Phone numbers, each parsed once.
-	if m := f[csvin.Mobile]; m != "" {
-		if n, err := v.phones.Normalize(m, s.DefaultRegion, "mobile"); err != nil {
+	if m := c.f[csvin.Mobile]; m != "" {
+		if n, err := v.phones.Normalize(m, region, "mobile"); err != nil {
 			p.failErr(csvin.Mobile, err)
 		} else {
 			p.row.Mobile = n
 		}
 	}
-	if d := f[csvin.DID]; d != "" {
-		if n, err := v.phones.Normalize(d, s.DefaultRegion, "did"); err != nil {
+	if d := c.f[csvin.DID]; d != "" {
+		if n, err := v.phones.Normalize(d, region, "did"); err != nil {
 			p.failErr(csvin.DID, err)
 		} else {
 			p.row.DID = n
 		}
 	}
+}
 
-	// MAC, only meaningful when phones are provisioned; the row's
-	// phone_model (else the tenant's default) decides the file.
-	pm := strings.ToLower(f[csvin.PhoneModel])
+// checkPhone checks the phone model and the MAC, only meaningful when
+// phones are provisioned; the row's phone_model (else the tenant's
+// default) decides the file.
+func (v *validator) checkPhone(c *cells, p *pending) {
+	pm := strings.ToLower(c.f[csvin.PhoneModel])
 	if pm != "" {
 		if !v.known(pm) {
 			p.failErr(csvin.PhoneModel, pbx.UnknownPhoneModelError(pbx.Clip(pm)))
@@ -442,42 +487,43 @@ func (v *validator) checkRow(rec *csvin.Record, p *pending) {
 			p.row.PhoneModel = pm
 		}
 	}
-	if m := f[csvin.MAC]; m != "" {
-		prov := s.Provisioning
-		model := pm
-		if model == "" {
-			model = prov.DefaultPhoneModel
+	m := c.f[csvin.MAC]
+	if m == "" {
+		return
+	}
+	prov := v.in.Settings.Provisioning
+	model := pm
+	if model == "" {
+		model = prov.DefaultPhoneModel
+	}
+	switch {
+	case v.macsOff:
+		p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: device provisioning is not enabled for this tenant", pbx.Clip(m))
+	case model == "" && c.f[csvin.PhoneModel] == "":
+		p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: the row has no phone_model and the tenant has no default phone model", pbx.Clip(m))
+	default:
+		mac, err := pbx.NormalizeMAC(m)
+		if err != nil {
+			p.failErr(csvin.MAC, err)
+			return
 		}
-		switch {
-		case v.macsOff:
-			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: device provisioning is not enabled for this tenant", pbx.Clip(m))
-		case model == "" && f[csvin.PhoneModel] == "":
-			p.warn(csvin.MAC.String(), pbx.CodeMACIgnored, "MAC %s ignored: the row has no phone_model and the tenant has no default phone model", pbx.Clip(m))
-		default:
-			if mac, err := pbx.NormalizeMAC(m); err != nil {
-				p.failErr(csvin.MAC, err)
-			} else {
-				p.row.MAC = mac
-				if model != "" && pbx.PhoneFamily(model) != "" && !prov.ProvisionsFamily(pbx.PhoneFamily(model)) {
-					p.warn(csvin.PhoneModel.String(), pbx.CodeMACIgnored, "%s", strings.TrimPrefix(pbx.FamilyNotProvisionedWarning(model), pbx.CodeMACIgnored+": "))
-				}
-			}
+		p.row.MAC = mac
+		if model != "" && pbx.PhoneFamily(model) != "" && !prov.ProvisionsFamily(pbx.PhoneFamily(model)) {
+			p.warn(csvin.PhoneModel.String(), pbx.CodeMACIgnored, "%s", strings.TrimPrefix(pbx.FamilyNotProvisionedWarning(model), pbx.CodeMACIgnored+": "))
 		}
 	}
+}
 
-	for _, c := range []csvin.Column{csvin.CallerID, csvin.Department} {
-		if n := utf8.RuneCountInString(f[c]); n > maxLabelRunes {
-			p.fail(c, pbx.CodeFieldTooLong, "%s is %d characters long; at most %d are allowed", c, n, maxLabelRunes)
-			f[c] = ""
+// checkLabels bounds the caller ID and department; one too long is
+// dropped after its error.
+func checkLabels(c *cells, p *pending) {
+	for _, col := range []csvin.Column{csvin.CallerID, csvin.Department} {
+		if n := utf8.RuneCountInString(c.f[col]); n > maxLabelRunes {
+			p.fail(col, pbx.CodeFieldTooLong, "%s is %d characters long; at most %d are allowed", col, n, maxLabelRunes)
+			c.f[col] = ""
 		}
 	}
-	p.row.CallerID, p.row.Department = f[csvin.CallerID], f[csvin.Department]
-	if v.peer && p.row.CallerID != "" {
-		p.row.CallerID = v.callerIDE164(p.row.CallerID)
-	}
-	v.checkCallerID(p)
-
-	v.checkDuplicates(p)
+	p.row.CallerID, p.row.Department = c.f[csvin.CallerID], c.f[csvin.Department]
 }
 
 // callerIDE164 writes a peer's caller ID number ("4155550100",
@@ -630,7 +676,31 @@ func rejected(p *pending, status string, issues []Issue) events.RowResult {
 // checkTenantData looks the batch's extensions, DIDs and MACs up in one
 // batched read and applies the upload's options to what exists.
 func (v *validator) checkTenantData(ctx context.Context) error {
-	var exts, dids, macs []string
+	exts, dids, macs := v.batchKeys()
+	td, err := v.in.Lookup.LookupTenantData(ctx, v.in.Tenant, exts, dids, macs)
+	if err != nil {
+		return fmt.Errorf("look up tenant %s data for lines %d-%d: %w", v.in.Tenant, v.batch[0].row.Line, v.batch[len(v.batch)-1].row.Line, err)
+	}
+	for i := range v.batch {
+		p := &v.batch[i]
+		if p.skipped {
+			continue
+		}
+		v.checkExisting(p, td)
+		v.checkNumbers(p, td)
+		v.checkMACOwner(p, td)
+		if p.skipped && len(p.errs) == 0 {
+			p.warn(csvin.Extension.String(), pbx.CodeExtensionExists, "extension %s already exists; row skipped (on-existing=skip)", p.row.Extension)
+		}
+	}
+	if v.kind != peers.KindUsers {
+		return v.attach(ctx)
+	}
+	return nil
+}
+
+// batchKeys returns what the batch's rows look up in the tenant's data.
+func (v *validator) batchKeys() (exts, dids, macs []string) {
 	for i := range v.batch {
 		r := &v.batch[i].row
 		if v.batch[i].extOK {
@@ -646,67 +716,69 @@ func (v *validator) checkTenantData(ctx context.Context) error {
 			macs = append(macs, r.MAC)
 		}
 	}
-	td, err := v.in.Lookup.LookupTenantData(ctx, v.in.Tenant, exts, dids, macs)
-	if err != nil {
-		return fmt.Errorf("look up tenant %s data for lines %d-%d: %w", v.in.Tenant, v.batch[0].row.Line, v.batch[len(v.batch)-1].row.Line, err)
+	return exts, dids, macs
+}
+
+// checkExisting applies on-existing to a user row whose extension exists;
+// a companion row needs its user to exist.
+func (v *validator) checkExisting(p *pending, td store.TenantData) {
+	r := &p.row
+	switch {
+	case v.kind != peers.KindUsers:
+		// A companion row attaches to an existing user, whatever on-existing says.
+		if p.extOK && !td.Extensions[r.Extension] {
+			p.fail(csvin.Extension, pbx.CodeNoSuchUser, "no user has extension %s: %s attach to existing users and never create one; import the users file first",
+				r.Extension, companionWhat(v.kind))
+		}
+	case p.extOK && td.Extensions[r.Extension]:
+		switch v.in.Settings.Upload.OnExisting {
+		case pbx.OnExistingSkip:
+			p.skipped = true
+		case pbx.OnExistingUpdate:
+			r.Exists = true
+		default:
+			p.fail(csvin.Extension, pbx.CodeExtensionExists, "extension %s already exists; upload with on-existing=update or skip to change or keep it", r.Extension)
+		}
 	}
-	opts := v.in.Settings.Upload
-	for i := range v.batch {
-		p := &v.batch[i]
-		r := &p.row
+}
+
+// checkNumbers checks that the row's DID and caller ID are numbers the
+// tenant may use.
+//
+// Issue #17: a DID the tenant may not use gets one answer whatever the
+// reason (another tenant's, not in the operator's inventory, free but not
+// allowed), so validation is no oracle of other tenants' numbers. A free
+// number the operator lets the tenant take is named as such: it belongs to
+// nobody.
+func (v *validator) checkNumbers(p *pending, td store.TenantData) {
+	r := &p.row
+	if r.DID != "" {
 		switch {
-		case p.skipped:
-			continue
-		case v.kind != peers.KindUsers:
-			// A companion row attaches to an existing user, whatever on-existing says.
-			if p.extOK && !td.Extensions[r.Extension] {
-				p.fail(csvin.Extension, pbx.CodeNoSuchUser, "no user has extension %s: %s attach to existing users and never create one; import the users file first",
-					r.Extension, companionWhat(v.kind))
-			}
-		case p.extOK && td.Extensions[r.Extension]:
-			switch opts.OnExisting {
-			case pbx.OnExistingSkip:
-				p.skipped = true
-			case pbx.OnExistingUpdate:
-				r.Exists = true
-			default:
-				p.fail(csvin.Extension, pbx.CodeExtensionExists, "extension %s already exists; upload with on-existing=update or skip to change or keep it", r.Extension)
-			}
-		}
-		// Issue #17: a DID the tenant may not use gets one answer whatever
-		// the reason (another tenant's, not in the operator's inventory, free
-		// but not allowed), so validation is no oracle of other tenants'
-		// numbers. A free number the operator lets the tenant take is named
-		// as such: it belongs to nobody.
-		if r.DID != "" {
-			switch {
-			case td.OwnedDIDs[r.DID]:
-			case td.ClaimableDIDs[r.DID] && opts.CreateDIDs:
-			case td.ClaimableDIDs[r.DID]:
-				p.fail(csvin.DID, pbx.CodeDIDNotOwned, "DID %s is a free number, not yet this tenant's; upload with create-dids to take it", r.DID)
-			default:
-				p.fail(csvin.DID, pbx.CodeDIDUnavailable, "DID %s is not available to this tenant; use one of its own numbers or ask the operator to assign it", r.DID)
-			}
-		}
-		if n := p.callerID; n != "" && n != r.DID && !td.OwnedDIDs[n] && !td.AllowedCallerIDs[n] {
-			p.fail(csvin.CallerID, pbx.CodeCallerIDNotAllowed, "caller ID %s is not one of this tenant's numbers; use one of its DIDs or a number the operator allowed", n)
-		}
-		// Only the tenant's own MACs are looked at: a MAC on another
-		// tenant's phone is answered like a MAC never seen (it fails when
-		// the row is written), so validation lists no other tenant's phones.
-		if r.MAC != "" {
-			if ep, ours := td.MACEndpoints[r.MAC]; ours && ep != pbx.SIPUserName(r.Extension, v.in.Tenant) {
-				p.fail(csvin.MAC, pbx.CodeMACTaken, "MAC %s is already used by endpoint %s", r.MAC, ep)
-			}
-		}
-		if p.skipped && len(p.errs) == 0 {
-			p.warn(csvin.Extension.String(), pbx.CodeExtensionExists, "extension %s already exists; row skipped (on-existing=skip)", r.Extension)
+		case td.OwnedDIDs[r.DID]:
+		case td.ClaimableDIDs[r.DID] && v.in.Settings.Upload.CreateDIDs:
+		case td.ClaimableDIDs[r.DID]:
+			p.fail(csvin.DID, pbx.CodeDIDNotOwned, "DID %s is a free number, not yet this tenant's; upload with create-dids to take it", r.DID)
+		default:
+			p.fail(csvin.DID, pbx.CodeDIDUnavailable, "DID %s is not available to this tenant; use one of its own numbers or ask the operator to assign it", r.DID)
 		}
 	}
-	if v.kind != peers.KindUsers {
-		return v.attach(ctx)
+	if n := p.callerID; n != "" && n != r.DID && !td.OwnedDIDs[n] && !td.AllowedCallerIDs[n] {
+		p.fail(csvin.CallerID, pbx.CodeCallerIDNotAllowed, "caller ID %s is not one of this tenant's numbers; use one of its DIDs or a number the operator allowed", n)
 	}
-	return nil
+}
+
+// checkMACOwner refuses a MAC on another of the tenant's endpoints. Only
+// the tenant's own MACs are looked at: a MAC on another tenant's phone is
+// answered like a MAC never seen (it fails when the row is written), so
+// validation lists no other tenant's phones.
+func (v *validator) checkMACOwner(p *pending, td store.TenantData) {
+	r := &p.row
+	if r.MAC == "" {
+		return
+	}
+	if ep, ours := td.MACEndpoints[r.MAC]; ours && ep != pbx.SIPUserName(r.Extension, v.in.Tenant) {
+		p.fail(csvin.MAC, pbx.CodeMACTaken, "MAC %s is already used by endpoint %s", r.MAC, ep)
+	}
 }
 
 // UserReader reads a stored user back; *store.Store satisfies it.

@@ -73,87 +73,93 @@ func issues(list []Issue) []string {
 }
 
 func TestExamples(t *testing.T) {
-	t.Run("acme-users", func(t *testing.T) {
-		res := validate(t, readExample(t, "acme-users.csv"), Input{})
-		if res.report.Valid != 6 || res.report.Rows != 6 || len(res.report.Errors) != 0 {
-			t.Fatalf("report = %+v", res.report)
+	t.Run("acme-users", testExampleAcmeUsers)
+	t.Run("excel-semicolon", testExampleExcelSemicolon)
+	t.Run("with-errors", testExampleWithErrors)
+}
+
+func testExampleAcmeUsers(t *testing.T) {
+	res := validate(t, readExample(t, "acme-users.csv"), Input{})
+	if res.report.Valid != 6 || res.report.Rows != 6 || len(res.report.Errors) != 0 {
+		t.Fatalf("report = %+v", res.report)
+	}
+	var dids, macs []string
+	for _, r := range res.rows {
+		if r.DID != "" {
+			dids = append(dids, r.DID)
 		}
-		var dids, macs []string
-		for _, r := range res.rows {
-			if r.DID != "" {
-				dids = append(dids, r.DID)
-			}
-			if r.MAC != "" {
-				macs = append(macs, r.MAC)
-			}
+		if r.MAC != "" {
+			macs = append(macs, r.MAC)
 		}
-		if want := []string{"+14155550100", "+14155550102", "+14155550105"}; !slices.Equal(dids, want) {
-			t.Errorf("DIDs = %v, want %v", dids, want)
+	}
+	if want := []string{"+14155550100", "+14155550102", "+14155550105"}; !slices.Equal(dids, want) {
+		t.Errorf("DIDs = %v, want %v", dids, want)
+	}
+	if want := []string{"001565a1b2c3", "001565a1b2c4", "001565a1b2c5", "001565a1b2c6"}; !slices.Equal(macs, want) {
+		t.Errorf("MACs = %v, want %v", macs, want)
+	}
+	if r := res.rows[1]; r.Mobile != "+14155550101" || r.Line != 3 {
+		t.Errorf("row 2 = %+v", r)
+	}
+	if r := res.rows[2]; r.FirstName != "Chloé" {
+		t.Errorf("name = %q", r.FirstName)
+	}
+}
+
+func testExampleExcelSemicolon(t *testing.T) {
+	res := validate(t, readExample(t, "excel-semicolon.csv"), Input{})
+	if res.report.Valid != 4 || res.report.Rows != 4 || len(res.report.Errors) != 0 {
+		t.Fatalf("report = %+v", res.report)
+	}
+	var names []string
+	for _, r := range res.rows {
+		names = append(names, r.DisplayName())
+	}
+	if want := []string{"Jürgen Groß", "Ana Sousa", "Marie; Claire Dubois", "Pål Østby"}; !slices.Equal(names, want) {
+		t.Errorf("names = %q, want %q", names, want)
+	}
+	if lines := []int{res.rows[0].Line, res.rows[3].Line}; !slices.Equal(lines, []int{2, 6}) {
+		t.Errorf("lines = %v", lines)
+	}
+	if res.report.Encoding != "utf-8-bom" || res.report.Delimiter != ";" {
+		t.Errorf("encoding %s delimiter %s", res.report.Encoding, res.report.Delimiter)
+	}
+}
+
+func testExampleWithErrors(t *testing.T) {
+	res := validate(t, readExample(t, "with-errors.csv"), Input{})
+	want := []string{
+		"3 email invalid_email",
+		"4 extension duplicate_in_file",
+		"5 extension invalid_extension",
+		"6 first_name required",
+		"7 did excel_mangled_number",
+		"8 mac invalid_mac",
+		"9 mac invalid_mac",
+		"10 email duplicate_in_file",
+	}
+	if got := issues(res.report.Errors); !slices.Equal(got, want) {
+		t.Errorf("errors\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(res.rows) != 1 || res.rows[0].Line != 2 || res.report.Valid != 1 || res.report.Invalid != 8 {
+		t.Errorf("valid rows = %+v, report %+v", res.rows, res.report)
+	}
+	msgs := map[int]string{}
+	for _, e := range res.report.Errors {
+		msgs[e.Line] = e.Message
+	}
+	for line, sub := range map[int]string{
+		4:  "extension 300 is already on line 2",
+		7:  "looks like Excel turned the number into 1.41555E+10",
+		10: "email gail.ng@acme.example is already on line 2",
+	} {
+		if !strings.Contains(msgs[line], sub) {
+			t.Errorf("line %d message %q lacks %q", line, msgs[line], sub)
 		}
-		if want := []string{"001565a1b2c3", "001565a1b2c4", "001565a1b2c5", "001565a1b2c6"}; !slices.Equal(macs, want) {
-			t.Errorf("MACs = %v, want %v", macs, want)
-		}
-		if r := res.rows[1]; r.Mobile != "+14155550101" || r.Line != 3 {
-			t.Errorf("row 2 = %+v", r)
-		}
-		if r := res.rows[2]; r.FirstName != "Chloé" {
-			t.Errorf("name = %q", r.FirstName)
-		}
-	})
-	t.Run("excel-semicolon", func(t *testing.T) {
-		res := validate(t, readExample(t, "excel-semicolon.csv"), Input{})
-		if res.report.Valid != 4 || res.report.Rows != 4 || len(res.report.Errors) != 0 {
-			t.Fatalf("report = %+v", res.report)
-		}
-		var names []string
-		for _, r := range res.rows {
-			names = append(names, r.DisplayName())
-		}
-		if want := []string{"Jürgen Groß", "Ana Sousa", "Marie; Claire Dubois", "Pål Østby"}; !slices.Equal(names, want) {
-			t.Errorf("names = %q, want %q", names, want)
-		}
-		if lines := []int{res.rows[0].Line, res.rows[3].Line}; !slices.Equal(lines, []int{2, 6}) {
-			t.Errorf("lines = %v", lines)
-		}
-		if res.report.Encoding != "utf-8-bom" || res.report.Delimiter != ";" {
-			t.Errorf("encoding %s delimiter %s", res.report.Encoding, res.report.Delimiter)
-		}
-	})
-	t.Run("with-errors", func(t *testing.T) {
-		res := validate(t, readExample(t, "with-errors.csv"), Input{})
-		want := []string{
-			"3 email invalid_email",
-			"4 extension duplicate_in_file",
-			"5 extension invalid_extension",
-			"6 first_name required",
-			"7 did excel_mangled_number",
-			"8 mac invalid_mac",
-			"9 mac invalid_mac",
-			"10 email duplicate_in_file",
-		}
-		if got := issues(res.report.Errors); !slices.Equal(got, want) {
-			t.Errorf("errors\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-		if len(res.rows) != 1 || res.rows[0].Line != 2 || res.report.Valid != 1 || res.report.Invalid != 8 {
-			t.Errorf("valid rows = %+v, report %+v", res.rows, res.report)
-		}
-		msgs := map[int]string{}
-		for _, e := range res.report.Errors {
-			msgs[e.Line] = e.Message
-		}
-		for line, sub := range map[int]string{
-			4:  "extension 300 is already on line 2",
-			7:  "looks like Excel turned the number into 1.41555E+10",
-			10: "email gail.ng@acme.example is already on line 2",
-		} {
-			if !strings.Contains(msgs[line], sub) {
-				t.Errorf("line %d message %q lacks %q", line, msgs[line], sub)
-			}
-		}
-		if len(res.rejected) != 8 || res.rejected[0].Line != 3 || res.rejected[0].Status != events.StatusInvalid || res.rejected[0].Code != pbx.CodeInvalidEmail {
-			t.Errorf("rejected = %+v", res.rejected)
-		}
-	})
+	}
+	if len(res.rejected) != 8 || res.rejected[0].Line != 3 || res.rejected[0].Status != events.StatusInvalid || res.rejected[0].Code != pbx.CodeInvalidEmail {
+		t.Errorf("rejected = %+v", res.rejected)
+	}
 }
 
 func TestGoldenReports(t *testing.T) {
@@ -180,6 +186,8 @@ func golden(t *testing.T, name, got string) {
 
 const header = "extension,first_name,last_name,email,mobile,did,mac,caller_id,phone_model,department\n"
 
+// TestRowRules is one table of single-row cases, field by field: it reads
+// better whole than split.
 func TestRowRules(t *testing.T) {
 	tests := []struct {
 		name     string

@@ -1,10 +1,11 @@
 // Package pipeline builds bulkprov's step handlers from a set of AWS clients
-// and resource names. The Lambda functions' main.go files and the local run
-// both use it, so what runs locally is wired exactly as what is deployed.
+// and resource names, for the local run and the CLI. It calls the same
+// constructors (NewStep) as the Lambda functions' main.go files, which wire
+// only their own step through lambdaenv, so what runs locally is wired as
+// what is deployed.
 package pipeline
 
 import (
-	"context"
 	"log/slog"
 
 	"github.com/bulkprov/bulkprov/internal/awsconf"
@@ -20,11 +21,6 @@ import (
 
 // Resources names what the handlers work on (lambdaenv.Resources).
 type Resources = lambdaenv.Resources
-
-// ResourcesFromEnv reads the names the CDK stack sets on each function.
-func ResourcesFromEnv(getenv func(string) string) Resources {
-	return lambdaenv.ResourcesFromEnv(getenv)
-}
 
 // Handlers are the five steps of the pipeline.
 type Handlers struct {
@@ -85,13 +81,4 @@ func NewProvisioning(c *awsconf.Clients, st *store.Store, box *secrets.Box, r Re
 // NewWelcome wires the send-welcome handler; the CLI's send-welcome uses it too.
 func NewWelcome(c *awsconf.Clients, st *store.Store, box *secrets.Box, log *slog.Logger) *welcome.Handler {
 	return welcome.NewStep(c.S3, st, box, c.SES, log)
-}
-
-// LambdaLogger is lambdaenv.Logger.
-func LambdaLogger(getenv func(string) string) *slog.Logger { return lambdaenv.Logger(getenv) }
-
-// Clients builds the SDK clients a function uses, honouring endpoint
-// overrides from the environment (AWS_ENDPOINT_URL_*).
-func Clients(ctx context.Context) (*awsconf.Clients, error) {
-	return awsconf.New(ctx, awsconf.EndpointsFromEnv())
 }

@@ -2,27 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"log/slog"
-	"strings"
 	"testing"
 
 	"github.com/bulkprov/bulkprov/internal/awsconf"
 )
-
-func TestRequireNamesTheMissingVariable(t *testing.T) {
-	env := map[string]string{"TABLE_NAME": "bulkprov", "JOBS_BUCKET": "jobs"}
-	r := ResourcesFromEnv(func(k string) string { return env[k] })
-	if err := r.Require("TABLE_NAME", "JOBS_BUCKET"); err != nil {
-		t.Fatal(err)
-	}
-	err := r.Require("TABLE_NAME", "KMS_KEY_ID")
-	if err == nil || !strings.Contains(err.Error(), "KMS_KEY_ID") {
-		t.Fatalf("Require = %v, want an error naming KMS_KEY_ID", err)
-	}
-	if err := r.Require("NOPE"); err == nil {
-		t.Fatal("Require accepted an unknown resource name")
-	}
-}
 
 func TestBuildWiresEveryStep(t *testing.T) {
 	// Endpoints on a closed port: Build must not call any service.
@@ -40,14 +23,5 @@ func TestBuildWiresEveryStep(t *testing.T) {
 	}
 	if h.Records.JobsBucket != "j" || h.Provisioning.ProvisioningBucket != "p" {
 		t.Fatalf("resources not passed on: records %q, provisioning %q", h.Records.JobsBucket, h.Provisioning.ProvisioningBucket)
-	}
-}
-
-func TestLambdaLoggerLevel(t *testing.T) {
-	for env, want := range map[string]slog.Level{"": slog.LevelInfo, "DEBUG": slog.LevelDebug, "WARN": slog.LevelWarn, "bogus": slog.LevelInfo} {
-		l := LambdaLogger(func(string) string { return env })
-		if !l.Enabled(context.Background(), want) || (want > slog.LevelDebug && l.Enabled(context.Background(), want-4)) {
-			t.Errorf("AWS_LAMBDA_LOG_LEVEL=%q: logger level is not %v", env, want)
-		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"slices"
+	"strings"
 	texttemplate "text/template"
 	"text/template/parse"
 	"time"
@@ -53,69 +55,152 @@ func renderError(b *boundedBuffer, err error) error {
 	return &pbx.Error{Code: pbx.EINVALID, Field: b.field, Message: "template does not render: " + err.Error(), Err: err}
 }
 
+// textTrees returns the parse trees of t's templates, sorted by name so a
+// fault is reported the same way every time.
 func textTrees(t *texttemplate.Template) []*parse.Tree {
 	var out []*parse.Tree
 	for _, tt := range t.Templates() {
 		out = append(out, tt.Tree)
 	}
-	return out
+	return sortTrees(out)
 }
 
+// htmlTrees is textTrees for an HTML template.
 func htmlTrees(t *htmltemplate.Template) []*parse.Tree {
 	var out []*parse.Tree
 	for _, tt := range t.Templates() {
 		out = append(out, tt.Tree)
 	}
-	return out
+	return sortTrees(out)
 }
 
-// checkBounded refuses the actions of a tenant's template that can loop or
-// multiply output: range (over an integer it loops that many times, nested
-// it multiplies), break/continue, and define/template/block (a template
-// calling another twice doubles the output per level). What remains
-// executes each node once, so rendering time and size grow with the
-// template's own size, which is bounded when it is saved.
-func checkBounded(field string, trees []*parse.Tree) error {
-	if len(trees) > 1 {
-		return pbx.Errorf(pbx.EINVALID, field, "{{define}} and {{block}} are not allowed in a tenant template")
+func sortTrees(trees []*parse.Tree) []*parse.Tree {
+	slices.SortFunc(trees, func(a, b *parse.Tree) int {
+		if a == nil || b == nil {
+			return 0
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return trees
+}
+
+// treeFaults is what one walk of a template's parse trees finds.
+type treeFaults struct {
+	// unknown is the first field that is not a known variable, so the
+	// message names it (a dry run alone would only say that execution
+	// failed somewhere).
+	unknown string
+	// unbounded is the first action that can loop or multiply output:
+	// range (over an integer it loops that many times, nested it
+	// multiplies), break/continue, and template (a template calling
+	// another twice doubles the output per level). What remains executes
+	// each node once, so rendering time and size grow with the template's
+	// own size, which is bounded when it is saved.
+	unbounded string
+	// defines: the text has {{define}} or {{block}} (more than one tree).
+	defines bool
+}
+
+// inspectTrees walks trees once, recording the first unknown variable and
+// the first unbounded action.
+func inspectTrees(trees []*parse.Tree) treeFaults {
+	w := treeWalker{known: (Vars{}).data(), faults: treeFaults{defines: len(trees) > 1}}
+	for _, t := range trees {
+		if t != nil && t.Root != nil {
+			w.walk(t.Root)
+		}
 	}
-	var bad string
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
-		if n == nil || bad != "" {
+	return w.faults
+}
+
+// treeWalker is inspectTrees' state.
+type treeWalker struct {
+	known  map[string]any
+	faults treeFaults
+}
+
+func (w *treeWalker) variable(name string) {
+	if _, ok := w.known[name]; !ok && w.faults.unknown == "" {
+		w.faults.unknown = name
+	}
+}
+
+func (w *treeWalker) unbounded(action string) {
+	if w.faults.unbounded == "" {
+		w.faults.unbounded = action
+	}
+}
+
+// walk visits n and everything under it, in source order.
+func (w *treeWalker) walk(n parse.Node) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
 			return
 		}
-		switch n := n.(type) {
-		case *parse.ListNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Nodes {
-				walk(c)
-			}
-		case *parse.RangeNode:
-			bad = "{{range}}"
-		case *parse.BreakNode:
-			bad = "{{break}}"
-		case *parse.ContinueNode:
-			bad = "{{continue}}"
-		case *parse.TemplateNode:
-			bad = "{{template}}"
-		case *parse.IfNode:
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.WithNode:
-			walk(n.List)
-			walk(n.ElseList)
+		for _, c := range n.Nodes {
+			w.walk(c)
+		}
+	case *parse.ActionNode:
+		w.walk(n.Pipe)
+	case *parse.IfNode:
+		w.walk(n.Pipe)
+		w.walk(n.List)
+		w.walk(n.ElseList)
+	case *parse.RangeNode:
+		w.unbounded("{{range}}")
+		w.walk(n.Pipe)
+		w.walk(n.List)
+		w.walk(n.ElseList)
+	case *parse.WithNode:
+		w.walk(n.Pipe)
+		w.walk(n.List)
+		w.walk(n.ElseList)
+	case *parse.TemplateNode:
+		w.unbounded("{{template}}")
+		w.walk(n.Pipe)
+	case *parse.BreakNode:
+		w.unbounded("{{break}}")
+	case *parse.ContinueNode:
+		w.unbounded("{{continue}}")
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Cmds {
+			w.walk(c)
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			w.walk(a)
+		}
+	case *parse.ChainNode:
+		w.walk(n.Node)
+	case *parse.FieldNode:
+		w.variable(n.Ident[0])
+	case *parse.VariableNode:
+		if len(n.Ident) > 1 && n.Ident[0] == "$" {
+			w.variable(n.Ident[1])
 		}
 	}
-	for _, t := range trees {
-		if t != nil {
-			walk(t.Root)
-		}
+}
+
+// variableError is EINVALID naming the first unknown variable, or nil.
+func (f treeFaults) variableError(field string) error {
+	if f.unknown == "" {
+		return nil
 	}
-	if bad != "" {
-		return pbx.Errorf(pbx.EINVALID, field, "%s is not allowed in a tenant template: it can repeat output without bound", bad)
+	return pbx.Errorf(pbx.EINVALID, field, "unknown variable {{.%s}}; known variables: %s", f.unknown, strings.Join(VariableNames(), ", "))
+}
+
+// boundError refuses the actions of a tenant's template that can loop or
+// multiply output (see treeFaults), or nil.
+func (f treeFaults) boundError(field string) error {
+	switch {
+	case f.defines:
+		return pbx.Errorf(pbx.EINVALID, field, "{{define}} and {{block}} are not allowed in a tenant template")
+	case f.unbounded != "":
+		return pbx.Errorf(pbx.EINVALID, field, "%s is not allowed in a tenant template: it can repeat output without bound", f.unbounded)
 	}
 	return nil
 }

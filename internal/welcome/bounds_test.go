@@ -64,3 +64,29 @@ func TestTemplateBoundsAtSend(t *testing.T) {
 func asError(err error, target **pbx.Error) bool { return errors.As(err, target) }
 
 func deadlineInPast() time.Time { return time.Now().Add(-time.Second) }
+
+// TestTemplateFaultOrder: one walk finds both faults of a template, and the
+// error keeps the order the portal's save has always shown: an unknown
+// variable (in any part) before an unbounded action.
+func TestTemplateFaultOrder(t *testing.T) {
+	for name, tc := range map[string]struct {
+		e              pbx.Email
+		field, mention string
+	}{
+		"both in one part":               {pbx.Email{TextBody: "{{range 5}}{{.NOPE}}{{end}}"}, "email.text_body", "unknown variable {{.NOPE}}"},
+		"variable after the loop":        {pbx.Email{HTMLBody: "{{range 5}}x{{end}}{{.NOPE}}"}, "email.html_body", "unknown variable {{.NOPE}}"},
+		"loop in an earlier part":        {pbx.Email{Subject: "{{range 5}}Hi{{end}}", TextBody: "{{.NOPE}}"}, "email.text_body", "unknown variable {{.NOPE}}"},
+		"first unbounded action named":   {pbx.Email{TextBody: "{{range 3}}{{range 3}}{{break}}{{end}}{{end}}"}, "email.text_body", "{{range}} is not allowed"},
+		"define before its loop":         {pbx.Email{TextBody: `{{define "a"}}{{range 3}}x{{end}}{{end}}{{template "a"}}`}, "email.text_body", "{{define}} and {{block}} are not allowed"},
+		"variable in a defined template": {pbx.Email{TextBody: `{{define "a"}}{{.NOPE}}{{end}}{{template "a"}}`}, "email.text_body", "unknown variable {{.NOPE}}"},
+		"first part's loop first":        {pbx.Email{Subject: "{{range 5}}Hi{{end}}", HTMLBody: "{{template \"x\"}}"}, "email.subject", "{{range}} is not allowed"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := ValidateOverrides(tc.e)
+			var e *pbx.Error
+			if !asError(err, &e) || e.Code != pbx.EINVALID || e.Field != tc.field || !strings.Contains(e.Message, tc.mention) {
+				t.Fatalf("ValidateOverrides = %v, want EINVALID on %s mentioning %q", err, tc.field, tc.mention)
+			}
+		})
+	}
+}

@@ -34,6 +34,39 @@ const finishTimeout = 5 * time.Second
 // non-empty message when the account cannot send, so the caller stops.
 func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env *sendEnv, chunk []*rowWork) (string, error) {
 	now := h.now()
+	reserved, err := h.reserve(ctx, log, env, chunk, now)
+	if err != nil {
+		return "", err
+	}
+
+	// The daily quotas cover the first n; the rest is held (released as
+	// FAILED in the ledger with code email_held_quota, so send-welcome sends
+	// it later), not failed.
+	grantedAt := h.now()
+	n, heldMsg, quotaErr := h.grant(ctx, env, grantedAt, len(reserved))
+	if quotaErr != nil {
+		n, heldMsg = 0, "not sent: the tenant's daily email quota could not be read; it is sent when the step is retried"
+	}
+	toSend := reserved[:n]
+	for _, w := range reserved[n:] {
+		w.hold(heldMsg)
+	}
+
+	accountOut := h.sendReserved(ctx, log, env, toSend, now)
+	h.returnUnsent(ctx, log, env, grantedAt, toSend, accountOut)
+	blocked := h.finish(ctx, log, env, reserved)
+	if quotaErr != nil {
+		// Nothing of this chunk was sent and its reservations are released:
+		// the workflow's retry sends it.
+		return "", fmt.Errorf("welcome emails of %s/%s: %w", env.in.Tenant, env.in.Job, quotaErr)
+	}
+	return blocked, nil
+}
+
+// reserve takes the chunk's ledger entries and returns the rows reserved
+// for this run; the others get their outcome here (already sent, no
+// credentials, or uncertain and not resent).
+func (h *Handler) reserve(ctx context.Context, log *slog.Logger, env *sendEnv, chunk []*rowWork, now time.Time) ([]*rowWork, error) {
 	rs := make([]store.EmailReservation, len(chunk))
 	for i, w := range chunk {
 		rs[i] = store.EmailReservation{
@@ -43,7 +76,7 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env *sendEnv,
 	}
 	res, err := h.Store.ReserveEmails(ctx, env.in.Tenant, rs)
 	if err != nil {
-		return "", fmt.Errorf("reserve welcome emails: %w", err)
+		return nil, fmt.Errorf("reserve welcome emails: %w", err)
 	}
 	var reserved []*rowWork
 	for i, r := range res {
@@ -69,23 +102,22 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env *sendEnv,
 				"reserved_by_job", e.Job, "reserved_at", e.AttemptAt)
 		}
 	}
+	return reserved, nil
+}
 
-	// The daily quotas cover the first n; the rest is held (released as
-	// FAILED in the ledger with code email_held_quota, so send-welcome sends
-	// it later), not failed.
-	grantedAt := h.now()
-	n, heldMsg, quotaErr := h.grant(ctx, env, grantedAt, len(reserved))
-	if quotaErr != nil {
-		n, heldMsg = 0, "not sent: the tenant's daily email quota could not be read; it is sent when the step is retried"
-	}
-	toSend := reserved[:n]
-	for _, w := range reserved[n:] {
-		w.hold(heldMsg)
-	}
+// chunkSend is what the parallel sends of one chunk share: once SES says
+// the account cannot send (stopped) or its 24-hour quota is used up
+// (quotaOut), the sends not yet started do not try.
+type chunkSend struct {
+	stopped  atomic.Value // the account's refusal message
+	quotaOut atomic.Bool
+}
 
+// sendReserved renders and sends the granted rows, Workers at a time, and
+// reports whether SES said the account's 24-hour quota is used up.
+func (h *Handler) sendReserved(ctx context.Context, log *slog.Logger, env *sendEnv, toSend []*rowWork, now time.Time) bool {
 	var wg sync.WaitGroup
-	var stopped atomic.Value // the account's refusal, once SES said it cannot send
-	var quotaOut atomic.Bool // SES said the account's 24-hour quota is used up
+	var cs chunkSend
 	slots := make(chan struct{}, orDefault(h.Workers, DefaultWorkers))
 	for _, w := range toSend {
 		raw, err := h.build(ctx, env, w, now)
@@ -99,41 +131,49 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env *sendEnv,
 		slots <- struct{}{}
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			if msg, _ := stopped.Load().(string); msg != "" {
-				// The account cannot send: do not try, release the reservation.
-				w.kind = sendRefused
-				w.fail(pbx.CodeEmailRejected, msg)
-				return
-			}
-			if quotaOut.Load() {
-				w.hold(heldAccountMessage)
-				return
-			}
-			id, err := env.sender.send(ctx, sendInput(env.from.Address, env.settings.Email.ConfigurationSet, w.row.Email, raw, env.tags))
-			if err == nil {
-				w.kind = sendOK
-				w.result.EmailStatus = events.EmailSent
-				w.result.EmailMessageID = id
-				return
-			}
-			se := classifyLocal(err)
-			if se.kind == sendHeld {
-				quotaOut.Store(true)
-				w.hold(se.message)
-				return
-			}
-			w.kind = se.kind
-			if se.kind == sendBlocked {
-				stopped.Store(se.message)
-			}
-			w.fail(se.code, se.message)
-			log.WarnContext(ctx, "welcome email not sent", "row", w.row.Line, "code", se.code, "err", err)
+			cs.send(ctx, log, env, w, raw)
 		}()
 	}
 	wg.Wait()
-	h.returnUnsent(ctx, log, env, grantedAt, toSend, quotaOut.Load())
+	return cs.quotaOut.Load()
+}
 
-	blocked := ""
+// send sends one row's email and records its outcome on w.
+func (cs *chunkSend) send(ctx context.Context, log *slog.Logger, env *sendEnv, w *rowWork, raw []byte) {
+	if msg, _ := cs.stopped.Load().(string); msg != "" {
+		// The account cannot send: do not try, release the reservation.
+		w.kind = sendRefused
+		w.fail(pbx.CodeEmailRejected, msg)
+		return
+	}
+	if cs.quotaOut.Load() {
+		w.hold(heldAccountMessage)
+		return
+	}
+	id, err := env.sender.send(ctx, sendInput(env.from.Address, env.settings.Email.ConfigurationSet, w.row.Email, raw, env.tags))
+	if err == nil {
+		w.kind = sendOK
+		w.result.EmailStatus = events.EmailSent
+		w.result.EmailMessageID = id
+		return
+	}
+	se := classifyLocal(err)
+	if se.kind == sendHeld {
+		cs.quotaOut.Store(true)
+		w.hold(se.message)
+		return
+	}
+	w.kind = se.kind
+	if se.kind == sendBlocked {
+		cs.stopped.Store(se.message)
+	}
+	w.fail(se.code, se.message)
+	log.WarnContext(ctx, "welcome email not sent", "row", w.row.Line, "code", se.code, "err", err)
+}
+
+// finish records the reserved rows' outcomes in the ledger (uncertain ones
+// stay RESERVED) and returns the account's refusal, if SES gave one.
+func (h *Handler) finish(ctx context.Context, log *slog.Logger, env *sendEnv, reserved []*rowWork) (blocked string) {
 	var outcomes []store.EmailOutcome
 	for _, w := range reserved {
 		o := store.EmailOutcome{SIPUser: w.row.SIPUser, Purpose: Purpose, Attempt: env.attempt, At: h.now()}
@@ -150,22 +190,17 @@ func (h *Handler) sendChunk(ctx context.Context, log *slog.Logger, env *sendEnv,
 		}
 		outcomes = append(outcomes, o)
 	}
-	if len(outcomes) > 0 {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-		err := h.Store.FinishEmails(fctx, env.in.Tenant, outcomes)
-		cancel()
-		if err != nil {
-			// The emails went out; the report says so. Their ledger items
-			// stay RESERVED, so nothing resends them.
-			log.ErrorContext(ctx, "welcome emails sent but not recorded in the ledger", "emails", len(outcomes), "err", err)
-		}
+	if len(outcomes) == 0 {
+		return blocked
 	}
-	if quotaErr != nil {
-		// Nothing of this chunk was sent and its reservations are released:
-		// the workflow's retry sends it.
-		return "", fmt.Errorf("welcome emails of %s/%s: %w", env.in.Tenant, env.in.Job, quotaErr)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	if err := h.Store.FinishEmails(fctx, env.in.Tenant, outcomes); err != nil {
+		// The emails went out; the report says so. Their ledger items
+		// stay RESERVED, so nothing resends them.
+		log.ErrorContext(ctx, "welcome emails sent but not recorded in the ledger", "emails", len(outcomes), "err", err)
 	}
-	return blocked, nil
+	return blocked
 }
 
 // grant returns how many of want emails the daily quotas cover now: this

@@ -131,25 +131,8 @@ type Options struct {
 	Extension string
 }
 
-// Output is send-welcome's small result.
-type Output struct {
-	Tenant      string `json:"tenant"`
-	Job         string `json:"job"`
-	Batch       string `json:"batch"`
-	EmailKey    string `json:"email_key"`
-	Sent        int    `json:"sent"`
-	AlreadySent int    `json:"already_sent"`
-	Failed      int    `json:"failed"`
-	Uncertain   int    `json:"uncertain"` // also counted in Failed
-	Deferred    int    `json:"deferred"`
-	Held        int    `json:"held"` // by a daily quota (email_held_quota), not failed
-	// Matched counts the rows this run handled; 0 with Options.Extension
-	// means the user is not in this batch (nothing was written).
-	Matched int `json:"-"`
-}
-
 // Handle is the Lambda entry point.
-func (h *Handler) Handle(ctx context.Context, in events.WelcomeInput) (Output, error) {
+func (h *Handler) Handle(ctx context.Context, in events.WelcomeInput) (events.WelcomeOutput, error) {
 	return h.Send(ctx, in, Options{})
 }
 
@@ -160,55 +143,74 @@ type rowWork struct {
 	kind   int              // sendOK, sendRefused, ... once sent
 }
 
-// Send sends the welcome emails of one batch results object.
-func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options) (Output, error) {
+// Send sends the welcome emails of one batch results object. With
+// opt.Extension, an output that Handled no row means the user is not in
+// this batch (nothing was written).
+func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options) (events.WelcomeOutput, error) {
 	if err := pbx.ValidateTenantName(in.Tenant); err != nil {
-		return Output{}, err
+		return events.WelcomeOutput{}, err
 	}
 	if in.Job == "" || !strings.HasPrefix(in.Key, jobfiles.ResultsPrefix(in.Tenant, in.Job)) {
-		return Output{}, pbx.Errorf(pbx.EINVALID, "key", "results object %q is not under job %s of tenant %s", in.Key, in.Job, in.Tenant)
+		return events.WelcomeOutput{}, pbx.Errorf(pbx.EINVALID, "key", "results object %q is not under job %s of tenant %s", in.Key, in.Job, in.Tenant)
 	}
 	log := h.logger().With("tenant", in.Tenant, "job", in.Job)
 	batch, err := h.readBatch(ctx, in)
 	if err != nil {
-		return Output{}, err
+		return events.WelcomeOutput{}, err
 	}
 	log = log.With("batch", batch.Batch)
-	out := Output{Tenant: in.Tenant, Job: in.Job, Batch: batch.Batch, EmailKey: jobfiles.EmailResultKey(in.Tenant, in.Job, batch.Batch)}
+	out := events.WelcomeOutput{Tenant: in.Tenant, Job: in.Job, Batch: batch.Batch, EmailKey: jobfiles.EmailResultKey(in.Tenant, in.Job, batch.Batch)}
 
 	work := eligible(batch.Rows)
 	var kept []events.RowResult
 	if opt.Extension != "" {
-		var one []*rowWork
-		for _, w := range work {
-			if w.row.Extension == opt.Extension {
-				one = append(one, w)
-			}
-		}
-		if len(one) == 0 {
+		if work = withExtension(work, opt.Extension); len(work) == 0 {
 			return out, nil
 		}
 		if kept, err = h.otherResults(ctx, in, out.EmailKey, opt.Extension); err != nil {
-			return Output{}, err
+			return events.WelcomeOutput{}, err
 		}
-		work = one
 	}
-	out.Matched = len(work)
 	if len(work) > 0 {
 		settings, err := h.Settings(ctx, in.Tenant, in.Job)
 		if err != nil {
-			return Output{}, fmt.Errorf("settings of job %s/%s: %w", in.Tenant, in.Job, err)
+			return events.WelcomeOutput{}, fmt.Errorf("settings of job %s/%s: %w", in.Tenant, in.Job, err)
 		}
 		if settings.Upload.Welcome == pbx.WelcomeNone && !opt.SendDeferred {
 			for _, w := range work {
 				w.result.EmailStatus = events.EmailDeferred
 			}
 		} else if err := h.sendAll(ctx, log, in, settings, work, opt); err != nil {
-			return Output{}, err
+			return events.WelcomeOutput{}, err
 		}
 	}
 
-	rows := make([]events.RowResult, len(work), len(work)+len(kept))
+	rows := tally(&out, work)
+	rows = append(rows, kept...)
+	slices.SortFunc(rows, func(a, b events.RowResult) int { return a.Line - b.Line })
+	if err := h.writeResults(ctx, in, batch.Batch, out.EmailKey, rows); err != nil {
+		return events.WelcomeOutput{}, err
+	}
+	log.InfoContext(ctx, "welcome emails", "sent", out.Sent, "already_sent", out.AlreadySent, "failed", out.Failed,
+		"uncertain", out.Uncertain, "deferred", out.Deferred, "held", out.Held)
+	return out, nil
+}
+
+// withExtension returns the work of the user with extension ext.
+func withExtension(work []*rowWork, ext string) []*rowWork {
+	var one []*rowWork
+	for _, w := range work {
+		if w.row.Extension == ext {
+			one = append(one, w)
+		}
+	}
+	return one
+}
+
+// tally counts each row's outcome in out, once (see
+// events.WelcomeOutput.Handled), and returns the rows' results.
+func tally(out *events.WelcomeOutput, work []*rowWork) []events.RowResult {
+	rows := make([]events.RowResult, len(work))
 	for i, w := range work {
 		rows[i] = w.result
 		switch {
@@ -227,14 +229,7 @@ func (h *Handler) Send(ctx context.Context, in events.WelcomeInput, opt Options)
 			out.Failed++
 		}
 	}
-	rows = append(rows, kept...)
-	slices.SortFunc(rows, func(a, b events.RowResult) int { return a.Line - b.Line })
-	if err := h.writeResults(ctx, in, batch.Batch, out.EmailKey, rows); err != nil {
-		return Output{}, err
-	}
-	log.InfoContext(ctx, "welcome emails", "sent", out.Sent, "already_sent", out.AlreadySent, "failed", out.Failed,
-		"uncertain", out.Uncertain, "deferred", out.Deferred, "held", out.Held)
-	return out, nil
+	return rows
 }
 
 // eligible returns the rows that get a welcome email: created by this job,
@@ -270,56 +265,21 @@ func (w *rowWork) fail(code, message string) {
 
 // sendAll sends the rows' emails chunk by chunk, filling each row's result.
 func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.WelcomeInput, s pbx.Settings, work []*rowWork, opt Options) error {
-	// Configuration problems fail every row's email with the reason; they
-	// are not retried (a retry would fail the same way).
-	from, err := ParseFrom(s.Email.From)
-	if err == nil {
-		err = firstError(checkTag("tenant", in.Tenant), checkTag("job", in.Job))
-	}
-	var tpl *Templates
-	if err == nil {
-		tpl, err = ParseTemplates(s.Email)
-	}
-	if err == nil && s.Email.ConfigurationSet != "" {
-		err = checkTag("email.configuration_set", s.Email.ConfigurationSet)
-	}
+	from, tpl, err := emailSettings(in, s)
 	if err != nil {
+		// Configuration problems fail every row's email with the reason;
+		// they are not retried (a retry would fail the same way).
 		log.ErrorContext(ctx, "welcome emails not sent: settings", "err", err)
 		for _, w := range work {
 			w.fail(pbx.ErrorCode(err), "welcome email settings: "+pbx.ErrorMessage(err))
 		}
 		return nil
 	}
-
-	quota, err := sendQuota(ctx, h.SES, in.Concurrency)
+	env, err := h.newSendEnv(ctx, in, s, work, opt)
 	if err != nil {
 		return err
 	}
-	limit := quota.rate
-	snd := &sender{
-		ses: h.SES, limiter: rate.NewLimiter(limit, 1),
-		maxAttempts: orDefault(h.MaxAttempts, DefaultMaxAttempts),
-		backoff:     orDefaultDuration(h.Backoff, DefaultBackoff),
-		maxBackoff:  orDefaultDuration(h.MaxBackoff, DefaultMaxBackoff),
-	}
-	sipUsers := make([]string, len(work))
-	for i, w := range work {
-		sipUsers[i] = w.row.SIPUser
-	}
-	creds, err := h.Store.GetCredentials(ctx, in.Tenant, sipUsers)
-	if err != nil {
-		return fmt.Errorf("welcome credentials: %w", err)
-	}
-	if err := h.putInvites(ctx, in, s, work, creds); err != nil {
-		return err
-	}
-	attempt, err := newAttempt()
-	if err != nil {
-		return err
-	}
-	tags := map[string]string{"tenant": in.Tenant, "job": in.Job, "purpose": Purpose}
-	env := &sendEnv{in: in, settings: s, from: from, tpl: tpl, creds: creds, tags: tags, attempt: attempt, opt: opt, sender: snd,
-		accountLeft: quota.daily}
+	env.from, env.tpl = from, tpl
 
 	chunkSize := min(orDefault(h.ChunkSize, DefaultChunkSize), 100) // one ledger item per row, ≤ 100 per transaction
 	blocked := ""
@@ -331,7 +291,7 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 			}
 			continue
 		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < orDefaultDuration(h.DeadlineMargin, DefaultDeadlineMargin)+chunkDuration(len(chunk), limit) {
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < orDefaultDuration(h.DeadlineMargin, DefaultDeadlineMargin)+chunkDuration(len(chunk), env.sender.limiter.Limit()) {
 			// Retried by the workflow: rows done so far are recorded in the
 			// ledger and come back as sent.
 			return fmt.Errorf("welcome emails of %s/%s: not enough time left for the next %d emails", in.Tenant, in.Job, len(chunk))
@@ -341,6 +301,62 @@ func (h *Handler) sendAll(ctx context.Context, log *slog.Logger, in events.Welco
 		}
 	}
 	return nil
+}
+
+// emailSettings checks the job's email settings and parses its sender
+// and templates.
+func emailSettings(in events.WelcomeInput, s pbx.Settings) (*mail.Address, *Templates, error) {
+	from, err := ParseFrom(s.Email.From)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := firstError(checkTag("tenant", in.Tenant), checkTag("job", in.Job)); err != nil {
+		return nil, nil, err
+	}
+	tpl, err := ParseTemplates(s.Email)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.Email.ConfigurationSet != "" {
+		if err := checkTag("email.configuration_set", s.Email.ConfigurationSet); err != nil {
+			return nil, nil, err
+		}
+	}
+	return from, tpl, nil
+}
+
+// newSendEnv reads what every chunk of the run shares: the account's send
+// rate and quota, the rows' sealed credentials (after writing the invites
+// they deliver) and a new attempt id.
+func (h *Handler) newSendEnv(ctx context.Context, in events.WelcomeInput, s pbx.Settings, work []*rowWork, opt Options) (*sendEnv, error) {
+	quota, err := sendQuota(ctx, h.SES, in.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+	snd := &sender{
+		ses: h.SES, limiter: rate.NewLimiter(quota.rate, 1),
+		maxAttempts: orDefault(h.MaxAttempts, DefaultMaxAttempts),
+		backoff:     orDefaultDuration(h.Backoff, DefaultBackoff),
+		maxBackoff:  orDefaultDuration(h.MaxBackoff, DefaultMaxBackoff),
+	}
+	sipUsers := make([]string, len(work))
+	for i, w := range work {
+		sipUsers[i] = w.row.SIPUser
+	}
+	creds, err := h.Store.GetCredentials(ctx, in.Tenant, sipUsers)
+	if err != nil {
+		return nil, fmt.Errorf("welcome credentials: %w", err)
+	}
+	if err := h.putInvites(ctx, in, s, work, creds); err != nil {
+		return nil, err
+	}
+	attempt, err := newAttempt()
+	if err != nil {
+		return nil, err
+	}
+	tags := map[string]string{"tenant": in.Tenant, "job": in.Job, "purpose": Purpose}
+	return &sendEnv{in: in, settings: s, creds: creds, tags: tags, attempt: attempt, opt: opt, sender: snd,
+		accountLeft: quota.daily}, nil
 }
 
 // putInvites writes the INVITE# items of the rows whose portal credential

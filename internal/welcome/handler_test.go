@@ -143,7 +143,7 @@ func (f *fixture) input(job, key string) events.WelcomeInput {
 }
 
 // emailResults reads a batch's email outcomes object, by line.
-func (f *fixture) emailResults(t *testing.T, out Output) map[int]events.RowResult {
+func (f *fixture) emailResults(t *testing.T, out events.WelcomeOutput) map[int]events.RowResult {
 	t.Helper()
 	obj, err := stack.Clients.S3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(stack.JobsBucket), Key: aws.String(out.EmailKey)})
 	if err != nil {
@@ -228,8 +228,8 @@ func TestHandlerSendsOncePerCreatedUser(t *testing.T) {
 		t.Fatalf("outbox recipients = %v, want one message each to ann and bob", keys(box))
 	}
 	results := f.emailResults(t, out)
-	if len(results) != 3 {
-		t.Fatalf("email results for %d rows, want 3 (created rows with an address)", len(results))
+	if len(results) != 3 || out.Handled() != len(results) {
+		t.Fatalf("email results for %d rows, output handled %d, want 3 (created rows with an address)", len(results), out.Handled())
 	}
 	ann, bob := box["ann@wsend.example"][0], box["bob@wsend.example"][0]
 	if results[2].EmailStatus != events.EmailSent || results[2].EmailMessageID == "" || results[3].EmailStatus != events.EmailSent {
@@ -238,49 +238,8 @@ func TestHandlerSendsOncePerCreatedUser(t *testing.T) {
 	if r := results[7]; r.EmailStatus != events.EmailFailed || r.Code != pbx.EINVALID {
 		t.Errorf("injected address result = %+v, want failed invalid", r)
 	}
-	for _, e := range []outboxEmail{ann, bob} {
-		if e.tags != "tenant=wsend, job="+f.job+", purpose=welcome" || e.configSet != "bulkprov-local" {
-			t.Errorf("tags %q, configuration set %q", e.tags, e.configSet)
-		}
-		if e.subject != "Welcome to wsend: your phone and portal access" {
-			t.Errorf("subject = %q", e.subject)
-		}
-	}
-	annSec := f.secrets["100-wsend"]
-	for _, want := range []string{"https://portal.pbx.example/invite/" + annSec.Portal, "SIP password: " + annSec.SIPSecret, "Voicemail PIN: " + annSec.PIN, "User name: wsend-100", "SIP user name: 100-wsend"} {
-		if !strings.Contains(ann.text, want) {
-			t.Errorf("ann's email lacks %q:\n%s", want, ann.text)
-		}
-	}
-	if strings.Contains(bob.text, f.secrets["101-wsend"].SIPSecret) || !strings.Contains(bob.text, phoneConfiguredSentence) {
-		t.Errorf("bob has a provisioned phone: his email must not carry the SIP secret:\n%s", bob.text)
-	}
-	// The sealed portal credential is gone once sent; the ledger has the MessageId.
-	creds, err := f.st.GetCredentials(ctx, tenant, []string{"100-wsend", "101-wsend"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for u, c := range creds {
-		if c.Portal != nil {
-			t.Errorf("%s still has its portal credential", u)
-		}
-	}
-	ledger, err := f.st.GetEmailLedger(ctx, tenant, Purpose, []string{"100-wsend", "105-wsend"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e := ledger["100-wsend"]; e.Status != store.LedgerSent || e.MessageID != results[2].EmailMessageID {
-		t.Errorf("ledger = %+v", e)
-	}
-	if e := ledger["105-wsend"]; e.Status != store.LedgerFailed {
-		t.Errorf("injected row's ledger = %+v, want FAILED (released)", e)
-	}
-	// The invite the email delivers resolves to its user and expires by TTL.
-	inv := inviteItem(t, annSec.Portal)
-	if inv == nil || attrString(inv, "User") != "wsend-100" || attrString(inv, "Tenant") != tenant || attrString(inv, "SIPUser") != "100-wsend" ||
-		attrString(inv, "Job") != f.job || inv[store.AttrTTL].(*types.AttributeValueMemberN).Value != fmt.Sprint(inviteExpires(pbx.WelcomeInvite)) {
-		t.Errorf("invite item = %v", inv)
-	}
+	checkWelcomeContent(t, f, ann, bob)
+	checkWelcomeRecorded(t, f, results[2].EmailMessageID)
 
 	// Replay of the same batch (a retried step): nothing new, same outcome.
 	again, err := f.handler().Handle(ctx, f.input(f.job, f.key))
@@ -305,6 +264,63 @@ func TestHandlerSendsOncePerCreatedUser(t *testing.T) {
 	}
 	if n := len(f.outbox(t)["ann@wsend.example"]); n != 1 {
 		t.Fatalf("%d messages to ann after a second job", n)
+	}
+}
+
+// checkWelcomeContent checks ann's (invite, SIP secret) and bob's
+// (provisioned phone: no SIP secret) emails of the "wsend" tenant.
+func checkWelcomeContent(t *testing.T, f *fixture, ann, bob outboxEmail) {
+	t.Helper()
+	for _, e := range []outboxEmail{ann, bob} {
+		if e.tags != "tenant=wsend, job="+f.job+", purpose=welcome" || e.configSet != "bulkprov-local" {
+			t.Errorf("tags %q, configuration set %q", e.tags, e.configSet)
+		}
+		if e.subject != "Welcome to wsend: your phone and portal access" {
+			t.Errorf("subject = %q", e.subject)
+		}
+	}
+	annSec := f.secrets["100-wsend"]
+	for _, want := range []string{"https://portal.pbx.example/invite/" + annSec.Portal, "SIP password: " + annSec.SIPSecret, "Voicemail PIN: " + annSec.PIN, "User name: wsend-100", "SIP user name: 100-wsend"} {
+		if !strings.Contains(ann.text, want) {
+			t.Errorf("ann's email lacks %q:\n%s", want, ann.text)
+		}
+	}
+	if strings.Contains(bob.text, f.secrets["101-wsend"].SIPSecret) || !strings.Contains(bob.text, phoneConfiguredSentence) {
+		t.Errorf("bob has a provisioned phone: his email must not carry the SIP secret:\n%s", bob.text)
+	}
+}
+
+// checkWelcomeRecorded checks what sending ann's and the injected row's
+// emails recorded: no sealed portal credential left, the ledger, ann's
+// invite item.
+func checkWelcomeRecorded(t *testing.T, f *fixture, annMessageID string) {
+	t.Helper()
+	ctx := context.Background()
+	// The sealed portal credential is gone once sent; the ledger has the MessageId.
+	creds, err := f.st.GetCredentials(ctx, f.tenant, []string{"100-wsend", "101-wsend"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for u, c := range creds {
+		if c.Portal != nil {
+			t.Errorf("%s still has its portal credential", u)
+		}
+	}
+	ledger, err := f.st.GetEmailLedger(ctx, f.tenant, Purpose, []string{"100-wsend", "105-wsend"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := ledger["100-wsend"]; e.Status != store.LedgerSent || e.MessageID != annMessageID {
+		t.Errorf("ledger = %+v", e)
+	}
+	if e := ledger["105-wsend"]; e.Status != store.LedgerFailed {
+		t.Errorf("injected row's ledger = %+v, want FAILED (released)", e)
+	}
+	// The invite the email delivers resolves to its user and expires by TTL.
+	inv := inviteItem(t, f.secrets["100-wsend"].Portal)
+	if inv == nil || attrString(inv, "User") != "wsend-100" || attrString(inv, "Tenant") != f.tenant || attrString(inv, "SIPUser") != "100-wsend" ||
+		attrString(inv, "Job") != f.job || inv[store.AttrTTL].(*types.AttributeValueMemberN).Value != fmt.Sprint(inviteExpires(pbx.WelcomeInvite)) {
+		t.Errorf("invite item = %v", inv)
 	}
 }
 
@@ -759,7 +775,7 @@ func TestHandlerOneUserKeepsTheOthersOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Sent != 1 || out.Matched != 1 || out.Deferred != 0 {
+	if out.Sent != 1 || out.Handled() != 1 || out.Deferred != 0 {
 		t.Fatalf("one-user run: %+v", out)
 	}
 	got := f.emailResults(t, out)
@@ -772,10 +788,10 @@ func TestHandlerOneUserKeepsTheOthersOutcomes(t *testing.T) {
 	}
 	// An extension that is not in the batch touches nothing.
 	out, err = f.handler().Send(ctx, f.input(f.job, f.key), Options{SendDeferred: true, Extension: "999"})
-	if err != nil || out.Matched != 0 || out.Sent != 0 {
+	if err != nil || out.Handled() != 0 || out.Sent != 0 {
 		t.Fatalf("unknown extension: %+v, %v", out, err)
 	}
-	if got := f.emailResults(t, Output{EmailKey: jobfiles.EmailResultKey(tenant, f.job, out.Batch), Batch: out.Batch}); got[3].EmailStatus != events.EmailSent || len(got) != 3 {
+	if got := f.emailResults(t, events.WelcomeOutput{EmailKey: jobfiles.EmailResultKey(tenant, f.job, out.Batch), Batch: out.Batch}); got[3].EmailStatus != events.EmailSent || len(got) != 3 {
 		t.Fatalf("email results after an unknown extension: %+v", got)
 	}
 }

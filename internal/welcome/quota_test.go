@@ -24,7 +24,7 @@ func quotaRows(tenant string, n int) []events.RowResult {
 
 // countStatus counts a run's email outcomes by status and checks every held
 // row carries email_held_quota.
-func countStatus(t *testing.T, f *fixture, out Output) map[string]int {
+func countStatus(t *testing.T, f *fixture, out events.WelcomeOutput) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	for line, r := range f.emailResults(t, out) {

@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strings"
 	texttemplate "text/template"
-	"text/template/parse"
 	"time"
 	"unicode/utf8"
 
@@ -114,6 +113,11 @@ type Templates struct {
 // ParseTemplates parses the default templates with e's overrides in place
 // of the parts it overrides. An override using an unknown variable is
 // EINVALID naming the variable.
+//
+// Errors come in a fixed order, which the portal's save messages show: a
+// part that is too long, not UTF-8 or does not parse, then an unknown
+// variable (subject, text, HTML), and only once every part passed those, an
+// override's unbounded action (issue #17).
 func ParseTemplates(e pbx.Email) (*Templates, error) {
 	subject, err := source(e.Subject, "templates/subject.txt", "email.subject", maxSubjectTemplate)
 	if err != nil {
@@ -128,28 +132,24 @@ func ParseTemplates(e pbx.Email) (*Templates, error) {
 		return nil, err
 	}
 	var t Templates
-	if t.subject, err = parseText("email.subject", subject); err != nil {
+	var faults [3]treeFaults
+	if t.subject, faults[0], err = parseText("email.subject", subject); err != nil {
 		return nil, err
 	}
-	if t.text, err = parseText("email.text_body", text); err != nil {
+	if t.text, faults[1], err = parseText("email.text_body", text); err != nil {
 		return nil, err
 	}
-	if t.html, err = parseHTML("email.html_body", html); err != nil {
+	if t.html, faults[2], err = parseHTML("email.html_body", html); err != nil {
 		return nil, err
 	}
 	// Issue #17: a tenant's override must render in bounded time and size.
-	for _, o := range []struct {
-		field, src string
-		trees      []*parse.Tree
-	}{
-		{"email.subject", e.Subject, textTrees(t.subject)},
-		{"email.text_body", e.TextBody, textTrees(t.text)},
-		{"email.html_body", e.HTMLBody, htmlTrees(t.html)},
+	for i, o := range []struct{ field, src string }{
+		{"email.subject", e.Subject}, {"email.text_body", e.TextBody}, {"email.html_body", e.HTMLBody},
 	} {
 		if o.src == "" {
 			continue
 		}
-		if err := checkBounded(o.field, o.trees); err != nil {
+		if err := faults[i].boundError(o.field); err != nil {
 			return nil, err
 		}
 	}
@@ -174,101 +174,25 @@ func source(override, defaultName, field string, limit int) (string, error) {
 	return string(b), nil
 }
 
-func parseText(field, src string) (*texttemplate.Template, error) {
+// parseText parses a text part and refuses an unknown variable; the
+// unbounded actions it found are for the caller to refuse in an override.
+func parseText(field, src string) (*texttemplate.Template, treeFaults, error) {
 	t, err := texttemplate.New(field).Funcs(funcMap()).Option("missingkey=error").Parse(src)
 	if err != nil {
-		return nil, &pbx.Error{Code: pbx.EINVALID, Field: field, Message: "template does not parse: " + err.Error(), Err: err}
+		return nil, treeFaults{}, &pbx.Error{Code: pbx.EINVALID, Field: field, Message: "template does not parse: " + err.Error(), Err: err}
 	}
-	for _, tt := range t.Templates() {
-		if err := checkVariables(field, tt.Tree); err != nil {
-			return nil, err
-		}
-	}
-	return t, nil
+	f := inspectTrees(textTrees(t))
+	return t, f, f.variableError(field)
 }
 
-func parseHTML(field, src string) (*htmltemplate.Template, error) {
+// parseHTML is parseText for the HTML part.
+func parseHTML(field, src string) (*htmltemplate.Template, treeFaults, error) {
 	t, err := htmltemplate.New(field).Funcs(funcMap()).Option("missingkey=error").Parse(src)
 	if err != nil {
-		return nil, &pbx.Error{Code: pbx.EINVALID, Field: field, Message: "template does not parse: " + err.Error(), Err: err}
+		return nil, treeFaults{}, &pbx.Error{Code: pbx.EINVALID, Field: field, Message: "template does not parse: " + err.Error(), Err: err}
 	}
-	for _, tt := range t.Templates() {
-		if err := checkVariables(field, tt.Tree); err != nil {
-			return nil, err
-		}
-	}
-	return t, nil
-}
-
-// checkVariables walks a parse tree and rejects any field that is not a
-// known variable, so the message names it (a dry run alone would only say
-// that execution failed somewhere).
-func checkVariables(field string, tree *parse.Tree) error {
-	if tree == nil || tree.Root == nil {
-		return nil
-	}
-	known := (Vars{}).data()
-	var unknown string
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
-		if n == nil || unknown != "" {
-			return
-		}
-		switch n := n.(type) {
-		case *parse.ListNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Nodes {
-				walk(c)
-			}
-		case *parse.ActionNode:
-			walk(n.Pipe)
-		case *parse.IfNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.RangeNode:
-			// Refused in a tenant's template by checkBounded.
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.WithNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.TemplateNode:
-			walk(n.Pipe) // refused in a tenant's template by checkBounded
-		case *parse.PipeNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Cmds {
-				walk(c)
-			}
-		case *parse.CommandNode:
-			for _, a := range n.Args {
-				walk(a)
-			}
-		case *parse.ChainNode:
-			walk(n.Node)
-		case *parse.FieldNode:
-			if _, ok := known[n.Ident[0]]; !ok {
-				unknown = n.Ident[0]
-			}
-		case *parse.VariableNode:
-			if len(n.Ident) > 1 && n.Ident[0] == "$" {
-				if _, ok := known[n.Ident[1]]; !ok {
-					unknown = n.Ident[1]
-				}
-			}
-		}
-	}
-	walk(tree.Root)
-	if unknown != "" {
-		return pbx.Errorf(pbx.EINVALID, field, "unknown variable {{.%s}}; known variables: %s", unknown, strings.Join(VariableNames(), ", "))
-	}
-	return nil
+	f := inspectTrees(htmlTrees(t))
+	return t, f, f.variableError(field)
 }
 
 // Render executes the templates on v, each within maxRendered bytes and

@@ -133,7 +133,23 @@ func golden(t *testing.T, name string, got []byte) {
 	testkit.Golden(t, filepath.Join("testdata", name+".eml.golden"), got)
 }
 
-func TestGoldenEmails(t *testing.T) {
+// goldenEmail is one welcome email the golden test renders and checks.
+type goldenEmail struct {
+	name       string
+	settings   pbx.Settings
+	row        events.RowResult
+	secrets    Secrets
+	subject    string
+	toName     string
+	textHas    []string
+	textHasNot []string
+	htmlHas    []string
+}
+
+// goldenEmails are the golden test's emails: each portal mode, a
+// provisioned phone, a tenant's override and a non-ASCII name.
+func goldenEmails(t *testing.T) []goldenEmail {
+	t.Helper()
 	inviteSecrets := Secrets{Portal: "tok_AbC-123", PortalKind: pbx.WelcomeInvite, SIPSecret: "Sip5ecretSip5ecretSip5ecr", PIN: "480213"}
 	passwordSecrets := Secrets{Portal: "Tmp=Pass+w0rd!", PortalKind: pbx.WelcomePassword, SIPSecret: "Sip5ecretSip5ecretSip5ecr", PIN: "480213"}
 	provisioned := testRow()
@@ -147,17 +163,7 @@ func TestGoldenEmails(t *testing.T) {
 	override.Email.TextBody = "Hallo {{.NAME}}, Portal: {{.WEB_USER_NAME}} {{.WEB_INVITE_URL}} Telefon: {{.PHONE_USER_NAME}} / {{.PHONE_PASSWORD}} PIN {{.VM_PIN}} {{upper .TENANT_NAME}}\n"
 	override.Email.HTMLBody = "<p>Hallo {{.NAME}}</p><p><a href=\"{{.WEB_INVITE_URL}}\">Passwort setzen</a></p><p>PIN {{.VM_PIN}}</p>"
 
-	cases := []struct {
-		name       string
-		settings   pbx.Settings
-		row        events.RowResult
-		secrets    Secrets
-		subject    string
-		toName     string
-		textHas    []string
-		textHasNot []string
-		htmlHas    []string
-	}{
+	return []goldenEmail{
 		{
 			name: "invite", settings: testSettings(t), row: testRow(), secrets: inviteSecrets,
 			subject: "Welcome to Acme Corp: your phone and portal access", toName: "Ann Lee",
@@ -194,50 +200,60 @@ func TestGoldenEmails(t *testing.T) {
 			htmlHas: []string{"Hello Zoë Ångström-Łukasz,"},
 		},
 	}
-	for _, tc := range cases {
+}
+
+func TestGoldenEmails(t *testing.T) {
+	for _, tc := range goldenEmails(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, err := render(t, tc.settings, tc.row, tc.secrets)
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, raw)
-			for _, line := range strings.SplitAfter(string(raw), "\n") {
-				if strings.HasSuffix(line, "\n") && !strings.HasSuffix(line, "\r\n") {
-					t.Fatalf("bare LF in %q", line)
-				}
-				if len(line) > 998 {
-					t.Fatalf("line longer than 998 bytes")
-				}
-			}
-			p := parseRaw(t, raw)
-			if p.subject != tc.subject {
-				t.Errorf("subject = %q, want %q", p.subject, tc.subject)
-			}
-			if p.to.Name != tc.toName || p.to.Address != tc.row.Email {
-				t.Errorf("To = %+v, want %s <%s>", p.to, tc.toName, tc.row.Email)
-			}
-			if p.from.Address != "onboarding@pbx.example" || p.from.Name != "PBX Onboarding" {
-				t.Errorf("From = %+v", p.from)
-			}
-			if got := p.header.Get("Message-ID"); got != "<"+seedHash("message-id", "acme|acme-100|j0123456789abcdef0123")+"@pbx.example>" {
-				t.Errorf("Message-ID = %s", got)
-			}
-			for _, s := range tc.textHas {
-				if !strings.Contains(p.text, s) {
-					t.Errorf("text part lacks %q:\n%s", s, p.text)
-				}
-			}
-			for _, s := range tc.textHasNot {
-				if strings.Contains(p.text, s) || strings.Contains(p.html, s) {
-					t.Errorf("email contains %q", s)
-				}
-			}
-			for _, s := range tc.htmlHas {
-				if !strings.Contains(p.html, s) {
-					t.Errorf("HTML part lacks %q:\n%s", s, p.html)
-				}
-			}
+			checkGoldenEmail(t, tc, raw)
 		})
+	}
+}
+
+// checkGoldenEmail compares raw with its golden file and checks its lines,
+// headers and parts.
+func checkGoldenEmail(t *testing.T, tc goldenEmail, raw []byte) {
+	t.Helper()
+	golden(t, tc.name, raw)
+	for _, line := range strings.SplitAfter(string(raw), "\n") {
+		if strings.HasSuffix(line, "\n") && !strings.HasSuffix(line, "\r\n") {
+			t.Fatalf("bare LF in %q", line)
+		}
+		if len(line) > 998 {
+			t.Fatalf("line longer than 998 bytes")
+		}
+	}
+	p := parseRaw(t, raw)
+	if p.subject != tc.subject {
+		t.Errorf("subject = %q, want %q", p.subject, tc.subject)
+	}
+	if p.to.Name != tc.toName || p.to.Address != tc.row.Email {
+		t.Errorf("To = %+v, want %s <%s>", p.to, tc.toName, tc.row.Email)
+	}
+	if p.from.Address != "onboarding@pbx.example" || p.from.Name != "PBX Onboarding" {
+		t.Errorf("From = %+v", p.from)
+	}
+	if got := p.header.Get("Message-ID"); got != "<"+seedHash("message-id", "acme|acme-100|j0123456789abcdef0123")+"@pbx.example>" {
+		t.Errorf("Message-ID = %s", got)
+	}
+	for _, s := range tc.textHas {
+		if !strings.Contains(p.text, s) {
+			t.Errorf("text part lacks %q:\n%s", s, p.text)
+		}
+	}
+	for _, s := range tc.textHasNot {
+		if strings.Contains(p.text, s) || strings.Contains(p.html, s) {
+			t.Errorf("email contains %q", s)
+		}
+	}
+	for _, s := range tc.htmlHas {
+		if !strings.Contains(p.html, s) {
+			t.Errorf("HTML part lacks %q:\n%s", s, p.html)
+		}
 	}
 }
 

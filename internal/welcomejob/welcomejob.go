@@ -75,8 +75,8 @@ type Request struct {
 
 // Result is what a request did.
 type Result struct {
-	Total   welcome.Output `json:"total"`
-	Batches int            `json:"batches"`
+	Total   events.WelcomeOutput `json:"total"`
+	Batches int                  `json:"batches"`
 	// Next is set when time ran out before every batch was done: call
 	// again with Request.After = Next to go on.
 	Next string `json:"next,omitempty"`
@@ -88,7 +88,7 @@ type Result struct {
 // A job with no results yet, or an extension that is not one of the job's
 // created users, is ENOTFOUND.
 func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
-	res := Result{Total: welcome.Output{Tenant: req.Tenant, Job: req.Job}}
+	res := Result{Total: events.WelcomeOutput{Tenant: req.Tenant, Job: req.Job}}
 	if err := pbx.ValidateTenantName(req.Tenant); err != nil {
 		return res, err
 	}
@@ -125,13 +125,8 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		}
 		res.Batches++
 		res.Next = key
-		res.Total.Sent += out.Sent
-		res.Total.AlreadySent += out.AlreadySent
-		res.Total.Failed += out.Failed
-		res.Total.Uncertain += out.Uncertain
-		res.Total.Deferred += out.Deferred
-		res.Total.Held += out.Held
-		if req.Extension != "" && out.Matched > 0 {
+		addCounts(&res.Total, out)
+		if req.Extension != "" && out.Handled() > 0 {
 			found = true
 			break
 		}
@@ -149,6 +144,16 @@ func (s *Sender) Send(ctx context.Context, req Request) (Result, error) {
 		res.ReportRefreshed = true
 	}
 	return res, nil
+}
+
+// addCounts adds a batch's counts to the request's total.
+func addCounts(total *events.WelcomeOutput, out events.WelcomeOutput) {
+	total.Sent += out.Sent
+	total.AlreadySent += out.AlreadySent
+	total.Failed += out.Failed
+	total.Uncertain += out.Uncertain
+	total.Deferred += out.Deferred
+	total.Held += out.Held
 }
 
 // finished reports whether finalize has closed the job (its report exists

@@ -1,0 +1,14 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/bulkprov/bulkprov/internal/lambdaenv/lambdaenvtest"
+)
+
+func TestNewHandlerNeedsItsEnvironment(t *testing.T) {
+	h := lambdaenvtest.Wire(t, map[string]string{"TABLE_NAME": "bulkprov", "JOBS_BUCKET": "bulkprov-jobs", "KMS_KEY_ID": "alias/bulkprov"}, nil, required, newHandler)
+	if h.S3 == nil || h.Store == nil || h.Secrets == nil || h.SES == nil || h.Settings == nil || h.Logger == nil {
+		t.Fatalf("handler not fully wired: %+v", h)
+	}
+}
