@@ -9,9 +9,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bulkprov/bulkprov/events"
@@ -60,15 +57,9 @@ func seedNoneJob(t *testing.T, stateDir, tenant, job string, exts ...string) {
 			}
 			return s
 		}
-		portal := seal("invite-token-"+ext, store.PortalBinding(sip))
-		item, err := attributevalue.MarshalMap(store.Credentials{SIPUser: sip, Extension: ext, PortalKind: pbx.WelcomeInvite, Portal: &portal,
-			SIPSecret: seal("sip-"+ext, store.SIPSecretBinding(sip)), PIN: seal("4802"+ext, store.PINBinding(sip))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		item[store.AttrPK] = &types.AttributeValueMemberS{Value: store.TenantPK(tenant)}
-		item[store.AttrSK] = &types.AttributeValueMemberS{Value: store.SecretSK(sip)}
-		if _, err := stack.Clients.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(stack.Table), Item: item}); err != nil {
+		portal := seal("invite-token-"+ext, pbx.PortalBinding(sip))
+		if err := store.New(stack.Clients.DynamoDB, stack.Table).PutCredentials(ctx, tenant, pbx.Credentials{SIPUser: sip, Extension: ext, PortalKind: pbx.WelcomeInvite, Portal: &portal,
+			SIPSecret: seal("sip-"+ext, pbx.SIPSecretBinding(sip)), PIN: seal("4802"+ext, pbx.PINBinding(sip))}); err != nil {
 			t.Fatal(err)
 		}
 		rows = append(rows, events.RowResult{Line: 2 + i, Extension: ext, Name: "User " + ext, User: pbx.PortalUserName(tenant, ext),

@@ -332,7 +332,7 @@ func (v *validator) sealImported(ctx context.Context) error {
 			plain   string
 			binding string
 			out     *json.RawMessage
-		}{{p.sipSecret, store.SIPSecretBinding(sip), &imp.SIPSecret}, {p.pin, store.PINBinding(sip), &imp.PIN}} {
+		}{{p.sipSecret, pbx.SIPSecretBinding(sip), &imp.SIPSecret}, {p.pin, pbx.PINBinding(sip), &imp.PIN}} {
 			if x.plain == "" {
 				continue
 			}

@@ -10,10 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bulkprov/bulkprov/events"
@@ -146,18 +142,12 @@ func putCredentials(t *testing.T, sealer *secrets.Sealer, tenant string, rr even
 		}
 		return s
 	}
-	portal := seal("token-"+sip, store.PortalBinding(sip))
-	item, err := attributevalue.MarshalMap(store.Credentials{
+	portal := seal("token-"+sip, pbx.PortalBinding(sip))
+	if err := store.New(stack.Clients.DynamoDB, stack.Table).PutCredentials(context.Background(), tenant, pbx.Credentials{
 		SIPUser: sip, Extension: rr.Extension, PortalKind: pbx.WelcomeInvite, Portal: &portal,
 		InviteExpires: time.Now().Add(72 * time.Hour).Unix(),
-		SIPSecret:     seal("sip-"+sip, store.SIPSecretBinding(sip)), PIN: seal("480213", store.PINBinding(sip)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	item[store.AttrPK] = &types.AttributeValueMemberS{Value: store.TenantPK(tenant)}
-	item[store.AttrSK] = &types.AttributeValueMemberS{Value: store.SecretSK(sip)}
-	if _, err := stack.Clients.DynamoDB.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(stack.Table), Item: item}); err != nil {
+		SIPSecret:     seal("sip-"+sip, pbx.SIPSecretBinding(sip)), PIN: seal("480213", pbx.PINBinding(sip)),
+	}); err != nil {
 		t.Fatal(err)
 	}
 }

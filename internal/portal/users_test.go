@@ -32,10 +32,10 @@ func seedUsers(t *testing.T, tenant string, rows ...pbx.UserRow) {
 			t.Fatal(err)
 		}
 		sip := o.Endpoint.SIPUser
-		c := store.Credentials{SIPUser: sip, Extension: row.Extension, PortalKind: pbx.WelcomeInvite}
-		c.SIPSecret, _ = sealer.Seal([]byte("sip-"+sip), store.SIPSecretBinding(sip))
-		c.PIN, _ = sealer.Seal([]byte("pin-"+sip), store.PINBinding(sip))
-		portal, _ := sealer.Seal([]byte("portal-"+sip), store.PortalBinding(sip))
+		c := pbx.Credentials{SIPUser: sip, Extension: row.Extension, PortalKind: pbx.WelcomeInvite}
+		c.SIPSecret, _ = sealer.Seal([]byte("sip-"+sip), pbx.SIPSecretBinding(sip))
+		c.PIN, _ = sealer.Seal([]byte("pin-"+sip), pbx.PINBinding(sip))
+		portal, _ := sealer.Seal([]byte("portal-"+sip), pbx.PortalBinding(sip))
 		c.Portal = &portal
 		writes = append(writes, store.RowWrite{Line: row.Line, Objects: o, Credentials: c})
 	}

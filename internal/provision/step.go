@@ -35,7 +35,7 @@ type SettingsLoader interface {
 // CredentialGetter reads endpoints' sealed secrets in one batch;
 // *store.Store satisfies it.
 type CredentialGetter interface {
-	GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]store.Credentials, error)
+	GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]pbx.Credentials, error)
 }
 
 // SecretOpener opens a sealed value; *secrets.Box satisfies it.
@@ -115,9 +115,9 @@ func (s *Step) Handle(ctx context.Context, in events.BatchResult) (events.BatchR
 type batchPlan struct {
 	tenant, prefix string // prefix: the tenant's provisioning path
 	p              pbx.Provisioning
-	models         map[int]string               // row index → its phone model
-	creds          map[string]store.Credentials // SIP user → sealed secret
-	bootFailed     map[string]error             // model → why its bootstrap file failed
+	models         map[int]string             // row index → its phone model
+	creds          map[string]pbx.Credentials // SIP user → sealed secret
+	bootFailed     map[string]error           // model → why its bootstrap file failed
 }
 
 // provision writes the phone files of rows[todo]: each row gets its file's
@@ -274,7 +274,7 @@ func (s *Step) provisionRow(ctx context.Context, b *batchPlan, model string, row
 	if !ok || c.SIPSecret.IsZero() {
 		return "", nil, pbx.Errorf(pbx.ENOTFOUND, "sip_user", "no SIP secret is stored for %s", row.SIPUser)
 	}
-	secret, err := s.Secrets.Open(ctx, b.tenant, c.SIPSecret, store.SIPSecretBinding(row.SIPUser))
+	secret, err := s.Secrets.Open(ctx, b.tenant, c.SIPSecret, pbx.SIPSecretBinding(row.SIPUser))
 	if err != nil {
 		return "", nil, fmt.Errorf("open SIP secret of %s: %w", row.SIPUser, err)
 	}

@@ -11,9 +11,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bulkprov/bulkprov/events"
@@ -76,17 +73,11 @@ func (f *fixture) endpoint(sipUser, secret string) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	sealed, err := sealer.Seal([]byte(secret), store.SIPSecretBinding(sipUser))
+	sealed, err := sealer.Seal([]byte(secret), pbx.SIPSecretBinding(sipUser))
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	item, err := attributevalue.MarshalMap(store.Credentials{SIPUser: sipUser, SIPSecret: sealed})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	item[store.AttrPK] = &types.AttributeValueMemberS{Value: store.TenantPK(f.tenant)}
-	item[store.AttrSK] = &types.AttributeValueMemberS{Value: store.SecretSK(sipUser)}
-	if _, err := env.stack.Clients.DynamoDB.PutItem(f.ctx, &dynamodb.PutItemInput{TableName: aws.String(env.stack.Table), Item: item}); err != nil {
+	if err := store.New(env.stack.Clients.DynamoDB, env.stack.Table).PutCredentials(f.ctx, f.tenant, pbx.Credentials{SIPUser: sipUser, SIPSecret: sealed}); err != nil {
 		f.t.Fatal(err)
 	}
 }

@@ -242,7 +242,7 @@ func (h *Handler) prepare(ctx context.Context, bc events.BatchContext, items []p
 
 type rowCredentials struct {
 	user   pbx.User // with the password or invite hash
-	sealed store.Credentials
+	sealed pbx.Credentials
 }
 
 // credentials generates and seals the credentials of new rows with one
@@ -321,14 +321,14 @@ func generate(sealer *secrets.Sealer, s pbx.Settings, createdAt time.Time, o pbx
 		}
 		user.InviteExpires = createdAt.Add(time.Duration(s.Email.InviteTTLHours) * time.Hour).UTC()
 	}
-	c := store.Credentials{SIPUser: sip, Extension: o.Ext.Number, PortalKind: kind}
-	if c.SIPSecret, err = sealOrImported(sealer, sipSecret, store.SIPSecretBinding(sip), importedValue(imported, true)); err != nil {
+	c := pbx.Credentials{SIPUser: sip, Extension: o.Ext.Number, PortalKind: kind}
+	if c.SIPSecret, err = sealOrImported(sealer, sipSecret, pbx.SIPSecretBinding(sip), importedValue(imported, true)); err != nil {
 		return rowCredentials{}, err
 	}
-	if c.PIN, err = sealOrImported(sealer, pin, store.PINBinding(sip), importedValue(imported, false)); err != nil {
+	if c.PIN, err = sealOrImported(sealer, pin, pbx.PINBinding(sip), importedValue(imported, false)); err != nil {
 		return rowCredentials{}, err
 	}
-	sealedPortal, err := sealer.Seal([]byte(portal), store.PortalBinding(sip))
+	sealedPortal, err := sealer.Seal([]byte(portal), pbx.PortalBinding(sip))
 	if err != nil {
 		return rowCredentials{}, err
 	}

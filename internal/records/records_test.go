@@ -347,21 +347,21 @@ func TestCredentials(t *testing.T) {
 				if !ok || c.Portal == nil {
 					t.Fatalf("%s: credentials %+v", r.SIPUser, c)
 				}
-				sip, err := reader.Open(ctx, tenant, c.SIPSecret, store.SIPSecretBinding(r.SIPUser))
+				sip, err := reader.Open(ctx, tenant, c.SIPSecret, pbx.SIPSecretBinding(r.SIPUser))
 				if err != nil {
 					t.Fatal(err)
 				}
 				if !regexp.MustCompile(`^[A-Za-z0-9]{24}$`).Match(sip) {
 					t.Errorf("SIP secret %q is not 24 letters and digits", sip)
 				}
-				pin, err := reader.Open(ctx, tenant, c.PIN, store.PINBinding(r.SIPUser))
+				pin, err := reader.Open(ctx, tenant, c.PIN, pbx.PINBinding(r.SIPUser))
 				if err != nil {
 					t.Fatal(err)
 				}
 				if !regexp.MustCompile(`^[0-9]{8}$`).Match(pin) || secrets.TrivialPIN(string(pin), r.Extension) {
 					t.Errorf("PIN %q: want 8 digits, not trivial", pin)
 				}
-				portal, err := reader.Open(ctx, tenant, *c.Portal, store.PortalBinding(r.SIPUser))
+				portal, err := reader.Open(ctx, tenant, *c.Portal, pbx.PortalBinding(r.SIPUser))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -407,7 +407,7 @@ func TestCredentials(t *testing.T) {
 			}
 			// Bindings hold: a row's PIN does not open as another row's.
 			c0, c1 := creds[sipUsers[0]], creds[sipUsers[1]]
-			if _, err := reader.Open(ctx, tenant, c0.PIN, store.PINBinding(c1.SIPUser)); !errors.Is(err, secrets.ErrCannotOpen) {
+			if _, err := reader.Open(ctx, tenant, c0.PIN, pbx.PINBinding(c1.SIPUser)); !errors.Is(err, secrets.ErrCannotOpen) {
 				t.Errorf("PIN opened under another endpoint's binding: %v", err)
 			}
 		})

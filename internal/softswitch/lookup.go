@@ -29,7 +29,7 @@ type Directory interface {
 	GetUser(ctx context.Context, tenant, ext string) (store.UserRecord, bool, error)
 	DIDRoute(ctx context.Context, tenant, did string) (string, bool, error)
 	DIDOwner(ctx context.Context, did string) (string, bool, error)
-	GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]store.Credentials, error)
+	GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]pbx.Credentials, error)
 	LoadSettings(ctx context.Context, tenant string, extra ...[]byte) (pbx.Settings, error)
 }
 
@@ -123,7 +123,7 @@ func (r *Resolver) Auth(ctx context.Context, user, realm string) (Credential, er
 	if !found || c.SIPSecret.IsZero() {
 		return Credential{}, ErrNotFound
 	}
-	secret, err := r.Secrets.Open(ctx, tenant, c.SIPSecret, store.SIPSecretBinding(user))
+	secret, err := r.Secrets.Open(ctx, tenant, c.SIPSecret, pbx.SIPSecretBinding(user))
 	if err != nil {
 		return Credential{}, fmt.Errorf("open SIP secret of %s: %w", user, err)
 	}

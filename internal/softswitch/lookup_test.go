@@ -101,9 +101,9 @@ func (f *fixture) addTenant(t *testing.T, box *secrets.Box, tenant string) {
 			t.Fatal(err)
 		}
 		f.secrets[sip] = secret
-		c := store.Credentials{SIPUser: sip, Extension: row.Extension, PortalKind: pbx.WelcomeInvite}
-		c.SIPSecret, _ = sealer.Seal([]byte(secret), store.SIPSecretBinding(sip))
-		c.PIN, _ = sealer.Seal([]byte("4711"), store.PINBinding(sip))
+		c := pbx.Credentials{SIPUser: sip, Extension: row.Extension, PortalKind: pbx.WelcomeInvite}
+		c.SIPSecret, _ = sealer.Seal([]byte(secret), pbx.SIPSecretBinding(sip))
+		c.PIN, _ = sealer.Seal([]byte("4711"), pbx.PINBinding(sip))
 		ws = append(ws, store.RowWrite{Line: row.Line, Objects: o, CreateDIDs: true, Credentials: c})
 	}
 	out, _, err := f.st.WriteRows(ctx, tenant, ws, store.WriteOptions{Job: "j1"})

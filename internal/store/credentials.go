@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -17,17 +16,8 @@ import (
 	"github.com/bulkprov/bulkprov/internal/secrets"
 )
 
-// Bindings of the sealed values in a SECRET# item (secrets.Sealer.Seal's
-// binding argument): the endpoint's SIP user and the value's purpose.
-func SIPSecretBinding(sipUser string) string { return sipUser + "#sip" }
-func PINBinding(sipUser string) string       { return sipUser + "#pin" }
-func PortalBinding(sipUser string) string    { return sipUser + "#portal" }
-
-// Credentials are one endpoint's sealed secrets (item PK TENANT#t, SK
-// SECRET#<sip user>). Open each value with secrets.Box.Open(ctx, tenant,
-// value, <Binding>(SIPUser)).
-//
-// Item layout (MarshalDynamoDBAttributeValue): SIPUser, Extension,
+// The SECRET# item (PK TENANT#t, SK SECRET#<sip user>) holds one endpoint's
+// pbx.Credentials. Item layout (credentialsAttrs): SIPUser, Extension,
 // PortalKind, InviteExpires, Key (the KMS-encrypted data key, once), and
 // SIPSecret, PIN, Portal as maps {n: nonce, d: ciphertext} that carry
 // their own k only when sealed under another data key. The values of one
@@ -35,20 +25,6 @@ func PortalBinding(sipUser string) string    { return sipUser + "#portal" }
 // ~184 bytes: storing it once keeps the item, email ledger included, well
 // under the 1 KB that a write unit covers. Items with k in every value
 // (written before) decode the same.
-type Credentials struct {
-	SIPUser   string
-	Extension string
-	SIPSecret secrets.Sealed // binding: SIPSecretBinding(SIPUser)
-	PIN       secrets.Sealed // voicemail PIN; binding: PINBinding(SIPUser)
-	// Portal is the invite token or temporary password until the welcome
-	// email is sent, then nil; binding: PortalBinding(SIPUser).
-	Portal     *secrets.Sealed
-	PortalKind pbx.WelcomeMode // invite | password (what Portal holds)
-	// InviteExpires is the invite token's expiry (epoch seconds, from
-	// User.InviteExpires; WriteRows sets it), for the INVITE# item the
-	// welcome email writes with PutInvites. 0 when PortalKind is password.
-	InviteExpires int64
-}
 
 // Attribute names of a credentials item.
 const (
@@ -61,9 +37,9 @@ const (
 	batchGetMaxGap    = 2 * time.Second
 )
 
-// MarshalDynamoDBAttributeValue encodes c as the SECRET item's attributes
-// (without its key); see Credentials.
-func (c Credentials) MarshalDynamoDBAttributeValue() (types.AttributeValue, error) {
+// credentialsAttrs encodes c as the SECRET item's attributes (without its
+// key).
+func credentialsAttrs(c pbx.Credentials) map[string]types.AttributeValue {
 	m := map[string]types.AttributeValue{
 		"SIPUser":    &types.AttributeValueMemberS{Value: c.SIPUser},
 		"Extension":  &types.AttributeValueMemberS{Value: c.Extension},
@@ -89,18 +65,13 @@ func (c Credentials) MarshalDynamoDBAttributeValue() (types.AttributeValue, erro
 	if c.InviteExpires != 0 {
 		m[attrInviteExpires] = &types.AttributeValueMemberN{Value: strconv.FormatInt(c.InviteExpires, 10)}
 	}
-	return &types.AttributeValueMemberM{Value: m}, nil
+	return m
 }
 
-// UnmarshalDynamoDBAttributeValue decodes a SECRET item's attributes,
-// in the shared-key layout or with a key in every value.
-func (c *Credentials) UnmarshalDynamoDBAttributeValue(av types.AttributeValue) error {
-	m, ok := av.(*types.AttributeValueMemberM)
-	if !ok {
-		return fmt.Errorf("credentials: want a map, not %T", av)
-	}
-	item := m.Value
-	*c = Credentials{
+// credentialsFromAttrs decodes a SECRET item's attributes, in the
+// shared-key layout or with a key in every value.
+func credentialsFromAttrs(item map[string]types.AttributeValue) (pbx.Credentials, error) {
+	c := pbx.Credentials{
 		SIPUser:    stringAttr(item, "SIPUser"),
 		Extension:  stringAttr(item, "Extension"),
 		PortalKind: pbx.WelcomeMode(stringAttr(item, "PortalKind")),
@@ -132,42 +103,39 @@ func (c *Credentials) UnmarshalDynamoDBAttributeValue(av types.AttributeValue) e
 	}
 	var err error
 	if c.SIPSecret, err = sealed("SIPSecret"); err != nil {
-		return err
+		return pbx.Credentials{}, err
 	}
 	if c.PIN, err = sealed("PIN"); err != nil {
-		return err
+		return pbx.Credentials{}, err
 	}
 	portal, err := sealed(attrPortal)
 	if err != nil {
-		return err
+		return pbx.Credentials{}, err
 	}
 	if !portal.IsZero() {
 		c.Portal = &portal
 	}
 	if n := numberAttr(item, attrInviteExpires); n != "" {
 		if c.InviteExpires, err = strconv.ParseInt(n, 10, 64); err != nil {
-			return fmt.Errorf("credentials: InviteExpires %q: %w", n, err)
+			return pbx.Credentials{}, fmt.Errorf("credentials: InviteExpires %q: %w", n, err)
 		}
 	}
-	return nil
+	return c, nil
 }
 
 // credentialsItem is the SECRET# item for c.
-func credentialsItem(tenant string, c Credentials) (map[string]types.AttributeValue, error) {
-	item, err := attributevalue.MarshalMap(c)
-	if err != nil {
-		return nil, fmt.Errorf("marshal credentials of %s: %w", c.SIPUser, err)
-	}
+func credentialsItem(tenant string, c pbx.Credentials) map[string]types.AttributeValue {
+	item := credentialsAttrs(c)
 	item[AttrPK] = &types.AttributeValueMemberS{Value: TenantPK(tenant)}
 	item[AttrSK] = &types.AttributeValueMemberS{Value: SecretSK(c.SIPUser)}
-	return item, nil
+	return item
 }
 
 // credentialsFromItem decodes a SECRET# item.
-func credentialsFromItem(item map[string]types.AttributeValue) (Credentials, error) {
-	var c Credentials
-	if err := attributevalue.UnmarshalMap(item, &c); err != nil {
-		return Credentials{}, fmt.Errorf("unmarshal credentials item %s: %w", stringAttr(item, AttrSK), err)
+func credentialsFromItem(item map[string]types.AttributeValue) (pbx.Credentials, error) {
+	c, err := credentialsFromAttrs(item)
+	if err != nil {
+		return pbx.Credentials{}, fmt.Errorf("unmarshal credentials item %s: %w", stringAttr(item, AttrSK), err)
 	}
 	return c, nil
 }
@@ -176,7 +144,7 @@ func credentialsFromItem(item map[string]types.AttributeValue) (Credentials, err
 // SIP user; endpoints without credentials are absent from the map. It reads
 // consistently with BatchGetItem in chunks of 100 and retries unprocessed
 // keys with backoff.
-func (s *Store) GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]Credentials, error) {
+func (s *Store) GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]pbx.Credentials, error) {
 	if err := pbx.ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
@@ -189,7 +157,7 @@ func (s *Store) GetCredentials(ctx context.Context, tenant string, sipUsers []st
 		seen[u] = true
 		keys = append(keys, itemKey(TenantPK(tenant), SecretSK(u)))
 	}
-	out := make(map[string]Credentials, len(keys))
+	out := make(map[string]pbx.Credentials, len(keys))
 	for start := 0; start < len(keys); start += batchGetMax {
 		chunk := keys[start:min(start+batchGetMax, len(keys))]
 		items, err := s.batchGet(ctx, chunk)
@@ -335,6 +303,23 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error
 			return ctx.Err()
 		}
 		pause = min(2*pause, batchGetMaxGap)
+	}
+	return nil
+}
+
+// PutCredentials writes (or replaces) one endpoint's SECRET# item on its
+// own, outside a row's transaction: for tools and tests that seed a table.
+// The pipeline writes credentials only with the row, in WriteRows.
+func (s *Store) PutCredentials(ctx context.Context, tenant string, c pbx.Credentials) error {
+	if err := pbx.ValidateTenantName(tenant); err != nil {
+		return err
+	}
+	if c.SIPUser == "" {
+		return pbx.Errorf(pbx.EINVALID, "sip_user", "credentials name no endpoint")
+	}
+	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table), Item: credentialsItem(tenant, c)})
+	if err != nil {
+		return fmt.Errorf("put credentials of %s/%s: %w", tenant, c.SIPUser, err)
 	}
 	return nil
 }

@@ -21,21 +21,18 @@ func TestCredentialsItemRoundTrip(t *testing.T) {
 	portal, otherKey := sealed(7, 3), sealed(8, 3)
 	for _, tc := range []struct {
 		name string
-		c    Credentials
+		c    pbx.Credentials
 		// keyed lists the values that keep their own k (not sealed under the shared Key)
 		keyed []string
 	}{
-		{"one data key", Credentials{SIPUser: "100-acme", Extension: "100", SIPSecret: sealed(7, 1), PIN: sealed(7, 2), Portal: &portal,
+		{"one data key", pbx.Credentials{SIPUser: "100-acme", Extension: "100", SIPSecret: sealed(7, 1), PIN: sealed(7, 2), Portal: &portal,
 			PortalKind: pbx.WelcomeInvite, InviteExpires: 1893553445}, nil},
-		{"portal under another key", Credentials{SIPUser: "102-acme", Extension: "102", SIPSecret: sealed(7, 1), PIN: sealed(7, 2), Portal: &otherKey,
+		{"portal under another key", pbx.Credentials{SIPUser: "102-acme", Extension: "102", SIPSecret: sealed(7, 1), PIN: sealed(7, 2), Portal: &otherKey,
 			PortalKind: pbx.WelcomeInvite, InviteExpires: 1893553445}, []string{"Portal"}},
-		{"portal dropped", Credentials{SIPUser: "101-acme", Extension: "101", SIPSecret: sealed(7, 1), PIN: sealed(7, 2), PortalKind: pbx.WelcomePassword}, nil},
+		{"portal dropped", pbx.Credentials{SIPUser: "101-acme", Extension: "101", SIPSecret: sealed(7, 1), PIN: sealed(7, 2), PortalKind: pbx.WelcomePassword}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			item, err := credentialsItem("acme", tc.c)
-			if err != nil {
-				t.Fatal(err)
-			}
+			item := credentialsItem("acme", tc.c)
 			if stringAttr(item, AttrPK) != "TENANT#acme" || stringAttr(item, AttrSK) != "SECRET#"+tc.c.SIPUser {
 				t.Fatalf("key = %s/%s", stringAttr(item, AttrPK), stringAttr(item, AttrSK))
 			}
@@ -89,7 +86,7 @@ func TestCredentialsItemWithAKeyInEveryValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Credentials{SIPUser: "100-acme", Extension: "100", PortalKind: pbx.WelcomeInvite,
+	want := pbx.Credentials{SIPUser: "100-acme", Extension: "100", PortalKind: pbx.WelcomeInvite,
 		SIPSecret: secrets.Sealed{Key: []byte{1, 1}, Nonce: []byte{1, 2}, Data: []byte{1, 3}},
 		PIN:       secrets.Sealed{Key: []byte{2, 1}, Nonce: []byte{2, 2}, Data: []byte{2, 3}},
 		Portal:    &secrets.Sealed{Key: []byte{3, 1}, Nonce: []byte{3, 2}, Data: []byte{3, 3}}}
@@ -115,12 +112,9 @@ func TestSecretItemFitsOneKB(t *testing.T) {
 	ext := "1234567890"
 	sip := ext + "-" + tenant
 	portal := seal(43) // base64url of a 256-bit invite token
-	c := Credentials{SIPUser: sip, Extension: ext, SIPSecret: seal(24), PIN: seal(12), Portal: &portal,
+	c := pbx.Credentials{SIPUser: sip, Extension: ext, SIPSecret: seal(24), PIN: seal(12), Portal: &portal,
 		PortalKind: pbx.WelcomeInvite, InviteExpires: time.Now().Unix()}
-	item, err := credentialsItem(tenant, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	item := credentialsItem(tenant, c)
 	item["Job"] = &types.AttributeValueMemberS{Value: "0123456789abcdef0123456789abcdef"}
 	at := time.Now().UTC().Format(time.RFC3339Nano)
 	for field, v := range map[string]types.AttributeValue{

@@ -39,7 +39,7 @@ type RowWrite struct {
 	// where the operator allows it, DIDPolicy.ClaimFree); otherwise it must
 	// already belong to the tenant.
 	CreateDIDs  bool
-	Credentials Credentials // new rows only
+	Credentials pbx.Credentials // new rows only
 }
 
 // RowOutcome is what happened to one RowWrite.

@@ -50,10 +50,10 @@ func newRowsFixture(t *testing.T) *rowsFixture {
 			t.Fatal(err)
 		}
 		sip := o.Endpoint.SIPUser
-		c := store.Credentials{SIPUser: sip, Extension: row.Extension, PortalKind: pbx.WelcomeInvite}
-		c.SIPSecret, _ = sealer.Seal([]byte("sip-"+sip), store.SIPSecretBinding(sip))
-		c.PIN, _ = sealer.Seal([]byte("pin-"+sip), store.PINBinding(sip))
-		portal, _ := sealer.Seal([]byte("portal-"+sip), store.PortalBinding(sip))
+		c := pbx.Credentials{SIPUser: sip, Extension: row.Extension, PortalKind: pbx.WelcomeInvite}
+		c.SIPSecret, _ = sealer.Seal([]byte("sip-"+sip), pbx.SIPSecretBinding(sip))
+		c.PIN, _ = sealer.Seal([]byte("pin-"+sip), pbx.PINBinding(sip))
+		portal, _ := sealer.Seal([]byte("portal-"+sip), pbx.PortalBinding(sip))
 		c.Portal = &portal
 		return store.RowWrite{Line: row.Line, Objects: o, Credentials: c}
 	}
@@ -111,7 +111,7 @@ func testCredentialChunks(t *testing.T, f *rowsFixture) {
 		t.Fatalf("%d credentials, want 230 (the unknown endpoint absent)", len(creds))
 	}
 	c := creds["1042-creds"]
-	for binding, v := range map[string]secrets.Sealed{store.SIPSecretBinding(c.SIPUser): c.SIPSecret, store.PINBinding(c.SIPUser): c.PIN, store.PortalBinding(c.SIPUser): *c.Portal} {
+	for binding, v := range map[string]secrets.Sealed{pbx.SIPSecretBinding(c.SIPUser): c.SIPSecret, pbx.PINBinding(c.SIPUser): c.PIN, pbx.PortalBinding(c.SIPUser): *c.Portal} {
 		got, err := box.Open(ctx, "creds", v, binding)
 		if err != nil || len(got) == 0 {
 			t.Errorf("open %s: %q, %v", binding, got, err)

@@ -45,10 +45,7 @@ func (s *Store) rowItems(tenant string, w RowWrite, opt WriteOptions, prev previ
 			return nil, pbx.Errorf(pbx.CodeInternal, "", "the row's credentials are missing")
 		}
 		b.putNew(roleExt, pk, ExtensionSK(ext), extItem(w, opt), true)
-		secret, err := credentialsItem(tenant, w.Credentials)
-		if err != nil {
-			return nil, err
-		}
+		secret := credentialsItem(tenant, w.Credentials)
 		secret["Job"] = &types.AttributeValueMemberS{Value: opt.Job}
 		delete(secret, attrInviteExpires)
 		if o.User.InviteHash != "" {

@@ -68,9 +68,9 @@ func newBoundaryFixture(t *testing.T) *boundaryFixture {
 			t.Fatal(err)
 		}
 		sip := o.Endpoint.SIPUser
-		c := store.Credentials{SIPUser: sip, Extension: ext, PortalKind: pbx.WelcomeInvite}
-		c.SIPSecret, _ = sealer.Seal([]byte("s"), store.SIPSecretBinding(sip))
-		c.PIN, _ = sealer.Seal([]byte("p"), store.PINBinding(sip))
+		c := pbx.Credentials{SIPUser: sip, Extension: ext, PortalKind: pbx.WelcomeInvite}
+		c.SIPSecret, _ = sealer.Seal([]byte("s"), pbx.SIPSecretBinding(sip))
+		c.PIN, _ = sealer.Seal([]byte("p"), pbx.PINBinding(sip))
 		return store.RowWrite{Line: line, Objects: o, Credentials: c, CreateDIDs: true}
 	}
 

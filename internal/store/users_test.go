@@ -65,9 +65,9 @@ func newUsersFixture(t *testing.T) *usersFixture {
 			w := store.RowWrite{Line: row.Line, Objects: o, Update: update, CreateDIDs: true}
 			if !update {
 				sip := o.Endpoint.SIPUser
-				c := store.Credentials{SIPUser: sip, Extension: row.Extension, PortalKind: pbx.WelcomeInvite}
-				c.SIPSecret, _ = sealer.Seal([]byte("sip-"+sip), store.SIPSecretBinding(sip))
-				c.PIN, _ = sealer.Seal([]byte("pin-"+sip), store.PINBinding(sip))
+				c := pbx.Credentials{SIPUser: sip, Extension: row.Extension, PortalKind: pbx.WelcomeInvite}
+				c.SIPSecret, _ = sealer.Seal([]byte("sip-"+sip), pbx.SIPSecretBinding(sip))
+				c.PIN, _ = sealer.Seal([]byte("pin-"+sip), pbx.PINBinding(sip))
 				w.Credentials = c
 			}
 			ws = append(ws, w)

@@ -277,14 +277,14 @@ func (h *Handler) build(ctx context.Context, env *sendEnv, w *rowWork, now time.
 	}
 	sec := Secrets{PortalKind: c.PortalKind}
 	var err error
-	if sec.Portal, err = open(c.Portal, store.PortalBinding(row.SIPUser)); err != nil {
+	if sec.Portal, err = open(c.Portal, pbx.PortalBinding(row.SIPUser)); err != nil {
 		return nil, err
 	}
-	if sec.PIN, err = open(&c.PIN, store.PINBinding(row.SIPUser)); err != nil {
+	if sec.PIN, err = open(&c.PIN, pbx.PINBinding(row.SIPUser)); err != nil {
 		return nil, err
 	}
 	if row.ProvisioningFile == "" || env.settings.Email.IncludeSIPSecret {
-		if sec.SIPSecret, err = open(&c.SIPSecret, store.SIPSecretBinding(row.SIPUser)); err != nil {
+		if sec.SIPSecret, err = open(&c.SIPSecret, pbx.SIPSecretBinding(row.SIPUser)); err != nil {
 			return nil, err
 		}
 	}

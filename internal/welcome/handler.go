@@ -52,7 +52,7 @@ type ObjectStore interface {
 // Ledger is the part of *store.Store the handler uses: the sealed
 // credentials and the email ledger.
 type Ledger interface {
-	GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]store.Credentials, error)
+	GetCredentials(ctx context.Context, tenant string, sipUsers []string) (map[string]pbx.Credentials, error)
 	GrantDailyEmails(ctx context.Context, tenant string, now time.Time, want, limit int) (int, error)
 	ReturnDailyEmails(ctx context.Context, tenant string, granted time.Time, n int) error
 	ReserveEmails(ctx context.Context, tenant string, rs []store.EmailReservation) ([]store.ReserveResult, error)
@@ -370,7 +370,7 @@ func (h *Handler) newSendEnv(ctx context.Context, in events.WelcomeInput, s pbx.
 // The invite expires at the later of the stored expiry (create time + TTL)
 // and now + TTL: an email deferred (welcome=none) and sent days later
 // promises "valid for invite_ttl_hours" and must keep that promise.
-func (h *Handler) putInvites(ctx context.Context, in events.WelcomeInput, s pbx.Settings, work []*rowWork, creds map[string]store.Credentials) error {
+func (h *Handler) putInvites(ctx context.Context, in events.WelcomeInput, s pbx.Settings, work []*rowWork, creds map[string]pbx.Credentials) error {
 	earliest := h.now().Add(time.Duration(s.Email.InviteTTLHours) * time.Hour)
 	var invites []store.Invite
 	for _, w := range work {
@@ -378,7 +378,7 @@ func (h *Handler) putInvites(ctx context.Context, in events.WelcomeInput, s pbx.
 		if !ok || c.Portal == nil || c.PortalKind != pbx.WelcomeInvite || c.InviteExpires == 0 {
 			continue
 		}
-		token, err := h.Secrets.Open(ctx, in.Tenant, *c.Portal, store.PortalBinding(w.row.SIPUser))
+		token, err := h.Secrets.Open(ctx, in.Tenant, *c.Portal, pbx.PortalBinding(w.row.SIPUser))
 		if err != nil {
 			continue
 		}
@@ -415,7 +415,7 @@ type sendEnv struct {
 	settings pbx.Settings
 	from     *mail.Address
 	tpl      *Templates
-	creds    map[string]store.Credentials
+	creds    map[string]pbx.Credentials
 	tags     map[string]string
 	attempt  string
 	opt      Options

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -89,17 +88,11 @@ func newFixture(t *testing.T, tenant string, mode pbx.WelcomeMode, rows []events
 			}
 			return s
 		}
-		portal := seal(sec.Portal, store.PortalBinding(r.SIPUser))
-		item, err := attributevalue.MarshalMap(store.Credentials{
+		portal := seal(sec.Portal, pbx.PortalBinding(r.SIPUser))
+		if err := store.New(stack.Clients.DynamoDB, stack.Table).PutCredentials(ctx, tenant, pbx.Credentials{
 			SIPUser: r.SIPUser, Extension: r.Extension, PortalKind: kind, Portal: &portal, InviteExpires: inviteExpires(kind),
-			SIPSecret: seal(sec.SIPSecret, store.SIPSecretBinding(r.SIPUser)), PIN: seal(sec.PIN, store.PINBinding(r.SIPUser)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		item[store.AttrPK] = &types.AttributeValueMemberS{Value: store.TenantPK(tenant)}
-		item[store.AttrSK] = &types.AttributeValueMemberS{Value: store.SecretSK(r.SIPUser)}
-		if _, err := stack.Clients.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(stack.Table), Item: item}); err != nil {
+			SIPSecret: seal(sec.SIPSecret, pbx.SIPSecretBinding(r.SIPUser)), PIN: seal(sec.PIN, pbx.PINBinding(r.SIPUser)),
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -27,10 +27,10 @@ import (
 	"github.com/bulkprov/bulkprov/internal/ingest"
 	"github.com/bulkprov/bulkprov/internal/jobfiles"
 	"github.com/bulkprov/bulkprov/internal/jobmodel"
+	"github.com/bulkprov/bulkprov/internal/pbx"
 	"github.com/bulkprov/bulkprov/internal/portal"
 	"github.com/bulkprov/bulkprov/internal/provision"
 	"github.com/bulkprov/bulkprov/internal/secrets"
-	"github.com/bulkprov/bulkprov/internal/store"
 )
 
 // TestUploadKeysOutsideTenant feeds ingest crafted S3 events (raw,
@@ -393,11 +393,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Fatalf("credentials: %d, %v", len(creds), err)
 		}
 		for sip, c := range creds {
-			s, err := suite.box.Open(ctx, env.Name, c.SIPSecret, store.SIPSecretBinding(sip))
+			s, err := suite.box.Open(ctx, env.Name, c.SIPSecret, pbx.SIPSecretBinding(sip))
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := suite.box.Open(ctx, env.Name, c.PIN, store.PINBinding(sip))
+			p, err := suite.box.Open(ctx, env.Name, c.PIN, pbx.PINBinding(sip))
 			if err != nil {
 				t.Fatal(err)
 			}
