@@ -44,20 +44,45 @@ const callsSlack = time.Second
 // deletion are followed within the cache bound.
 func TestCallsThroughKamailio(t *testing.T) {
 	needBinaries(t, map[string]string{"kamailio": "kamailio", "baresip": "baresip-core"})
-	ctx := withTimeout(t, 10*time.Minute)
-	state, work := t.TempDir(), t.TempDir()
-	sipPort, trunkPort := freePort(t), freePort(t)
+	c := &callsScenario{t: t, ctx: withTimeout(t, 10*time.Minute), state: t.TempDir(), work: t.TempDir()}
+	c.sipPort = freePort(t)
+	c.trunkPort = freePort(t)
+	c.createTenants()
+	c.startLookupAndKamailio()
+	c.callExtension()
+	c.callDID()
+	c.refuseForeignCredentials()
+	c.followUpdate()
+	c.followDeletion()
+}
 
-	// 1. Two tenants, each from its CSV, through the CLI. The phones'
-	// outbound proxy is this machine's Kamailio; the registrar (SIP domain)
-	// stays the tenant's own (sip.<tenant>.pbx.example).
-	settings := filepath.Join(work, "settings.json")
+// callsScenario is the state TestCallsThroughKamailio's steps share, in
+// the order the steps fill it.
+type callsScenario struct {
+	t                  *testing.T
+	ctx                context.Context
+	state, work        string
+	sipPort, trunkPort int
+	ann, bruno, bea    phoneAccount // from the phone files: acme's 100 and 101, beta's 100
+	p                  *localrun.Pipeline
+	token              string
+	lookupLog          syncBuffer
+	annUA, brunoUA     *ua
+	carrier            *ua
+}
+
+// createTenants is step 1: two tenants, each from its CSV, through the
+// CLI. The phones' outbound proxy is this machine's Kamailio; the
+// registrar (SIP domain) stays the tenant's own (sip.<tenant>.pbx.example).
+func (c *callsScenario) createTenants() {
+	t := c.t
+	settings := filepath.Join(c.work, "settings.json")
 	must(t, os.WriteFile(settings, fmt.Appendf(nil,
-		`{"provisioning":{"proxy":"127.0.0.1","port":%d,"transport":"udp"}}`, sipPort), 0o600))
+		`{"provisioning":{"proxy":"127.0.0.1","port":%d,"transport":"udp"}}`, c.sipPort), 0o600))
 	run := func(tenant, csv string) string {
-		out := filepath.Join(work, "out-"+tenant)
+		out := filepath.Join(c.work, "out-"+tenant)
 		var stdout, stderr bytes.Buffer
-		code := dispatch(ctx, []string{"run", "--tenant", tenant, "--state", state, "--settings", settings,
+		code := dispatch(c.ctx, []string{"run", "--tenant", tenant, "--state", c.state, "--settings", settings,
 			"--create-dids", "--welcome", "none", "--out", out, filepath.Join("testdata", "calls", csv)}, &stdout, &stderr)
 		if code != exitOK {
 			t.Fatalf("bulkprov run --tenant %s: exit %d\n%s\n%s", tenant, code, stdout.String(), stderr.String())
@@ -68,27 +93,31 @@ func TestCallsThroughKamailio(t *testing.T) {
 	phone := func(out, tenant, mac string) phoneAccount {
 		return readYealink(t, filepath.Join(out, "provisioning", tenant, mac+".cfg"))
 	}
-	ann, bruno := phone(outAcme, "acme", "001565c00064"), phone(outAcme, "acme", "001565c00065")
-	bea := phone(outBeta, "beta", "001565c00164")
-	for _, a := range []phoneAccount{ann, bruno, bea} {
-		if a.Proxy != "127.0.0.1" || a.ProxyPort != sipPort || a.Transport != "udp" {
-			t.Fatalf("phone file %s: proxy %s:%d %s, want the settings' 127.0.0.1:%d udp", a.User, a.Proxy, a.ProxyPort, a.Transport, sipPort)
+	c.ann, c.bruno = phone(outAcme, "acme", "001565c00064"), phone(outAcme, "acme", "001565c00065")
+	c.bea = phone(outBeta, "beta", "001565c00164")
+	for _, a := range []phoneAccount{c.ann, c.bruno, c.bea} {
+		if a.Proxy != "127.0.0.1" || a.ProxyPort != c.sipPort || a.Transport != "udp" {
+			t.Fatalf("phone file %s: proxy %s:%d %s, want the settings' 127.0.0.1:%d udp", a.User, a.Proxy, a.ProxyPort, a.Transport, c.sipPort)
 		}
 	}
-	if ann.User != "100-acme" || bruno.User != "101-acme" || bea.User != "100-beta" || ann.Registrar != "sip.acme.pbx.example" {
-		t.Fatalf("phone files: %s %s %s at %s", ann.User, bruno.User, bea.User, ann.Registrar)
+	if c.ann.User != "100-acme" || c.bruno.User != "101-acme" || c.bea.User != "100-beta" || c.ann.Registrar != "sip.acme.pbx.example" {
+		t.Fatalf("phone files: %s %s %s at %s", c.ann.User, c.bruno.User, c.bea.User, c.ann.Registrar)
 	}
+}
 
-	// 2. The read path on the records the runs created, and Kamailio.
-	p, err := localrun.Start(ctx, localrun.Config{Tenant: "acme", StateDir: state})
+// startLookupAndKamailio is step 2: the read path on the records the runs
+// created, and Kamailio.
+func (c *callsScenario) startLookupAndKamailio() {
+	t := c.t
+	p, err := localrun.Start(c.ctx, localrun.Config{Tenant: "acme", StateDir: c.state})
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.p = p
 	t.Cleanup(func() { _ = p.Close() })
-	token, err := softswitch.NewToken()
+	c.token, err = softswitch.NewToken()
 	must(t, err)
-	var lookupLog syncBuffer
-	h := newSIPLookupHandler(p.Stack, nil, []string{softswitch.TokenHash(token)}, slog.New(slog.NewJSONHandler(&lookupLog, nil)))
+	h := newSIPLookupHandler(p.Stack, nil, []string{softswitch.TokenHash(c.token)}, slog.New(slog.NewJSONHandler(&c.lookupLog, nil)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
@@ -96,72 +125,90 @@ func TestCallsThroughKamailio(t *testing.T) {
 	t.Cleanup(func() {
 		_ = srv.Close()
 		if t.Failed() {
-			t.Logf("---- lookup log ----\n%s", tail(lookupLog.String(), 4000))
+			t.Logf("---- lookup log ----\n%s", tail(c.lookupLog.String(), 4000))
 		}
 	})
 	lookupURL := "http://" + ln.Addr().String()
 
 	// HA1 on the wire, never the secret: the lookup's HA1 is MD5 over the
 	// phone file's password.
-	body := httpGet(t, lookupURL+softswitch.PathAuth+"?user=100-acme&realm=sip.acme.pbx.example", token)
-	if want := md5hex("100-acme:sip.acme.pbx.example:" + ann.Password); !strings.Contains(body, `"ha1":"`+want+`"`) {
+	body := httpGet(t, lookupURL+softswitch.PathAuth+"?user=100-acme&realm=sip.acme.pbx.example", c.token)
+	if want := md5hex("100-acme:sip.acme.pbx.example:" + c.ann.Password); !strings.Contains(body, `"ha1":"`+want+`"`) {
 		t.Fatalf("auth lookup %s: want ha1 %s", body, want)
 	}
-	if strings.Contains(body, ann.Password) || strings.Contains(lookupLog.String(), ann.Password) {
+	if strings.Contains(body, c.ann.Password) || strings.Contains(c.lookupLog.String(), c.ann.Password) {
 		t.Fatal("the clear SIP secret is in the lookup's answer or log")
 	}
 
 	kamDir := t.TempDir()
 	cfg, err := softswitch.RenderKamailio(softswitch.KamailioConfig{
-		Address: "127.0.0.1", Port: sipPort, Transports: []string{"udp", "tcp"}, TrunkPort: trunkPort,
-		LookupURL: lookupURL, Token: token, CacheTTL: callsCacheTTL, Debug: 2,
+		Address: "127.0.0.1", Port: c.sipPort, Transports: []string{"udp", "tcp"}, TrunkPort: c.trunkPort,
+		LookupURL: lookupURL, Token: c.token, CacheTTL: callsCacheTTL, Debug: 2,
 	})
 	must(t, err)
 	cfgPath := filepath.Join(kamDir, "kamailio.cfg")
 	must(t, os.WriteFile(cfgPath, cfg, 0o600))
 	kam := startProc(t, "kamailio", "-DD", "-E", "-f", cfgPath, "-Y", kamDir, "-m", "32", "-M", "4")
-	waitTCP(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(sipPort)), kam, 30*time.Second)
+	waitTCP(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(c.sipPort)), kam, 30*time.Second)
+}
 
-	// 3. Both phones register with their files' credentials; 100 calls 101.
-	annUA, brunoUA := startUA(t, "100-acme", accountFromPhone(ann)), startUA(t, "101-acme", accountFromPhone(bruno))
-	for _, u := range []*ua{annUA, brunoUA} {
+// callExtension is step 3: both phones register with their files'
+// credentials; 100 calls 101.
+func (c *callsScenario) callExtension() {
+	t := c.t
+	c.annUA, c.brunoUA = startUA(t, "100-acme", accountFromPhone(c.ann)), startUA(t, "101-acme", accountFromPhone(c.bruno))
+	for _, u := range []*ua{c.annUA, c.brunoUA} {
 		if ev := u.await(t, 30*time.Second, "REGISTER_OK", "REGISTER_FAIL"); ev.Type != "REGISTER_OK" {
 			t.Fatalf("%s: %s %s", u.name, ev.Type, ev.Param)
 		}
 	}
-	if answered, status := annUA.call(t, "101", brunoUA); !answered {
+	if answered, status := c.annUA.call(t, "101", c.brunoUA); !answered {
 		t.Fatalf("100 calling extension 101: %s", status)
 	}
 	t.Logf("100-acme and 101-acme registered with their phone files' credentials; 100 called extension 101 and 101 answered")
+}
 
-	// 4. A carrier's INVITE to 101's DID rings 101's phone.
-	carrier := startUA(t, "carrier", uaAccount{AOR: "sip:carrier@127.0.0.1",
-		Outbound: fmt.Sprintf("sip:127.0.0.1:%d;transport=udp", trunkPort)})
-	didURI := func(did string) string { return fmt.Sprintf("sip:%s@127.0.0.1:%d", did, trunkPort) }
-	if answered, status := carrier.call(t, didURI("+14155550101"), brunoUA); !answered {
+// callDID is step 4: a carrier's INVITE to 101's DID rings 101's phone.
+func (c *callsScenario) callDID() {
+	t := c.t
+	c.carrier = startUA(t, "carrier", uaAccount{AOR: "sip:carrier@127.0.0.1",
+		Outbound: fmt.Sprintf("sip:127.0.0.1:%d;transport=udp", c.trunkPort)})
+	if answered, status := c.carrier.call(t, c.didURI("+14155550101"), c.brunoUA); !answered {
 		t.Fatalf("carrier calling DID +14155550101: %s", status)
 	}
-	if answered, status := carrier.call(t, didURI("+14155550188"), nil); answered || !strings.Contains(status, "404") {
+	if answered, status := c.carrier.call(t, c.didURI("+14155550188"), nil); answered || !strings.Contains(status, "404") {
 		t.Errorf("call to an unassigned DID: answered=%v %q, want 404", answered, status)
 	}
 	t.Logf("an INVITE to DID +14155550101 was routed to 101-acme's phone and answered")
+}
 
-	// 5. Refused: a wrong password, another tenant's credentials or domain,
-	// a bare extension. beta's own phone registers (the control).
-	register := func(name string, acc uaAccount) string {
-		u := startUA(t, name, acc)
-		ev := u.await(t, 30*time.Second, "REGISTER_OK", "REGISTER_FAIL")
-		u.proc.stop()
-		return ev.Type
-	}
-	wrong := accountFromPhone(ann)
-	wrong.Password = flipFirst(ann.Password)
-	acmeAtBeta := accountFromPhone(ann)
+// didURI is a carrier's request URI for did, on Kamailio's trunk port.
+func (c *callsScenario) didURI(did string) string {
+	return fmt.Sprintf("sip:%s@127.0.0.1:%d", did, c.trunkPort)
+}
+
+// register registers a new phone with acc and returns REGISTER_OK or
+// REGISTER_FAIL.
+func (c *callsScenario) register(name string, acc uaAccount) string {
+	u := startUA(c.t, name, acc)
+	ev := u.await(c.t, 30*time.Second, "REGISTER_OK", "REGISTER_FAIL")
+	u.proc.stop()
+	return ev.Type
+}
+
+// refuseForeignCredentials is step 5: refused are a wrong password,
+// another tenant's credentials or domain, a bare extension. beta's own
+// phone registers (the control).
+func (c *callsScenario) refuseForeignCredentials() {
+	t := c.t
+	wrong := accountFromPhone(c.ann)
+	wrong.Password = flipFirst(c.ann.Password)
+	acmeAtBeta := accountFromPhone(c.ann)
 	acmeAtBeta.AOR = strings.Replace(acmeAtBeta.AOR, "sip.acme.pbx.example", "sip.beta.pbx.example", 1)
-	betaAsAcme := accountFromPhone(bea)
+	betaAsAcme := accountFromPhone(c.bea)
 	betaAsAcme.AOR = strings.Replace(strings.Replace(betaAsAcme.AOR, "100-beta", "100-acme", 1), "sip.beta.", "sip.acme.", 1)
 	betaAsAcme.AuthUser = "100-acme"
-	bare := accountFromPhone(ann)
+	bare := accountFromPhone(c.ann)
 	bare.AOR, bare.AuthUser = strings.Replace(bare.AOR, "100-acme@", "100@", 1), "100"
 	for name, acc := range map[string]uaAccount{
 		"wrong password":                      wrong,
@@ -169,49 +216,56 @@ func TestCallsThroughKamailio(t *testing.T) {
 		"100-acme with beta's 100's password": betaAsAcme,
 		"bare extension 100":                  bare,
 	} {
-		if got := register(name, acc); got != "REGISTER_FAIL" {
+		if got := c.register(name, acc); got != "REGISTER_FAIL" {
 			t.Errorf("%s: %s, want REGISTER_FAIL", name, got)
 		}
 	}
-	if got := register("100-beta", accountFromPhone(bea)); got != "REGISTER_OK" {
+	if got := c.register("100-beta", accountFromPhone(c.bea)); got != "REGISTER_OK" {
 		t.Errorf("beta's own phone: %s, want REGISTER_OK", got)
 	}
+}
 
-	// 6. on-existing=update moves 101's DID: the old number stops ringing
-	// 101 within the bound, the new one rings it; 101's phone file keeps
-	// working (an update regenerates no secret).
-	key, err := p.UploadFile(ctx, filepath.Join("testdata", "calls", "acme-update.csv"), map[string]string{pbx.MetaOnExisting: "update", pbx.MetaCreateDIDs: "true"})
+// followUpdate is step 6: on-existing=update moves 101's DID: the old
+// number stops ringing 101 within the bound, the new one rings it; 101's
+// phone file keeps working (an update regenerates no secret).
+func (c *callsScenario) followUpdate() {
+	t := c.t
+	key, err := c.p.UploadFile(c.ctx, filepath.Join("testdata", "calls", "acme-update.csv"), map[string]string{pbx.MetaOnExisting: "update", pbx.MetaCreateDIDs: "true"})
 	must(t, err)
-	jobs, err := p.JobsFor(ctx, key)
+	jobs, err := c.p.JobsFor(c.ctx, key)
 	must(t, err)
 	if len(jobs) != 1 || jobs[0].Status != jobmodel.Done {
 		t.Fatalf("update jobs %+v", jobs)
 	}
 	changed := time.Now()
-	took := pollUntilRefused(t, carrier, didURI("+14155550101"), brunoUA, changed)
+	took := pollUntilRefused(t, c.carrier, c.didURI("+14155550101"), c.brunoUA, changed)
 	t.Logf("DID +14155550101 moved away by on-existing=update: the first call refused (404) started %.2fs after the job finished (bound %s + %s)", took.Seconds(), callsCacheTTL, callsSlack)
-	if answered, status := carrier.call(t, didURI("+14155550111"), brunoUA); !answered {
+	if answered, status := c.carrier.call(t, c.didURI("+14155550111"), c.brunoUA); !answered {
 		t.Errorf("the moved-to DID +14155550111: %s", status)
 	}
-	if got := register("101-acme again", accountFromPhone(bruno)); got != "REGISTER_OK" {
+	if got := c.register("101-acme again", accountFromPhone(c.bruno)); got != "REGISTER_OK" {
 		t.Errorf("101's phone file after the update: %s, want REGISTER_OK", got)
 	}
+}
 
-	// 7. A user deleted from the table: calls to it are refused within the
-	// bound (primed cache first, so this measures the worst case), then its
-	// phone can no longer register, and its DID no longer routes.
-	if answered, status := brunoUA.call(t, "100", annUA); !answered {
+// followDeletion is step 7: a user deleted from the table: calls to it are
+// refused within the bound (primed cache first, so this measures the worst
+// case), then its phone can no longer register, and its DID no longer
+// routes.
+func (c *callsScenario) followDeletion() {
+	t := c.t
+	if answered, status := c.brunoUA.call(t, "100", c.annUA); !answered {
 		t.Fatalf("101 calling 100 before the deletion: %s", status)
 	}
-	deleteUser(t, ctx, p.Stack.Clients.DynamoDB, p.Stack.Table, "acme", "100")
+	deleteUser(t, c.ctx, c.p.Stack.Clients.DynamoDB, c.p.Stack.Table, "acme", "100")
 	deleted := time.Now()
-	took = pollUntilRefused(t, brunoUA, "100", annUA, deleted)
+	took := pollUntilRefused(t, c.brunoUA, "100", c.annUA, deleted)
 	t.Logf("user 100-acme deleted: the first call to extension 100 refused (404) started %.2fs after the deletion (bound %s + %s)", took.Seconds(), callsCacheTTL, callsSlack)
 	time.Sleep(time.Until(deleted.Add(callsCacheTTL + time.Second)))
-	if got := register("100-acme after deletion", accountFromPhone(ann)); got != "REGISTER_FAIL" {
+	if got := c.register("100-acme after deletion", accountFromPhone(c.ann)); got != "REGISTER_FAIL" {
 		t.Errorf("deleted user's phone: %s, want REGISTER_FAIL", got)
 	}
-	if answered, status := carrier.call(t, didURI("+14155550100"), nil); answered || !strings.Contains(status, "404") {
+	if answered, status := c.carrier.call(t, c.didURI("+14155550100"), nil); answered || !strings.Contains(status, "404") {
 		t.Errorf("the deleted user's DID: answered=%v %q, want 404", answered, status)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -35,138 +36,189 @@ Exit status: 0 ok, 1 some numbers refused, 2 usage error.
 flags:
 `
 
-// runDID implements `bulkprov did`.
+// runDID implements `bulkprov did`: parse the verb and flags, check them,
+// open the kept state, then run the verb.
 func runDID(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("did", didUsage, stderr)
-	tenant := fs.String("tenant", "", "tenant name")
-	stateDir := fs.String("state", "", "the kept state `DIR` of local runs")
-	claimFree := fs.String("claim-free", "", "allow: whether T may take free numbers with create-dids (true|false)")
-	callerIDs := fs.String("caller-ids", "-", "allow: comma-separated numbers T may show as caller ID")
-	free := fs.Bool("free", false, "list: only free numbers")
-	asJSON := fs.Bool("json", false, "list: JSON output")
+	c := &didCmd{stdout: stdout}
+	fs.StringVar(&c.tenant, "tenant", "", "tenant name")
+	fs.StringVar(&c.stateDir, "state", "", "the kept state `DIR` of local runs")
+	fs.StringVar(&c.claimFree, "claim-free", "", "allow: whether T may take free numbers with create-dids (true|false)")
+	fs.StringVar(&c.callerIDs, "caller-ids", "-", "allow: comma-separated numbers T may show as caller ID")
+	fs.BoolVar(&c.free, "free", false, "list: only free numbers")
+	fs.BoolVar(&c.asJSON, "json", false, "list: JSON output")
 	v, code, ok := parseVerb(fs, "did", args, stderr)
 	if !ok {
 		return code
 	}
-	verb, rest, fail := v.verb, v.rest, v.fail
-	switch verb {
-	case "add", "assign", "release", "allow", "list":
-	default:
-		return fail(exitUsage, "unknown action (want add, assign, release, allow or list)")
+	c.verbArgs = v
+	verb, known := didVerbs()[v.verb]
+	if !known {
+		return c.fail(exitUsage, "unknown action (want add, assign, release, allow or list)")
 	}
-	needTenant := verb == "assign" || verb == "allow"
-	if *tenant != "" || needTenant {
-		if err := pbx.ValidateTenantName(*tenant); err != nil {
-			return fail(exitUsage, "--tenant: %s", pbx.ErrorMessage(err))
-		}
+	if err := c.checkArgs(verb); err != nil {
+		return c.fail(exitUsage, "%v", err)
 	}
-	if *stateDir == "" {
-		return fail(exitUsage, "--state DIR is required (the inventory lives in the kept state)")
-	}
-	var numbers []string
-	if verb == "add" || verb == "assign" || verb == "release" {
-		if len(rest) == 0 {
-			return fail(exitUsage, "give at least one number or range")
-		}
-		var err error
-		if numbers, err = parseNumbers(rest); err != nil {
-			return fail(exitUsage, "%s", pbx.ErrorMessage(err))
-		}
-	} else if len(rest) > 0 {
-		return fail(exitUsage, "unexpected arguments %q", rest)
-	}
-	stack, err := devstack.Start(ctx, devstack.Config{StateDir: *stateDir})
+	stack, err := devstack.Start(ctx, devstack.Config{StateDir: c.stateDir})
 	if err != nil {
-		return fail(exitFailed, "%v", err)
+		return c.fail(exitFailed, "%v", err)
 	}
 	defer stack.Close()
-	st := store.New(stack.Clients.DynamoDB, stack.Table)
+	c.st = store.New(stack.Clients.DynamoDB, stack.Table)
+	return verb.run(ctx, c)
+}
 
-	report := func(done string, ok, refused []string, why string) int {
-		fmt.Fprintf(stdout, "%s %d number(s)\n", done, len(ok))
-		if len(refused) > 0 {
-			fmt.Fprintf(stderr, "bulkprov did %s: %d number(s) %s: %s\n", verb, len(refused), why, strings.Join(refused, " "))
-			return exitFailed
+// didCmd is one `bulkprov did <verb>`: its flags, its numbers and, once
+// the kept state is open, the inventory's store.
+type didCmd struct {
+	verbArgs
+	tenant, stateDir     string
+	claimFree, callerIDs string // allow; callerIDs "-" leaves the list as it is
+	free, asJSON         bool   // list
+	numbers              []string
+	st                   *store.Store
+	stdout               io.Writer
+}
+
+// didVerb is what a verb takes and does.
+type didVerb struct {
+	needTenant  bool // acts on --tenant T
+	takeNumbers bool // takes NUMBERS
+	run         func(ctx context.Context, c *didCmd) int
+}
+
+func didVerbs() map[string]didVerb {
+	return map[string]didVerb{
+		"add":     {takeNumbers: true, run: didAdd},
+		"assign":  {needTenant: true, takeNumbers: true, run: didAssign},
+		"release": {takeNumbers: true, run: didRelease},
+		"allow":   {needTenant: true, run: didAllow},
+		"list":    {run: didList},
+	}
+}
+
+// checkArgs checks the tenant, --state and the numbers before the stack
+// starts, and parses the numbers.
+func (c *didCmd) checkArgs(verb didVerb) error {
+	if c.tenant != "" || verb.needTenant {
+		if err := pbx.ValidateTenantName(c.tenant); err != nil {
+			return fmt.Errorf("--tenant: %s", pbx.ErrorMessage(err))
 		}
+	}
+	if c.stateDir == "" {
+		return errors.New("--state DIR is required (the inventory lives in the kept state)")
+	}
+	if !verb.takeNumbers {
+		if len(c.rest) > 0 {
+			return fmt.Errorf("unexpected arguments %q", c.rest)
+		}
+		return nil
+	}
+	if len(c.rest) == 0 {
+		return errors.New("give at least one number or range")
+	}
+	var err error
+	if c.numbers, err = parseNumbers(c.rest); err != nil {
+		return errors.New(pbx.ErrorMessage(err))
+	}
+	return nil
+}
+
+// report prints how many numbers the verb changed and, on stderr, the ones
+// it refused and why (exit 1).
+func (c *didCmd) report(done string, ok, refused []string, why string) int {
+	fmt.Fprintf(c.stdout, "%s %d number(s)\n", done, len(ok))
+	if len(refused) > 0 {
+		return c.fail(exitFailed, "%d number(s) %s: %s", len(refused), why, strings.Join(refused, " "))
+	}
+	return exitOK
+}
+
+func didAdd(ctx context.Context, c *didCmd) int {
+	added, present, err := c.st.AddDIDs(ctx, c.numbers, c.tenant)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	fmt.Fprintf(c.stdout, "added %d number(s)", len(added))
+	if len(present) > 0 {
+		fmt.Fprintf(c.stdout, ", %d already in the inventory (kept as they are)", len(present))
+	}
+	fmt.Fprintln(c.stdout)
+	return exitOK
+}
+
+func didAssign(ctx context.Context, c *didCmd) int {
+	ok, refused, err := c.st.AssignDIDs(ctx, c.tenant, c.numbers)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	return c.report("assigned to "+c.tenant+":", ok, refused, "not in the inventory or another tenant's")
+}
+
+func didRelease(ctx context.Context, c *didCmd) int {
+	ok, refused, err := c.st.ReleaseDIDs(ctx, c.numbers)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	return c.report("released", ok, refused, "not in the inventory or still routed to an extension")
+}
+
+// didAllow changes the policy flags given and prints the policy.
+func didAllow(ctx context.Context, c *didCmd) int {
+	p, err := c.st.GetDIDPolicy(ctx, c.tenant)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	switch c.claimFree {
+	case "":
+	case "true", "false":
+		p.ClaimFree = c.claimFree == "true"
+	default:
+		return c.fail(exitUsage, "--claim-free must be true or false")
+	}
+	if c.callerIDs != "-" {
+		p.CallerIDs = nil
+		if c.callerIDs != "" {
+			if p.CallerIDs, err = parseNumbers(strings.Split(c.callerIDs, ",")); err != nil {
+				return c.fail(exitUsage, "--caller-ids: %s", pbx.ErrorMessage(err))
+			}
+		}
+	}
+	if err := c.st.SetDIDPolicy(ctx, c.tenant, p); err != nil {
+		return c.fail(exitFailed, "%s", pbx.ErrorMessage(err))
+	}
+	b, _ := json.Marshal(p)
+	fmt.Fprintf(c.stdout, "tenant %s: %s\n", c.tenant, b)
+	return exitOK
+}
+
+// didList prints every number, T's or the free ones, as lines or JSON.
+func didList(ctx context.Context, c *didCmd) int {
+	filter := c.tenant
+	if c.free {
+		filter = "-"
+	}
+	list, err := c.st.ListDIDs(ctx, filter)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	if c.asJSON {
+		if list == nil {
+			list = []store.InventoryDID{}
+		}
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(list)
 		return exitOK
 	}
-	switch verb {
-	case "add":
-		added, present, err := st.AddDIDs(ctx, numbers, *tenant)
-		if err != nil {
-			return fail(exitFailed, "%v", err)
+	for _, d := range list {
+		owner := d.Tenant
+		if owner == "" {
+			owner = "(free)"
 		}
-		fmt.Fprintf(stdout, "added %d number(s)", len(added))
-		if len(present) > 0 {
-			fmt.Fprintf(stdout, ", %d already in the inventory (kept as they are)", len(present))
-		}
-		fmt.Fprintln(stdout)
-		return exitOK
-	case "assign":
-		ok, refused, err := st.AssignDIDs(ctx, *tenant, numbers)
-		if err != nil {
-			return fail(exitFailed, "%v", err)
-		}
-		return report("assigned to "+*tenant+":", ok, refused, "not in the inventory or another tenant's")
-	case "release":
-		ok, refused, err := st.ReleaseDIDs(ctx, numbers)
-		if err != nil {
-			return fail(exitFailed, "%v", err)
-		}
-		return report("released", ok, refused, "not in the inventory or still routed to an extension")
-	case "allow":
-		p, err := st.GetDIDPolicy(ctx, *tenant)
-		if err != nil {
-			return fail(exitFailed, "%v", err)
-		}
-		switch *claimFree {
-		case "":
-		case "true", "false":
-			p.ClaimFree = *claimFree == "true"
-		default:
-			return fail(exitUsage, "--claim-free must be true or false")
-		}
-		if *callerIDs != "-" {
-			p.CallerIDs = nil
-			if *callerIDs != "" {
-				if p.CallerIDs, err = parseNumbers(strings.Split(*callerIDs, ",")); err != nil {
-					return fail(exitUsage, "--caller-ids: %s", pbx.ErrorMessage(err))
-				}
-			}
-		}
-		if err := st.SetDIDPolicy(ctx, *tenant, p); err != nil {
-			return fail(exitFailed, "%s", pbx.ErrorMessage(err))
-		}
-		b, _ := json.Marshal(p)
-		fmt.Fprintf(stdout, "tenant %s: %s\n", *tenant, b)
-		return exitOK
-	default: // list
-		filter := *tenant
-		if *free {
-			filter = "-"
-		}
-		list, err := st.ListDIDs(ctx, filter)
-		if err != nil {
-			return fail(exitFailed, "%v", err)
-		}
-		if *asJSON {
-			if list == nil {
-				list = []store.InventoryDID{}
-			}
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(list)
-			return exitOK
-		}
-		for _, d := range list {
-			owner := d.Tenant
-			if owner == "" {
-				owner = "(free)"
-			}
-			fmt.Fprintf(stdout, "%s\t%s\n", d.Number, owner)
-		}
-		return exitOK
+		fmt.Fprintf(c.stdout, "%s\t%s\n", d.Number, owner)
 	}
+	return exitOK
 }
 
 // parseNumbers reads E.164 numbers and ranges (+14155550100-+14155550199).

@@ -68,6 +68,16 @@ func TestMigrateEveryPeer(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("export exit %d: %s", code, stderr)
 	}
+	checkMigratedUsers(t, csvOut)
+	checkNoSampleSecret(t, files, out)
+	checkPeersInSummaries(t, out, 12)
+	checkExportRoundTrip(t, state, csvOut)
+}
+
+// checkMigratedUsers: the export shows each migrated user as a careful
+// admin expects, and nothing that is not a SIP user.
+func checkMigratedUsers(t *testing.T, csvOut string) {
+	t.Helper()
 	want := map[string]string{ // extension → the row export must show
 		"1001": `1001,Ann,Lee,ann.lee@example.com,,+14155550101,,+14155550101,,`,
 		"1002": `1002,Bruno,Diaz,bruno.diaz@example.com,,+14155550102,,+14155550102,,`,
@@ -117,8 +127,12 @@ func TestMigrateEveryPeer(t *testing.T) {
 	if n := len(lines) - 1; n != 25 {
 		t.Errorf("export has %d users, want 25:\n%s", n, csvOut)
 	}
+}
 
-	// No secret of any sample reaches a report, a log, an email or the table dump.
+// checkNoSampleSecret: no secret of any sample reaches a report, a log, an
+// email or the table dump in out.
+func checkNoSampleSecret(t *testing.T, files []string, out string) {
+	t.Helper()
 	secretRE := regexp.MustCompile(`(FPX|CX|WZ|KZ|FU|IS|SV|VD|YS)-(sip|auth|portal|vm|prov|web|reg|user)-[A-Za-z0-9]+`)
 	var secrets []string
 	for _, f := range files {
@@ -149,8 +163,12 @@ func TestMigrateEveryPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
 
-	// The column report names the peer in summary.json.
+// checkPeersInSummaries: the column report names the peer in each job's
+// summary.json, want peers in all.
+func checkPeersInSummaries(t *testing.T, out string, want int) {
+	t.Helper()
 	sums, _ := filepath.Glob(filepath.Join(out, "jobs", "*", "summary.json"))
 	peersSeen := map[string]bool{}
 	for _, s := range sums {
@@ -165,16 +183,20 @@ func TestMigrateEveryPeer(t *testing.T) {
 		}
 		peersSeen[v.Source.Peer] = true
 	}
-	if len(peersSeen) != 12 {
+	if len(peersSeen) != want {
 		t.Errorf("summary.json peers: %v", peersSeen)
 	}
+}
 
-	// Our own export round-trips byte for byte.
+// checkExportRoundTrip: our own export re-imports (--on-existing update)
+// and exports again byte for byte; the JSON export has the same users.
+func checkExportRoundTrip(t *testing.T, state, csvOut string) {
+	t.Helper()
 	exported := filepath.Join(t.TempDir(), "export.csv")
 	if err := os.WriteFile(exported, []byte(csvOut), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr = runCmd(t, "run", "--tenant", "acme", "--state", state, "--out", t.TempDir(), "--on-existing", "update", exported)
+	code, stdout, stderr := runCmd(t, "run", "--tenant", "acme", "--state", state, "--out", t.TempDir(), "--on-existing", "update", exported)
 	if code != exitOK {
 		t.Fatalf("re-import exit %d\n%s\n%s", code, stdout, stderr)
 	}

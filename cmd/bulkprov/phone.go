@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -27,93 +28,128 @@ kvs         prints the CloudFront KeyValueStore entries of tenant T (its device 
             each rotated device's generation) for aws cloudfront-keyvaluestore put-key.
 `
 
-// runPhone manages per-device provisioning credentials.
+// runPhone manages per-device provisioning credentials: parse the verb and
+// flags, check them, open the kept state and the tenant's device
+// credentials, then run the verb.
 func runPhone(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("phone", phoneUsage, stderr)
-	tenant := fs.String("tenant", "", "tenant name")
-	stateDir := fs.String("state", "", "the kept state `DIR` of local runs")
-	macFlag := fs.String("mac", "", "the device's MAC, in any notation")
-	rotate := fs.Bool("rotate", false, "give the device a new password first")
-	base := fs.String("url", localrun.LocalProvisioningURL, "the provisioning URL phones are given (scheme and host)")
+	c := &phoneCmd{stdout: stdout}
+	fs.StringVar(&c.tenant, "tenant", "", "tenant name")
+	fs.StringVar(&c.stateDir, "state", "", "the kept state `DIR` of local runs")
+	fs.StringVar(&c.macFlag, "mac", "", "the device's MAC, in any notation")
+	fs.BoolVar(&c.rotate, "rotate", false, "give the device a new password first")
+	fs.StringVar(&c.base, "url", localrun.LocalProvisioningURL, "the provisioning URL phones are given (scheme and host)")
 	v, code, ok := parseVerb(fs, "phone", args, stderr)
 	if !ok {
 		return code
 	}
-	verb, rest, fail := v.verb, v.rest, v.fail
-	if len(rest) != 0 {
-		return fail(exitUsage, "unexpected arguments %q", rest)
+	c.verbArgs = v
+	if len(c.rest) != 0 {
+		return c.fail(exitUsage, "unexpected arguments %q", c.rest)
 	}
-	if verb != "credential" && verb != "kvs" {
+	run, known := map[string]func(context.Context, *phoneCmd) int{"credential": phoneCredential, "kvs": phoneKVS}[c.verb]
+	if !known {
 		fs.Usage()
 		return exitUsage
 	}
-	if err := pbx.ValidateTenantName(*tenant); err != nil {
-		return fail(exitUsage, "--tenant: %s", pbx.ErrorMessage(err))
+	if err := c.checkArgs(); err != nil {
+		return c.fail(exitUsage, "%v", err)
 	}
-	if *stateDir == "" {
-		return fail(exitUsage, "--state DIR is required")
-	}
-	mac := ""
-	if verb == "credential" {
-		var err error
-		if mac, err = pbx.NormalizeMAC(*macFlag); err != nil {
-			return fail(exitUsage, "--mac: %s", pbx.ErrorMessage(err))
-		}
-		if u, err := url.Parse(*base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fail(exitUsage, "--url must be an http(s) URL, not %q", *base)
-		}
-	}
-	stack, err := devstack.Start(ctx, devstack.Config{StateDir: *stateDir})
+	stack, err := devstack.Start(ctx, devstack.Config{StateDir: c.stateDir})
 	if err != nil {
-		return fail(exitFailed, "%v", err)
+		return c.fail(exitFailed, "%v", err)
 	}
 	defer stack.Close()
-	st := store.New(stack.Clients.DynamoDB, stack.Table)
-	settings, err := st.LoadSettings(ctx, *tenant)
+	c.st = store.New(stack.Clients.DynamoDB, stack.Table)
+	settings, err := c.st.LoadSettings(ctx, c.tenant)
 	if err != nil {
-		return fail(exitFailed, "%s", pbx.ErrorMessage(err))
+		return c.fail(exitFailed, "%s", pbx.ErrorMessage(err))
 	}
-	path := settings.ProvisioningPath(*tenant)
-	creds := &provision.DeviceCredentials{Store: st, Box: secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)}
+	c.path = settings.ProvisioningPath(c.tenant)
+	c.creds = &provision.DeviceCredentials{Store: c.st, Box: secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID)}
+	return run(ctx, c)
+}
 
-	if verb == "kvs" {
-		key, err := creds.EnsureKey(ctx, *tenant)
-		if err != nil {
-			return fail(exitFailed, "%v", err)
-		}
-		gens, err := st.DeviceGenerations(ctx, *tenant)
-		if err != nil {
-			return fail(exitFailed, "%v", err)
-		}
-		// The device key is a secret: this output belongs in the KVS only.
-		fmt.Fprintf(stdout, "%s\t%s\n", path, provision.KVSKeyValue(key))
-		macs := make([]string, 0, len(gens))
-		for m := range gens {
-			macs = append(macs, m)
-		}
-		slices.Sort(macs)
-		for _, m := range macs {
-			fmt.Fprintf(stdout, "%s/%s\t%d\n", path, m, gens[m])
-		}
-		return exitOK
+// phoneCmd is one `bulkprov phone <verb>`: its flags and, once the kept
+// state is open, the tenant's provisioning path and device credentials.
+type phoneCmd struct {
+	verbArgs
+	tenant, stateDir string
+	macFlag, base    string // credential: --mac as given, --url
+	rotate           bool
+	mac              string // --mac normalized
+	st               *store.Store
+	path             string // the tenant's provisioning path
+	creds            *provision.DeviceCredentials
+	stdout           io.Writer
+}
+
+// checkArgs checks the tenant and --state, and for credential the MAC and
+// the URL, before the stack starts.
+func (c *phoneCmd) checkArgs() error {
+	if err := pbx.ValidateTenantName(c.tenant); err != nil {
+		return fmt.Errorf("--tenant: %s", pbx.ErrorMessage(err))
 	}
+	if c.stateDir == "" {
+		return errors.New("--state DIR is required")
+	}
+	if c.verb != "credential" {
+		return nil
+	}
+	var err error
+	if c.mac, err = pbx.NormalizeMAC(c.macFlag); err != nil {
+		return fmt.Errorf("--mac: %s", pbx.ErrorMessage(err))
+	}
+	if u, err := url.Parse(c.base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--url must be an http(s) URL, not %q", c.base)
+	}
+	return nil
+}
 
+// phoneKVS prints the tenant's CloudFront KeyValueStore entries: its device
+// key, then each rotated device's generation.
+func phoneKVS(ctx context.Context, c *phoneCmd) int {
+	key, err := c.creds.EnsureKey(ctx, c.tenant)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	gens, err := c.st.DeviceGenerations(ctx, c.tenant)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	// The device key is a secret: this output belongs in the KVS only.
+	fmt.Fprintf(c.stdout, "%s\t%s\n", c.path, provision.KVSKeyValue(key))
+	macs := make([]string, 0, len(gens))
+	for m := range gens {
+		macs = append(macs, m)
+	}
+	slices.Sort(macs)
+	for _, m := range macs {
+		fmt.Fprintf(c.stdout, "%s/%s\t%d\n", c.path, m, gens[m])
+	}
+	return exitOK
+}
+
+// phoneCredential prints one device's credential and provisioning URL,
+// after giving it a new password with --rotate.
+func phoneCredential(ctx context.Context, c *phoneCmd) int {
 	var user, password string
+	var err error
 	gen := 0
-	if *rotate {
-		password, gen, err = creds.Rotate(ctx, *tenant, path, mac)
-		user = mac
+	if c.rotate {
+		password, gen, err = c.creds.Rotate(ctx, c.tenant, c.path, c.mac)
+		user = c.mac
 	} else {
-		user, password, err = creds.Credential(ctx, *tenant, path, mac)
+		user, password, err = c.creds.Credential(ctx, c.tenant, c.path, c.mac)
 	}
 	if err != nil {
-		return fail(exitFailed, "%v", err)
+		return c.fail(exitFailed, "%v", err)
 	}
-	u, _ := url.Parse(strings.TrimSuffix(*base, "/") + "/" + path + "/")
+	u, _ := url.Parse(strings.TrimSuffix(c.base, "/") + "/" + c.path + "/")
 	u.User = url.UserPassword(user, password)
-	fmt.Fprintf(stdout, "user     %s\npassword %s\nurl      %s\n", user, password, u.String())
-	if *rotate {
-		fmt.Fprintf(stdout, "rotated  generation %d; on AWS also put KeyValueStore key %s/%s = %d\n", gen, path, mac, gen)
+	fmt.Fprintf(c.stdout, "user     %s\npassword %s\nurl      %s\n", user, password, u.String())
+	if c.rotate {
+		fmt.Fprintf(c.stdout, "rotated  generation %d; on AWS also put KeyValueStore key %s/%s = %d\n", gen, c.path, c.mac, gen)
 	}
 	return exitOK
 }

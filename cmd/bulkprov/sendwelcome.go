@@ -85,22 +85,28 @@ func runSendWelcome(ctx context.Context, args []string, stdout, stderr io.Writer
 			return exitFailed
 		}
 	} else {
-		fmt.Fprintf(stdout, "job %s/%s: %d sent, %d already sent, %d failed (%d uncertain), %d held\n",
-			*tenant, *job, total.Sent, total.AlreadySent, total.Failed, total.Uncertain, total.Held)
-		if env.outbox != "" {
-			fmt.Fprintf(stdout, "messages: %s\n", env.outbox)
-		}
-		if total.Held > 0 {
-			fmt.Fprintln(stdout, "held emails wait for a daily quota (the email service's 24-hour quota or the tenant's email.daily_quota); run send-welcome again later")
-		}
-		if total.Uncertain > 0 && !*resendUncertain {
-			fmt.Fprintln(stdout, "uncertain emails may have been delivered; --resend-uncertain sends them again")
-		}
+		printWelcomeTotal(stdout, *tenant, *job, total, env.outbox, *resendUncertain)
 	}
 	if total.Failed > 0 {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// printWelcomeTotal prints the outcome for a person: the counts, where the
+// messages are, and what to do about held and uncertain emails.
+func printWelcomeTotal(w io.Writer, tenant, job string, total welcome.Output, outbox string, resendUncertain bool) {
+	fmt.Fprintf(w, "job %s/%s: %d sent, %d already sent, %d failed (%d uncertain), %d held\n",
+		tenant, job, total.Sent, total.AlreadySent, total.Failed, total.Uncertain, total.Held)
+	if outbox != "" {
+		fmt.Fprintf(w, "messages: %s\n", outbox)
+	}
+	if total.Held > 0 {
+		fmt.Fprintln(w, "held emails wait for a daily quota (the email service's 24-hour quota or the tenant's email.daily_quota); run send-welcome again later")
+	}
+	if total.Uncertain > 0 && !resendUncertain {
+		fmt.Fprintln(w, "uncertain emails may have been delivered; --resend-uncertain sends them again")
+	}
 }
 
 // welcomeEnv is where send-welcome works: the local stack or AWS.

@@ -27,89 +27,114 @@ FILE may be - for stdin. Exit status: 0 ok, 1 invalid settings, 2 usage error.
 flags:
 `
 
-// runTenant implements `bulkprov tenant`.
+// runTenant implements `bulkprov tenant`: parse the verb and flags, then
+// run the verb.
 func runTenant(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("tenant", tenantUsage, stderr)
-	tenant := fs.String("tenant", "", "tenant name")
-	stateDir := fs.String("state", "", "the kept state `DIR` of local runs")
-	display := fs.String("name", "", "the tenant's display name (set)")
+	c := &tenantCmd{stdout: stdout}
+	fs.StringVar(&c.tenant, "tenant", "", "tenant name")
+	fs.StringVar(&c.stateDir, "state", "", "the kept state `DIR` of local runs")
+	fs.StringVar(&c.display, "name", "", "the tenant's display name (set)")
 	v, code, ok := parseVerb(fs, "tenant", args, stderr)
 	if !ok {
 		return code
 	}
-	verb, rest, fail := v.verb, v.rest, v.fail
-	readFile := func() ([]byte, error) {
-		if len(rest) != 1 {
-			return nil, fmt.Errorf("exactly one FILE is required")
-		}
-		if rest[0] == "-" {
-			return io.ReadAll(os.Stdin)
-		}
-		return os.ReadFile(rest[0])
+	c.verbArgs = v
+	run, known := map[string]func(context.Context, *tenantCmd) int{
+		"check": tenantCheck, "set": tenantSet, "show": tenantShow,
+	}[c.verb]
+	if !known {
+		return c.fail(exitUsage, "unknown action (want check, set or show)")
 	}
-	openStore := func() (*store.Store, func(), error) {
-		if err := pbx.ValidateTenantName(*tenant); err != nil {
-			return nil, nil, err
-		}
-		if *stateDir == "" {
-			return nil, nil, fmt.Errorf("--state DIR is required")
-		}
-		stack, err := devstack.Start(ctx, devstack.Config{StateDir: *stateDir})
-		if err != nil {
-			return nil, nil, err
-		}
-		return store.New(stack.Clients.DynamoDB, stack.Table), func() { _ = stack.Close() }, nil
-	}
+	return run(ctx, c)
+}
 
-	switch verb {
-	case "check":
-		b, err := readFile()
-		if err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		if _, err := tenants.Check(b); err != nil {
-			return fail(exitFailed, "%v", err)
-		}
-		fmt.Fprintln(stdout, "settings are valid")
-		return exitOK
-	case "set":
-		b, err := readFile()
-		if err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		if _, err := tenants.Check(b); err != nil {
-			return fail(exitFailed, "%v", err)
-		}
-		st, closeStack, err := openStore()
-		if err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		defer closeStack()
-		name := *display
-		if name == "" {
-			name = *tenant
-		}
-		if err := tenants.Save(ctx, st, pbx.Tenant{Name: *tenant, DisplayName: name}, b); err != nil {
-			return fail(exitFailed, "%v", err)
-		}
-		fmt.Fprintf(stdout, "tenant %s saved in %s\n", *tenant, *stateDir)
-		return exitOK
-	case "show":
-		st, closeStack, err := openStore()
-		if err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		defer closeStack()
-		s, err := st.LoadSettings(ctx, *tenant)
-		if err != nil {
-			return fail(exitFailed, "%v", err)
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(s); err != nil {
-			return fail(exitFailed, "%v", err)
-		}
-		return exitOK
+// tenantCmd is one `bulkprov tenant <verb>` and its flags.
+type tenantCmd struct {
+	verbArgs
+	tenant, stateDir, display string
+	stdout                    io.Writer
+}
+
+// readSettings reads the one FILE (- for stdin) and checks it: exit 2 when
+// it cannot be read, 1 when the settings are invalid. ok is false then.
+func (c *tenantCmd) readSettings() (b []byte, code int, ok bool) {
+	var err error
+	switch {
+	case len(c.rest) != 1:
+		err = fmt.Errorf("exactly one FILE is required")
+	case c.rest[0] == "-":
+		b, err = io.ReadAll(os.Stdin)
+	default:
+		b, err = os.ReadFile(c.rest[0])
 	}
-	return fail(exitUsage, "unknown action (want check, set or show)")
+	if err != nil {
+		return nil, c.fail(exitUsage, "%v", err), false
+	}
+	if _, err := tenants.Check(b); err != nil {
+		return nil, c.fail(exitFailed, "%v", err), false
+	}
+	return b, exitOK, true
+}
+
+// openStore checks the tenant and --state and opens the kept state.
+func (c *tenantCmd) openStore(ctx context.Context) (*store.Store, func(), error) {
+	if err := pbx.ValidateTenantName(c.tenant); err != nil {
+		return nil, nil, err
+	}
+	if c.stateDir == "" {
+		return nil, nil, fmt.Errorf("--state DIR is required")
+	}
+	stack, err := devstack.Start(ctx, devstack.Config{StateDir: c.stateDir})
+	if err != nil {
+		return nil, nil, err
+	}
+	return store.New(stack.Clients.DynamoDB, stack.Table), func() { _ = stack.Close() }, nil
+}
+
+func tenantCheck(_ context.Context, c *tenantCmd) int {
+	if _, code, ok := c.readSettings(); !ok {
+		return code
+	}
+	fmt.Fprintln(c.stdout, "settings are valid")
+	return exitOK
+}
+
+func tenantSet(ctx context.Context, c *tenantCmd) int {
+	b, code, ok := c.readSettings()
+	if !ok {
+		return code
+	}
+	st, closeStack, err := c.openStore(ctx)
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	defer closeStack()
+	name := c.display
+	if name == "" {
+		name = c.tenant
+	}
+	if err := tenants.Save(ctx, st, pbx.Tenant{Name: c.tenant, DisplayName: name}, b); err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	fmt.Fprintf(c.stdout, "tenant %s saved in %s\n", c.tenant, c.stateDir)
+	return exitOK
+}
+
+func tenantShow(ctx context.Context, c *tenantCmd) int {
+	st, closeStack, err := c.openStore(ctx)
+	if err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	defer closeStack()
+	s, err := st.LoadSettings(ctx, c.tenant)
+	if err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		return c.fail(exitFailed, "%v", err)
+	}
+	return exitOK
 }

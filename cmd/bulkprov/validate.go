@@ -33,8 +33,55 @@ with --state DIR it checks against the data of a local run kept in DIR.
 Exit status: 0 all rows valid, 1 some rows invalid, 2 unusable file or usage error.
 `
 
-// runValidate is `bulkprov validate`: ingest's validation alone.
+// runValidate is `bulkprov validate`: ingest's validation alone. Parse the
+// flags, build ingest's input (settings and, with --state, the stored data),
+// validate the file, print the report.
 func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	opts, code, ok := parseValidateFlags(args, stderr)
+	if !ok {
+		return code
+	}
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "bulkprov validate:", err)
+		return exitUsage
+	}
+	in, closeStack, err := validateInput(ctx, opts)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeStack()
+	report, err := validateFile(ctx, opts.file, in)
+	if err != nil {
+		return fail(err)
+	}
+	if opts.asJSON {
+		err = writeValidateJSON(stdout, report, opts.columns)
+	} else {
+		err = writeValidateText(stdout, report, opts.columns)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case report.FileError != nil:
+		return exitUsage
+	case report.Invalid > 0:
+		return exitFailed
+	}
+	return exitOK
+}
+
+// validateOptions are the checked flags of `bulkprov validate`.
+type validateOptions struct {
+	tenant, stateDir string
+	file             string // - for stdin
+	asJSON, columns  bool
+	meta             map[string]string // upload options given as flags
+}
+
+// parseValidateFlags reads the flags and the one FILE and checks the tenant
+// name. ok is false when the command should exit now with code.
+func parseValidateFlags(args []string, stderr io.Writer) (opts validateOptions, code int, ok bool) {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, validateUsage) }
@@ -47,78 +94,67 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	files, help, err := parseInterspersed(fs, args)
 	switch {
 	case help:
-		return exitOK
+		return opts, exitOK, false
 	case err != nil:
-		return exitUsage
+		return opts, exitUsage, false
 	}
 	if len(files) != 1 {
 		fmt.Fprintln(stderr, "bulkprov validate: exactly one FILE is required")
 		fs.Usage()
-		return exitUsage
+		return opts, exitUsage, false
 	}
 	if err := pbx.ValidateTenantName(*tenant); err != nil {
 		fmt.Fprintln(stderr, "bulkprov validate: --tenant:", pbx.ErrorMessage(err))
-		return exitUsage
+		return opts, exitUsage, false
 	}
-	fail := func(err error) int {
-		fmt.Fprintln(stderr, "bulkprov validate:", err)
-		return exitUsage
-	}
+	return validateOptions{tenant: *tenant, stateDir: *stateDir, file: files[0], asJSON: *asJSON, columns: *columns,
+		meta: meta}, exitOK, true
+}
 
-	upload, err := pbx.ParseUploadOptions(meta)
+// validateInput is ingest's input for the tenant and the upload options.
+// Without --state: the local tenant's settings and no stored data, so no
+// JVM starts. With --state: the kept state's settings and data, read
+// through a stack the returned func stops.
+func validateInput(ctx context.Context, opts validateOptions) (ingest.Input, func(), error) {
+	upload, err := pbx.ParseUploadOptions(opts.meta)
 	if err != nil {
-		return fail(err)
+		return ingest.Input{}, nil, err
 	}
-	in := ingest.Input{Tenant: *tenant, KnownPhoneModel: provision.KnownModel}
-	if *stateDir == "" {
-		// No stored data: the local tenant's settings, and no JVM to start.
-		if in.Settings, err = pbx.Merge(pbx.SystemDefaults(), pbx.LocalTenantOverrides(*tenant), upload); err != nil {
-			return fail(err)
+	in := ingest.Input{Tenant: opts.tenant, KnownPhoneModel: provision.KnownModel}
+	if opts.stateDir == "" {
+		if in.Settings, err = pbx.Merge(pbx.SystemDefaults(), pbx.LocalTenantOverrides(opts.tenant), upload); err != nil {
+			return ingest.Input{}, nil, err
 		}
-	} else {
-		if _, err := os.Stat(filepath.Join(*stateDir, "dynamodb")); err != nil {
-			return fail(fmt.Errorf("--state %s holds no stored data (run `bulkprov run --state %s` first): %w", *stateDir, *stateDir, err))
-		}
-		stack, err := devstack.Start(ctx, devstack.Config{StateDir: *stateDir})
-		if err != nil {
-			return fail(fmt.Errorf("start the local stack in %s: %w", *stateDir, err))
-		}
-		defer stack.Close()
-		st := store.New(stack.Clients.DynamoDB, stack.Table)
-		if in.Settings, err = st.LoadSettings(ctx, *tenant, upload); err != nil {
-			return fail(err)
-		}
-		in.Lookup = st
+		return in, func() {}, nil
 	}
+	if _, err := os.Stat(filepath.Join(opts.stateDir, "dynamodb")); err != nil {
+		return ingest.Input{}, nil, fmt.Errorf("--state %s holds no stored data (run `bulkprov run --state %s` first): %w", opts.stateDir, opts.stateDir, err)
+	}
+	stack, err := devstack.Start(ctx, devstack.Config{StateDir: opts.stateDir})
+	if err != nil {
+		return ingest.Input{}, nil, fmt.Errorf("start the local stack in %s: %w", opts.stateDir, err)
+	}
+	st := store.New(stack.Clients.DynamoDB, stack.Table)
+	if in.Settings, err = st.LoadSettings(ctx, opts.tenant, upload); err != nil {
+		_ = stack.Close()
+		return ingest.Input{}, nil, err
+	}
+	in.Lookup = st
+	return in, func() { _ = stack.Close() }, nil
+}
 
+// validateFile validates the named file, or stdin for "-".
+func validateFile(ctx context.Context, name string, in ingest.Input) (*ingest.Report, error) {
 	src := io.Reader(os.Stdin)
-	if name := files[0]; name != "-" {
+	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
 		defer f.Close()
 		src = f
 	}
-	report, err := ingest.Validate(ctx, src, in)
-	if err != nil {
-		return fail(err)
-	}
-	if *asJSON {
-		err = writeValidateJSON(stdout, report, *columns)
-	} else {
-		err = writeValidateText(stdout, report, *columns)
-	}
-	if err != nil {
-		return fail(err)
-	}
-	switch {
-	case report.FileError != nil:
-		return exitUsage
-	case report.Invalid > 0:
-		return exitFailed
-	}
-	return exitOK
+	return ingest.Validate(ctx, src, in)
 }
 
 // validateJSON is the --json output, exactly these fields (source only
