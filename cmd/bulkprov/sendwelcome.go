@@ -95,7 +95,7 @@ func runSendWelcome(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // printWelcomeTotal prints the outcome for a person: the counts, where the
 // messages are, and what to do about held and uncertain emails.
-func printWelcomeTotal(w io.Writer, tenant, job string, total welcome.Output, outbox string, resendUncertain bool) {
+func printWelcomeTotal(w io.Writer, tenant, job string, total events.WelcomeOutput, outbox string, resendUncertain bool) {
 	fmt.Fprintf(w, "job %s/%s: %d sent, %d already sent, %d failed (%d uncertain), %d held\n",
 		tenant, job, total.Sent, total.AlreadySent, total.Failed, total.Uncertain, total.Held)
 	if outbox != "" {

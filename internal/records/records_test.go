@@ -220,6 +220,14 @@ func TestCreatesEveryObject(t *testing.T) {
 	}
 
 	pk := "TENANT#objects"
+	checkObjectItems(t, pk, job)
+	checkRowItemsOnly(t, pk)
+	checkStoredResult(t, res)
+}
+
+// checkObjectItems checks every item one created row writes: its EXT# item
+// (group by group), the DID and MAC owner claims, and its SECRET# item.
+func checkObjectItems(t *testing.T, pk, job string) {
 	expires := jobCreated.Add(72 * time.Hour).Format(time.RFC3339)
 	for _, tc := range []struct {
 		pk, sk string
@@ -237,28 +245,38 @@ func TestCreatesEveryObject(t *testing.T) {
 		{"MAC#0015651a0001", "OWNER", map[string]any{"Tenant": "objects", "Endpoint": "100-objects", "MAC": "0015651a0001"}},
 		{pk, "SECRET#100-objects", map[string]any{"SIPUser": "100-objects", "Extension": "100", "PortalKind": "invite", "Job": job}},
 	} {
-		got := item(t, tc.pk, tc.sk)
-		if got == nil {
-			t.Errorf("%s/%s missing", tc.pk, tc.sk)
+		checkItem(t, tc.pk, tc.sk, tc.want)
+	}
+}
+
+// checkItem compares an item's attributes with want; a map in want is a
+// group of the EXT# item, compared field by field.
+func checkItem(t *testing.T, pk, sk string, want map[string]any) {
+	got := item(t, pk, sk)
+	if got == nil {
+		t.Errorf("%s/%s missing", pk, sk)
+		return
+	}
+	for k, v := range want {
+		if group, ok := v.(map[string]any); ok { // a group of the EXT# item
+			g, _ := got[k].(map[string]any)
+			for f, fv := range group {
+				if fmt.Sprint(g[f]) != fmt.Sprint(fv) {
+					t.Errorf("%s/%s %s.%s = %v, want %v", pk, sk, k, f, g[f], fv)
+				}
+			}
 			continue
 		}
-		for k, v := range tc.want {
-			if group, ok := v.(map[string]any); ok { // a group of the EXT# item
-				g, _ := got[k].(map[string]any)
-				for f, fv := range group {
-					if fmt.Sprint(g[f]) != fmt.Sprint(fv) {
-						t.Errorf("%s/%s %s.%s = %v, want %v", tc.pk, tc.sk, k, f, g[f], fv)
-					}
-				}
-				continue
-			}
-			if fmt.Sprint(got[k]) != fmt.Sprint(v) {
-				t.Errorf("%s/%s %s = %v, want %v", tc.pk, tc.sk, k, got[k], v)
-			}
+		if fmt.Sprint(got[k]) != fmt.Sprint(v) {
+			t.Errorf("%s/%s %s = %v, want %v", pk, sk, k, got[k], v)
 		}
 	}
-	// The row is two items in the tenant's partition, EXT# and SECRET#,
-	// plus its DID's.
+}
+
+// checkRowItemsOnly: the row is two items in the tenant's partition, EXT#
+// and SECRET#, plus its DID's; create-records leaves the invite item to the
+// welcome email.
+func checkRowItemsOnly(t *testing.T, pk string) {
 	for _, gone := range []string{"USER#100", "MAILBOX#100", "ENDPOINT#100-objects", "CONTACT#100"} {
 		if item(t, pk, gone) != nil {
 			t.Errorf("%s/%s exists: the EXT# item holds it", pk, gone)
@@ -276,8 +294,10 @@ func TestCreatesEveryObject(t *testing.T) {
 	if _, has := user["PasswordHash"]; has {
 		t.Error("invite-mode user has a password hash")
 	}
+}
 
-	// The results object holds the same rows.
+// checkStoredResult: the results object holds the same rows as returned.
+func checkStoredResult(t *testing.T, res events.BatchResult) {
 	obj, err := stack.Clients.S3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(stack.JobsBucket), Key: aws.String(res.ResultKey)})
 	if err != nil {
 		t.Fatal(err)
@@ -319,98 +339,118 @@ func TestCallerIDAndDevice(t *testing.T) {
 }
 
 func TestCredentials(t *testing.T) {
-	ctx := context.Background()
 	for _, mode := range []pbx.WelcomeMode{pbx.WelcomeInvite, pbx.WelcomePassword, pbx.WelcomeNone} {
-		t.Run(string(mode), func(t *testing.T) {
-			tenant := "cred" + string(mode)
-			e := newEnv(t, tenant, `{"voicemail_pin_length": 8, "password": {"length": 16, "require_upper": true, "require_lower": true, "require_digit": true, "require_other": true}}`)
-			job := e.job(t, "job-"+string(mode), options(func(o *pbx.Options) { o.Welcome = mode }))
-			var rows []pbx.UserRow
-			for i := range 3 {
-				rows = append(rows, pbx.UserRow{Line: 2 + i, Extension: fmt.Sprint(300 + i), FirstName: "U", Email: fmt.Sprintf("u%d@x.example", i)})
-			}
-			res := e.run(t, job, rows...)
-			wantStatus(t, res, events.StatusCreated, events.StatusCreated, events.StatusCreated)
+		t.Run(string(mode), func(t *testing.T) { testCredentials(t, mode) })
+	}
+}
 
-			sipUsers := []string{}
-			for _, r := range res.Rows {
-				sipUsers = append(sipUsers, r.SIPUser)
+// testCredentials creates three rows in one welcome mode and checks every
+// row's sealed secrets, that no plaintext leaks, and that bindings hold.
+func testCredentials(t *testing.T, mode pbx.WelcomeMode) {
+	ctx := context.Background()
+	tenant := "cred" + string(mode)
+	e := newEnv(t, tenant, `{"voicemail_pin_length": 8, "password": {"length": 16, "require_upper": true, "require_lower": true, "require_digit": true, "require_other": true}}`)
+	job := e.job(t, "job-"+string(mode), options(func(o *pbx.Options) { o.Welcome = mode }))
+	var rows []pbx.UserRow
+	for i := range 3 {
+		rows = append(rows, pbx.UserRow{Line: 2 + i, Extension: fmt.Sprint(300 + i), FirstName: "U", Email: fmt.Sprintf("u%d@x.example", i)})
+	}
+	res := e.run(t, job, rows...)
+	wantStatus(t, res, events.StatusCreated, events.StatusCreated, events.StatusCreated)
+
+	sipUsers := []string{}
+	for _, r := range res.Rows {
+		sipUsers = append(sipUsers, r.SIPUser)
+	}
+	creds, err := e.st.GetCredentials(ctx, tenant, sipUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID) // another Lambda's box
+	var plaintexts []string
+	for _, r := range res.Rows {
+		c, ok := creds[r.SIPUser]
+		if !ok || c.Portal == nil {
+			t.Fatalf("%s: credentials %+v", r.SIPUser, c)
+		}
+		plaintexts = append(plaintexts, checkRowCredentials(t, reader, tenant, mode, r, c)...)
+	}
+	checkNoPlaintextSecrets(t, res, plaintexts)
+	// Bindings hold: a row's PIN does not open as another row's.
+	c0, c1 := creds[sipUsers[0]], creds[sipUsers[1]]
+	if _, err := reader.Open(ctx, tenant, c0.PIN, pbx.PINBinding(c1.SIPUser)); !errors.Is(err, secrets.ErrCannotOpen) {
+		t.Errorf("PIN opened under another endpoint's binding: %v", err)
+	}
+}
+
+// checkRowCredentials opens one row's SIP secret, PIN and portal credential
+// with reader, checks each, and returns the three plaintexts.
+func checkRowCredentials(t *testing.T, reader *secrets.Box, tenant string, mode pbx.WelcomeMode, r events.RowResult, c pbx.Credentials) []string {
+	ctx := context.Background()
+	sip, err := reader.Open(ctx, tenant, c.SIPSecret, pbx.SIPSecretBinding(r.SIPUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^[A-Za-z0-9]{24}$`).Match(sip) {
+		t.Errorf("SIP secret %q is not 24 letters and digits", sip)
+	}
+	pin, err := reader.Open(ctx, tenant, c.PIN, pbx.PINBinding(r.SIPUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^[0-9]{8}$`).Match(pin) || secrets.TrivialPIN(string(pin), r.Extension) {
+		t.Errorf("PIN %q: want 8 digits, not trivial", pin)
+	}
+	portal, err := reader.Open(ctx, tenant, *c.Portal, pbx.PortalBinding(r.SIPUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPortalCredential(t, mode, c, string(portal), group(t, "TENANT#"+tenant, r.Extension, "User"))
+	return []string{string(sip), string(pin), string(portal)}
+}
+
+// checkPortalCredential: password mode stores an Argon2id hash of a temporary
+// password the user must change; the other modes store sha256 of an invite token.
+func checkPortalCredential(t *testing.T, mode pbx.WelcomeMode, c pbx.Credentials, portal string, user map[string]any) {
+	switch mode {
+	case pbx.WelcomePassword:
+		if c.PortalKind != pbx.WelcomePassword || len(portal) != 16 || user["MustChangePassword"] != true {
+			t.Errorf("password mode: kind %s, password length %d, must change %v", c.PortalKind, len(portal), user["MustChangePassword"])
+		}
+		ok, err := secrets.VerifyPassword(portal, user["PasswordHash"].(string))
+		if err != nil || !ok {
+			t.Errorf("temporary password does not verify against the Argon2id hash: %v", err)
+		}
+		if _, has := user["InviteHash"]; has {
+			t.Error("password-mode user has an invite hash")
+		}
+	default:
+		if c.PortalKind != pbx.WelcomeInvite || user["InviteHash"] != secrets.InviteHash(portal) {
+			t.Errorf("invite: kind %s, stored hash %v is not sha256(token)", c.PortalKind, user["InviteHash"])
+		}
+		if c.InviteExpires == 0 {
+			t.Error("invite credentials without an expiry for the welcome email's invite item")
+		}
+	}
+}
+
+// checkNoPlaintextSecrets: no plaintext secret anywhere: not in the table
+// (outside sealed values, which are ciphertext), not in the results.
+func checkNoPlaintextSecrets(t *testing.T, res events.BatchResult, plaintexts []string) {
+	table := strings.Join(scan(t), "\n")
+	result, _ := json.Marshal(res)
+	obj, err := stack.Clients.S3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(stack.JobsBucket), Key: aws.String(res.ResultKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	for _, p := range plaintexts {
+		for where, text := range map[string]string{"table": table, "result": string(result), "results object": string(stored)} {
+			if strings.Contains(text, p) {
+				t.Errorf("a generated secret appears in the %s", where)
 			}
-			creds, err := e.st.GetCredentials(ctx, tenant, sipUsers)
-			if err != nil {
-				t.Fatal(err)
-			}
-			reader := secrets.NewBox(stack.Clients.KMS, stack.KMSKeyID) // another Lambda's box
-			var plaintexts []string
-			for _, r := range res.Rows {
-				c, ok := creds[r.SIPUser]
-				if !ok || c.Portal == nil {
-					t.Fatalf("%s: credentials %+v", r.SIPUser, c)
-				}
-				sip, err := reader.Open(ctx, tenant, c.SIPSecret, pbx.SIPSecretBinding(r.SIPUser))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !regexp.MustCompile(`^[A-Za-z0-9]{24}$`).Match(sip) {
-					t.Errorf("SIP secret %q is not 24 letters and digits", sip)
-				}
-				pin, err := reader.Open(ctx, tenant, c.PIN, pbx.PINBinding(r.SIPUser))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !regexp.MustCompile(`^[0-9]{8}$`).Match(pin) || secrets.TrivialPIN(string(pin), r.Extension) {
-					t.Errorf("PIN %q: want 8 digits, not trivial", pin)
-				}
-				portal, err := reader.Open(ctx, tenant, *c.Portal, pbx.PortalBinding(r.SIPUser))
-				if err != nil {
-					t.Fatal(err)
-				}
-				user := group(t, "TENANT#"+tenant, r.Extension, "User")
-				switch mode {
-				case pbx.WelcomePassword:
-					if c.PortalKind != pbx.WelcomePassword || len(portal) != 16 || user["MustChangePassword"] != true {
-						t.Errorf("password mode: kind %s, password length %d, must change %v", c.PortalKind, len(portal), user["MustChangePassword"])
-					}
-					ok, err := secrets.VerifyPassword(string(portal), user["PasswordHash"].(string))
-					if err != nil || !ok {
-						t.Errorf("temporary password does not verify against the Argon2id hash: %v", err)
-					}
-					if _, has := user["InviteHash"]; has {
-						t.Error("password-mode user has an invite hash")
-					}
-				default:
-					if c.PortalKind != pbx.WelcomeInvite || user["InviteHash"] != secrets.InviteHash(string(portal)) {
-						t.Errorf("invite: kind %s, stored hash %v is not sha256(token)", c.PortalKind, user["InviteHash"])
-					}
-					if c.InviteExpires == 0 {
-						t.Error("invite credentials without an expiry for the welcome email's invite item")
-					}
-				}
-				plaintexts = append(plaintexts, string(sip), string(pin), string(portal))
-			}
-			// No plaintext secret anywhere: not in the table (outside sealed
-			// values, which are ciphertext), not in the results.
-			table := strings.Join(scan(t), "\n")
-			result, _ := json.Marshal(res)
-			obj, err := stack.Clients.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(stack.JobsBucket), Key: aws.String(res.ResultKey)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			stored, _ := io.ReadAll(obj.Body)
-			obj.Body.Close()
-			for _, p := range plaintexts {
-				for where, text := range map[string]string{"table": table, "result": string(result), "results object": string(stored)} {
-					if strings.Contains(text, p) {
-						t.Errorf("a generated secret appears in the %s", where)
-					}
-				}
-			}
-			// Bindings hold: a row's PIN does not open as another row's.
-			c0, c1 := creds[sipUsers[0]], creds[sipUsers[1]]
-			if _, err := reader.Open(ctx, tenant, c0.PIN, pbx.PINBinding(c1.SIPUser)); !errors.Is(err, secrets.ErrCannotOpen) {
-				t.Errorf("PIN opened under another endpoint's binding: %v", err)
-			}
-		})
+		}
 	}
 }
 

@@ -39,18 +39,22 @@ func key(pk, sk string) map[string]types.AttributeValue {
 	}
 }
 
-// Each case runs some calls and states what the counter must see.
-func TestCountsOperationsAndCapacity(t *testing.T) {
+// countCase runs some calls and states what the counter must see.
+type countCase struct {
+	name     string
+	run      func(ctx context.Context) error
+	calls    map[string]int
+	errors   map[string]int
+	rcu, wcu float64
+}
+
+// countCases is one case per kind of call the counter tells apart; a table,
+// it reads best whole.
+func countCases() []countCase {
 	db := stack.Clients.DynamoDB
 	table := aws.String(stack.Table)
 	total := types.ReturnConsumedCapacityTotal
-	tests := []struct {
-		name     string
-		run      func(ctx context.Context) error
-		calls    map[string]int
-		errors   map[string]int
-		rcu, wcu float64
-	}{
+	return []countCase{
 		{
 			name: "put item with capacity",
 			run: func(ctx context.Context) error {
@@ -110,23 +114,29 @@ func TestCountsOperationsAndCapacity(t *testing.T) {
 			calls: map[string]int{"S3.PutObject": 1, "SESv2.GetAccount": 1},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := counter.Snapshot()
-			if err := tt.run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			d := counter.Snapshot().Sub(before)
-			if fmt.Sprint(d.Calls) != fmt.Sprint(tt.calls) {
-				t.Errorf("calls = %v, want %v", d.Calls, tt.calls)
-			}
-			if fmt.Sprint(d.Errors) != fmt.Sprint(nonNil(tt.errors)) {
-				t.Errorf("errors = %v, want %v", d.Errors, tt.errors)
-			}
-			if d.ConsumedRCU != tt.rcu || d.ConsumedWCU != tt.wcu {
-				t.Errorf("RCU %v WCU %v, want %v and %v", d.ConsumedRCU, d.ConsumedWCU, tt.rcu, tt.wcu)
-			}
-		})
+}
+
+func TestCountsOperationsAndCapacity(t *testing.T) {
+	for _, tt := range countCases() {
+		t.Run(tt.name, func(t *testing.T) { checkCounted(t, tt) })
+	}
+}
+
+// checkCounted runs tt's calls and compares what the counter saw with tt.
+func checkCounted(t *testing.T, tt countCase) {
+	before := counter.Snapshot()
+	if err := tt.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d := counter.Snapshot().Sub(before)
+	if fmt.Sprint(d.Calls) != fmt.Sprint(tt.calls) {
+		t.Errorf("calls = %v, want %v", d.Calls, tt.calls)
+	}
+	if fmt.Sprint(d.Errors) != fmt.Sprint(nonNil(tt.errors)) {
+		t.Errorf("errors = %v, want %v", d.Errors, tt.errors)
+	}
+	if d.ConsumedRCU != tt.rcu || d.ConsumedWCU != tt.wcu {
+		t.Errorf("RCU %v WCU %v, want %v and %v", d.ConsumedRCU, d.ConsumedWCU, tt.rcu, tt.wcu)
 	}
 }
 

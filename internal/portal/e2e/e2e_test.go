@@ -46,68 +46,20 @@ const (
 	subjectSent     = "Welcome to acme, "
 )
 
+// TestPortalInChromium walks a tenant admin's day in Chromium (the script
+// takes the screenshots), then checks what the day left behind: the
+// downloaded reports, the emails sent, the users download, the axe report.
 func TestPortalInChromium(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("the portal's browser test needs Chromium at %s: install it with `apt-get install -y chromium` (%v)", chromium, err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("the portal's browser test needs node on PATH (Node 20): %v", err)
-	}
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, pkg := range []string{"playwright-core", "axe-core"} {
-		if _, err := os.Stat(filepath.Join(root, "node_modules", pkg, "package.json")); err != nil {
-			t.Fatalf("%s is not installed: run `npm ci` in %s (%v)", pkg, root, err)
-		}
-	}
-
-	artifacts := os.Getenv("BULKPROV_ARTIFACTS")
-	if artifacts == "" {
-		// Kept after the test so the screenshots can be looked at.
-		if artifacts, err = os.MkdirTemp("", "bulkprov-portal-e2e-"); err != nil {
-			t.Fatal(err)
-		}
-	} else if artifacts, err = filepath.Abs(filepath.Join(artifacts, "portal-e2e")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(os.Stderr, "portal e2e: screenshots and the downloaded report go to %s\n", artifacts)
-	csvPath := filepath.Join(artifacts, "staff-with-one-bad-row.csv")
-	if err := os.WriteFile(csvPath, []byte(uploadCSV), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	node, root := browserTestTools(t)
+	artifacts, csvPath := prepareArtifacts(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bin := os.Getenv("BULKPROV_BIN") // a prebuilt binary, e.g. from make build in CI
-	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "bulkprov")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/bulkprov")
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("go build ./cmd/bulkprov: %v\n%s", err, out)
-		}
-	}
+	bin := bulkprovBinary(ctx, t, root)
 
 	outbox := filepath.Join(t.TempDir(), "outbox")
 	url := startPortal(ctx, t, bin, outbox, filepath.Join(artifacts, "portal.log"))
-
-	script := exec.CommandContext(ctx, node, filepath.Join(root, "web", "portal", "e2e", "portal.e2e.mjs"))
-	script.Dir = root
-	script.Env = append(os.Environ(),
-		"PORTAL_URL="+url, "CSV_PATH="+csvPath, "ARTIFACTS="+artifacts, "CHROMIUM="+chromium,
-		"BAD_ROW="+badRow, "FIX_VALUE="+fixValue, "REJECTED_EXT="+rejectedExt, "UNCERTAIN_EXT="+uncertainExt, "PHONE_MODEL="+phoneModel,
-		"SUBJECT="+subject, "SUBJECT_RENDERED="+subjectRendered)
-	out, err := script.CombinedOutput()
-	t.Logf("browser test output:\n%s", out)
-	if err != nil {
-		t.Fatalf("browser test failed (%v); screenshots in %s", err, artifacts)
-	}
+	runAdminDay(ctx, t, node, root, url, csvPath, artifacts)
 
 	// The report downloaded when the job finished: every row created, the
 	// fixed one included, in the lines of the CSV the page saved, and every
@@ -121,6 +73,99 @@ func TestPortalInChromium(t *testing.T) {
 	// The pipeline really ran: one welcome email per user, with the
 	// tenant's subject: the address fixed in the grid (rejected once, then
 	// sent) and the uncertain one (resent on confirmation) once each.
+	checkOutbox(t, outbox)
+
+	// The users download is the tenant's users in the template's columns;
+	// 400's phone, given by MAC alone, got the default model the admin set.
+	checkUsersDownload(t, filepath.Join(artifacts, "users.csv"))
+
+	// Every screen passed axe-core with no serious or critical violation
+	// (the script fails otherwise); the report is kept with the screenshots.
+	if _, err := os.Stat(filepath.Join(artifacts, "axe.json")); err != nil {
+		t.Errorf("axe report: %v", err)
+	}
+	fmt.Fprintf(os.Stderr, "portal e2e: passed; screenshots in %s\n", artifacts)
+}
+
+// browserTestTools finds node and the repository root, and fails with how to
+// install Chromium, node or the npm packages when one is missing.
+func browserTestTools(t *testing.T) (node, root string) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("the portal's browser test needs Chromium at %s: install it with `apt-get install -y chromium` (%v)", chromium, err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("the portal's browser test needs node on PATH (Node 20): %v", err)
+	}
+	root, err = filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range []string{"playwright-core", "axe-core"} {
+		if _, err := os.Stat(filepath.Join(root, "node_modules", pkg, "package.json")); err != nil {
+			t.Fatalf("%s is not installed: run `npm ci` in %s (%v)", pkg, root, err)
+		}
+	}
+	return node, root
+}
+
+// prepareArtifacts makes the folder the screenshots and downloads go to
+// ($BULKPROV_ARTIFACTS/portal-e2e or a kept temporary one) and writes the
+// upload's CSV there.
+func prepareArtifacts(t *testing.T) (artifacts, csvPath string) {
+	var err error
+	artifacts = os.Getenv("BULKPROV_ARTIFACTS")
+	if artifacts == "" {
+		// Kept after the test so the screenshots can be looked at.
+		if artifacts, err = os.MkdirTemp("", "bulkprov-portal-e2e-"); err != nil {
+			t.Fatal(err)
+		}
+	} else if artifacts, err = filepath.Abs(filepath.Join(artifacts, "portal-e2e")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "portal e2e: screenshots and the downloaded report go to %s\n", artifacts)
+	csvPath = filepath.Join(artifacts, "staff-with-one-bad-row.csv")
+	if err := os.WriteFile(csvPath, []byte(uploadCSV), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return artifacts, csvPath
+}
+
+// bulkprovBinary returns $BULKPROV_BIN or builds ./cmd/bulkprov.
+func bulkprovBinary(ctx context.Context, t *testing.T, root string) string {
+	bin := os.Getenv("BULKPROV_BIN") // a prebuilt binary, e.g. from make build in CI
+	if bin == "" {
+		bin = filepath.Join(t.TempDir(), "bulkprov")
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/bulkprov")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build ./cmd/bulkprov: %v\n%s", err, out)
+		}
+	}
+	return bin
+}
+
+// runAdminDay runs web/portal/e2e/portal.e2e.mjs against the portal at url:
+// the admin's day in Chromium, with a screenshot of every screen.
+func runAdminDay(ctx context.Context, t *testing.T, node, root, url, csvPath, artifacts string) {
+	script := exec.CommandContext(ctx, node, filepath.Join(root, "web", "portal", "e2e", "portal.e2e.mjs"))
+	script.Dir = root
+	script.Env = append(os.Environ(),
+		"PORTAL_URL="+url, "CSV_PATH="+csvPath, "ARTIFACTS="+artifacts, "CHROMIUM="+chromium,
+		"BAD_ROW="+badRow, "FIX_VALUE="+fixValue, "REJECTED_EXT="+rejectedExt, "UNCERTAIN_EXT="+uncertainExt, "PHONE_MODEL="+phoneModel,
+		"SUBJECT="+subject, "SUBJECT_RENDERED="+subjectRendered)
+	out, err := script.CombinedOutput()
+	t.Logf("browser test output:\n%s", out)
+	if err != nil {
+		t.Fatalf("browser test failed (%v); screenshots in %s", err, artifacts)
+	}
+}
+
+// checkOutbox: one welcome email per user, each with the tenant's subject.
+func checkOutbox(t *testing.T, outbox string) {
 	emails, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))
 	to := map[string]int{}
 	for _, e := range emails {
@@ -141,10 +186,12 @@ func TestPortalInChromium(t *testing.T) {
 	if len(emails) != 3 || to[fixValue] != 1 || to[uncertainEmail] != 1 || to["ann.lee@acme.example"] != 1 {
 		t.Errorf("outbox has %d emails, by recipient %v; want 3, one each", len(emails), to)
 	}
+}
 
-	// The users download is the tenant's users in the template's columns;
-	// 400's phone, given by MAC alone, got the default model the admin set.
-	users := readCSV(t, filepath.Join(artifacts, "users.csv"))
+// checkUsersDownload: the template's columns, the three users in order, the
+// fixed email, and the default phone model for the phone given by MAC alone.
+func checkUsersDownload(t *testing.T, path string) {
+	users := readCSV(t, path)
 	if len(users) != 4 || strings.Join(users[0][:4], ",") != "extension,first_name,last_name,email" {
 		t.Fatalf("users.csv = %v, want the template header and 3 users", users)
 	}
@@ -160,13 +207,6 @@ func TestPortalInChromium(t *testing.T) {
 	if len(users) > 2 && users[2][3] != fixValue {
 		t.Errorf("users.csv: 401's email %q, want the fixed %s", users[2][3], fixValue)
 	}
-
-	// Every screen passed axe-core with no serious or critical violation
-	// (the script fails otherwise); the report is kept with the screenshots.
-	if _, err := os.Stat(filepath.Join(artifacts, "axe.json")); err != nil {
-		t.Errorf("axe report: %v", err)
-	}
-	fmt.Fprintf(os.Stderr, "portal e2e: passed; screenshots in %s\n", artifacts)
 }
 
 func readCSV(t *testing.T, path string) [][]string {
