@@ -370,6 +370,7 @@ func (j *jobRun) validate(ctx context.Context, body io.Reader) (rows, rejected *
 	}
 	report, err = Validate(ctx, body, Input{
 		Tenant:          j.tenant,
+		Job:             j.id,
 		Settings:        j.settings,
 		Lookup:          j.h.jobs,
 		KnownPhoneModel: j.h.cfg.KnownPhoneModel,

@@ -586,3 +586,68 @@ func TestTenantDataRules(t *testing.T) {
 		})
 	}
 }
+
+// TestRedeliveryWhileRowsAreBeingCreated: S3 delivered an upload's event
+// again while the first ingest of that job still showed VALIDATING and its
+// execution had already created some of the rows. The second ingest redoes
+// the job and must reach the same verdict: an extension this job created is
+// not an existing user (before, it was, and the job ended REJECTED, "no row
+// is valid"). An extension another job created still is.
+func TestRedeliveryWhileRowsAreBeingCreated(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	tenant := newTenant(t, f.store, "")
+	key := "tenants/" + tenant + "/redelivered.csv"
+	body := "Extension,First Name,Email\r\n301,Ann,ann@example.com\r\n302,Bo,bo@example.com\r\n303,Cy,cy@example.com\r\n"
+	put, err := f.stack.Clients.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(f.stack.UploadsBucket), Key: aws.String(key), Body: strings.NewReader(body)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	etag := aws.ToString(put.ETag)
+	event := lambdaevents.S3Event{Records: []lambdaevents.S3EventRecord{{
+		EventName: "ObjectCreated:Put",
+		S3: lambdaevents.S3Entity{
+			Bucket: lambdaevents.S3Bucket{Name: f.stack.UploadsBucket},
+			Object: lambdaevents.S3Object{Key: key, ETag: etag, Sequencer: "0A1B2C", Size: int64(len(body))},
+		},
+	}}}
+	jobID := JobID(f.stack.UploadsBucket, key, "", etag, "0A1B2C")
+	// The first ingest: it created the job, and its execution has written
+	// rows 301 and 302; 303 was created by another upload.
+	if _, _, err := f.store.CreateJob(ctx, jobmodel.Job{Tenant: tenant, ID: jobID, Status: jobmodel.Validating, CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	for ext, job := range map[string]string{"301": jobID, "302": jobID, "303": "janotherjob000000000"} {
+		_, err := f.stack.Clients.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(f.stack.Table), Item: map[string]ddbtypes.AttributeValue{
+			store.AttrPK: &ddbtypes.AttributeValueMemberS{Value: store.TenantPK(tenant)},
+			store.AttrSK: &ddbtypes.AttributeValueMemberS{Value: store.ExtensionSK(ext)},
+			"Type":       &ddbtypes.AttributeValueMemberS{Value: "EXT"},
+			"Job":        &ddbtypes.AttributeValueMemberS{Value: job},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := f.handler.Handle(ctx, event); err != nil {
+		t.Fatal(err)
+	}
+	job, err := f.store.GetJob(ctx, tenant, jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Status != jobmodel.Running || job.Counts.Rows != 3 || job.Counts.Invalid != 1 {
+		t.Errorf("job %s with counts %+v, want RUNNING with 1 invalid row of 3", job.Status, job.Counts)
+	}
+	validation, _ := f.object(t, jobfiles.ValidationJSONKey(tenant, jobID))
+	var report Report
+	if err := json.Unmarshal([]byte(validation), &report); err != nil {
+		t.Fatal(err)
+	}
+	if report.Valid != 2 || len(report.Errors) != 1 || report.Errors[0].Line != 4 || report.Errors[0].Code != pbx.CodeExtensionExists {
+		t.Errorf("report: %d valid, errors %+v; want 301 and 302 valid and 303 extension_exists", report.Valid, report.Errors)
+	}
+	if n := f.sfn.count(); n != 1 {
+		t.Errorf("%d executions started, want 1", n)
+	}
+}

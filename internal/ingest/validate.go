@@ -38,7 +38,13 @@ type Sealers interface {
 
 // Input is what Validate needs besides the file.
 type Input struct {
-	Tenant   string
+	Tenant string
+	// Job is the job validating. An extension this job created is not an
+	// existing user: S3 can deliver an upload's event twice, and a second
+	// ingest of a job still VALIDATING redoes it (ingest.Handler) while the
+	// first may already have started creating its rows; both must reach the
+	// same verdict.
+	Job      string
 	Settings pbx.Settings // effective settings, upload options included
 	// Lookup checks rows against stored data. Nil means there is none to
 	// check against (`bulkprov validate` without --state): the checks
@@ -730,7 +736,7 @@ func (v *validator) checkExisting(p *pending, td store.TenantData) {
 			p.fail(csvin.Extension, pbx.CodeNoSuchUser, "no user has extension %s: %s attach to existing users and never create one; import the users file first",
 				r.Extension, companionWhat(v.kind))
 		}
-	case p.extOK && td.Extensions[r.Extension]:
+	case p.extOK && td.Extensions[r.Extension] && !(v.in.Job != "" && td.ExtensionJobs[r.Extension] == v.in.Job):
 		switch v.in.Settings.Upload.OnExisting {
 		case pbx.OnExistingSkip:
 			p.skipped = true

@@ -14,11 +14,13 @@ import (
 // ingest needs it. The sets say nothing about which other tenant holds a
 // DID or MAC, so that nothing about it can leak into a report.
 type TenantData struct {
-	Extensions   map[string]bool   // the tenant's existing extensions among those asked
-	OwnedDIDs    map[string]bool   // DIDs the tenant owns
-	TakenDIDs    map[string]bool   // DIDs that are another tenant's
-	MACEndpoints map[string]string // MAC → the tenant's endpoint that has it
-	TakenMACs    map[string]bool   // MACs on another tenant's endpoint
+	Extensions map[string]bool // the tenant's existing extensions among those asked
+	// ExtensionJobs names the job that created each existing extension.
+	ExtensionJobs map[string]string
+	OwnedDIDs     map[string]bool   // DIDs the tenant owns
+	TakenDIDs     map[string]bool   // DIDs that are another tenant's
+	MACEndpoints  map[string]string // MAC → the tenant's endpoint that has it
+	TakenMACs     map[string]bool   // MACs on another tenant's endpoint
 	// ClaimableDIDs are free inventory numbers among those asked, listed
 	// only when the operator lets the tenant take free numbers
 	// (DIDPolicy.ClaimFree); otherwise they are like any unavailable DID.
@@ -45,11 +47,12 @@ const batchGetLimit = 100
 // Unprocessed keys are retried with backoff.
 func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids, macs []string) (TenantData, error) {
 	td := TenantData{
-		Extensions:   map[string]bool{},
-		OwnedDIDs:    map[string]bool{},
-		TakenDIDs:    map[string]bool{},
-		MACEndpoints: map[string]string{},
-		TakenMACs:    map[string]bool{},
+		Extensions:    map[string]bool{},
+		ExtensionJobs: map[string]string{},
+		OwnedDIDs:     map[string]bool{},
+		TakenDIDs:     map[string]bool{},
+		MACEndpoints:  map[string]string{},
+		TakenMACs:     map[string]bool{},
 
 		ClaimableDIDs:    map[string]bool{},
 		AllowedCallerIDs: map[string]bool{},
@@ -68,7 +71,10 @@ func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids,
 		keys = append(keys, itemKey(pk, sk))
 	}
 	for _, e := range exts {
-		add(TenantPK(tenant), ExtensionSK(e), func(map[string]types.AttributeValue) { td.Extensions[e] = true })
+		add(TenantPK(tenant), ExtensionSK(e), func(item map[string]types.AttributeValue) {
+			td.Extensions[e] = true
+			td.ExtensionJobs[e] = stringAttr(item, attrJob)
+		})
 	}
 	if len(dids) > 0 {
 		add(TenantPK(tenant), SKDIDPolicy, func(item map[string]types.AttributeValue) { policy = policyOf(item) })
@@ -125,8 +131,8 @@ func (s *Store) lookupBatch(ctx context.Context, keys []map[string]types.Attribu
 	request := map[string]types.KeysAndAttributes{s.Table: {
 		Keys:                     keys,
 		ConsistentRead:           aws.Bool(true),
-		ProjectionExpression:     aws.String("#pk, #sk, #t, #e, #cf, #cid"),
-		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK, "#t": attrOwnerTenant, "#e": attrOwnerEndpoint, "#cf": attrClaimFree, "#cid": attrCallerIDs},
+		ProjectionExpression:     aws.String("#pk, #sk, #t, #e, #cf, #cid, #j"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK, "#t": attrOwnerTenant, "#e": attrOwnerEndpoint, "#cf": attrClaimFree, "#cid": attrCallerIDs, "#j": attrJob},
 	}}
 	backoff := 25 * time.Millisecond
 	for attempt := 1; ; attempt++ {

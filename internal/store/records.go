@@ -384,7 +384,7 @@ func rowFailure(w RowWrite, failed []txItem, old []map[string]types.AttributeVal
 	o := w.Objects
 	for i, it := range failed {
 		if it.role == roleExt && !w.Update && old[i] != nil &&
-			stringAttr(old[i], "Job") == opt.Job && numberAttr(old[i], "Line") == strconv.Itoa(w.Line) {
+			stringAttr(old[i], attrJob) == opt.Job && numberAttr(old[i], "Line") == strconv.Itoa(w.Line) {
 			return true, nil // this job created the row already
 		}
 	}

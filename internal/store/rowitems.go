@@ -13,6 +13,10 @@ import (
 	"github.com/bulkprov/bulkprov/internal/pbx"
 )
 
+// attrJob on a row's items is the job that created them (a replay of the
+// same job recognises its own rows by it).
+const attrJob = "Job"
+
 // The object groups of a user's EXT# item: one map attribute per PBX object.
 const (
 	objUser     = "User"
@@ -46,7 +50,7 @@ func (s *Store) rowItems(tenant string, w RowWrite, opt WriteOptions, prev previ
 		}
 		b.putNew(roleExt, pk, ExtensionSK(ext), extItem(w, opt), true)
 		secret := credentialsItem(tenant, w.Credentials)
-		secret["Job"] = &types.AttributeValueMemberS{Value: opt.Job}
+		secret[attrJob] = &types.AttributeValueMemberS{Value: opt.Job}
 		delete(secret, attrInviteExpires)
 		if o.User.InviteHash != "" {
 			// The INVITE# item is written by the welcome email that delivers
@@ -88,7 +92,7 @@ func extItem(w RowWrite, opt WriteOptions) map[string]types.AttributeValue {
 	if o.DID != nil {
 		endpoint["DID"] = &types.AttributeValueMemberS{Value: o.DID.Number}
 	}
-	item := attrs("Type", "EXT", "Number", o.Ext.Number, "Job", opt.Job)
+	item := attrs("Type", "EXT", "Number", o.Ext.Number, attrJob, opt.Job)
 	if !opt.CreatedAt.IsZero() {
 		item["CreatedAt"] = &types.AttributeValueMemberS{Value: opt.CreatedAt.UTC().Format(time.RFC3339)}
 	}
