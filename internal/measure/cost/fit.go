@@ -39,30 +39,32 @@ func Extrapolate(small, large Usage, rows int) Usage {
 		u.Calls[op] = line.count(small.Calls[op], n)
 	}
 	for _, x := range large.Express {
-		var s ExpressUsage
-		for _, y := range small.Express {
-			if y.Map == x.Map {
-				s = y
-			}
-		}
+		s := matching(small.Express, func(y ExpressUsage) bool { return y.Map == x.Map })
 		x.Executions = line.count(s.Executions, x.Executions)
 		x.Duration = line.duration(s.Duration, x.Duration)
 		x.Transitions = line.count(s.Transitions, x.Transitions)
 		u.Express = append(u.Express, x)
 	}
 	for _, f := range large.Functions {
-		var s FunctionUsage
-		for _, g := range small.Functions {
-			if g.Name == f.Name {
-				s = g
-			}
-		}
+		s := matching(small.Functions, func(g FunctionUsage) bool { return g.Name == f.Name })
 		f.Invocations = line.count(s.Invocations, f.Invocations)
 		f.Duration = line.duration(s.Duration, f.Duration)
 		f.Rows = line.count(s.Rows, f.Rows)
 		u.Functions = append(u.Functions, f)
 	}
 	return u
+}
+
+// matching returns the element of xs that is, or the zero value (a Map or
+// function the smaller upload did not run).
+func matching[T any](xs []T, is func(T) bool) T {
+	for _, x := range xs {
+		if is(x) {
+			return x
+		}
+	}
+	var zero T
+	return zero
 }
 
 // fitLine is the line through (small, a) and (large, b), read at rows.
