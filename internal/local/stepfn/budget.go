@@ -67,35 +67,54 @@ type rawMachine struct {
 // TimeoutSeconds, a loop, or a nested Map or Parallel has no bound: that is
 // an error for an EXPRESS child (it could outlive 5 minutes).
 func ChildBudgets(definition []byte) ([]ChildBudget, error) {
+	var out []ChildBudget
+	err := eachState(definition, func(name string, st rawState) error {
+		proc := st.ItemProcessor
+		if proc == nil {
+			proc = st.Iterator
+		}
+		if proc == nil || proc.ProcessorConfig.Mode != "DISTRIBUTED" {
+			return nil
+		}
+		b := ChildBudget{Map: name, ExecutionType: proc.ProcessorConfig.ExecutionType}
+		worst, path, err := longestPath(proc)
+		switch {
+		case err != nil && b.ExecutionType == "EXPRESS":
+			return fmt.Errorf("stepfn: state %q: EXPRESS children have no bounded duration: %w", name, err)
+		case err != nil:
+			b.Worst = -1 // STANDARD: unbounded is allowed (a year)
+		default:
+			b.Worst, b.Path = worst, path
+		}
+		out = append(out, b)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachState parses a definition and calls visit for every state, in name
+// order, each state before the states of its Map processor and Parallel
+// branches; the first error stops the walk.
+func eachState(definition []byte, visit func(name string, st rawState) error) error {
 	var top rawMachine
 	if err := json.Unmarshal(definition, &top); err != nil {
-		return nil, fmt.Errorf("stepfn: definition: %w", err)
+		return fmt.Errorf("stepfn: definition: %w", err)
 	}
-	var out []ChildBudget
 	var walk func(m *rawMachine) error
 	walk = func(m *rawMachine) error {
 		for _, name := range sortedStates(m) {
 			st := m.States[name]
-			proc := st.ItemProcessor
-			if proc == nil {
-				proc = st.Iterator
+			if err := visit(name, st); err != nil {
+				return err
 			}
-			if proc != nil && proc.ProcessorConfig.Mode == "DISTRIBUTED" {
-				b := ChildBudget{Map: name, ExecutionType: proc.ProcessorConfig.ExecutionType}
-				worst, path, err := longestPath(proc)
-				switch {
-				case err != nil && b.ExecutionType == "EXPRESS":
-					return fmt.Errorf("stepfn: state %q: EXPRESS children have no bounded duration: %w", name, err)
-				case err != nil:
-					b.Worst = -1 // STANDARD: unbounded is allowed (a year)
-				default:
-					b.Worst, b.Path = worst, path
-				}
-				out = append(out, b)
-			}
-			if proc != nil {
-				if err := walk(proc); err != nil {
-					return err
+			for _, p := range []*rawMachine{st.ItemProcessor, st.Iterator} {
+				if p != nil {
+					if err := walk(p); err != nil {
+						return err
+					}
 				}
 			}
 			for i := range st.Branches {
@@ -106,10 +125,7 @@ func ChildBudgets(definition []byte) ([]ChildBudget, error) {
 		}
 		return nil
 	}
-	if err := walk(&top); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return walk(&top)
 }
 
 func sortedStates(m *rawMachine) []string {
@@ -239,40 +255,21 @@ func taskBudget(name string, st rawState) (TaskBudget, error) {
 // stack derives each Lambda function's timeout from. A Resource used by
 // Tasks with different timeouts, or a Task without one, is an error.
 func TaskTimeouts(definition []byte) (map[string]int, error) {
-	var top rawMachine
-	if err := json.Unmarshal(definition, &top); err != nil {
-		return nil, fmt.Errorf("stepfn: definition: %w", err)
-	}
 	out := map[string]int{}
-	var walk func(m *rawMachine) error
-	walk = func(m *rawMachine) error {
-		for _, name := range sortedStates(m) {
-			st := m.States[name]
-			if st.Type == "Task" {
-				if st.TimeoutSeconds == nil {
-					return fmt.Errorf("stepfn: task %q has no TimeoutSeconds", name)
-				}
-				if prev, ok := out[st.Resource]; ok && prev != *st.TimeoutSeconds {
-					return fmt.Errorf("stepfn: %s is called with TimeoutSeconds %d and %d", st.Resource, prev, *st.TimeoutSeconds)
-				}
-				out[st.Resource] = *st.TimeoutSeconds
-			}
-			for _, p := range []*rawMachine{st.ItemProcessor, st.Iterator} {
-				if p != nil {
-					if err := walk(p); err != nil {
-						return err
-					}
-				}
-			}
-			for i := range st.Branches {
-				if err := walk(&st.Branches[i]); err != nil {
-					return err
-				}
-			}
+	err := eachState(definition, func(name string, st rawState) error {
+		if st.Type != "Task" {
+			return nil
 		}
+		if st.TimeoutSeconds == nil {
+			return fmt.Errorf("stepfn: task %q has no TimeoutSeconds", name)
+		}
+		if prev, ok := out[st.Resource]; ok && prev != *st.TimeoutSeconds {
+			return fmt.Errorf("stepfn: %s is called with TimeoutSeconds %d and %d", st.Resource, prev, *st.TimeoutSeconds)
+		}
+		out[st.Resource] = *st.TimeoutSeconds
 		return nil
-	}
-	if err := walk(&top); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
