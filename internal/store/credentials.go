@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -176,15 +177,22 @@ func (s *Store) GetCredentials(ctx context.Context, tenant string, sipUsers []st
 }
 
 // batchGet reads up to 100 keys consistently, retrying unprocessed keys.
-func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, attrs ...string) ([]map[string]types.AttributeValue, error) {
 	var items []map[string]types.AttributeValue
 	pause := batchGetPause
 	for try := 1; len(keys) > 0; try++ {
-		res, err := s.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
-			RequestItems: map[string]types.KeysAndAttributes{
-				s.Table: {Keys: keys, ConsistentRead: aws.Bool(true)},
-			},
-		})
+		ka := types.KeysAndAttributes{Keys: keys, ConsistentRead: aws.Bool(true)}
+		if len(attrs) > 0 {
+			ka.ExpressionAttributeNames = map[string]string{}
+			var proj []string
+			for i, a := range attrs {
+				name := "#a" + strconv.Itoa(i)
+				ka.ExpressionAttributeNames[name] = a
+				proj = append(proj, name)
+			}
+			ka.ProjectionExpression = aws.String(strings.Join(proj, ", "))
+		}
+		res, err := s.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{s.Table: ka}})
 		if err != nil {
 			return nil, fmt.Errorf("batch get: %w", err)
 		}

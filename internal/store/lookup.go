@@ -3,10 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -38,9 +35,6 @@ const (
 	attrOwnerTenant   = "Tenant"
 	attrOwnerEndpoint = "Endpoint"
 )
-
-// batchGetLimit is DynamoDB's BatchGetItem maximum of keys per request.
-const batchGetLimit = 100
 
 // LookupTenantData reads, in batches of 100 keys, the tenant's EXT# items
 // and the global DID and MAC owner items for the given values.
@@ -100,15 +94,16 @@ func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids,
 			}
 		})
 	}
-	for start := 0; start < len(keys); start += batchGetLimit {
-		chunk := keys[start:min(start+batchGetLimit, len(keys))]
-		err := s.lookupBatch(ctx, chunk, func(item map[string]types.AttributeValue) {
+	for start := 0; start < len(keys); start += batchGetMax {
+		chunk := keys[start:min(start+batchGetMax, len(keys))]
+		items, err := s.batchGet(ctx, chunk, AttrPK, AttrSK, attrOwnerTenant, attrOwnerEndpoint, attrClaimFree, attrCallerIDs, attrJob)
+		if err != nil {
+			return TenantData{}, fmt.Errorf("look up tenant %s data: %w", tenant, err)
+		}
+		for _, item := range items {
 			if f := apply[stringAttr(item, AttrPK)+"\x00"+stringAttr(item, AttrSK)]; f != nil {
 				f(item)
 			}
-		})
-		if err != nil {
-			return TenantData{}, fmt.Errorf("look up tenant %s data: %w", tenant, err)
 		}
 	}
 	// The policy item may come back after the owner items: free numbers
@@ -123,38 +118,4 @@ func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids,
 		td.AllowedCallerIDs[n] = true
 	}
 	return td, nil
-}
-
-// lookupBatch reads up to 100 keys, retrying unprocessed ones.
-func (s *Store) lookupBatch(ctx context.Context, keys []map[string]types.AttributeValue, each func(map[string]types.AttributeValue)) error {
-	const attempts = 8
-	request := map[string]types.KeysAndAttributes{s.Table: {
-		Keys:                     keys,
-		ConsistentRead:           aws.Bool(true),
-		ProjectionExpression:     aws.String("#pk, #sk, #t, #e, #cf, #cid, #j"),
-		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK, "#t": attrOwnerTenant, "#e": attrOwnerEndpoint, "#cf": attrClaimFree, "#cid": attrCallerIDs, "#j": attrJob},
-	}}
-	backoff := 25 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		out, err := s.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: request})
-		if err != nil {
-			return fmt.Errorf("batch get %d keys: %w", len(keys), err)
-		}
-		for _, item := range out.Responses[s.Table] {
-			each(item)
-		}
-		if len(out.UnprocessedKeys) == 0 || len(out.UnprocessedKeys[s.Table].Keys) == 0 {
-			return nil
-		}
-		if attempt == attempts {
-			return fmt.Errorf("batch get: %d keys still unprocessed after %d attempts", len(out.UnprocessedKeys[s.Table].Keys), attempts)
-		}
-		request = out.UnprocessedKeys
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
 }
