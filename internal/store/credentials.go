@@ -204,10 +204,8 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 		if try == batchGetTries {
 			return nil, fmt.Errorf("batch get: %d keys still unprocessed after %d attempts", len(keys), try)
 		}
-		select {
-		case <-time.After(pause):
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if err := sleepCtx(ctx, pause); err != nil {
+			return nil, err
 		}
 		pause = min(2*pause, batchGetMaxGap)
 	}
@@ -305,10 +303,8 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error
 		if try == batchGetTries {
 			return fmt.Errorf("batch write: %d items still unprocessed after %d attempts", len(reqs), try)
 		}
-		select {
-		case <-time.After(pause):
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := sleepCtx(ctx, pause); err != nil {
+			return err
 		}
 		pause = min(2*pause, batchGetMaxGap)
 	}

@@ -320,7 +320,7 @@ func (s *Store) executeStatements(ctx context.Context, stmts []types.BatchStatem
 		if try == ledgerTries {
 			return nil, fmt.Errorf("%d statements still contended after %d attempts", len(pending), try)
 		}
-		if err := ledgerSleep(ctx, pause); err != nil {
+		if err := sleepCtx(ctx, pause); err != nil {
 			return nil, err
 		}
 		pause = min(2*pause, ledgerMaxPause)
@@ -399,7 +399,8 @@ func checkUniqueLedgerKeys(n int, key func(int) string) error {
 	return nil
 }
 
-func ledgerSleep(ctx context.Context, d time.Duration) error {
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

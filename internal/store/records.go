@@ -335,11 +335,8 @@ type groupBackoff struct {
 func newGroupBackoff() groupBackoff { return groupBackoff{pause: 25 * time.Millisecond} }
 
 func (b *groupBackoff) wait(ctx context.Context) error {
-	jittered := b.pause/2 + rand.N(b.pause/2+1)
-	select {
-	case <-time.After(jittered):
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := sleepCtx(ctx, b.pause/2+rand.N(b.pause/2+1)); err != nil {
+		return err
 	}
 	b.pause = min(2*b.pause, 2*time.Second)
 	return nil
