@@ -55,6 +55,12 @@ func (o Options) Validate() error {
 	return nil
 }
 
+// Layer is o as a settings layer for Merge ({"upload": o}): a job's
+// options laid over its tenant's settings.
+func (o Options) Layer() ([]byte, error) {
+	return json.Marshal(map[string]Options{"upload": o})
+}
+
 // PasswordPolicy governs generated temporary portal passwords.
 type PasswordPolicy struct {
 	Length       int  `json:"length"`

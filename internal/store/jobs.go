@@ -62,11 +62,16 @@ func (s *Store) GetJob(ctx context.Context, tenant, id string) (jobmodel.Job, er
 	if err != nil {
 		return jobmodel.Job{}, fmt.Errorf("get job %s/%s: %w", tenant, id, err)
 	}
-	if out.Item == nil {
+	return jobFromItem(tenant, id, out.Item)
+}
+
+// jobFromItem decodes a job item; a nil item is ENOTFOUND.
+func jobFromItem(tenant, id string, item map[string]types.AttributeValue) (jobmodel.Job, error) {
+	if item == nil {
 		return jobmodel.Job{}, pbx.Errorf(pbx.ENOTFOUND, "job", "job %s does not exist", id)
 	}
 	var job jobmodel.Job
-	if err := attributevalue.UnmarshalMap(out.Item, &job); err != nil {
+	if err := attributevalue.UnmarshalMap(item, &job); err != nil {
 		return jobmodel.Job{}, fmt.Errorf("unmarshal job %s/%s: %w", tenant, id, err)
 	}
 	return job, nil

@@ -2,12 +2,10 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -124,7 +122,7 @@ func (s *Store) LoadSettings(ctx context.Context, tenant string, extra ...[]byte
 	if err := pbx.ValidateTenantName(tenant); err != nil {
 		return pbx.Settings{}, err
 	}
-	items, err := s.settingsItems(ctx, tenant)
+	items, err := s.settingsItems(ctx, tenant, "")
 	if err != nil {
 		return pbx.Settings{}, err
 	}
@@ -141,22 +139,15 @@ func (s *Store) JobSettings(ctx context.Context, tenant, job string) (jobmodel.J
 	if err := pbx.ValidateTenantName(tenant); err != nil {
 		return jobmodel.Job{}, pbx.Settings{}, err
 	}
-	jobKey := itemKey(TenantPK(tenant), JobSK(job))
-	items, err := s.settingsItems(ctx, tenant, jobKey)
+	items, err := s.settingsItems(ctx, tenant, job)
 	if err != nil {
 		return jobmodel.Job{}, pbx.Settings{}, err
 	}
-	item := items.extra[0]
-	if item == nil {
-		return jobmodel.Job{}, pbx.Settings{}, pbx.Errorf(pbx.ENOTFOUND, "job", "job %s does not exist", job)
+	j, err := jobFromItem(tenant, job, items.job)
+	if err != nil {
+		return jobmodel.Job{}, pbx.Settings{}, err
 	}
-	var j jobmodel.Job
-	if err := attributevalue.UnmarshalMap(item, &j); err != nil {
-		return jobmodel.Job{}, pbx.Settings{}, fmt.Errorf("unmarshal job %s/%s: %w", tenant, job, err)
-	}
-	upload, err := json.Marshal(struct {
-		Upload pbx.Options `json:"upload"`
-	}{j.Options})
+	upload, err := j.Options.Layer()
 	if err != nil {
 		return jobmodel.Job{}, pbx.Settings{}, fmt.Errorf("encode options of job %s/%s: %w", tenant, job, err)
 	}
@@ -168,38 +159,32 @@ func (s *Store) JobSettings(ctx context.Context, tenant, job string) (jobmodel.J
 }
 
 // storedSettings are the items settings are made of: the system overrides
-// item, the tenant's settings item and any extra items asked for, each nil
-// when absent.
+// item, the tenant's settings item and, when asked for, a job's item; each
+// nil when absent.
 type storedSettings struct {
-	system, tenant map[string]types.AttributeValue
-	extra          []map[string]types.AttributeValue
+	system, tenant, job map[string]types.AttributeValue
 }
 
 // settingsItems reads the system defaults item, the tenant's settings item
-// and extra keys in one consistent BatchGetItem.
-func (s *Store) settingsItems(ctx context.Context, tenant string, extra ...map[string]types.AttributeValue) (storedSettings, error) {
-	systemKey, tenantKey := itemKey(SystemPK(), SKDefaults), itemKey(TenantPK(tenant), SKSettings)
-	keys := append([]map[string]types.AttributeValue{systemKey, tenantKey}, extra...)
+// and (job not "") the job's item in one consistent BatchGetItem.
+func (s *Store) settingsItems(ctx context.Context, tenant, job string) (storedSettings, error) {
+	keys := []map[string]types.AttributeValue{itemKey(SystemPK(), SKDefaults), itemKey(TenantPK(tenant), SKSettings)}
+	if job != "" {
+		keys = append(keys, itemKey(TenantPK(tenant), JobSK(job)))
+	}
 	items, err := s.batchGet(ctx, keys)
 	if err != nil {
 		return storedSettings{}, fmt.Errorf("get tenant %s settings: %w", tenant, err)
 	}
-	same := func(item, key map[string]types.AttributeValue) bool {
-		return stringAttr(item, AttrPK) == stringAttr(key, AttrPK) && stringAttr(item, AttrSK) == stringAttr(key, AttrSK)
-	}
-	out := storedSettings{extra: make([]map[string]types.AttributeValue, len(extra))}
+	var out storedSettings
 	for _, item := range items { // BatchGetItem answers in no particular order
-		switch {
-		case same(item, systemKey):
+		switch sk := stringAttr(item, AttrSK); {
+		case sk == SKDefaults:
 			out.system = item
-		case same(item, tenantKey):
+		case sk == SKSettings:
 			out.tenant = item
-		default:
-			for i, k := range extra {
-				if same(item, k) {
-					out.extra[i] = item
-				}
-			}
+		case job != "" && sk == JobSK(job):
+			out.job = item
 		}
 	}
 	return out, nil

@@ -2,7 +2,6 @@ package welcome
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 
@@ -28,7 +27,7 @@ func StoreSettings(st SettingsLoader, jobOptions JobOptionsFunc) SettingsFunc {
 		if err != nil {
 			return pbx.Settings{}, fmt.Errorf("options of job %s/%s: %w", tenant, job, err)
 		}
-		upload, err := json.Marshal(map[string]pbx.Options{"upload": opts})
+		upload, err := opts.Layer()
 		if err != nil {
 			return pbx.Settings{}, fmt.Errorf("encode options of job %s/%s: %w", tenant, job, err)
 		}
