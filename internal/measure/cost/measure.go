@@ -173,7 +173,7 @@ func (m *measurement) measureJob(ctx context.Context, p *localrun.Pipeline, cfg 
 	}
 	u := newUsage(first, n, calls, metered, m.phase1().Sub(meter0), metered.S3Puts[p.Stack.ProvisioningBucket])
 	u.Elapsed = elapsed
-	m.tracker().fill(&u)
+	m.tr.fill(&u)
 	return u, nil
 }
 
@@ -205,8 +205,6 @@ func (m *measurement) phase1() Metered {
 	defer m.mu.Unlock()
 	return m.phase1Snap
 }
-
-func (m *measurement) tracker() *tracker { return m.tr }
 
 // onEvent feeds the tracker and takes the meter's snapshot when phase 1 ends.
 func (m *measurement) onEvent(ev stepfn.Event) {
