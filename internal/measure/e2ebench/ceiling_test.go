@@ -62,7 +62,7 @@ func setupItem(pk, sk string) bool {
 func measureWriteCeiling(ctx context.Context, p *localrun.Pipeline, job jobmodel.Job, rows, workers int) (writeCeiling, error) {
 	db, table := p.Stack.Clients.DynamoDB, p.Stack.Table
 	var items, invites []map[string]types.AttributeValue
-	var emailed []string // SIP users whose welcome email was sent
+	var endpoints []string // the job's SIP users (its SECRET# items)
 	pager := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table)})
 	for pager.HasMorePages() {
 		page, err := pager.NextPage(ctx)
@@ -76,8 +76,8 @@ func measureWriteCeiling(ctx context.Context, p *localrun.Pipeline, job jobmodel
 				invites = append(invites, it)
 			case !setupItem(pk, sk):
 				items = append(items, it)
-				if strings.HasPrefix(sk, store.SecretSK("")) && attrString(it, welcome.Purpose+".Status") == store.LedgerSent {
-					emailed = append(emailed, strings.TrimPrefix(sk, store.SecretSK("")))
+				if strings.HasPrefix(sk, store.SecretSK("")) {
+					endpoints = append(endpoints, strings.TrimPrefix(sk, store.SecretSK("")))
 				}
 			}
 		}
@@ -85,7 +85,18 @@ func measureWriteCeiling(ctx context.Context, p *localrun.Pipeline, job jobmodel
 	if len(items) == 0 {
 		return writeCeiling{}, fmt.Errorf("job %s left no items in %s", job.ID, table)
 	}
-	r := replayer{db: db, st: store.New(db, table), table: table, items: items, workers: workers}
+	st := store.New(db, table)
+	ledger, err := st.GetEmailLedger(ctx, job.Tenant, welcome.Purpose, endpoints)
+	if err != nil {
+		return writeCeiling{}, fmt.Errorf("email ledger of job %s: %w", job.ID, err)
+	}
+	var emailed []string // SIP users whose welcome email was sent
+	for _, u := range endpoints {
+		if ledger[u].Status == store.LedgerSent {
+			emailed = append(emailed, u)
+		}
+	}
+	r := replayer{db: db, st: st, table: table, items: items, workers: workers}
 	parallel, err := r.writeItems(ctx, replayTenantPrefix+"a", workers)
 	if err != nil {
 		return writeCeiling{}, fmt.Errorf("replay at %d workers: %w", workers, err)
