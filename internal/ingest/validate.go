@@ -729,14 +729,15 @@ func (v *validator) batchKeys() (exts, dids, macs []string) {
 // a companion row needs its user to exist.
 func (v *validator) checkExisting(p *pending, td store.TenantData) {
 	r := &p.row
+	createdBy, exists := td.Extensions[r.Extension]
 	switch {
 	case v.kind != peers.KindUsers:
 		// A companion row attaches to an existing user, whatever on-existing says.
-		if p.extOK && !td.Extensions[r.Extension] {
+		if p.extOK && !exists {
 			p.fail(csvin.Extension, pbx.CodeNoSuchUser, "no user has extension %s: %s attach to existing users and never create one; import the users file first",
 				r.Extension, companionWhat(v.kind))
 		}
-	case p.extOK && td.Extensions[r.Extension] && !(v.in.Job != "" && td.ExtensionJobs[r.Extension] == v.in.Job):
+	case p.extOK && exists && !(v.in.Job != "" && createdBy == v.in.Job):
 		switch v.in.Settings.Upload.OnExisting {
 		case pbx.OnExistingSkip:
 			p.skipped = true

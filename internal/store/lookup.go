@@ -11,13 +11,13 @@ import (
 // ingest needs it. The sets say nothing about which other tenant holds a
 // DID or MAC, so that nothing about it can leak into a report.
 type TenantData struct {
-	Extensions map[string]bool // the tenant's existing extensions among those asked
-	// ExtensionJobs names the job that created each existing extension.
-	ExtensionJobs map[string]string
-	OwnedDIDs     map[string]bool   // DIDs the tenant owns
-	TakenDIDs     map[string]bool   // DIDs that are another tenant's
-	MACEndpoints  map[string]string // MAC → the tenant's endpoint that has it
-	TakenMACs     map[string]bool   // MACs on another tenant's endpoint
+	// Extensions are the tenant's existing extensions among those asked,
+	// each with the job that created it.
+	Extensions   map[string]string
+	OwnedDIDs    map[string]bool   // DIDs the tenant owns
+	TakenDIDs    map[string]bool   // DIDs that are another tenant's
+	MACEndpoints map[string]string // MAC → the tenant's endpoint that has it
+	TakenMACs    map[string]bool   // MACs on another tenant's endpoint
 	// ClaimableDIDs are free inventory numbers among those asked, listed
 	// only when the operator lets the tenant take free numbers
 	// (DIDPolicy.ClaimFree); otherwise they are like any unavailable DID.
@@ -41,12 +41,11 @@ const (
 // Unprocessed keys are retried with backoff.
 func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids, macs []string) (TenantData, error) {
 	td := TenantData{
-		Extensions:    map[string]bool{},
-		ExtensionJobs: map[string]string{},
-		OwnedDIDs:     map[string]bool{},
-		TakenDIDs:     map[string]bool{},
-		MACEndpoints:  map[string]string{},
-		TakenMACs:     map[string]bool{},
+		Extensions:   map[string]string{},
+		OwnedDIDs:    map[string]bool{},
+		TakenDIDs:    map[string]bool{},
+		MACEndpoints: map[string]string{},
+		TakenMACs:    map[string]bool{},
 
 		ClaimableDIDs:    map[string]bool{},
 		AllowedCallerIDs: map[string]bool{},
@@ -66,8 +65,7 @@ func (s *Store) LookupTenantData(ctx context.Context, tenant string, exts, dids,
 	}
 	for _, e := range exts {
 		add(TenantPK(tenant), ExtensionSK(e), func(item map[string]types.AttributeValue) {
-			td.Extensions[e] = true
-			td.ExtensionJobs[e] = stringAttr(item, attrJob)
+			td.Extensions[e] = stringAttr(item, attrJob)
 		})
 	}
 	if len(dids) > 0 {
