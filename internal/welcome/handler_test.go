@@ -124,9 +124,15 @@ func (f *fixture) putBatch(t *testing.T, job string, rows []events.RowResult) st
 func (f *fixture) handler() *Handler {
 	return &Handler{
 		S3: stack.Clients.S3, Store: f.st, Secrets: f.box, SES: stack.Clients.SES,
-		Settings: StoreSettings(f.st, func(ctx context.Context, tenant, job string) (pbx.Options, error) {
-			return pbx.Options{OnExisting: pbx.OnExistingFail, Welcome: f.mode}, nil
-		}),
+		// The fixtures write no job items: the tenant's settings with the
+		// fixture's welcome mode as the job's options.
+		Settings: func(ctx context.Context, tenant, job string) (pbx.Settings, error) {
+			upload, err := pbx.Options{OnExisting: pbx.OnExistingFail, Welcome: f.mode}.Layer()
+			if err != nil {
+				return pbx.Settings{}, err
+			}
+			return f.st.LoadSettings(ctx, tenant, upload)
+		},
 		Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 	}
 }
