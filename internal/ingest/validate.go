@@ -40,7 +40,9 @@ type Sealers interface {
 type Input struct {
 	Tenant string
 	// Job is the job validating. An extension this job created is not an
-	// existing user: S3 can deliver an upload's event twice, and a second
+	// existing user: S3 event notifications are "designed to be delivered
+	// at least once" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/NotificationHowTo.html),
+	// so an upload's event can come twice, and a second
 	// ingest of a job still VALIDATING redoes it (ingest.Handler) while the
 	// first may already have started creating its rows; both must reach the
 	// same verdict.
